@@ -1,0 +1,71 @@
+//! Bindings generated from `contracts/artifacts/*.json` (ABI and bytecode), so that no service
+//! spells a selector or an ABI by hand and `cargo build` never needs Node.
+//!
+//! Each artifact defines its own copy of shared structs such as `PackedUserOperation`; the
+//! EntryPoint's is the canonical one (`crate::user_operation::PackedUserOperation`).
+
+#![allow(missing_docs, clippy::too_many_arguments)]
+
+alloy::sol!(
+    #[sol(rpc)]
+    EntryPoint,
+    "../contracts/artifacts/EntryPoint.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    SimpleAccount,
+    "../contracts/artifacts/SimpleAccount.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    SimpleAccountFactory,
+    "../contracts/artifacts/SimpleAccountFactory.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    ToraAccountFactory,
+    "../contracts/artifacts/ToraAccountFactory.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    TORA,
+    "../contracts/artifacts/TORA.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    ToraPriceFeed,
+    "../contracts/artifacts/ToraPriceFeed.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    ToraPaymaster,
+    "../contracts/artifacts/ToraPaymaster.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    InferenceEscrow,
+    "../contracts/artifacts/InferenceEscrow.json"
+);
+
+/// The CREATE2 factory present on anvil and on most EVM chains (Arachnid's deterministic deployer).
+pub const CREATE2_DEPLOYER: alloy::primitives::Address =
+    alloy::primitives::address!("4e59b44847b379578588920cA78FbF26c0B4956C");
+
+/// Salt under which EntryPoint v0.7 was deployed through [`CREATE2_DEPLOYER`].
+pub const ENTRY_POINT_V07_SALT: alloy::primitives::B256 =
+    alloy::primitives::b256!("90d8084deab30c2a37c45e8d47f49f2f7965183cb6990a98943ef94940681de3");
+
+/// keccak256 of the canonical EntryPoint v0.7 runtime code (16,035 bytes).
+pub const ENTRY_POINT_V07_CODE_HASH: alloy::primitives::B256 =
+    alloy::primitives::b256!("8db5ff695839d655407cc8490bb7a5d82337a86a6b39c3f0258aa6c3b582fc58");
+
+/// SenderCreator, created by the EntryPoint v0.7 constructor at its canonical address.
+pub const SENDER_CREATOR_V07: alloy::primitives::Address =
+    alloy::primitives::address!("EFC2c1444eBCC4Db75e7613d20C6a62fF67A167C");

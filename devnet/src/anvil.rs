@@ -1,0 +1,168 @@
+//! Finding and running anvil. It ships inside the npm package
+//! `@foundry-rs/anvil-linux-amd64` (pinned in contracts/package.json), so `npm ci` in
+//! contracts/ is the only install step.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Where anvil sits inside contracts/ after `npm ci`.
+const ANVIL_IN_NODE_MODULES: &str = "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
+/// anvil prints this once its RPC server accepts connections.
+const READY_LINE: &str = "Listening on ";
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct AnvilConfig {
+    /// The anvil binary; found with [`locate_anvil`] when `None`.
+    pub binary: Option<PathBuf>,
+    /// 0 picks a free port (what tests want).
+    pub port: u16,
+    pub chain_id: u64,
+    /// Seconds between blocks; `None` mines one block per transaction.
+    pub block_time: Option<u64>,
+}
+
+impl Default for AnvilConfig {
+    fn default() -> Self {
+        Self { binary: None, port: 0, chain_id: 31337, block_time: None }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnvilError {
+    #[error(
+        "anvil not found (looked for {looked_for}); install it with `npm ci` in {contracts_dir}, \
+         or point TORA_ANVIL at an anvil binary"
+    )]
+    NotFound { looked_for: String, contracts_dir: String },
+    #[error("cannot start anvil at {binary}: {source}")]
+    Spawn { binary: String, source: std::io::Error },
+    #[error("anvil exited before it was ready: {output}")]
+    Exited { output: String },
+    #[error("anvil did not report \"{READY_LINE}\" within {START_TIMEOUT:?}")]
+    Timeout,
+}
+
+/// The contracts/ folder of this checkout (or TORA_CONTRACTS_DIR).
+pub fn contracts_dir() -> PathBuf {
+    std::env::var_os("TORA_CONTRACTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts"))
+}
+
+/// TORA_ANVIL, else contracts/node_modules, else `anvil` on PATH.
+pub fn locate_anvil() -> Result<PathBuf, AnvilError> {
+    if let Some(path) = std::env::var_os("TORA_ANVIL") {
+        return Ok(PathBuf::from(path));
+    }
+    let dir = contracts_dir();
+    let bundled = dir.join(ANVIL_IN_NODE_MODULES);
+    if bundled.is_file() {
+        return Ok(bundled);
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("anvil"))
+        .find(|p| p.is_file());
+    on_path.ok_or_else(|| AnvilError::NotFound {
+        looked_for: bundled.display().to_string(),
+        contracts_dir: dir.display().to_string(),
+    })
+}
+
+/// Runs `npm ci` in contracts/ (where package-lock.json pins anvil), for a first run on a new
+/// machine; a clear error when npm itself is missing.
+pub async fn install_anvil() -> Result<PathBuf, AnvilError> {
+    let dir = contracts_dir();
+    tracing::info!(dir = %dir.display(), "anvil is not installed yet: running `npm ci`");
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .status()
+        .await
+        .map_err(|source| AnvilError::Spawn { binary: "npm (is Node.js installed?)".into(), source })?;
+    if !status.success() {
+        return Err(AnvilError::Exited { output: format!("`npm ci` in {} failed: {status}", dir.display()) });
+    }
+    locate_anvil()
+}
+
+/// A running anvil; killed when dropped.
+pub struct Anvil {
+    child: Child,
+    endpoint: String,
+    chain_id: u64,
+}
+
+impl Anvil {
+    pub async fn spawn(config: AnvilConfig) -> Result<Self, AnvilError> {
+        let binary = match config.binary {
+            Some(path) => path,
+            None => locate_anvil()?,
+        };
+        let mut command = Command::new(&binary);
+        command
+            .args(["--host", "127.0.0.1", "--port", &config.port.to_string()])
+            .args(["--chain-id", &config.chain_id.to_string(), "--hardfork", "prague"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(seconds) = config.block_time {
+            command.args(["--block-time", &seconds.to_string()]);
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|source| AnvilError::Spawn { binary: binary.display().to_string(), source })?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut seen = String::new();
+        let wait_ready = async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(addr) = line.trim().strip_prefix(READY_LINE) {
+                    return Some(addr.to_owned());
+                }
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            None
+        };
+        let addr = match tokio::time::timeout(START_TIMEOUT, wait_ready).await {
+            Err(_) => return Err(AnvilError::Timeout),
+            Ok(Some(addr)) => addr,
+            Ok(None) => {
+                let mut stderr = String::new();
+                if let Some(mut err) = child.stderr.take() {
+                    use tokio::io::AsyncReadExt;
+                    let _ = err.read_to_string(&mut stderr).await;
+                }
+                return Err(AnvilError::Exited { output: format!("{seen}{stderr}") });
+            }
+        };
+        // Keep draining anvil's output so a full pipe never blocks it.
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::trace!(target: "anvil", "{line}");
+            }
+        });
+        Ok(Self { child, endpoint: format!("http://{addr}"), chain_id: config.chain_id })
+    }
+
+    pub fn rpc_url(&self) -> String {
+        self.endpoint.clone()
+    }
+
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// Stops anvil now rather than at drop.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}

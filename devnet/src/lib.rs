@@ -1,0 +1,40 @@
+//! A real local chain for development and tests: anvil (shipped inside an npm package) with
+//! EntryPoint v0.7 deployed at its canonical address through the CREATE2 deployer, and the
+//! Tensora contracts deployed on top. `tora devnet` / `tora up` and every end-to-end test use it.
+
+mod anvil;
+mod deploy;
+pub mod keys;
+pub mod wallet;
+
+pub use anvil::{Anvil, AnvilConfig, AnvilError, contracts_dir, install_anvil, locate_anvil};
+pub use deploy::{DeployError, DevnetPrices, confirm, deploy_all, deploy_entry_point, provider_for};
+pub use wallet::SmartWallet;
+
+use alloy::providers::DynProvider;
+use tora_core::Deployment;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetError {
+    #[error(transparent)]
+    Anvil(#[from] AnvilError),
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+}
+
+/// A running anvil with everything deployed. Dropping it stops the chain.
+pub struct Devnet {
+    pub anvil: Anvil,
+    pub deployment: Deployment,
+    /// Signs with the deployer key (contract owner, TORA holder).
+    pub provider: DynProvider,
+}
+
+impl Devnet {
+    /// Starts anvil and deploys the stack; fails loudly if EntryPoint's code is not canonical.
+    pub async fn start(config: AnvilConfig) -> Result<Self, DevnetError> {
+        let anvil = Anvil::spawn(config).await?;
+        let (deployment, provider) = deploy_all(&anvil.rpc_url(), anvil.chain_id()).await?;
+        Ok(Self { anvil, deployment, provider })
+    }
+}

@@ -1,0 +1,1 @@
+//! wgpu inference gateway metered in TORA through escrow vouchers.

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on a fresh Debian machine with Rust and Node.js: installs
+# what the tests need, checks that the committed contract artifacts are fresh, then runs the
+# Rust tests (nextest when installed, cargo test otherwise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages: redis-server for the Redis-backed stores, Mesa's lavapipe Vulkan driver
+# for wgpu on machines without a GPU.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
+ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || missing+=(libvulkan1)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Contracts: solc-js, the AA and OpenZeppelin sources and anvil, all pinned in package-lock.json.
+(cd contracts && npm ci --no-audit --no-fund --loglevel=error && node build.mjs --check)
+
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
