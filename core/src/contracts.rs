@@ -6,50 +6,54 @@
 
 #![allow(missing_docs, clippy::too_many_arguments)]
 
+// The generated `IEntryPoint.UserOpsPerAggregator` looks for `PackedUserOperation` in this
+// scope; SimpleAccount's copy is the same Solidity struct. Handlers use `EntryPoint`'s own.
+use SimpleAccount::PackedUserOperation;
+
 alloy::sol!(
-    #[sol(rpc)]
+    #[sol(rpc, all_derives)]
     EntryPoint,
     "../contracts/artifacts/EntryPoint.json"
 );
 
 alloy::sol!(
-    #[sol(rpc)]
+    #[sol(rpc, all_derives)]
     SimpleAccount,
     "../contracts/artifacts/SimpleAccount.json"
 );
 
 alloy::sol!(
-    #[sol(rpc)]
+    #[sol(rpc, all_derives)]
     SimpleAccountFactory,
     "../contracts/artifacts/SimpleAccountFactory.json"
 );
 
 alloy::sol!(
-    #[sol(rpc)]
+    #[sol(rpc, all_derives)]
     ToraAccountFactory,
     "../contracts/artifacts/ToraAccountFactory.json"
 );
 
 alloy::sol!(
-    #[sol(rpc)]
+    #[sol(rpc, all_derives)]
     TORA,
     "../contracts/artifacts/TORA.json"
 );
 
 alloy::sol!(
-    #[sol(rpc)]
+    #[sol(rpc, all_derives)]
     ToraPriceFeed,
     "../contracts/artifacts/ToraPriceFeed.json"
 );
 
 alloy::sol!(
-    #[sol(rpc)]
+    #[sol(rpc, all_derives)]
     ToraPaymaster,
     "../contracts/artifacts/ToraPaymaster.json"
 );
 
 alloy::sol!(
-    #[sol(rpc)]
+    #[sol(rpc, all_derives)]
     InferenceEscrow,
     "../contracts/artifacts/InferenceEscrow.json"
 );
@@ -69,3 +73,21 @@ pub const ENTRY_POINT_V07_CODE_HASH: alloy::primitives::B256 =
 /// SenderCreator, created by the EntryPoint v0.7 constructor at its canonical address.
 pub const SENDER_CREATOR_V07: alloy::primitives::Address =
     alloy::primitives::address!("EFC2c1444eBCC4Db75e7613d20C6a62fF67A167C");
+
+/// Every artifact generates its own copy of the struct; this moves an operation between the
+/// EntryPoint's and the paymaster's.
+impl From<EntryPoint::PackedUserOperation> for ToraPaymaster::PackedUserOperation {
+    fn from(op: EntryPoint::PackedUserOperation) -> Self {
+        Self {
+            sender: op.sender,
+            nonce: op.nonce,
+            initCode: op.initCode,
+            callData: op.callData,
+            accountGasLimits: op.accountGasLimits,
+            preVerificationGas: op.preVerificationGas,
+            gasFees: op.gasFees,
+            paymasterAndData: op.paymasterAndData,
+            signature: op.signature,
+        }
+    }
+}

@@ -54,7 +54,11 @@ fn serialize_code<S: serde::Serializer>(code: &ErrorCode, s: S) -> Result<S::Ok,
 
 impl RpcError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), data: None }
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
     }
 
     pub fn with_data(mut self, data: Value) -> Self {
@@ -82,8 +86,12 @@ mod tests {
             serde_json::to_value(&err).unwrap(),
             serde_json::json!({ "code": -32504, "message": "paymaster is throttled" })
         );
-        let with = RpcError::invalid_params("bad").with_data(serde_json::json!({ "field": "nonce" }));
-        assert_eq!(serde_json::to_value(&with).unwrap()["data"]["field"], "nonce");
+        let with =
+            RpcError::invalid_params("bad").with_data(serde_json::json!({ "field": "nonce" }));
+        assert_eq!(
+            serde_json::to_value(&with).unwrap()["data"]["field"],
+            "nonce"
+        );
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl UserOperation {
     pub fn init_code(&self) -> Bytes {
         match self.factory {
             Some(factory) => {
-                let data = self.factory_data.as_deref().unwrap_or_default();
+                let data = self.factory_data.as_ref().map_or(&[][..], |d| &d[..]);
                 [factory.as_slice(), data].concat().into()
             }
             None => Bytes::new(),
@@ -88,7 +88,7 @@ impl UserOperation {
     pub fn paymaster_and_data(&self) -> Bytes {
         match self.paymaster {
             Some(paymaster) => {
-                let data = self.paymaster_data.as_deref().unwrap_or_default();
+                let data = self.paymaster_data.as_ref().map_or(&[][..], |d| &d[..]);
                 let limits = self.paymaster_gas_limits();
                 [paymaster.as_slice(), &limits[..], data].concat().into()
             }
@@ -224,7 +224,10 @@ mod tests {
         let (verification, call) = unpack_u128_pair(packed.accountGasLimits);
         assert_eq!(verification, U128::from(200_000));
         assert_eq!(call, U128::from(100_000));
-        assert_eq!(&packed.accountGasLimits[16..], &U128::from(100_000).to_be_bytes::<16>());
+        assert_eq!(
+            &packed.accountGasLimits[16..],
+            &U128::from(100_000).to_be_bytes::<16>()
+        );
         assert_eq!(packed.paymasterAndData.len(), 52 + 4);
         assert_eq!(packed.initCode.len(), 22);
     }
@@ -233,9 +236,15 @@ mod tests {
     fn unpack_inverts_pack() {
         let op = sample();
         assert_eq!(UserOperation::unpack(&op.pack()).unwrap(), op);
-        let bare = UserOperation { factory: None, factory_data: None, paymaster: None,
-            paymaster_verification_gas_limit: None, paymaster_post_op_gas_limit: None,
-            paymaster_data: None, ..op };
+        let bare = UserOperation {
+            factory: None,
+            factory_data: None,
+            paymaster: None,
+            paymaster_verification_gas_limit: None,
+            paymaster_post_op_gas_limit: None,
+            paymaster_data: None,
+            ..op
+        };
         assert_eq!(UserOperation::unpack(&bare.pack()).unwrap(), bare);
     }
 
@@ -243,7 +252,10 @@ mod tests {
     fn unpack_rejects_truncated_prefixes() {
         let mut packed = sample().pack();
         packed.initCode = bytes!("0102");
-        assert_eq!(UserOperation::unpack(&packed), Err(UnpackError::InitCodeTooShort(2)));
+        assert_eq!(
+            UserOperation::unpack(&packed),
+            Err(UnpackError::InitCodeTooShort(2))
+        );
         let mut packed = sample().pack();
         packed.paymasterAndData = Bytes::copy_from_slice(&[0u8; 30]);
         assert_eq!(
@@ -264,12 +276,18 @@ mod tests {
         let json = serde_json::to_value(sample()).unwrap();
         assert_eq!(json["callGasLimit"], "0x186a0");
         assert_eq!(json["paymasterPostOpGasLimit"], "0x9c40");
-        assert_eq!(serde_json::from_value::<UserOperation>(json).unwrap(), sample());
+        assert_eq!(
+            serde_json::from_value::<UserOperation>(json).unwrap(),
+            sample()
+        );
     }
 
     #[test]
     fn max_cost_counts_every_gas_limit() {
         // (200k + 100k + 60k + 40k + 50k) * 3 gwei
-        assert_eq!(sample().max_cost_wei(), U256::from(450_000u64 * 3_000_000_000u64));
+        assert_eq!(
+            sample().max_cost_wei(),
+            U256::from(450_000u64 * 3_000_000_000u64)
+        );
     }
 }

@@ -27,7 +27,12 @@ pub struct AnvilConfig {
 
 impl Default for AnvilConfig {
     fn default() -> Self {
-        Self { binary: None, port: 0, chain_id: 31337, block_time: None }
+        Self {
+            binary: None,
+            port: 0,
+            chain_id: 31337,
+            block_time: None,
+        }
     }
 }
 
@@ -37,9 +42,15 @@ pub enum AnvilError {
         "anvil not found (looked for {looked_for}); install it with `npm ci` in {contracts_dir}, \
          or point TORA_ANVIL at an anvil binary"
     )]
-    NotFound { looked_for: String, contracts_dir: String },
+    NotFound {
+        looked_for: String,
+        contracts_dir: String,
+    },
     #[error("cannot start anvil at {binary}: {source}")]
-    Spawn { binary: String, source: std::io::Error },
+    Spawn {
+        binary: String,
+        source: std::io::Error,
+    },
     #[error("anvil exited before it was ready: {output}")]
     Exited { output: String },
     #[error("anvil did not report \"{READY_LINE}\" within {START_TIMEOUT:?}")]
@@ -85,9 +96,14 @@ pub async fn install_anvil() -> Result<PathBuf, AnvilError> {
         .stdin(Stdio::null())
         .status()
         .await
-        .map_err(|source| AnvilError::Spawn { binary: "npm (is Node.js installed?)".into(), source })?;
+        .map_err(|source| AnvilError::Spawn {
+            binary: "npm (is Node.js installed?)".into(),
+            source,
+        })?;
     if !status.success() {
-        return Err(AnvilError::Exited { output: format!("`npm ci` in {} failed: {status}", dir.display()) });
+        return Err(AnvilError::Exited {
+            output: format!("`npm ci` in {} failed: {status}", dir.display()),
+        });
     }
     locate_anvil()
 }
@@ -108,7 +124,12 @@ impl Anvil {
         let mut command = Command::new(&binary);
         command
             .args(["--host", "127.0.0.1", "--port", &config.port.to_string()])
-            .args(["--chain-id", &config.chain_id.to_string(), "--hardfork", "prague"])
+            .args([
+                "--chain-id",
+                &config.chain_id.to_string(),
+                "--hardfork",
+                "prague",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -116,9 +137,10 @@ impl Anvil {
         if let Some(seconds) = config.block_time {
             command.args(["--block-time", &seconds.to_string()]);
         }
-        let mut child = command
-            .spawn()
-            .map_err(|source| AnvilError::Spawn { binary: binary.display().to_string(), source })?;
+        let mut child = command.spawn().map_err(|source| AnvilError::Spawn {
+            binary: binary.display().to_string(),
+            source,
+        })?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         let mut seen = String::new();
@@ -141,7 +163,9 @@ impl Anvil {
                     use tokio::io::AsyncReadExt;
                     let _ = err.read_to_string(&mut stderr).await;
                 }
-                return Err(AnvilError::Exited { output: format!("{seen}{stderr}") });
+                return Err(AnvilError::Exited {
+                    output: format!("{seen}{stderr}"),
+                });
             }
         };
         // Keep draining anvil's output so a full pipe never blocks it.
@@ -150,7 +174,11 @@ impl Anvil {
                 tracing::trace!(target: "anvil", "{line}");
             }
         });
-        Ok(Self { child, endpoint: format!("http://{addr}"), chain_id: config.chain_id })
+        Ok(Self {
+            child,
+            endpoint: format!("http://{addr}"),
+            chain_id: config.chain_id,
+        })
     }
 
     pub fn rpc_url(&self) -> String {
