@@ -2,6 +2,7 @@
 //! `@foundry-rs/anvil-linux-amd64` (pinned in contracts/package.json), so `npm ci` in
 //! contracts/ is the only install step.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -69,19 +70,26 @@ pub fn locate_anvil() -> Result<PathBuf, AnvilError> {
     if let Some(path) = std::env::var_os("TORA_ANVIL") {
         return Ok(PathBuf::from(path));
     }
-    let dir = contracts_dir();
-    let bundled = dir.join(ANVIL_IN_NODE_MODULES);
+    locate_anvil_in(&contracts_dir(), std::env::var_os("PATH"))
+}
+
+/// anvil inside `contracts_dir`'s node_modules, else on `path_var`.
+fn locate_anvil_in(
+    contracts_dir: &Path,
+    path_var: Option<OsString>,
+) -> Result<PathBuf, AnvilError> {
+    let bundled = contracts_dir.join(ANVIL_IN_NODE_MODULES);
     if bundled.is_file() {
         return Ok(bundled);
     }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("anvil"))
+    let on_path = path_var
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("anvil"))
         .find(|p| p.is_file());
     on_path.ok_or_else(|| AnvilError::NotFound {
         looked_for: bundled.display().to_string(),
-        contracts_dir: dir.display().to_string(),
+        contracts_dir: contracts_dir.display().to_string(),
     })
 }
 
@@ -109,6 +117,7 @@ pub async fn install_anvil() -> Result<PathBuf, AnvilError> {
 }
 
 /// A running anvil; killed when dropped.
+#[derive(Debug)]
 pub struct Anvil {
     child: Child,
     endpoint: String,
@@ -192,5 +201,51 @@ impl Anvil {
     /// Stops anvil now rather than at drop.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_anvil_says_how_to_install_it() {
+        let empty = std::env::temp_dir().join(format!("tora-no-anvil-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).unwrap();
+        let err = locate_anvil_in(&empty, Some(empty.clone().into_os_string())).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, AnvilError::NotFound { .. }));
+        assert!(
+            message.contains("npm ci") && message.contains("TORA_ANVIL"),
+            "{message}"
+        );
+        std::fs::remove_dir_all(empty).unwrap();
+    }
+
+    #[test]
+    fn the_npm_packaged_anvil_is_found_in_contracts() {
+        let found = locate_anvil_in(&contracts_dir(), None).unwrap();
+        assert!(found.ends_with("bin/anvil"), "{}", found.display());
+    }
+
+    #[tokio::test]
+    async fn an_unstartable_binary_is_an_error_not_a_panic() {
+        let config = AnvilConfig {
+            binary: Some("/nonexistent/anvil".into()),
+            ..Default::default()
+        };
+        let err = Anvil::spawn(config).await.expect_err("cannot start");
+        assert!(matches!(err, AnvilError::Spawn { .. }), "{err}");
+        assert!(err.to_string().contains("/nonexistent/anvil"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_binary_that_exits_early_is_reported_with_its_output() {
+        let config = AnvilConfig {
+            binary: Some("/bin/false".into()),
+            ..Default::default()
+        };
+        let err = Anvil::spawn(config).await.expect_err("exits at once");
+        assert!(matches!(err, AnvilError::Exited { .. }), "{err}");
     }
 }
