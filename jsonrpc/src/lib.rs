@@ -1,0 +1,11 @@
+//! JSON-RPC 2.0 over HTTP, shared by the bundler and the paymaster: request envelopes with
+//! batches and notifications, bounded request sizes, typed parameter parsing that answers
+//! -32602, and the routes every service has (`/health`, `/ready`, `/metrics`).
+
+mod envelope;
+mod params;
+mod server;
+
+pub use envelope::{Id, Response};
+pub use params::Params;
+pub use server::{Limits, RpcService, router};

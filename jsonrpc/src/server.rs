@@ -1,0 +1,146 @@
+//! The HTTP side: one POST route for JSON-RPC plus `/health`, `/ready` and `/metrics`.
+//!
+//! The body is read as bytes, not through axum's `Json` extractor, so that any content type
+//! (`application/json; charset=utf-8` included) is accepted and every malformed request gets a
+//! JSON-RPC error rather than a framework status page.
+
+use crate::envelope::{Response, parse_call};
+use crate::params::Params;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use tora_core::{ErrorCode, RpcError};
+use tower_http::trace::TraceLayer;
+
+/// What a service implements to be served over JSON-RPC.
+pub trait RpcService: Send + Sync + 'static {
+    /// Answers one call; unknown methods return `ErrorCode::MethodNotFound`.
+    fn call(&self, method: &str, params: Params) -> impl Future<Output = Result<Value, RpcError>> + Send;
+    /// Whether the service can take traffic now (its node and store answer).
+    fn ready(&self) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Bounds on what one HTTP request may ask for.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_batch_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // A user operation with large callData and initCode fits many times over.
+        Self { max_body_bytes: 1024 * 1024, max_batch_len: 100 }
+    }
+}
+
+struct AppState<S> {
+    service: Arc<S>,
+    limits: Limits,
+}
+
+impl<S> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        Self { service: self.service.clone(), limits: self.limits }
+    }
+}
+
+/// The process-wide Prometheus recorder (metrics has one global recorder).
+fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (tests, embedding): then ours only renders.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// The routes of a JSON-RPC service.
+pub fn router<S: RpcService>(service: Arc<S>, limits: Limits) -> Router {
+    prometheus();
+    Router::new()
+        .route("/", post(handle_rpc::<S>))
+        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/ready", get(handle_ready::<S>))
+        .route("/metrics", get(|| async { prometheus().render() }))
+        .with_state(AppState { service, limits })
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn handle_ready<S: RpcService>(State(state): State<AppState<S>>) -> HttpResponse {
+    match state.service.ready().await {
+        Ok(()) => Json(json!({ "status": "ready" })).into_response(),
+        Err(reason) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready", "reason": reason })))
+                .into_response()
+        }
+    }
+}
+
+fn error_response(status: StatusCode, code: ErrorCode, message: String) -> HttpResponse {
+    (status, Json(Response::new(Value::Null, Err(RpcError::new(code, message))))).into_response()
+}
+
+async fn handle_rpc<S: RpcService>(State(state): State<AppState<S>>, body: Body) -> HttpResponse {
+    let limit = state.limits.max_body_bytes;
+    let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let message = format!("request body is larger than {limit} bytes");
+            return error_response(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidRequest, message);
+        }
+    };
+    // serde_json stops at 128 levels of nesting, so deep input is a parse error, not a crash.
+    let request: Value = match serde_json::from_slice(&bytes) {
+        Ok(value) => value,
+        Err(e) => return error_response(StatusCode::OK, ErrorCode::ParseError, format!("parse error: {e}")),
+    };
+    match request {
+        Value::Array(items) => {
+            if items.is_empty() || items.len() > state.limits.max_batch_len {
+                let message = format!("a batch must hold 1 to {} requests", state.limits.max_batch_len);
+                return error_response(StatusCode::OK, ErrorCode::InvalidRequest, message);
+            }
+            let mut responses = Vec::with_capacity(items.len());
+            for item in items {
+                responses.extend(dispatch(&state, item).await);
+            }
+            if responses.is_empty() { StatusCode::NO_CONTENT.into_response() } else { Json(responses).into_response() }
+        }
+        single => match dispatch(&state, single).await {
+            Some(response) => Json(response).into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
+    }
+}
+
+/// Runs one call; `None` for a notification.
+async fn dispatch<S: RpcService>(state: &AppState<S>, request: Value) -> Option<Response> {
+    let call = match parse_call(request) {
+        Ok(call) => call,
+        Err((id, error)) => return Some(Response::new(id, Err(error))),
+    };
+    let started = Instant::now();
+    let outcome = state.service.call(&call.method, Params(call.params)).await;
+    let code = outcome.as_ref().err().map(|e| e.code);
+    // Only known methods become label values, so a client cannot grow the metric set.
+    let method = if code == Some(ErrorCode::MethodNotFound) { "unknown".to_owned() } else { call.method };
+    let code_label = code.map_or_else(|| "ok".to_owned(), |c| c.code().to_string());
+    metrics::histogram!("rpc_request_duration_seconds", "method" => method.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("rpc_requests_total", "method" => method.clone(), "code" => code_label).increment(1);
+    if let Err(error) = &outcome {
+        tracing::debug!(%method, code = error.code.code(), message = %error.message, "rpc error");
+    }
+    call.id.map(|id| Response::new(id, outcome))
+}
