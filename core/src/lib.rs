@@ -6,6 +6,8 @@ pub mod chain_spec;
 pub mod contracts;
 pub mod deployment;
 pub mod escrow_voucher;
+pub mod money;
+pub mod price;
 pub mod paymaster_quote;
 pub mod permit;
 pub mod rpc_error;

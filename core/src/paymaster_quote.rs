@@ -7,6 +7,7 @@
 //! `mode(1) validUntil(6) validAfter(6) payer(20) exchangeRate(32) maxTokenCost(32) signature(65)`
 //! and, in token mode only, `permitDeadline(32) permitSignature(65)`.
 
+use crate::money::{ExchangeRate, Wei};
 use crate::user_operation::{UserOperation, pack_u128_pair};
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy::signers::{Signature, SignerSync};
@@ -17,7 +18,7 @@ pub const QUOTE_DATA_LEN: usize = 162;
 /// Length of `paymasterData` with a permit (token mode only).
 pub const QUOTE_WITH_PERMIT_LEN: usize = QUOTE_DATA_LEN + 32 + 65;
 /// `exchangeRate` is TORA base units per this many wei (1 native coin).
-pub const EXCHANGE_RATE_SCALE: u128 = 1_000_000_000_000_000_000;
+pub const EXCHANGE_RATE_SCALE: u128 = crate::money::ONE_COIN;
 
 /// Who pays the operation's gas in TORA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,12 +172,10 @@ pub fn sign_quote(
     Ok(signature.as_bytes())
 }
 
-/// Token amount for a wei amount at `exchange_rate`, rounded up: the paymaster never receives
-/// less than the gas it pays for (the contract's `Math.mulDiv(.., Ceil)`).
+/// Token amount for a wei amount at `exchange_rate`, rounded up (see [`ExchangeRate::tora_for`]).
+/// Panics on overflow: for tests and figures already known to fit.
 pub fn token_cost_ceil(wei: U256, exchange_rate: U256) -> U256 {
-    let scale = U256::from(EXCHANGE_RATE_SCALE);
-    let product = wei * exchange_rate;
-    product.div_ceil(scale)
+    ExchangeRate(exchange_rate).tora_for(Wei(wei)).expect("token cost overflows 256 bits").0
 }
 
 #[cfg(test)]

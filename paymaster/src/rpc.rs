@@ -1,0 +1,231 @@
+//! The wallet-facing JSON-RPC methods: ERC-7677's `pm_getPaymasterStubData` and
+//! `pm_getPaymasterData` for EntryPoint v0.7, and `tora_getTokenQuote`.
+
+use crate::quote::{Payer, QuoteError, Quoter};
+use alloy::primitives::{Address, Bytes, U64, U256};
+use alloy::providers::{DynProvider, Provider};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tora_core::UserOperation;
+use tora_core::contracts::TORA;
+use tora_core::money::Wei;
+use tora_core::paymaster_quote::Permit;
+use tora_core::permit::{TORA_PERMIT_NAME, permit};
+use tora_core::price::PriceSource;
+use tora_core::{ErrorCode, RpcError};
+use tora_jsonrpc::{Params, RpcService};
+
+/// How long a permit the quote proposes stays signable.
+const PERMIT_LIFETIME_SECS: u64 = 3_600;
+
+pub struct PaymasterRpc<P> {
+    pub quoter: Quoter<P>,
+    provider: DynProvider,
+}
+
+/// ERC-7677's paymaster-specific `context`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Context {
+    /// The sender pays in this token (only TORA is accepted).
+    token: Option<Address>,
+    /// An EIP-2612 permit the wallet signed for the paymaster (from `tora_getTokenQuote`).
+    permit: Option<PermitContext>,
+    /// A dapp pays, under this policy.
+    sponsorship_policy_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PermitContext {
+    value: U256,
+    deadline: U256,
+    signature: Bytes,
+}
+
+impl From<QuoteError> for RpcError {
+    fn from(e: QuoteError) -> Self {
+        let code = match e {
+            QuoteError::PermitTooSmall { .. } | QuoteError::Overflow => ErrorCode::InvalidParams,
+            QuoteError::Signing(_) => ErrorCode::Internal,
+            QuoteError::Price(_) | QuoteError::OverLimit { .. } => ErrorCode::RejectedByPaymaster,
+        };
+        RpcError::new(code, e.to_string())
+    }
+}
+
+/// ERC-7677 sends a user operation before gas estimation: missing gas fields and signature
+/// are read as zero / empty, everything present is checked as strictly as ever.
+fn draft_user_operation(mut value: Value) -> Result<UserOperation, RpcError> {
+    let Value::Object(fields) = &mut value else {
+        return Err(RpcError::invalid_params("userOp must be an object"));
+    };
+    for (name, zero) in [
+        ("nonce", "0x0"),
+        ("callData", "0x"),
+        ("callGasLimit", "0x0"),
+        ("verificationGasLimit", "0x0"),
+        ("preVerificationGas", "0x0"),
+        ("maxFeePerGas", "0x0"),
+        ("maxPriorityFeePerGas", "0x0"),
+        ("signature", "0x"),
+    ] {
+        fields.entry(name).or_insert_with(|| Value::String(zero.into()));
+    }
+    serde_json::from_value(value).map_err(|e| RpcError::invalid_params(format!("invalid userOp: {e}")))
+}
+
+impl<P: PriceSource> PaymasterRpc<P> {
+    pub fn new(quoter: Quoter<P>, provider: DynProvider) -> Self {
+        Self { quoter, provider }
+    }
+
+    fn check_target(&self, entry_point: Address, chain_id: U64) -> Result<(), RpcError> {
+        let config = &self.quoter.config;
+        if entry_point != config.entry_point {
+            return Err(RpcError::invalid_params(format!(
+                "unsupported entry point {entry_point}: this paymaster serves {}",
+                config.entry_point
+            )));
+        }
+        if chain_id.to::<u64>() != config.chain_id {
+            return Err(RpcError::invalid_params(format!(
+                "unsupported chain {chain_id}: this paymaster serves chain {}",
+                config.chain_id
+            )));
+        }
+        Ok(())
+    }
+
+    fn payer(&self, context: Option<Context>) -> Result<Payer, RpcError> {
+        let context = context.unwrap_or_default();
+        match (context.token, context.sponsorship_policy_id) {
+            (Some(token), None) if token == self.quoter.config.token => {
+                let permit = context.permit.map(|p| {
+                    let signature: [u8; 65] = p.signature.as_ref().try_into().map_err(|_| {
+                        RpcError::invalid_params("permit.signature must be 65 bytes")
+                    })?;
+                    Ok::<_, RpcError>((Permit { deadline: p.deadline, signature }, p.value))
+                });
+                let permit = permit.transpose()?;
+                Ok(Payer::Sender {
+                    permit_value: permit.as_ref().map(|(_, value)| *value),
+                    permit: permit.map(|(permit, _)| permit),
+                })
+            }
+            (Some(token), None) => Err(RpcError::invalid_params(format!(
+                "unsupported token {token}: this paymaster accepts TORA at {}",
+                self.quoter.config.token
+            ))),
+            (None, Some(_)) => Err(RpcError::invalid_params(
+                "sponsorship policies are not enabled on this paymaster",
+            )),
+            _ => Err(RpcError::invalid_params(
+                "context must name either a token or a sponsorshipPolicyId",
+            )),
+        }
+    }
+
+    async fn stub_data(&self, params: Params) -> Result<Value, RpcError> {
+        let (op, entry_point, chain_id, context): (Value, Address, U64, Option<Context>) = params.positional(4)?;
+        self.check_target(entry_point, chain_id)?;
+        let mut op = draft_user_operation(op)?;
+        let payer = self.payer(context)?;
+        self.quoter.attach_paymaster(&mut op, &payer);
+        Ok(json!({
+            "paymaster": self.quoter.config.paymaster,
+            "paymasterData": self.quoter.stub_data(&payer),
+            "paymasterVerificationGasLimit": op.paymaster_verification_gas_limit,
+            "paymasterPostOpGasLimit": op.paymaster_post_op_gas_limit,
+            // The signature binds the gas limits, which are only final after estimation.
+            "isFinal": false,
+        }))
+    }
+
+    async fn data(&self, params: Params) -> Result<Value, RpcError> {
+        let (op, entry_point, chain_id, context): (Value, Address, U64, Option<Context>) = params.positional(4)?;
+        self.check_target(entry_point, chain_id)?;
+        let mut op: UserOperation = draft_user_operation(op)?;
+        let payer = self.payer(context)?;
+        let (_, data) = self.quoter.paymaster_data(&mut op, &payer).await?;
+        Ok(json!({ "paymaster": self.quoter.config.paymaster, "paymasterData": data }))
+    }
+
+    async fn token_quote(&self, params: Params) -> Result<Value, RpcError> {
+        let (op, entry_point, chain_id): (Value, Address, U64) = params.positional(3)?;
+        self.check_target(entry_point, chain_id)?;
+        let mut op = draft_user_operation(op)?;
+        // Quote with the permit path's larger gas limit: a permit for this maximum covers both.
+        let with_permit = Payer::Sender { permit: Some(Permit { deadline: U256::ZERO, signature: [0; 65] }), permit_value: None };
+        self.quoter.attach_paymaster(&mut op, &with_permit);
+        let costs = self.quoter.costs(&op).await?;
+        let config = &self.quoter.config;
+        let node = |e: alloy::contract::Error| RpcError::internal(format!("node: {e}"));
+        let tora = TORA::new(config.token, self.provider.clone());
+        let nonce = tora.nonces(op.sender).call().await.map_err(node)?;
+        let allowance = tora.allowance(op.sender, config.paymaster).call().await.map_err(node)?;
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| RpcError::internal(format!("node: {e}")))?
+            .ok_or_else(|| RpcError::internal("node has no latest block"))?;
+        let base_fee = U256::from(block.header.base_fee_per_gas.unwrap_or_default());
+        let max_fee = U256::from(op.max_fee_per_gas);
+        let effective_fee = max_fee.min(base_fee + U256::from(op.max_priority_fee_per_gas));
+        let estimated_wei = op.max_cost_wei() / max_fee.max(U256::from(1)) * effective_fee;
+        let estimated = costs.rate.tora_for(Wei(estimated_wei)).ok_or(QuoteError::Overflow)?;
+        let deadline = U256::from(block.header.timestamp + PERMIT_LIFETIME_SECS);
+        let message = permit(op.sender, config.paymaster, costs.max_token_cost.0, nonce, deadline);
+        Ok(json!({
+            "paymaster": config.paymaster,
+            "token": config.token,
+            "exchangeRate": costs.rate.0,
+            "estimatedTokenCost": estimated.0,
+            "maxTokenCost": costs.max_token_cost.0,
+            "currentAllowance": allowance,
+            "approveAmount": costs.max_token_cost.0,
+            "permit": {
+                "digest": message.tora_digest(config.chain_id, config.token),
+                "typedData": {
+                    "domain": {
+                        "name": TORA_PERMIT_NAME,
+                        "version": "1",
+                        "chainId": config.chain_id,
+                        "verifyingContract": config.token,
+                    },
+                    "primaryType": "Permit",
+                    "types": { "Permit": [
+                        { "name": "owner", "type": "address" },
+                        { "name": "spender", "type": "address" },
+                        { "name": "value", "type": "uint256" },
+                        { "name": "nonce", "type": "uint256" },
+                        { "name": "deadline", "type": "uint256" },
+                    ]},
+                    "message": {
+                        "owner": message.owner,
+                        "spender": message.spender,
+                        "value": message.value,
+                        "nonce": message.nonce,
+                        "deadline": message.deadline,
+                    },
+                },
+            },
+        }))
+    }
+}
+
+impl<P: PriceSource + 'static> RpcService for PaymasterRpc<P> {
+    async fn call(&self, method: &str, params: Params) -> Result<Value, RpcError> {
+        match method {
+            "pm_getPaymasterStubData" => self.stub_data(params).await,
+            "pm_getPaymasterData" => self.data(params).await,
+            "tora_getTokenQuote" => self.token_quote(params).await,
+            _ => Err(RpcError::new(ErrorCode::MethodNotFound, format!("method {method} does not exist"))),
+        }
+    }
+
+    async fn ready(&self) -> Result<(), String> {
+        self.provider.get_block_number().await.map(|_| ()).map_err(|e| format!("node unreachable: {e}"))
+    }
+}
