@@ -7,9 +7,9 @@ pub mod contracts;
 pub mod deployment;
 pub mod escrow_voucher;
 pub mod money;
-pub mod price;
 pub mod paymaster_quote;
 pub mod permit;
+pub mod price;
 pub mod rpc_error;
 pub mod user_operation;
 

@@ -48,15 +48,24 @@ mod tests {
     #[test]
     fn conversion_rounds_up_only_when_inexact() {
         let rate = ExchangeRate(U256::from(3 * ONE_COIN / 2)); // 1.5 TORA per coin
-        assert_eq!(rate.tora_for(Wei(U256::from(2))), Some(ToraUnits(U256::from(3))));
-        assert_eq!(rate.tora_for(Wei(U256::from(3))), Some(ToraUnits(U256::from(5))));
+        assert_eq!(
+            rate.tora_for(Wei(U256::from(2))),
+            Some(ToraUnits(U256::from(3)))
+        );
+        assert_eq!(
+            rate.tora_for(Wei(U256::from(3))),
+            Some(ToraUnits(U256::from(5)))
+        );
         assert_eq!(rate.tora_for(Wei(U256::ZERO)), Some(ToraUnits(U256::ZERO)));
         assert_eq!(ExchangeRate(U256::MAX).tora_for(Wei(U256::from(2))), None);
     }
 
     #[test]
     fn display_is_exact() {
-        assert_eq!(ToraUnits(U256::from(1_500_000_000_000_000_001u128)).to_string(), "1.500000000000000001 TORA");
+        assert_eq!(
+            ToraUnits(U256::from(1_500_000_000_000_000_001u128)).to_string(),
+            "1.500000000000000001 TORA"
+        );
         assert_eq!(ToraUnits(U256::from(2 * ONE_COIN)).to_string(), "2 TORA");
     }
 }

@@ -175,7 +175,10 @@ pub fn sign_quote(
 /// Token amount for a wei amount at `exchange_rate`, rounded up (see [`ExchangeRate::tora_for`]).
 /// Panics on overflow: for tests and figures already known to fit.
 pub fn token_cost_ceil(wei: U256, exchange_rate: U256) -> U256 {
-    ExchangeRate(exchange_rate).tora_for(Wei(wei)).expect("token cost overflows 256 bits").0
+    ExchangeRate(exchange_rate)
+        .tora_for(Wei(wei))
+        .expect("token cost overflows 256 bits")
+        .0
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 mod anvil;
 mod deploy;
+pub mod harness;
 pub mod keys;
 pub mod wallet;
 

@@ -23,7 +23,11 @@ use tower_http::trace::TraceLayer;
 /// What a service implements to be served over JSON-RPC.
 pub trait RpcService: Send + Sync + 'static {
     /// Answers one call; unknown methods return `ErrorCode::MethodNotFound`.
-    fn call(&self, method: &str, params: Params) -> impl Future<Output = Result<Value, RpcError>> + Send;
+    fn call(
+        &self,
+        method: &str,
+        params: Params,
+    ) -> impl Future<Output = Result<Value, RpcError>> + Send;
     /// Whether the service can take traffic now (its node and store answer).
     fn ready(&self) -> impl Future<Output = Result<(), String>> + Send;
 }
@@ -38,7 +42,10 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         // A user operation with large callData and initCode fits many times over.
-        Self { max_body_bytes: 1024 * 1024, max_batch_len: 100 }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_batch_len: 100,
+        }
     }
 }
 
@@ -49,7 +56,10 @@ struct AppState<S> {
 
 impl<S> Clone for AppState<S> {
     fn clone(&self) -> Self {
-        Self { service: self.service.clone(), limits: self.limits }
+        Self {
+            service: self.service.clone(),
+            limits: self.limits,
+        }
     }
 }
 
@@ -80,15 +90,23 @@ pub fn router<S: RpcService>(service: Arc<S>, limits: Limits) -> Router {
 async fn handle_ready<S: RpcService>(State(state): State<AppState<S>>) -> HttpResponse {
     match state.service.ready().await {
         Ok(()) => Json(json!({ "status": "ready" })).into_response(),
-        Err(reason) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready", "reason": reason })))
-                .into_response()
-        }
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "reason": reason })),
+        )
+            .into_response(),
     }
 }
 
 fn error_response(status: StatusCode, code: ErrorCode, message: String) -> HttpResponse {
-    (status, Json(Response::new(Value::Null, Err(RpcError::new(code, message))))).into_response()
+    (
+        status,
+        Json(Response::new(
+            Value::Null,
+            Err(RpcError::new(code, message)),
+        )),
+    )
+        .into_response()
 }
 
 async fn handle_rpc<S: RpcService>(State(state): State<AppState<S>>, body: Body) -> HttpResponse {
@@ -97,25 +115,42 @@ async fn handle_rpc<S: RpcService>(State(state): State<AppState<S>>, body: Body)
         Ok(bytes) => bytes,
         Err(_) => {
             let message = format!("request body is larger than {limit} bytes");
-            return error_response(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidRequest, message);
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::InvalidRequest,
+                message,
+            );
         }
     };
     // serde_json stops at 128 levels of nesting, so deep input is a parse error, not a crash.
     let request: Value = match serde_json::from_slice(&bytes) {
         Ok(value) => value,
-        Err(e) => return error_response(StatusCode::OK, ErrorCode::ParseError, format!("parse error: {e}")),
+        Err(e) => {
+            return error_response(
+                StatusCode::OK,
+                ErrorCode::ParseError,
+                format!("parse error: {e}"),
+            );
+        }
     };
     match request {
         Value::Array(items) => {
             if items.is_empty() || items.len() > state.limits.max_batch_len {
-                let message = format!("a batch must hold 1 to {} requests", state.limits.max_batch_len);
+                let message = format!(
+                    "a batch must hold 1 to {} requests",
+                    state.limits.max_batch_len
+                );
                 return error_response(StatusCode::OK, ErrorCode::InvalidRequest, message);
             }
             let mut responses = Vec::with_capacity(items.len());
             for item in items {
                 responses.extend(dispatch(&state, item).await);
             }
-            if responses.is_empty() { StatusCode::NO_CONTENT.into_response() } else { Json(responses).into_response() }
+            if responses.is_empty() {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                Json(responses).into_response()
+            }
         }
         single => match dispatch(&state, single).await {
             Some(response) => Json(response).into_response(),
@@ -134,11 +169,16 @@ async fn dispatch<S: RpcService>(state: &AppState<S>, request: Value) -> Option<
     let outcome = state.service.call(&call.method, Params(call.params)).await;
     let code = outcome.as_ref().err().map(|e| e.code);
     // Only known methods become label values, so a client cannot grow the metric set.
-    let method = if code == Some(ErrorCode::MethodNotFound) { "unknown".to_owned() } else { call.method };
+    let method = if code == Some(ErrorCode::MethodNotFound) {
+        "unknown".to_owned()
+    } else {
+        call.method
+    };
     let code_label = code.map_or_else(|| "ok".to_owned(), |c| c.code().to_string());
     metrics::histogram!("rpc_request_duration_seconds", "method" => method.clone())
         .record(started.elapsed().as_secs_f64());
-    metrics::counter!("rpc_requests_total", "method" => method.clone(), "code" => code_label).increment(1);
+    metrics::counter!("rpc_requests_total", "method" => method.clone(), "code" => code_label)
+        .increment(1);
     if let Err(error) = &outcome {
         tracing::debug!(%method, code = error.code.code(), message = %error.message, "rpc error");
     }

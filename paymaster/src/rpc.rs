@@ -70,9 +70,12 @@ fn draft_user_operation(mut value: Value) -> Result<UserOperation, RpcError> {
         ("maxPriorityFeePerGas", "0x0"),
         ("signature", "0x"),
     ] {
-        fields.entry(name).or_insert_with(|| Value::String(zero.into()));
+        fields
+            .entry(name)
+            .or_insert_with(|| Value::String(zero.into()));
     }
-    serde_json::from_value(value).map_err(|e| RpcError::invalid_params(format!("invalid userOp: {e}")))
+    serde_json::from_value(value)
+        .map_err(|e| RpcError::invalid_params(format!("invalid userOp: {e}")))
 }
 
 impl<P: PriceSource> PaymasterRpc<P> {
@@ -105,7 +108,13 @@ impl<P: PriceSource> PaymasterRpc<P> {
                     let signature: [u8; 65] = p.signature.as_ref().try_into().map_err(|_| {
                         RpcError::invalid_params("permit.signature must be 65 bytes")
                     })?;
-                    Ok::<_, RpcError>((Permit { deadline: p.deadline, signature }, p.value))
+                    Ok::<_, RpcError>((
+                        Permit {
+                            deadline: p.deadline,
+                            signature,
+                        },
+                        p.value,
+                    ))
                 });
                 let permit = permit.transpose()?;
                 Ok(Payer::Sender {
@@ -127,7 +136,8 @@ impl<P: PriceSource> PaymasterRpc<P> {
     }
 
     async fn stub_data(&self, params: Params) -> Result<Value, RpcError> {
-        let (op, entry_point, chain_id, context): (Value, Address, U64, Option<Context>) = params.positional(4)?;
+        let (op, entry_point, chain_id, context): (Value, Address, U64, Option<Context>) =
+            params.positional(4)?;
         self.check_target(entry_point, chain_id)?;
         let mut op = draft_user_operation(op)?;
         let payer = self.payer(context)?;
@@ -143,7 +153,8 @@ impl<P: PriceSource> PaymasterRpc<P> {
     }
 
     async fn data(&self, params: Params) -> Result<Value, RpcError> {
-        let (op, entry_point, chain_id, context): (Value, Address, U64, Option<Context>) = params.positional(4)?;
+        let (op, entry_point, chain_id, context): (Value, Address, U64, Option<Context>) =
+            params.positional(4)?;
         self.check_target(entry_point, chain_id)?;
         let mut op: UserOperation = draft_user_operation(op)?;
         let payer = self.payer(context)?;
@@ -156,14 +167,24 @@ impl<P: PriceSource> PaymasterRpc<P> {
         self.check_target(entry_point, chain_id)?;
         let mut op = draft_user_operation(op)?;
         // Quote with the permit path's larger gas limit: a permit for this maximum covers both.
-        let with_permit = Payer::Sender { permit: Some(Permit { deadline: U256::ZERO, signature: [0; 65] }), permit_value: None };
+        let with_permit = Payer::Sender {
+            permit: Some(Permit {
+                deadline: U256::ZERO,
+                signature: [0; 65],
+            }),
+            permit_value: None,
+        };
         self.quoter.attach_paymaster(&mut op, &with_permit);
         let costs = self.quoter.costs(&op).await?;
         let config = &self.quoter.config;
         let node = |e: alloy::contract::Error| RpcError::internal(format!("node: {e}"));
         let tora = TORA::new(config.token, self.provider.clone());
         let nonce = tora.nonces(op.sender).call().await.map_err(node)?;
-        let allowance = tora.allowance(op.sender, config.paymaster).call().await.map_err(node)?;
+        let allowance = tora
+            .allowance(op.sender, config.paymaster)
+            .call()
+            .await
+            .map_err(node)?;
         let block = self
             .provider
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
@@ -174,9 +195,18 @@ impl<P: PriceSource> PaymasterRpc<P> {
         let max_fee = U256::from(op.max_fee_per_gas);
         let effective_fee = max_fee.min(base_fee + U256::from(op.max_priority_fee_per_gas));
         let estimated_wei = op.max_cost_wei() / max_fee.max(U256::from(1)) * effective_fee;
-        let estimated = costs.rate.tora_for(Wei(estimated_wei)).ok_or(QuoteError::Overflow)?;
+        let estimated = costs
+            .rate
+            .tora_for(Wei(estimated_wei))
+            .ok_or(QuoteError::Overflow)?;
         let deadline = U256::from(block.header.timestamp + PERMIT_LIFETIME_SECS);
-        let message = permit(op.sender, config.paymaster, costs.max_token_cost.0, nonce, deadline);
+        let message = permit(
+            op.sender,
+            config.paymaster,
+            costs.max_token_cost.0,
+            nonce,
+            deadline,
+        );
         Ok(json!({
             "paymaster": config.paymaster,
             "token": config.token,
@@ -221,11 +251,18 @@ impl<P: PriceSource + 'static> RpcService for PaymasterRpc<P> {
             "pm_getPaymasterStubData" => self.stub_data(params).await,
             "pm_getPaymasterData" => self.data(params).await,
             "tora_getTokenQuote" => self.token_quote(params).await,
-            _ => Err(RpcError::new(ErrorCode::MethodNotFound, format!("method {method} does not exist"))),
+            _ => Err(RpcError::new(
+                ErrorCode::MethodNotFound,
+                format!("method {method} does not exist"),
+            )),
         }
     }
 
     async fn ready(&self) -> Result<(), String> {
-        self.provider.get_block_number().await.map(|_| ()).map_err(|e| format!("node unreachable: {e}"))
+        self.provider
+            .get_block_number()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("node unreachable: {e}"))
     }
 }

@@ -42,11 +42,23 @@ mod tests {
     #[test]
     fn applies_exactly_and_rounds_up() {
         let rate = ExchangeRate(U256::from(5_000u64) * U256::from(10u64).pow(U256::from(18)));
-        assert_eq!(markup("0.05").apply(rate).0, U256::from(5_250u64) * U256::from(10u64).pow(U256::from(18)));
+        assert_eq!(
+            markup("0.05").apply(rate).0,
+            U256::from(5_250u64) * U256::from(10u64).pow(U256::from(18))
+        );
         assert_eq!(markup("0").apply(rate), rate);
-        assert_eq!(markup("0.001").apply(ExchangeRate(U256::from(999))).0, U256::from(1_000)); // 999.999
-        assert_eq!(markup("0.0333").apply(ExchangeRate(U256::from(3))).0, U256::from(4)); // 3.0999
-        assert_eq!(markup("1").apply(ExchangeRate(U256::from(7))).0, U256::from(14));
+        assert_eq!(
+            markup("0.001").apply(ExchangeRate(U256::from(999))).0,
+            U256::from(1_000)
+        ); // 999.999
+        assert_eq!(
+            markup("0.0333").apply(ExchangeRate(U256::from(3))).0,
+            U256::from(4)
+        ); // 3.0999
+        assert_eq!(
+            markup("1").apply(ExchangeRate(U256::from(7))).0,
+            U256::from(14)
+        );
     }
 
     #[test]

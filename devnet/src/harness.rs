@@ -1,0 +1,294 @@
+//! A test harness over a fresh devnet: wallets, TORA, quotes signed with the devnet's paymaster
+//! key, and `handleOps` with the EntryPoint's failure reason decoded. Used by every crate's
+//! end-to-end tests (and by nothing in production).
+
+use crate::keys::{self, signer};
+use crate::{AnvilConfig, Devnet, SmartWallet, confirm, provider_for};
+use alloy::primitives::{Address, Bytes, U128, U256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::TransactionReceipt;
+use alloy::sol_types::{SolEvent, SolInterface};
+use tora_core::contracts::{EntryPoint, TORA, ToraPaymaster};
+use tora_core::paymaster_quote::{PaymasterData, Permit, Quote, QuoteMode, sign_quote};
+use tora_core::permit::permit;
+use tora_core::{ENTRY_POINT_V07, UserOperation};
+
+/// The rate test quotes sign: 5,000.000000000123456789 TORA per BNB, not a round number, so
+/// rounding shows.
+pub fn rate() -> U256 {
+    U256::from(5_000u64) * U256::from(10u64).pow(U256::from(18)) + U256::from(123_456_789u64)
+}
+
+pub fn tora(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18))
+}
+
+pub struct Harness {
+    pub devnet: Devnet,
+    pub chain_id: u64,
+    pub deployer: DynProvider,
+    pub bundler: DynProvider,
+    pub beneficiary: Address,
+}
+
+/// Why `handleOps` refused an operation: the EntryPoint's `AAxx` reason and the inner revert.
+#[derive(Debug)]
+pub struct Rejection {
+    pub reason: String,
+    pub inner: Bytes,
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        let devnet = Devnet::start(AnvilConfig::default())
+            .await
+            .expect("devnet starts");
+        let rpc = devnet.deployment.rpc_url.clone();
+        let bundler = provider_for(&rpc, keys::BUNDLER).unwrap();
+        Self {
+            chain_id: devnet.deployment.chain_id,
+            deployer: devnet.provider.clone(),
+            bundler,
+            beneficiary: Address::repeat_byte(0xbe),
+            devnet,
+        }
+    }
+
+    pub fn contracts(&self) -> &tora_core::deployment::ContractAddresses {
+        &self.devnet.deployment.contracts
+    }
+
+    pub fn tora(&self) -> TORA::TORAInstance<DynProvider> {
+        TORA::new(self.contracts().tora, self.deployer.clone())
+    }
+
+    pub fn paymaster(&self) -> ToraPaymaster::ToraPaymasterInstance<DynProvider> {
+        ToraPaymaster::new(self.contracts().paymaster, self.deployer.clone())
+    }
+
+    pub fn entry_point(&self) -> EntryPoint::EntryPointInstance<DynProvider> {
+        EntryPoint::new(ENTRY_POINT_V07, self.bundler.clone())
+    }
+
+    /// A ToraAccount (SimpleAccount + ERC-1271) of the devnet's wallet owner, not deployed yet.
+    pub async fn new_wallet(&self, salt: u64) -> SmartWallet {
+        let factory = self.contracts().tora_account_factory;
+        SmartWallet::at(
+            &self.deployer,
+            factory,
+            signer(keys::WALLET_OWNER),
+            U256::from(salt),
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn send_tora(&self, to: Address, amount: U256) {
+        let pending = self.tora().transfer(to, amount).send().await.unwrap();
+        confirm(&self.deployer, "transfer TORA", pending)
+            .await
+            .unwrap();
+    }
+
+    pub async fn tora_balance(&self, who: Address) -> U256 {
+        self.tora().balanceOf(who).call().await.unwrap()
+    }
+
+    pub async fn eth_balance(&self, who: Address) -> U256 {
+        self.deployer.get_balance(who).await.unwrap()
+    }
+
+    pub async fn paymaster_deposit(&self) -> U256 {
+        self.entry_point()
+            .balanceOf(self.contracts().paymaster)
+            .call()
+            .await
+            .unwrap()
+    }
+
+    /// An operation from `wallet` with fixed, generous gas limits; `first` adds the initCode.
+    pub async fn op(&self, wallet: &SmartWallet, first: bool, call_data: Bytes) -> UserOperation {
+        let nonce = self
+            .entry_point()
+            .getNonce(wallet.address, U256::ZERO.to())
+            .call()
+            .await
+            .unwrap();
+        UserOperation {
+            sender: wallet.address,
+            nonce,
+            factory: first.then_some(wallet.factory),
+            factory_data: first.then(|| wallet.factory_data()),
+            call_data,
+            call_gas_limit: U128::from(120_000),
+            verification_gas_limit: U128::from(if first { 400_000 } else { 120_000 }),
+            pre_verification_gas: U256::from(60_000),
+            max_fee_per_gas: U128::from(3_000_000_000u64),
+            max_priority_fee_per_gas: U128::from(1_000_000_000u64),
+            ..Default::default()
+        }
+    }
+
+    /// A token-mode quote valid for an hour.
+    pub async fn token_quote(&self, max_token_cost: U256) -> Quote {
+        Quote {
+            mode: QuoteMode::Token,
+            valid_until: self.now().await + 3_600,
+            valid_after: 0,
+            payer: self.contracts().tora,
+            exchange_rate: rate(),
+            max_token_cost,
+        }
+    }
+
+    pub async fn now(&self) -> u64 {
+        let block = self.deployer.get_block_number().await.unwrap();
+        let block = self
+            .deployer
+            .get_block_by_number(block.into())
+            .await
+            .unwrap()
+            .unwrap();
+        block.header.timestamp
+    }
+
+    /// Points `op` at the paymaster with `quote`, signed by the paymaster service's key for
+    /// `chain_id` and `paymaster` (the real ones unless a test forges them).
+    pub fn attach_quote_for(
+        &self,
+        op: &mut UserOperation,
+        quote: Quote,
+        permit: Option<Permit>,
+        chain_id: u64,
+        paymaster: Address,
+    ) {
+        op.paymaster = Some(self.contracts().paymaster);
+        op.paymaster_verification_gas_limit = Some(U128::from(250_000));
+        op.paymaster_post_op_gas_limit = Some(U128::from(60_000));
+        let signature = sign_quote(
+            &signer(keys::PAYMASTER_SIGNER),
+            op,
+            &quote,
+            chain_id,
+            paymaster,
+        )
+        .unwrap();
+        op.paymaster_data = Some(
+            PaymasterData {
+                quote,
+                signature,
+                permit,
+            }
+            .encode(),
+        );
+    }
+
+    pub fn attach_quote(&self, op: &mut UserOperation, quote: Quote, permit: Option<Permit>) {
+        self.attach_quote_for(op, quote, permit, self.chain_id, self.contracts().paymaster);
+    }
+
+    /// An EIP-2612 permit of `value` TORA from the wallet to the paymaster, signed by the wallet
+    /// through ERC-1271.
+    pub async fn permit(&self, wallet: &SmartWallet, value: U256) -> Permit {
+        let nonce = self.tora().nonces(wallet.address).call().await.unwrap();
+        let deadline = U256::from(self.now().await + 3_600);
+        let digest = permit(
+            wallet.address,
+            self.contracts().paymaster,
+            value,
+            nonce,
+            deadline,
+        )
+        .tora_digest(self.chain_id, self.contracts().tora);
+        Permit {
+            deadline,
+            signature: wallet.sign_digest(digest),
+        }
+    }
+
+    /// Runs `handleOps` from the bundler key; a refused operation comes back decoded.
+    pub async fn handle_ops(&self, ops: &[UserOperation]) -> Result<TransactionReceipt, Rejection> {
+        let packed: Vec<_> = ops.iter().map(UserOperation::pack).collect();
+        let entry_point = self.entry_point();
+        let call = entry_point.handleOps(packed, self.beneficiary);
+        if let Err(err) = call.call().await {
+            let data = err.as_revert_data().expect("handleOps reverts with data");
+            return Err(
+                match EntryPoint::EntryPointErrors::abi_decode(&data).unwrap() {
+                    EntryPoint::EntryPointErrors::FailedOp(e) => Rejection {
+                        reason: e.reason,
+                        inner: Bytes::new(),
+                    },
+                    EntryPoint::EntryPointErrors::FailedOpWithRevert(e) => Rejection {
+                        reason: e.reason,
+                        inner: e.inner,
+                    },
+                    other => panic!("unexpected EntryPoint error {other:?}"),
+                },
+            );
+        }
+        let pending = call.gas(3_000_000).send().await.unwrap();
+        Ok(confirm(&self.bundler, "handleOps", pending).await.unwrap())
+    }
+
+    pub async fn sign_and_handle(
+        &self,
+        wallet: &SmartWallet,
+        mut op: UserOperation,
+    ) -> Result<TransactionReceipt, Rejection> {
+        wallet.sign_user_op(&mut op, ENTRY_POINT_V07, self.chain_id);
+        self.handle_ops(&[op]).await
+    }
+
+    /// anvil's JSON-RPC extensions (time travel, impersonation).
+    pub async fn anvil(
+        &self,
+        method: &'static str,
+        params: serde_json::Value,
+    ) -> serde_json::Value {
+        self.deployer
+            .raw_request(method.into(), params)
+            .await
+            .unwrap()
+    }
+}
+
+pub fn event<E: SolEvent>(receipt: &TransactionReceipt) -> E {
+    receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|log| log.log_decode::<E>().ok())
+        .map(|log| log.inner.data)
+        .unwrap_or_else(|| panic!("no {} in receipt", E::SIGNATURE))
+}
+
+pub fn has_event<E: SolEvent>(receipt: &TransactionReceipt) -> bool {
+    receipt
+        .inner
+        .logs()
+        .iter()
+        .any(|log| log.log_decode::<E>().is_ok())
+}
+
+/// `ToraPaymaster`'s upper bound for gas it cannot see from postOp (see the contract).
+pub fn extra_gas(op: &UserOperation) -> U256 {
+    U256::from(op.paymaster_post_op_gas_limit.unwrap())
+        + U256::from(op.call_gas_limit) / U256::from(10)
+        + U256::from(10_000)
+}
+
+/// The error of a call that must revert (return types of empty outputs have no `Debug`).
+pub fn expect_revert<T>(result: Result<T, alloy::contract::Error>) -> alloy::contract::Error {
+    match result {
+        Ok(_) => panic!("expected a revert"),
+        Err(err) => err,
+    }
+}
+
+/// The revert data of a call that must revert.
+pub fn revert_data<T>(result: Result<T, alloy::contract::Error>) -> Bytes {
+    let err = expect_revert(result);
+    err.as_revert_data()
+        .unwrap_or_else(|| panic!("no revert data: {err}"))
+}

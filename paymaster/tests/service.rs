@@ -1,0 +1,349 @@
+//! The paymaster service end to end on the devnet: a wallet asks it for a quote over HTTP
+//! JSON-RPC, signs the permit it proposes, and the operation lands paying in TORA.
+
+use alloy::primitives::{Address, Bytes, I256, U256};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tora_core::contracts::{EntryPoint, TORA, ToraPaymaster, ToraPriceFeed};
+use tora_core::money::ToraUnits;
+use tora_core::paymaster_quote::{QUOTE_WITH_PERMIT_LEN, token_cost_ceil};
+use tora_core::permit::permit;
+use tora_core::{ENTRY_POINT_V07, UserOperation};
+use tora_devnet::harness::{Harness, event, tora};
+use tora_devnet::{SmartWallet, confirm, keys, provider_for};
+use tora_paymaster::pricing::{CachedPrice, ChainlinkFeed, Markup};
+use tora_paymaster::quote::Quoter;
+use tora_paymaster::signer_key::SignerKey;
+use tora_paymaster::{PaymasterConfig, PaymasterRpc};
+
+async fn start_service(h: &Harness, heartbeat: Duration) -> String {
+    let d = &h.devnet.deployment;
+    let feed = ChainlinkFeed::new(h.deployer.clone(), d.contracts.price_feed, heartbeat);
+    let price = CachedPrice::new(feed, Duration::from_millis(200), heartbeat);
+    let config = PaymasterConfig {
+        chain_id: d.chain_id,
+        entry_point: ENTRY_POINT_V07,
+        paymaster: d.contracts.paymaster,
+        token: d.contracts.tora,
+        markup: Markup::new(Decimal::from_str("0.05").unwrap()).unwrap(),
+        quote_validity: Duration::from_secs(600),
+        max_token_cost_per_op: ToraUnits(tora(1_000)),
+        verification_gas: PaymasterConfig::DEFAULT_VERIFICATION_GAS,
+        verification_gas_with_permit: PaymasterConfig::DEFAULT_VERIFICATION_GAS_WITH_PERMIT,
+        post_op_gas: PaymasterConfig::DEFAULT_POST_OP_GAS,
+    };
+    let signer = SignerKey::from_hex(&keys::PAYMASTER_SIGNER.to_string()).unwrap();
+    let rpc = PaymasterRpc::new(Quoter::new(config, price, signer), h.deployer.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = tora_jsonrpc::router(Arc::new(rpc), Default::default());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// One JSON-RPC call: `Ok(result)` or `Err(error object)`.
+async fn call(url: &str, method: &str, params: Value) -> Result<Value, Value> {
+    let request = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    let response: Value = reqwest::Client::new()
+        .post(url)
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    match response.get("error") {
+        Some(error) => Err(error.clone()),
+        None => Ok(response["result"].clone()),
+    }
+}
+
+fn hex_bytes(value: &Value) -> Bytes {
+    value.as_str().unwrap().parse().unwrap()
+}
+
+fn zero_bytes(data: &[u8]) -> usize {
+    data.iter().filter(|b| **b == 0).count()
+}
+
+#[tokio::test]
+async fn a_new_wallet_pays_its_first_op_in_tora_through_the_service_with_a_permit() {
+    let h = Harness::start().await;
+    let url = start_service(&h, Duration::from_secs(3_600)).await;
+    let c = h.contracts().clone();
+    let wallet = h.new_wallet(11).await;
+    h.send_tora(wallet.address, tora(1_000)).await;
+    let recipient = Address::repeat_byte(0x42);
+    let transfer: Bytes = alloy::sol_types::SolCall::abi_encode(&TORA::transferCall {
+        to: recipient,
+        value: tora(5),
+    })
+    .into();
+    let mut op = h
+        .op(
+            &wallet,
+            true,
+            SmartWallet::execute(c.tora, U256::ZERO, transfer),
+        )
+        .await;
+    let chain = format!("{:#x}", h.chain_id);
+
+    // 1. The quote: 0.0002 BNB per TORA is 5,000 TORA per BNB, plus the 5% markup.
+    let quote = call(
+        &url,
+        "tora_getTokenQuote",
+        json!([op, ENTRY_POINT_V07, chain]),
+    )
+    .await
+    .unwrap();
+    let rate = U256::from(5_250u64) * U256::from(10u64).pow(U256::from(18));
+    assert_eq!(
+        quote["exchangeRate"]
+            .as_str()
+            .unwrap()
+            .parse::<U256>()
+            .unwrap(),
+        rate
+    );
+    let mut priced = op.clone();
+    priced.paymaster = Some(c.paymaster);
+    priced.paymaster_verification_gas_limit = Some(alloy::primitives::U128::from(
+        PaymasterConfig::DEFAULT_VERIFICATION_GAS_WITH_PERMIT,
+    ));
+    priced.paymaster_post_op_gas_limit = Some(alloy::primitives::U128::from(
+        PaymasterConfig::DEFAULT_POST_OP_GAS,
+    ));
+    let max_token_cost = token_cost_ceil(priced.max_cost_wei(), rate);
+    assert_eq!(
+        quote["maxTokenCost"]
+            .as_str()
+            .unwrap()
+            .parse::<U256>()
+            .unwrap(),
+        max_token_cost
+    );
+    let estimated: U256 = quote["estimatedTokenCost"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(estimated > U256::ZERO && estimated <= max_token_cost);
+
+    // 2. The wallet signs the permit the quote proposes (ERC-1271: the owner key signs the digest).
+    let message = &quote["permit"]["typedData"]["message"];
+    let deadline: U256 = message["deadline"].as_str().unwrap().parse().unwrap();
+    let expected = permit(
+        wallet.address,
+        c.paymaster,
+        max_token_cost,
+        U256::ZERO,
+        deadline,
+    );
+    let digest = expected.tora_digest(h.chain_id, c.tora);
+    assert_eq!(
+        quote["permit"]["digest"]
+            .as_str()
+            .unwrap()
+            .parse::<alloy::primitives::B256>()
+            .unwrap(),
+        digest
+    );
+    let signature = Bytes::from(wallet.sign_digest(digest).to_vec());
+    let context = json!({ "token": c.tora, "permit": { "value": max_token_cost, "deadline": deadline, "signature": signature } });
+
+    // 3. Stub data for estimation: the final length, no more zero bytes than the final data.
+    let stub = call(
+        &url,
+        "pm_getPaymasterStubData",
+        json!([op, ENTRY_POINT_V07, chain, context]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stub["isFinal"], false);
+    assert_eq!(
+        stub["paymaster"]
+            .as_str()
+            .unwrap()
+            .parse::<Address>()
+            .unwrap(),
+        c.paymaster
+    );
+    let stub_data = hex_bytes(&stub["paymasterData"]);
+    assert_eq!(stub_data.len(), QUOTE_WITH_PERMIT_LEN);
+
+    // 4. The final data, then the wallet signs and the op lands.
+    let data = call(
+        &url,
+        "pm_getPaymasterData",
+        json!([op, ENTRY_POINT_V07, chain, context]),
+    )
+    .await
+    .unwrap();
+    let paymaster_data = hex_bytes(&data["paymasterData"]);
+    assert_eq!(paymaster_data.len(), stub_data.len());
+    assert!(zero_bytes(&stub_data) <= zero_bytes(&paymaster_data));
+    op.paymaster = Some(c.paymaster);
+    op.paymaster_verification_gas_limit =
+        serde_json::from_value(stub["paymasterVerificationGasLimit"].clone()).unwrap();
+    op.paymaster_post_op_gas_limit =
+        serde_json::from_value(stub["paymasterPostOpGasLimit"].clone()).unwrap();
+    op.paymaster_data = Some(paymaster_data);
+    let deposit_before = h.paymaster_deposit().await;
+    let receipt = h.sign_and_handle(&wallet, op.clone()).await.unwrap();
+    let landed: EntryPoint::UserOperationEvent = event(&receipt);
+    assert!(landed.success);
+    let charged: ToraPaymaster::GasChargedInToken = event(&receipt);
+    assert_eq!(charged.exchangeRate, rate);
+    assert_eq!(charged.charge + charged.refund, max_token_cost);
+    assert_eq!(h.tora_balance(c.paymaster).await, charged.charge);
+    assert_eq!(
+        h.tora_balance(wallet.address).await,
+        tora(1_000) - tora(5) - charged.charge
+    );
+    assert_eq!(h.tora_balance(recipient).await, tora(5));
+    assert_eq!(h.eth_balance(wallet.address).await, U256::ZERO);
+    // The paymaster's TORA income covers what its EntryPoint deposit paid, at the oracle rate
+    // before markup, to the wei.
+    let spent = deposit_before - h.paymaster_deposit().await;
+    assert_eq!(spent, landed.actualGasCost);
+    let oracle_rate = U256::from(5_000u64) * U256::from(10u64).pow(U256::from(18));
+    assert!(
+        charged.charge >= token_cost_ceil(spent, oracle_rate) * U256::from(105) / U256::from(100)
+    );
+}
+
+#[tokio::test]
+async fn bad_targets_contexts_and_prices_get_clear_errors() {
+    let h = Harness::start().await;
+    let url = start_service(&h, Duration::from_secs(3_600)).await;
+    let c = h.contracts().clone();
+    let wallet = h.new_wallet(12).await;
+    let op: UserOperation = h.op(&wallet, true, Bytes::new()).await;
+    let chain = format!("{:#x}", h.chain_id);
+    let token = json!({ "token": c.tora });
+
+    let err = call(
+        &url,
+        "pm_getPaymasterData",
+        json!([op, Address::repeat_byte(1), chain, token]),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err["code"], -32602);
+    assert!(
+        err["message"].as_str().unwrap().contains("entry point"),
+        "{err}"
+    );
+    let err = call(
+        &url,
+        "pm_getPaymasterData",
+        json!([op, ENTRY_POINT_V07, "0x38", token]),
+    )
+    .await
+    .unwrap_err();
+    assert!(err["message"].as_str().unwrap().contains("chain"), "{err}");
+    let err = call(
+        &url,
+        "pm_getPaymasterData",
+        json!([op, ENTRY_POINT_V07, chain, { "token": Address::repeat_byte(9) }]),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("unsupported token"),
+        "{err}"
+    );
+    let err = call(
+        &url,
+        "pm_getPaymasterData",
+        json!([op, ENTRY_POINT_V07, chain, {}]),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err["code"], -32602);
+    let err = call(
+        &url,
+        "pm_getPaymasterData",
+        json!([{ "sender": "0x12" }, ENTRY_POINT_V07, chain, token]),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err["code"], -32602);
+    let mut huge = serde_json::to_value(&op).unwrap();
+    huge["callGasLimit"] = json!(format!("{:#x}", U256::MAX));
+    let err = call(
+        &url,
+        "pm_getPaymasterData",
+        json!([huge, ENTRY_POINT_V07, chain, token]),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err["code"], -32602, "gas over uint128 is an invalid field");
+
+    // A permit for less than the operation may cost.
+    let small = json!({ "token": c.tora, "permit": { "value": "0x1", "deadline": "0x1", "signature": Bytes::from(vec![1u8; 65]) } });
+    let err = call(
+        &url,
+        "pm_getPaymasterData",
+        json!([op, ENTRY_POINT_V07, chain, small]),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err["message"].as_str().unwrap().contains("permit allows"),
+        "{err}"
+    );
+
+    // The feed answers zero, then negative: refused, never priced.
+    let updater = provider_for(&h.devnet.deployment.rpc_url, keys::PRICE_UPDATER).unwrap();
+    let feed = ToraPriceFeed::new(c.price_feed, updater.clone());
+    for answer in [0i64, -5] {
+        let pending = feed
+            .updateAnswer(I256::try_from(answer).unwrap())
+            .send()
+            .await
+            .unwrap();
+        confirm(&updater, "update", pending).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await; // past the price cache's ttl
+        let err = call(
+            &url,
+            "pm_getPaymasterData",
+            json!([op, ENTRY_POINT_V07, chain, token]),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err["code"], -32501);
+        assert!(
+            err["message"].as_str().unwrap().contains("positive"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stale_feed_is_refused() {
+    let h = Harness::start().await;
+    // A heartbeat of zero: the answer is stale as soon as a second has passed.
+    let url = start_service(&h, Duration::ZERO).await;
+    let wallet = h.new_wallet(13).await;
+    let op: UserOperation = h.op(&wallet, true, Bytes::new()).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let chain = format!("{:#x}", h.chain_id);
+    let context = json!({ "token": h.contracts().tora });
+    let err = call(
+        &url,
+        "pm_getPaymasterData",
+        json!([op, ENTRY_POINT_V07, chain, context]),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err["code"], -32501);
+    assert!(err["message"].as_str().unwrap().contains("stale"), "{err}");
+}
