@@ -11,6 +11,7 @@ pub mod paymaster_quote;
 pub mod permit;
 pub mod price;
 pub mod rpc_error;
+pub mod sponsorship;
 pub mod user_operation;
 
 pub use chain_spec::ChainSpec;

@@ -7,6 +7,7 @@ pub mod pricing;
 pub mod quote;
 pub mod rpc;
 pub mod signer_key;
+pub mod sponsorship;
 
 pub use config::PaymasterConfig;
 pub use rpc::PaymasterRpc;

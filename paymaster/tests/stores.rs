@@ -1,0 +1,316 @@
+//! Both sponsorship stores against the same expectations, the Redis one on a real
+//! redis-server over a real connection.
+
+use alloy::primitives::{Address, B256};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tora_core::sponsorship::{
+    Budget, BudgetError, MicroTora, Reservation, ResetInterval, Spend, SponsorshipPolicy,
+    SponsorshipStore,
+};
+use tora_paymaster::sponsorship::{MemoryStore, RedisStore};
+
+/// A redis-server of this test's own on a free port, stopped on drop.
+struct RedisServer {
+    child: Child,
+    url: String,
+}
+
+impl RedisServer {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/test.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn policy(budget: Budget) -> SponsorshipPolicy {
+    SponsorshipPolicy {
+        id: "game-1".into(),
+        name: "Game".into(),
+        icon: None,
+        dapp: "dapp-1".into(),
+        sponsor: Address::repeat_byte(0xd0),
+        budget,
+        reset: ResetInterval::Daily,
+        allowed_targets: vec![],
+        allowed_selectors: vec![],
+        valid_after: 0,
+        valid_until: u64::MAX,
+    }
+}
+
+fn reservation(n: u8, user: u8, amount: u64, expires_at: u64) -> Reservation {
+    Reservation {
+        policy_id: "game-1".into(),
+        period: 7,
+        user: Address::repeat_byte(user),
+        user_op_hash: B256::repeat_byte(n),
+        amount: MicroTora(amount),
+        expires_at,
+    }
+}
+
+async fn behaves_as_a_budget_store(store: &impl SponsorshipStore) {
+    let budget = Budget {
+        global: Some(MicroTora(100)),
+        per_user: Some(MicroTora(40)),
+        per_op: Some(MicroTora(30)),
+        max_ops: Some(5),
+    };
+    let p = policy(budget.clone());
+    store.put_policy(&p).await.unwrap();
+    assert_eq!(store.policy("game-1").await.unwrap(), Some(p));
+    assert_eq!(store.policy("nope").await.unwrap(), None);
+
+    store
+        .reserve(&budget, &reservation(1, 1, 30, 1_000))
+        .await
+        .unwrap();
+    let err = store
+        .reserve(&budget, &reservation(2, 1, 11, 1_000))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        BudgetError::PerUser {
+            spent: MicroTora(30),
+            limit: MicroTora(40)
+        }
+    );
+    let err = store
+        .reserve(&budget, &reservation(2, 2, 31, 1_000))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        BudgetError::PerOp {
+            limit: MicroTora(30)
+        }
+    );
+    let err = store
+        .reserve(&budget, &reservation(1, 2, 1, 1_000))
+        .await
+        .unwrap_err();
+    assert_eq!(err, BudgetError::Duplicate);
+    store
+        .reserve(&budget, &reservation(2, 2, 30, 1_000))
+        .await
+        .unwrap();
+    store
+        .reserve(&budget, &reservation(3, 3, 30, 10))
+        .await
+        .unwrap();
+    let err = store
+        .reserve(&budget, &reservation(4, 4, 11, 1_000))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        BudgetError::Global {
+            spent: MicroTora(90),
+            limit: MicroTora(100)
+        }
+    );
+    assert_eq!(
+        store.spend("game-1", 7).await.unwrap(),
+        Spend {
+            total: MicroTora(90),
+            ops: 3
+        }
+    );
+
+    // The operation cost less than reserved: the difference returns to every budget.
+    assert!(
+        store
+            .settle(B256::repeat_byte(1), MicroTora(12))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .settle(B256::repeat_byte(1), MicroTora(12))
+            .await
+            .unwrap(),
+        "settles once"
+    );
+    assert!(
+        !store
+            .settle(B256::repeat_byte(9), MicroTora(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .user_spend("game-1", 7, Address::repeat_byte(1))
+            .await
+            .unwrap(),
+        MicroTora(12)
+    );
+    // Reservation 3's quote expired unused: released, op count included.
+    assert_eq!(store.release_expired(11).await.unwrap(), 1);
+    assert_eq!(store.release_expired(11).await.unwrap(), 0);
+    assert_eq!(
+        store.spend("game-1", 7).await.unwrap(),
+        Spend {
+            total: MicroTora(42),
+            ops: 2
+        }
+    );
+    assert_eq!(
+        store
+            .user_spend("game-1", 7, Address::repeat_byte(3))
+            .await
+            .unwrap(),
+        MicroTora(0)
+    );
+
+    // The operation count: 2 used, 3 more fit.
+    for n in 10..13 {
+        store
+            .reserve(&budget, &reservation(n, n, 1, 1_000))
+            .await
+            .unwrap();
+    }
+    let err = store
+        .reserve(&budget, &reservation(13, 13, 1, 1_000))
+        .await
+        .unwrap_err();
+    assert_eq!(err, BudgetError::OpCount { limit: 5 });
+    // A new period starts from zero.
+    let next = Reservation {
+        period: 8,
+        ..reservation(14, 1, 30, 1_000)
+    };
+    store.reserve(&budget, &next).await.unwrap();
+    assert_eq!(
+        store.spend("game-1", 8).await.unwrap(),
+        Spend {
+            total: MicroTora(30),
+            ops: 1
+        }
+    );
+}
+
+/// 64 concurrent reservations of 7 against a budget of 100: exactly 14 fit, never 15.
+async fn never_overspends_in_parallel<S: SponsorshipStore + 'static>(store: Arc<S>) {
+    let budget = Budget {
+        global: Some(MicroTora(100)),
+        ..Budget::default()
+    };
+    let tasks: Vec<_> = (0..64u8)
+        .map(|n| {
+            let (store, budget) = (store.clone(), budget.clone());
+            tokio::spawn(async move { store.reserve(&budget, &reservation(n, n, 7, 1_000)).await })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => granted += 1,
+            Err(BudgetError::Global { .. }) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(granted, 14);
+    assert_eq!(
+        store.spend("game-1", 7).await.unwrap(),
+        Spend {
+            total: MicroTora(98),
+            ops: 14
+        }
+    );
+}
+
+#[tokio::test]
+async fn memory_store_keeps_budgets() {
+    behaves_as_a_budget_store(&MemoryStore::default()).await;
+    never_overspends_in_parallel(Arc::new(MemoryStore::default())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_store_keeps_budgets_over_a_real_connection() {
+    let server = RedisServer::start();
+    behaves_as_a_budget_store(&RedisStore::connect(&server.url).await.unwrap()).await;
+    let fresh = RedisServer::start();
+    never_overspends_in_parallel(Arc::new(RedisStore::connect(&fresh.url).await.unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_replicas_sharing_redis_never_overspend() {
+    let server = RedisServer::start();
+    let budget = Budget {
+        global: Some(MicroTora(1_000)),
+        ..Budget::default()
+    };
+    // Eight replicas, each with its own connection, 40 requests each.
+    let mut tasks = Vec::new();
+    for replica in 0..8u8 {
+        let store = RedisStore::connect(&server.url).await.unwrap();
+        let budget = budget.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut granted = 0u64;
+            for i in 0..40u8 {
+                let mut r = reservation(0, replica, 9, 1_000);
+                let mut hash = [0u8; 32];
+                hash[0] = replica;
+                hash[1] = i;
+                r.user_op_hash = B256::from(hash);
+                if store.reserve(&budget, &r).await.is_ok() {
+                    granted += 1;
+                }
+            }
+            granted
+        }));
+    }
+    let mut granted = 0;
+    for task in tasks {
+        granted += task.await.unwrap();
+    }
+    assert_eq!(granted, 111, "floor(1000 / 9)");
+    let store = RedisStore::connect(&server.url).await.unwrap();
+    assert_eq!(
+        store.spend("game-1", 7).await.unwrap(),
+        Spend {
+            total: MicroTora(999),
+            ops: 111
+        }
+    );
+}
