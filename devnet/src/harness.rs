@@ -54,6 +54,11 @@ impl Harness {
         }
     }
 
+    /// The deployer: contract owner and TORA holder.
+    pub fn deployer_address(&self) -> Address {
+        signer(keys::DEPLOYER).address()
+    }
+
     pub fn contracts(&self) -> &tora_core::deployment::ContractAddresses {
         &self.devnet.deployment.contracts
     }

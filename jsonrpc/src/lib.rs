@@ -8,4 +8,4 @@ mod server;
 
 pub use envelope::{Id, Response};
 pub use params::Params;
-pub use server::{Limits, RpcService, router};
+pub use server::{CallMeta, Limits, RpcService, router};

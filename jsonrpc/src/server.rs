@@ -8,7 +8,8 @@ use crate::envelope::{Response, parse_call};
 use crate::params::Params;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,11 +21,38 @@ use std::time::Instant;
 use tora_core::{ErrorCode, RpcError};
 use tower_http::trace::TraceLayer;
 
+/// Who is calling: what the HTTP request carried besides the JSON-RPC body.
+#[derive(Clone, Debug, Default)]
+pub struct CallMeta {
+    /// An API key from `Authorization: Bearer <key>` or the `apiKey` query parameter (wallet
+    /// SDKs put paymaster keys in the URL).
+    pub api_key: Option<String>,
+}
+
+impl CallMeta {
+    fn from_request(headers: &HeaderMap, query: Option<&str>) -> Self {
+        let bearer = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        let from_query = query.and_then(|q| {
+            q.split('&')
+                .find_map(|pair| pair.strip_prefix("apiKey="))
+                .map(str::to_owned)
+        });
+        Self {
+            api_key: bearer.or(from_query),
+        }
+    }
+}
+
 /// What a service implements to be served over JSON-RPC.
 pub trait RpcService: Send + Sync + 'static {
     /// Answers one call; unknown methods return `ErrorCode::MethodNotFound`.
     fn call(
         &self,
+        meta: &CallMeta,
         method: &str,
         params: Params,
     ) -> impl Future<Output = Result<Value, RpcError>> + Send;
@@ -109,7 +137,13 @@ fn error_response(status: StatusCode, code: ErrorCode, message: String) -> HttpR
         .into_response()
 }
 
-async fn handle_rpc<S: RpcService>(State(state): State<AppState<S>>, body: Body) -> HttpResponse {
+async fn handle_rpc<S: RpcService>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> HttpResponse {
+    let meta = CallMeta::from_request(&headers, uri.query());
     let limit = state.limits.max_body_bytes;
     let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
@@ -144,7 +178,7 @@ async fn handle_rpc<S: RpcService>(State(state): State<AppState<S>>, body: Body)
             }
             let mut responses = Vec::with_capacity(items.len());
             for item in items {
-                responses.extend(dispatch(&state, item).await);
+                responses.extend(dispatch(&state, &meta, item).await);
             }
             if responses.is_empty() {
                 StatusCode::NO_CONTENT.into_response()
@@ -152,7 +186,7 @@ async fn handle_rpc<S: RpcService>(State(state): State<AppState<S>>, body: Body)
                 Json(responses).into_response()
             }
         }
-        single => match dispatch(&state, single).await {
+        single => match dispatch(&state, &meta, single).await {
             Some(response) => Json(response).into_response(),
             None => StatusCode::NO_CONTENT.into_response(),
         },
@@ -160,13 +194,20 @@ async fn handle_rpc<S: RpcService>(State(state): State<AppState<S>>, body: Body)
 }
 
 /// Runs one call; `None` for a notification.
-async fn dispatch<S: RpcService>(state: &AppState<S>, request: Value) -> Option<Response> {
+async fn dispatch<S: RpcService>(
+    state: &AppState<S>,
+    meta: &CallMeta,
+    request: Value,
+) -> Option<Response> {
     let call = match parse_call(request) {
         Ok(call) => call,
         Err((id, error)) => return Some(Response::new(id, Err(error))),
     };
     let started = Instant::now();
-    let outcome = state.service.call(&call.method, Params(call.params)).await;
+    let outcome = state
+        .service
+        .call(meta, &call.method, Params(call.params))
+        .await;
     let code = outcome.as_ref().err().map(|e| e.code);
     // Only known methods become label values, so a client cannot grow the metric set.
     let method = if code == Some(ErrorCode::MethodNotFound) {

@@ -3,13 +3,14 @@
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tora_core::{ErrorCode, RpcError};
-use tora_jsonrpc::{Limits, Params, RpcService, router};
+use tora_jsonrpc::{CallMeta, Limits, Params, RpcService, router};
 
 struct Echo;
 
 impl RpcService for Echo {
-    async fn call(&self, method: &str, params: Params) -> Result<Value, RpcError> {
+    async fn call(&self, meta: &CallMeta, method: &str, params: Params) -> Result<Value, RpcError> {
         match method {
+            "echo_key" => Ok(json!(meta.api_key)),
             "echo_add" => {
                 let (a, b): (u64, u64) = params.positional(2)?;
                 Ok(json!(a + b))
@@ -184,4 +185,34 @@ async fn health_ready_and_metrics() {
         metrics.contains("rpc_requests_total{method=\"echo_add\",code=\"ok\"}"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn api_keys_come_from_the_bearer_header_or_the_query() {
+    let url = serve(Limits::default()).await;
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"echo_key"}"#;
+    let client = reqwest::Client::new();
+    let with_header: Value = client
+        .post(&url)
+        .header("authorization", "Bearer k1")
+        .body(call)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(with_header["result"], "k1");
+    let in_query: Value = client
+        .post(format!("{url}/?chain=1&apiKey=k2"))
+        .body(call)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(in_query["result"], "k2");
+    let (_, none) = post(&url, JSON, call).await;
+    assert_eq!(none["result"], Value::Null);
 }

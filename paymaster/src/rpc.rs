@@ -2,25 +2,48 @@
 //! `pm_getPaymasterData` for EntryPoint v0.7, and `tora_getTokenQuote`.
 
 use crate::quote::{Payer, QuoteError, Quoter};
+use crate::sponsorship::auth::{ApiKeys, Role};
+use crate::sponsorship::calls::check_calls;
 use alloy::primitives::{Address, Bytes, U64, U256};
 use alloy::providers::{DynProvider, Provider};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 use tora_core::UserOperation;
 use tora_core::contracts::TORA;
 use tora_core::money::Wei;
 use tora_core::paymaster_quote::Permit;
 use tora_core::permit::{TORA_PERMIT_NAME, permit};
 use tora_core::price::PriceSource;
+use tora_core::sponsorship::{MicroTora, Reservation, SponsorshipPolicy, SponsorshipStore};
 use tora_core::{ErrorCode, RpcError};
-use tora_jsonrpc::{Params, RpcService};
+use tora_jsonrpc::{CallMeta, Params, RpcService};
 
 /// How long a permit the quote proposes stays signable.
 const PERMIT_LIFETIME_SECS: u64 = 3_600;
 
-pub struct PaymasterRpc<P> {
+pub struct PaymasterRpc<P, S> {
     pub quoter: Quoter<P>,
     provider: DynProvider,
+    pub sponsorship: Sponsorship<S>,
+}
+
+/// Dapp sponsorship: the budgets' store and the API keys allowed to draw on them (shared with
+/// the admin API).
+pub struct Sponsorship<S> {
+    pub store: Arc<S>,
+    pub keys: Arc<ApiKeys>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn refused(message: impl Into<String>) -> RpcError {
+    RpcError::new(ErrorCode::RejectedByPaymaster, message)
 }
 
 /// ERC-7677's paymaster-specific `context`.
@@ -78,9 +101,49 @@ fn draft_user_operation(mut value: Value) -> Result<UserOperation, RpcError> {
         .map_err(|e| RpcError::invalid_params(format!("invalid userOp: {e}")))
 }
 
-impl<P: PriceSource> PaymasterRpc<P> {
-    pub fn new(quoter: Quoter<P>, provider: DynProvider) -> Self {
-        Self { quoter, provider }
+impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
+    pub fn new(quoter: Quoter<P>, provider: DynProvider, sponsorship: Sponsorship<S>) -> Self {
+        Self {
+            quoter,
+            provider,
+            sponsorship,
+        }
+    }
+
+    /// The policy a sponsored call names, after checking the caller's API key, the policy's
+    /// window and what the operation calls.
+    async fn sponsoring_policy(
+        &self,
+        meta: &CallMeta,
+        policy_id: &str,
+        op: &UserOperation,
+    ) -> Result<SponsorshipPolicy, RpcError> {
+        let claims = self
+            .sponsorship
+            .keys
+            .verify(meta.api_key.as_deref())
+            .map_err(|e| refused(e.to_string()))?;
+        let store_err = |e: tora_core::sponsorship::BudgetError| RpcError::internal(e.to_string());
+        let policy = self
+            .sponsorship
+            .store
+            .policy(policy_id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| {
+                RpcError::invalid_params(format!("unknown sponsorship policy {policy_id:?}"))
+            })?;
+        if claims.sub != policy.dapp && claims.role != Role::Admin {
+            return Err(refused(format!(
+                "this API key may not use policy {policy_id:?}"
+            )));
+        }
+        let now = unix_now();
+        if now < policy.valid_after || now >= policy.valid_until {
+            return Err(refused(format!("policy {policy_id:?} is not active now")));
+        }
+        check_calls(&policy, &op.call_data).map_err(|e| refused(e.to_string()))?;
+        Ok(policy)
     }
 
     fn check_target(&self, entry_point: Address, chain_id: U64) -> Result<(), RpcError> {
@@ -100,8 +163,23 @@ impl<P: PriceSource> PaymasterRpc<P> {
         Ok(())
     }
 
-    fn payer(&self, context: Option<Context>) -> Result<Payer, RpcError> {
+    /// Who pays, and under which policy when a dapp does.
+    async fn payer(
+        &self,
+        meta: &CallMeta,
+        context: Option<Context>,
+        op: &UserOperation,
+    ) -> Result<(Payer, Option<SponsorshipPolicy>), RpcError> {
         let context = context.unwrap_or_default();
+        if let (None, Some(policy_id)) = (&context.token, &context.sponsorship_policy_id) {
+            let policy = self.sponsoring_policy(meta, policy_id, op).await?;
+            return Ok((
+                Payer::Sponsor {
+                    sponsor: policy.sponsor,
+                },
+                Some(policy),
+            ));
+        }
         match (context.token, context.sponsorship_policy_id) {
             (Some(token), None) if token == self.quoter.config.token => {
                 let permit = context.permit.map(|p| {
@@ -117,49 +195,81 @@ impl<P: PriceSource> PaymasterRpc<P> {
                     ))
                 });
                 let permit = permit.transpose()?;
-                Ok(Payer::Sender {
+                let payer = Payer::Sender {
                     permit_value: permit.as_ref().map(|(_, value)| *value),
                     permit: permit.map(|(permit, _)| permit),
-                })
+                };
+                Ok((payer, None))
             }
             (Some(token), None) => Err(RpcError::invalid_params(format!(
                 "unsupported token {token}: this paymaster accepts TORA at {}",
                 self.quoter.config.token
             ))),
-            (None, Some(_)) => Err(RpcError::invalid_params(
-                "sponsorship policies are not enabled on this paymaster",
-            )),
             _ => Err(RpcError::invalid_params(
                 "context must name either a token or a sponsorshipPolicyId",
             )),
         }
     }
 
-    async fn stub_data(&self, params: Params) -> Result<Value, RpcError> {
+    async fn stub_data(&self, meta: &CallMeta, params: Params) -> Result<Value, RpcError> {
         let (op, entry_point, chain_id, context): (Value, Address, U64, Option<Context>) =
             params.positional(4)?;
         self.check_target(entry_point, chain_id)?;
         let mut op = draft_user_operation(op)?;
-        let payer = self.payer(context)?;
+        let (payer, policy) = self.payer(meta, context, &op).await?;
         self.quoter.attach_paymaster(&mut op, &payer);
-        Ok(json!({
+        let mut result = json!({
             "paymaster": self.quoter.config.paymaster,
             "paymasterData": self.quoter.stub_data(&payer),
             "paymasterVerificationGasLimit": op.paymaster_verification_gas_limit,
             "paymasterPostOpGasLimit": op.paymaster_post_op_gas_limit,
             // The signature binds the gas limits, which are only final after estimation.
             "isFinal": false,
-        }))
+        });
+        if let Some(policy) = policy {
+            result["sponsor"] = json!({ "name": policy.name, "icon": policy.icon });
+        }
+        Ok(result)
     }
 
-    async fn data(&self, params: Params) -> Result<Value, RpcError> {
+    async fn data(&self, meta: &CallMeta, params: Params) -> Result<Value, RpcError> {
         let (op, entry_point, chain_id, context): (Value, Address, U64, Option<Context>) =
             params.positional(4)?;
         self.check_target(entry_point, chain_id)?;
         let mut op: UserOperation = draft_user_operation(op)?;
-        let payer = self.payer(context)?;
-        let (_, data) = self.quoter.paymaster_data(&mut op, &payer).await?;
+        let (payer, policy) = self.payer(meta, context, &op).await?;
+        let (quote, data) = self.quoter.paymaster_data(&mut op, &payer).await?;
+        if let Some(policy) = policy {
+            op.paymaster_data = Some(data.clone());
+            self.reserve(&policy, &op, &quote).await?;
+        }
         Ok(json!({ "paymaster": self.quoter.config.paymaster, "paymasterData": data }))
+    }
+
+    /// Holds the quote's maximum against the policy's budgets until the operation settles
+    /// on-chain or the quote expires.
+    async fn reserve(
+        &self,
+        policy: &SponsorshipPolicy,
+        op: &UserOperation,
+        quote: &tora_core::paymaster_quote::Quote,
+    ) -> Result<(), RpcError> {
+        let amount = MicroTora::from_tora_ceil(tora_core::money::ToraUnits(quote.max_token_cost))
+            .ok_or_else(|| refused("operation cost exceeds any budget"))?;
+        let config = &self.quoter.config;
+        let reservation = Reservation {
+            policy_id: policy.id.clone(),
+            period: policy.reset.period(unix_now()),
+            user: op.sender,
+            user_op_hash: op.hash(config.entry_point, config.chain_id),
+            amount,
+            expires_at: quote.valid_until,
+        };
+        self.sponsorship
+            .store
+            .reserve(&policy.budget, &reservation)
+            .await
+            .map_err(|e| refused(e.to_string()))
     }
 
     async fn token_quote(&self, params: Params) -> Result<Value, RpcError> {
@@ -245,11 +355,11 @@ impl<P: PriceSource> PaymasterRpc<P> {
     }
 }
 
-impl<P: PriceSource + 'static> RpcService for PaymasterRpc<P> {
-    async fn call(&self, method: &str, params: Params) -> Result<Value, RpcError> {
+impl<P: PriceSource + 'static, S: SponsorshipStore + 'static> RpcService for PaymasterRpc<P, S> {
+    async fn call(&self, meta: &CallMeta, method: &str, params: Params) -> Result<Value, RpcError> {
         match method {
-            "pm_getPaymasterStubData" => self.stub_data(params).await,
-            "pm_getPaymasterData" => self.data(params).await,
+            "pm_getPaymasterStubData" => self.stub_data(meta, params).await,
+            "pm_getPaymasterData" => self.data(meta, params).await,
             "tora_getTokenQuote" => self.token_quote(params).await,
             _ => Err(RpcError::new(
                 ErrorCode::MethodNotFound,

@@ -4,6 +4,7 @@
 use alloy::primitives::{Address, Bytes, I256, U256};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,15 +12,39 @@ use tora_core::contracts::{EntryPoint, TORA, ToraPaymaster, ToraPriceFeed};
 use tora_core::money::ToraUnits;
 use tora_core::paymaster_quote::{QUOTE_WITH_PERMIT_LEN, token_cost_ceil};
 use tora_core::permit::permit;
+use tora_core::sponsorship::{
+    Budget, MicroTora, ResetInterval, SponsorshipPolicy, SponsorshipStore,
+};
 use tora_core::{ENTRY_POINT_V07, UserOperation};
 use tora_devnet::harness::{Harness, event, tora};
 use tora_devnet::{SmartWallet, confirm, keys, provider_for};
 use tora_paymaster::pricing::{CachedPrice, ChainlinkFeed, Markup};
 use tora_paymaster::quote::Quoter;
 use tora_paymaster::signer_key::SignerKey;
-use tora_paymaster::{PaymasterConfig, PaymasterRpc};
+use tora_paymaster::sponsorship::MemoryStore;
+use tora_paymaster::sponsorship::auth::{ApiKeys, Claims, Role, issue};
+use tora_paymaster::{PaymasterConfig, PaymasterRpc, Sponsorship, settlement};
+
+const KEY_ID: &str = "2026-11";
+const KEY_SECRET: &[u8] = b"test api key secret";
+
+fn api_key(sub: &str, role: Role) -> String {
+    issue(
+        KEY_ID,
+        KEY_SECRET,
+        &Claims {
+            sub: sub.into(),
+            exp: 4_000_000_000,
+            role,
+        },
+    )
+}
 
 async fn start_service(h: &Harness, heartbeat: Duration) -> String {
+    start_service_with(h, heartbeat, Arc::new(MemoryStore::default())).await
+}
+
+async fn start_service_with(h: &Harness, heartbeat: Duration, store: Arc<MemoryStore>) -> String {
     let d = &h.devnet.deployment;
     let feed = ChainlinkFeed::new(h.deployer.clone(), d.contracts.price_feed, heartbeat);
     let price = CachedPrice::new(feed, Duration::from_millis(200), heartbeat);
@@ -36,26 +61,40 @@ async fn start_service(h: &Harness, heartbeat: Duration) -> String {
         post_op_gas: PaymasterConfig::DEFAULT_POST_OP_GAS,
     };
     let signer = SignerKey::from_hex(&keys::PAYMASTER_SIGNER.to_string()).unwrap();
-    let rpc = PaymasterRpc::new(Quoter::new(config, price, signer), h.deployer.clone());
+    let keys = ApiKeys::new(&HashMap::from([(KEY_ID.to_owned(), KEY_SECRET.to_vec())]));
+    let sponsorship = Sponsorship {
+        store,
+        keys: Arc::new(keys),
+    };
+    let rpc = PaymasterRpc::new(
+        Quoter::new(config, price, signer),
+        h.deployer.clone(),
+        sponsorship,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = tora_jsonrpc::router(Arc::new(rpc), Default::default());
+    let app = tora_paymaster::app(Arc::new(rpc), Default::default());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url
 }
 
 /// One JSON-RPC call: `Ok(result)` or `Err(error object)`.
 async fn call(url: &str, method: &str, params: Value) -> Result<Value, Value> {
+    call_with_key(url, None, method, params).await
+}
+
+async fn call_with_key(
+    url: &str,
+    key: Option<&str>,
+    method: &str,
+    params: Value,
+) -> Result<Value, Value> {
     let request = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-    let response: Value = reqwest::Client::new()
-        .post(url)
-        .json(&request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut builder = reqwest::Client::new().post(url).json(&request);
+    if let Some(key) = key {
+        builder = builder.bearer_auth(key);
+    }
+    let response: Value = builder.send().await.unwrap().json().await.unwrap();
     match response.get("error") {
         Some(error) => Err(error.clone()),
         None => Ok(response["result"].clone()),
@@ -346,4 +385,190 @@ async fn a_stale_feed_is_refused() {
     .unwrap_err();
     assert_eq!(err["code"], -32501);
     assert!(err["message"].as_str().unwrap().contains("stale"), "{err}");
+}
+
+#[tokio::test]
+async fn a_dapp_sponsors_an_op_within_its_policy_and_the_budget_settles_to_the_actual_charge() {
+    let h = Harness::start().await;
+    let store = Arc::new(MemoryStore::default());
+    let url = start_service_with(&h, Duration::from_secs(3_600), store.clone()).await;
+    let c = h.contracts().clone();
+    let sponsor = h.deployer_address();
+    let pending = h
+        .tora()
+        .approve(c.paymaster, tora(500))
+        .send()
+        .await
+        .unwrap();
+    confirm(&h.deployer, "approve", pending).await.unwrap();
+    let pending = h
+        .paymaster()
+        .depositForSponsor(sponsor, tora(500))
+        .send()
+        .await
+        .unwrap();
+    confirm(&h.deployer, "deposit", pending).await.unwrap();
+
+    // The admin creates a policy: only TORA.transfer, 100 TORA a day.
+    let transfer_selector = <TORA::transferCall as alloy::sol_types::SolCall>::SELECTOR;
+    let policy = SponsorshipPolicy {
+        id: "game".into(),
+        name: "Game".into(),
+        icon: None,
+        dapp: "dapp-1".into(),
+        sponsor,
+        budget: Budget {
+            global: Some(MicroTora(100_000_000)),
+            per_user: None,
+            per_op: None,
+            max_ops: Some(5),
+        },
+        reset: ResetInterval::Daily,
+        allowed_targets: vec![c.tora],
+        allowed_selectors: vec![transfer_selector.into()],
+        valid_after: 0,
+        valid_until: 4_000_000_000,
+    };
+    let client = reqwest::Client::new();
+    let admin_url = format!("{url}/admin/policies");
+    let unauthenticated = client.post(&admin_url).json(&policy).send().await.unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    assert!(unauthenticated.json::<Value>().await.unwrap()["error"].is_string());
+    let as_dapp = client
+        .post(&admin_url)
+        .bearer_auth(api_key("dapp-1", Role::Dapp))
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_dapp.status(), 403);
+    let admin_key = api_key("ops", Role::Admin);
+    let created = client
+        .post(&admin_url)
+        .bearer_auth(&admin_key)
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    // A brand-new wallet with no TORA and no BNB.
+    let wallet = h.new_wallet(21).await;
+    let transfer: Bytes = alloy::sol_types::SolCall::abi_encode(&TORA::transferCall {
+        to: Address::repeat_byte(1),
+        value: U256::ZERO,
+    })
+    .into();
+    let mut op = h
+        .op(
+            &wallet,
+            true,
+            SmartWallet::execute(c.tora, U256::ZERO, transfer),
+        )
+        .await;
+    let chain = format!("{:#x}", h.chain_id);
+    let context = json!({ "sponsorshipPolicyId": "game" });
+    let params = json!([op, ENTRY_POINT_V07, chain, context]);
+    let dapp_key = api_key("dapp-1", Role::Dapp);
+
+    let err = call(&url, "pm_getPaymasterStubData", params.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err["code"], -32501, "no API key");
+    let other_dapp = api_key("dapp-2", Role::Dapp);
+    let err = call_with_key(
+        &url,
+        Some(&other_dapp),
+        "pm_getPaymasterStubData",
+        params.clone(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err["message"].as_str().unwrap().contains("may not use"),
+        "{err}"
+    );
+    let off_list = h
+        .op(
+            &wallet,
+            true,
+            SmartWallet::execute(c.paymaster, U256::ZERO, Bytes::new()),
+        )
+        .await;
+    let err = call_with_key(
+        &url,
+        Some(&dapp_key),
+        "pm_getPaymasterData",
+        json!([off_list, ENTRY_POINT_V07, chain, context]),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err["message"].as_str().unwrap().contains("does not allow"),
+        "{err}"
+    );
+
+    let stub = call_with_key(
+        &url,
+        Some(&dapp_key),
+        "pm_getPaymasterStubData",
+        params.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stub["sponsor"]["name"], "Game");
+    let data = call_with_key(&url, Some(&dapp_key), "pm_getPaymasterData", params)
+        .await
+        .unwrap();
+    op.paymaster = Some(c.paymaster);
+    op.paymaster_verification_gas_limit =
+        serde_json::from_value(stub["paymasterVerificationGasLimit"].clone()).unwrap();
+    op.paymaster_post_op_gas_limit =
+        serde_json::from_value(stub["paymasterPostOpGasLimit"].clone()).unwrap();
+    op.paymaster_data = Some(hex_bytes(&data["paymasterData"]));
+
+    // The quote's maximum is reserved against the budget before the op is even sent.
+    let max_token_cost = token_cost_ceil(
+        op.max_cost_wei(),
+        U256::from(5_250u64) * U256::from(10u64).pow(U256::from(18)),
+    );
+    let reserved = MicroTora::from_tora_ceil(ToraUnits(max_token_cost)).unwrap();
+    let period = ResetInterval::Daily.period(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    );
+    assert_eq!(store.spend("game", period).await.unwrap().total, reserved);
+
+    let receipt = h.sign_and_handle(&wallet, op).await.unwrap();
+    let landed: EntryPoint::UserOperationEvent = event(&receipt);
+    assert!(landed.success);
+    let charged: ToraPaymaster::GasChargedInToken = event(&receipt);
+    assert_eq!(charged.payer, sponsor);
+    assert_eq!(charged.charge + charged.refund, max_token_cost);
+    assert_eq!(
+        h.paymaster().sponsorBalance(sponsor).call().await.unwrap(),
+        tora(500) - charged.charge
+    );
+
+    // Settlement replaces the reservation by the actual charge.
+    let block = receipt.block_number.unwrap();
+    let settled = settlement::settle_blocks(store.as_ref(), &h.deployer, c.paymaster, block, block)
+        .await
+        .unwrap();
+    assert_eq!(settled, 1);
+    let actual = MicroTora::from_tora_ceil(ToraUnits(charged.charge)).unwrap();
+    let spend: Value = client
+        .get(format!("{url}/admin/policies/game/spend"))
+        .bearer_auth(&admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(spend["spentMicroTora"], actual.0);
+    assert_eq!(spend["ops"], 1);
+    assert!(actual < reserved);
 }
