@@ -26,8 +26,17 @@ impl<S> Clone for Admin<S> {
     }
 }
 
+/// A refusal: its status and the reason, sent as `{"error": reason}`.
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+    Refusal(status, message.into()).into_response()
 }
 
 pub fn router<S: SponsorshipStore + 'static>(store: Arc<S>, keys: Arc<ApiKeys>) -> Router {
@@ -41,15 +50,18 @@ pub fn router<S: SponsorshipStore + 'static>(store: Arc<S>, keys: Arc<ApiKeys>) 
         .with_state(Admin { store, keys })
 }
 
-fn authorize(keys: &ApiKeys, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(keys: &ApiKeys, headers: &HeaderMap) -> Result<(), Refusal> {
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match keys.verify(token) {
         Ok(claims) if claims.role == Role::Admin => Ok(()),
-        Ok(_) => Err(error(StatusCode::FORBIDDEN, "an admin API key is required")),
-        Err(e) => Err(error(StatusCode::UNAUTHORIZED, e.to_string())),
+        Ok(_) => Err(Refusal(
+            StatusCode::FORBIDDEN,
+            "an admin API key is required".into(),
+        )),
+        Err(e) => Err(Refusal(StatusCode::UNAUTHORIZED, e.to_string())),
     }
 }
 
@@ -94,9 +106,9 @@ async fn store_policy<S: SponsorshipStore>(
     }
 }
 
-fn parse_policy(body: &[u8]) -> Result<SponsorshipPolicy, Response> {
+fn parse_policy(body: &[u8]) -> Result<SponsorshipPolicy, Refusal> {
     serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid policy: {e}")))
+        .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("invalid policy: {e}")))
 }
 
 async fn put_policy<S: SponsorshipStore>(
@@ -105,11 +117,11 @@ async fn put_policy<S: SponsorshipStore>(
     body: axum::body::Bytes,
 ) -> Response {
     if let Err(denied) = authorize(&admin.keys, &headers) {
-        return denied;
+        return denied.into_response();
     }
     match parse_policy(&body) {
         Ok(policy) => store_policy(&admin, policy).await,
-        Err(bad) => bad,
+        Err(bad) => bad.into_response(),
     }
 }
 
@@ -120,12 +132,12 @@ async fn put_policy_at<S: SponsorshipStore>(
     body: axum::body::Bytes,
 ) -> Response {
     if let Err(denied) = authorize(&admin.keys, &headers) {
-        return denied;
+        return denied.into_response();
     }
     match parse_policy(&body) {
         Ok(policy) if policy.id == id => store_policy(&admin, policy).await,
         Ok(_) => error(StatusCode::BAD_REQUEST, "the body's id must match the path"),
-        Err(bad) => bad,
+        Err(bad) => bad.into_response(),
     }
 }
 
@@ -135,7 +147,7 @@ async fn get_policy<S: SponsorshipStore>(
     headers: HeaderMap,
 ) -> Response {
     if let Err(denied) = authorize(&admin.keys, &headers) {
-        return denied;
+        return denied.into_response();
     }
     match admin.store.policy(&id).await {
         Ok(Some(policy)) => Json(policy).into_response(),
@@ -157,7 +169,7 @@ async fn get_spend<S: SponsorshipStore>(
     headers: HeaderMap,
 ) -> Response {
     if let Err(denied) = authorize(&admin.keys, &headers) {
-        return denied;
+        return denied.into_response();
     }
     let policy = match admin.store.policy(&id).await {
         Ok(Some(policy)) => policy,
