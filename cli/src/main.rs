@@ -2,6 +2,7 @@
 //! library crates together.
 
 mod devnet;
+mod paymaster;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Run a local chain with EntryPoint v0.7 and the Tensora contracts deployed.
     Devnet(devnet::DevnetArgs),
+    /// Run the ERC-7677 TORA paymaster service for a deployment.
+    Paymaster(paymaster::PaymasterArgs),
     /// Run the whole stack locally (devnet and services) until Ctrl-C.
     Up(up::UpArgs),
 }
@@ -31,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Devnet(args) => devnet::run(args).await,
+        Command::Paymaster(args) => paymaster::run(args).await,
         Command::Up(args) => up::run(args).await,
     }
 }

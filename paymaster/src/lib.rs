@@ -7,6 +7,7 @@ pub mod config;
 pub mod pricing;
 pub mod quote;
 pub mod rpc;
+pub mod server;
 pub mod settlement;
 pub mod signer_key;
 pub mod sponsorship;

@@ -1,0 +1,147 @@
+//! `tora paymaster`: the ERC-7677 TORA paymaster service for a deployment.
+
+use anyhow::{Context, bail};
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tora_core::Deployment;
+use tora_core::money::{ONE_COIN, ToraUnits};
+use tora_paymaster::pricing::Markup;
+use tora_paymaster::server::{PaymasterSettings, RunningPaymaster, start};
+use tora_paymaster::signer_key::SignerKey;
+use tora_paymaster::sponsorship::auth::{Claims, Role, issue};
+
+/// Key id and secret of API keys on a devnet, where nobody configured any.
+const DEVNET_KEY_ID: &str = "devnet";
+const DEVNET_KEY_SECRET: &str = "tora devnet api keys";
+
+#[derive(clap::Args, Clone)]
+pub struct PaymasterOptions {
+    #[arg(
+        long = "paymaster-listen",
+        default_value = "127.0.0.1:4338",
+        env = "TORA_PAYMASTER_LISTEN"
+    )]
+    pub listen: SocketAddr,
+    /// Margin on the oracle rate, as a fraction (0.05 = 5%).
+    #[arg(long, default_value = "0.05", env = "TORA_PAYMASTER_MARKUP")]
+    pub markup: Decimal,
+    /// Refuse oracle answers older than this.
+    #[arg(long, default_value_t = 86_400)]
+    pub heartbeat_secs: u64,
+    #[arg(long, default_value_t = 600)]
+    pub quote_validity_secs: u64,
+    /// Refuse to quote an operation that could cost more TORA than this.
+    #[arg(long, default_value_t = 1_000)]
+    pub max_tora_per_op: u64,
+    /// Keep sponsorship budgets in Redis (shared by replicas) instead of in memory.
+    #[arg(long, env = "TORA_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// File holding the quote-signing key (else TORA_PAYMASTER_SIGNER_KEY, else the devnet's).
+    #[arg(long, env = "TORA_PAYMASTER_SIGNER_KEY_FILE")]
+    pub signer_key_file: Option<PathBuf>,
+    /// API key secrets as `kid=secret,kid2=secret2`; several ids allow rotation.
+    #[arg(long, env = "TORA_API_KEY_SECRETS", hide_env_values = true)]
+    pub api_key_secrets: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct PaymasterArgs {
+    /// The deployment file (`tora devnet` writes one).
+    #[arg(long, default_value = ".tora/devnet.json", env = "TORA_DEPLOYMENT")]
+    pub deployment: PathBuf,
+    #[command(flatten)]
+    pub options: PaymasterOptions,
+}
+
+fn signer(options: &PaymasterOptions, deployment: &Deployment) -> anyhow::Result<SignerKey> {
+    if let Some(path) = &options.signer_key_file {
+        return Ok(SignerKey::from_file(path)?);
+    }
+    if let Ok(key) = SignerKey::from_env() {
+        return Ok(key);
+    }
+    match &deployment.dev_keys {
+        Some(keys) => Ok(SignerKey::from_hex(&keys.paymaster_signer.to_string())?),
+        None => bail!("no signer key: pass --signer-key-file or set TORA_PAYMASTER_SIGNER_KEY"),
+    }
+}
+
+fn api_key_secrets(
+    options: &PaymasterOptions,
+    deployment: &Deployment,
+) -> anyhow::Result<HashMap<String, Vec<u8>>> {
+    match &options.api_key_secrets {
+        Some(list) => list
+            .split(',')
+            .map(|pair| {
+                let (kid, secret) = pair
+                    .split_once('=')
+                    .context("API key secrets are kid=secret pairs")?;
+                Ok((kid.trim().to_owned(), secret.trim().as_bytes().to_vec()))
+            })
+            .collect(),
+        None if deployment.dev_keys.is_some() => Ok(HashMap::from([(
+            DEVNET_KEY_ID.to_owned(),
+            DEVNET_KEY_SECRET.as_bytes().to_vec(),
+        )])),
+        None => bail!("no API key secrets: set TORA_API_KEY_SECRETS"),
+    }
+}
+
+/// Starts the service for `deployment`; on a devnet, prints API keys to try it with.
+pub async fn start_for(
+    deployment: Deployment,
+    options: &PaymasterOptions,
+) -> anyhow::Result<RunningPaymaster> {
+    let markup = Markup::new(options.markup)?;
+    let settings = PaymasterSettings {
+        signer: signer(options, &deployment)?,
+        api_key_secrets: api_key_secrets(options, &deployment)?,
+        listen: options.listen,
+        markup,
+        heartbeat: Duration::from_secs(options.heartbeat_secs),
+        price_ttl: Duration::from_millis(500),
+        quote_validity: Duration::from_secs(options.quote_validity_secs),
+        max_token_cost_per_op: ToraUnits(
+            alloy::primitives::U256::from(options.max_tora_per_op)
+                * alloy::primitives::U256::from(ONE_COIN),
+        ),
+        redis_url: options.redis_url.clone(),
+        settlement_interval: Duration::from_secs(2),
+        deployment: deployment.clone(),
+    };
+    let running = start(settings).await?;
+    if deployment.dev_keys.is_some() && options.api_key_secrets.is_none() {
+        let key = |sub: &str, role| {
+            issue(
+                DEVNET_KEY_ID,
+                DEVNET_KEY_SECRET.as_bytes(),
+                &Claims {
+                    sub: sub.into(),
+                    exp: 4_102_444_800,
+                    role,
+                },
+            )
+        };
+        println!(
+            "  devnet admin API key: {}",
+            key("devnet-admin", Role::Admin)
+        );
+        println!(
+            "  devnet dapp API key (sub \"demo-dapp\"): {}",
+            key("demo-dapp", Role::Dapp)
+        );
+    }
+    Ok(running)
+}
+
+pub async fn run(args: PaymasterArgs) -> anyhow::Result<()> {
+    let deployment = Deployment::read(&args.deployment)?;
+    let running = start_for(deployment, &args.options).await?;
+    println!("paymaster: http://{}", running.address);
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
