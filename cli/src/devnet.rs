@@ -57,10 +57,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
 
 pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let devnet = start(&args).await?;
-    println!(
-        "devnet: {} (chain {})",
-        devnet.deployment.rpc_url, devnet.deployment.chain_id
-    );
+    println!("devnet: {} (chain {})", devnet.deployment.rpc_url, devnet.deployment.chain_id);
     println!("deployment file: {}", args.out.display());
     tokio::signal::ctrl_c().await?;
     devnet.anvil.stop().await;

@@ -19,11 +19,7 @@ const DEVNET_KEY_SECRET: &str = "tora devnet api keys";
 
 #[derive(clap::Args, Clone)]
 pub struct PaymasterOptions {
-    #[arg(
-        long = "paymaster-listen",
-        default_value = "127.0.0.1:4338",
-        env = "TORA_PAYMASTER_LISTEN"
-    )]
+    #[arg(long = "paymaster-listen", default_value = "127.0.0.1:4338", env = "TORA_PAYMASTER_LISTEN")]
     pub listen: SocketAddr,
     /// Margin on the oracle rate, as a fraction (0.05 = 5%).
     #[arg(long, default_value = "0.05", env = "TORA_PAYMASTER_MARKUP")]
@@ -42,6 +38,9 @@ pub struct PaymasterOptions {
     /// File holding the quote-signing key (else TORA_PAYMASTER_SIGNER_KEY, else the devnet's).
     #[arg(long, env = "TORA_PAYMASTER_SIGNER_KEY_FILE")]
     pub signer_key_file: Option<PathBuf>,
+    /// Requests per second per API key (twice that in a burst); 0 for no limit.
+    #[arg(long, default_value_t = 50.0)]
+    pub rate_per_key: f64,
     /// API key secrets as `kid=secret,kid2=secret2`; several ids allow rotation.
     #[arg(long, env = "TORA_API_KEY_SECRETS", hide_env_values = true)]
     pub api_key_secrets: Option<String>,
@@ -77,16 +76,13 @@ fn api_key_secrets(
         Some(list) => list
             .split(',')
             .map(|pair| {
-                let (kid, secret) = pair
-                    .split_once('=')
-                    .context("API key secrets are kid=secret pairs")?;
+                let (kid, secret) = pair.split_once('=').context("API key secrets are kid=secret pairs")?;
                 Ok((kid.trim().to_owned(), secret.trim().as_bytes().to_vec()))
             })
             .collect(),
-        None if deployment.dev_keys.is_some() => Ok(HashMap::from([(
-            DEVNET_KEY_ID.to_owned(),
-            DEVNET_KEY_SECRET.as_bytes().to_vec(),
-        )])),
+        None if deployment.dev_keys.is_some() => {
+            Ok(HashMap::from([(DEVNET_KEY_ID.to_owned(), DEVNET_KEY_SECRET.as_bytes().to_vec())]))
+        }
         None => bail!("no API key secrets: set TORA_API_KEY_SECRETS"),
     }
 }
@@ -106,11 +102,17 @@ pub async fn start_for(
         price_ttl: Duration::from_millis(500),
         quote_validity: Duration::from_secs(options.quote_validity_secs),
         max_token_cost_per_op: ToraUnits(
-            alloy::primitives::U256::from(options.max_tora_per_op)
-                * alloy::primitives::U256::from(ONE_COIN),
+            alloy::primitives::U256::from(options.max_tora_per_op) * alloy::primitives::U256::from(ONE_COIN),
         ),
         redis_url: options.redis_url.clone(),
         settlement_interval: Duration::from_secs(2),
+        limits: tora_jsonrpc::Limits {
+            rate_per_key: (options.rate_per_key > 0.0).then_some(tora_jsonrpc::RateLimit {
+                per_second: options.rate_per_key,
+                burst: options.rate_per_key * 2.0,
+            }),
+            ..Default::default()
+        },
         deployment: deployment.clone(),
     };
     let running = start(settings).await?;
@@ -119,21 +121,11 @@ pub async fn start_for(
             issue(
                 DEVNET_KEY_ID,
                 DEVNET_KEY_SECRET.as_bytes(),
-                &Claims {
-                    sub: sub.into(),
-                    exp: 4_102_444_800,
-                    role,
-                },
+                &Claims { sub: sub.into(), exp: 4_102_444_800, role },
             )
         };
-        println!(
-            "  devnet admin API key: {}",
-            key("devnet-admin", Role::Admin)
-        );
-        println!(
-            "  devnet dapp API key (sub \"demo-dapp\"): {}",
-            key("demo-dapp", Role::Dapp)
-        );
+        println!("  devnet admin API key: {}", key("devnet-admin", Role::Admin));
+        println!("  devnet dapp API key (sub \"demo-dapp\"): {}", key("demo-dapp", Role::Dapp));
     }
     Ok(running)
 }

@@ -16,10 +16,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let d = &devnet.deployment;
     let paymaster = start_for(d.clone(), &args.paymaster).await?;
     println!("Tensora stack is up. Ctrl-C stops it.");
-    println!(
-        "  paymaster  http://{} (ERC-7677; /admin, /health, /ready, /metrics)",
-        paymaster.address
-    );
+    println!("  paymaster  http://{} (ERC-7677; /admin, /health, /ready, /metrics)", paymaster.address);
     println!("  chain      {} (chain id {})", d.rpc_url, d.chain_id);
     println!("  EntryPoint {}", d.contracts.entry_point);
     println!("  TORA       {}", d.contracts.tora);

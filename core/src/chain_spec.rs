@@ -41,15 +41,9 @@ pub enum ChainSpecError {
     #[error("unknown chain {0:?}: expected one of {BUILTIN_NAMES:?} or a path to a .toml file")]
     Unknown(String),
     #[error("cannot read chain spec {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("invalid chain spec {path}: {source}")]
-    Parse {
-        path: String,
-        source: toml::de::Error,
-    },
+    Parse { path: String, source: toml::de::Error },
 }
 
 /// Names of the chain specs compiled into every binary.
@@ -76,18 +70,13 @@ impl ChainSpec {
             return Err(ChainSpecError::Unknown(name_or_path.to_owned()));
         }
         let path = Path::new(name_or_path);
-        let text = std::fs::read_to_string(path).map_err(|source| ChainSpecError::Read {
-            path: name_or_path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ChainSpecError::Read { path: name_or_path.to_owned(), source })?;
         Self::parse(&text, name_or_path)
     }
 
     fn parse(text: &str, path: &str) -> Result<Self, ChainSpecError> {
-        toml::from_str(text).map_err(|source| ChainSpecError::Parse {
-            path: path.to_owned(),
-            source,
-        })
+        toml::from_str(text).map_err(|source| ChainSpecError::Parse { path: path.to_owned(), source })
     }
 
     /// The same chain under another id: Tensora's id is set per deployment.
@@ -120,44 +109,22 @@ mod tests {
                 (s.id, s.l1_chain_id)
             })
             .collect();
-        assert_eq!(
-            ids,
-            [
-                (31337, None),
-                (204, Some(56)),
-                (5611, Some(97)),
-                (56, None),
-                (7433, Some(56))
-            ]
-        );
+        assert_eq!(ids, [(31337, None), (204, Some(56)), (5611, Some(97)), (56, None), (7433, Some(56))]);
     }
 
     #[test]
     fn op_stack_chains_name_the_gas_price_oracle() {
-        let oracle: Address = "0x420000000000000000000000000000000000000F"
-            .parse()
-            .unwrap();
+        let oracle: Address = "0x420000000000000000000000000000000000000F".parse().unwrap();
         for name in ["opbnb", "opbnb-testnet", "tensora"] {
-            assert_eq!(
-                ChainSpec::load(name).unwrap().da_fee,
-                DaFee::OpStack {
-                    gas_price_oracle: oracle
-                }
-            );
+            assert_eq!(ChainSpec::load(name).unwrap().da_fee, DaFee::OpStack { gas_price_oracle: oracle });
         }
         assert_eq!(ChainSpec::load("dev").unwrap().da_fee, DaFee::None);
     }
 
     #[test]
     fn unknown_names_and_bad_files_are_clear_errors() {
-        assert!(matches!(
-            ChainSpec::load("mainnet"),
-            Err(ChainSpecError::Unknown(_))
-        ));
-        assert!(matches!(
-            ChainSpec::load("/nonexistent.toml"),
-            Err(ChainSpecError::Read { .. })
-        ));
+        assert!(matches!(ChainSpec::load("mainnet"), Err(ChainSpecError::Unknown(_))));
+        assert!(matches!(ChainSpec::load("/nonexistent.toml"), Err(ChainSpecError::Read { .. })));
         let dir = std::env::temp_dir().join(format!("tora-spec-{}.toml", std::process::id()));
         std::fs::write(&dir, "name = \"x\"\nid = \"not a number\"\n").unwrap();
         let err = ChainSpec::load(dir.to_str().unwrap()).unwrap_err();

@@ -51,42 +51,25 @@ pub struct DevKeys {
 #[derive(Debug, thiserror::Error)]
 pub enum DeploymentError {
     #[error("cannot read deployment file {path}: {source} (run `tora devnet` to create one)")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("cannot write deployment file {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
+    Write { path: String, source: std::io::Error },
     #[error("invalid deployment file {path}: {source}")]
-    Parse {
-        path: String,
-        source: serde_json::Error,
-    },
+    Parse { path: String, source: serde_json::Error },
 }
 
 impl Deployment {
     pub fn read(path: &Path) -> Result<Self, DeploymentError> {
         let display = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| DeploymentError::Read {
-            path: display.clone(),
-            source,
-        })?;
-        serde_json::from_str(&text).map_err(|source| DeploymentError::Parse {
-            path: display,
-            source,
-        })
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| DeploymentError::Read { path: display.clone(), source })?;
+        serde_json::from_str(&text).map_err(|source| DeploymentError::Parse { path: display, source })
     }
 
     /// Writes atomically (temp file + rename) so a reader never sees half a file.
     pub fn write(&self, path: &Path) -> Result<(), DeploymentError> {
         let display = path.display().to_string();
-        let err = |source| DeploymentError::Write {
-            path: display.clone(),
-            source,
-        };
+        let err = |source| DeploymentError::Write { path: display.clone(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(err)?;
         }

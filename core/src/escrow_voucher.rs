@@ -26,11 +26,7 @@ pub fn escrow_domain(chain_id: u64, escrow: Address) -> Eip712Domain {
 
 impl Voucher {
     pub fn new(payer: Address, provider: Address, cumulative_amount: U256) -> Self {
-        Self {
-            payer,
-            provider,
-            cumulativeAmount: cumulative_amount,
-        }
+        Self { payer, provider, cumulativeAmount: cumulative_amount }
     }
 
     /// The digest the payer signs (`InferenceEscrow.voucherDigest`).

@@ -48,14 +48,8 @@ mod tests {
     #[test]
     fn conversion_rounds_up_only_when_inexact() {
         let rate = ExchangeRate(U256::from(3 * ONE_COIN / 2)); // 1.5 TORA per coin
-        assert_eq!(
-            rate.tora_for(Wei(U256::from(2))),
-            Some(ToraUnits(U256::from(3)))
-        );
-        assert_eq!(
-            rate.tora_for(Wei(U256::from(3))),
-            Some(ToraUnits(U256::from(5)))
-        );
+        assert_eq!(rate.tora_for(Wei(U256::from(2))), Some(ToraUnits(U256::from(3))));
+        assert_eq!(rate.tora_for(Wei(U256::from(3))), Some(ToraUnits(U256::from(5))));
         assert_eq!(rate.tora_for(Wei(U256::ZERO)), Some(ToraUnits(U256::ZERO)));
         assert_eq!(ExchangeRate(U256::MAX).tora_for(Wei(U256::from(2))), None);
     }

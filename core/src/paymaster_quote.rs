@@ -119,11 +119,7 @@ impl PaymasterData {
         } else {
             None
         };
-        Ok(Self {
-            quote,
-            signature,
-            permit,
-        })
+        Ok(Self { quote, signature, permit })
     }
 }
 
@@ -175,10 +171,7 @@ pub fn sign_quote(
 /// Token amount for a wei amount at `exchange_rate`, rounded up (see [`ExchangeRate::tora_for`]).
 /// Panics on overflow: for tests and figures already known to fit.
 pub fn token_cost_ceil(wei: U256, exchange_rate: U256) -> U256 {
-    ExchangeRate(exchange_rate)
-        .tora_for(Wei(wei))
-        .expect("token cost overflows 256 bits")
-        .0
+    ExchangeRate(exchange_rate).tora_for(Wei(wei)).expect("token cost overflows 256 bits").0
 }
 
 #[cfg(test)]
@@ -197,10 +190,7 @@ mod tests {
                 max_token_cost: U256::from(123_456_789u64),
             },
             signature: [7; 65],
-            permit: permit.then(|| Permit {
-                deadline: U256::from(99),
-                signature: [9; 65],
-            }),
+            permit: permit.then(|| Permit { deadline: U256::from(99), signature: [9; 65] }),
         }
     }
 
@@ -208,41 +198,22 @@ mod tests {
     fn encode_has_fixed_offsets_and_decodes_back() {
         for permit in [false, true] {
             let bytes = data(permit).encode();
-            assert_eq!(
-                bytes.len(),
-                if permit {
-                    QUOTE_WITH_PERMIT_LEN
-                } else {
-                    QUOTE_DATA_LEN
-                }
-            );
+            assert_eq!(bytes.len(), if permit { QUOTE_WITH_PERMIT_LEN } else { QUOTE_DATA_LEN });
             assert_eq!(&bytes[1..7], &[0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF]);
-            assert_eq!(
-                bytes[96], 0x15,
-                "maxTokenCost ends at 97: 123456789 = 0x075bcd15"
-            );
+            assert_eq!(bytes[96], 0x15, "maxTokenCost ends at 97: 123456789 = 0x075bcd15");
             assert_eq!(PaymasterData::decode(&bytes).unwrap(), data(permit));
         }
     }
 
     #[test]
     fn decode_rejects_bad_lengths_modes_and_sponsor_permits() {
-        assert_eq!(
-            PaymasterData::decode(&[0; 161]),
-            Err(QuoteDecodeError::Length(161))
-        );
+        assert_eq!(PaymasterData::decode(&[0; 161]), Err(QuoteDecodeError::Length(161)));
         let mut bytes = data(false).encode().to_vec();
         bytes[0] = 2;
-        assert_eq!(
-            PaymasterData::decode(&bytes),
-            Err(QuoteDecodeError::Mode(2))
-        );
+        assert_eq!(PaymasterData::decode(&bytes), Err(QuoteDecodeError::Mode(2)));
         let mut sponsor = data(true);
         sponsor.quote.mode = QuoteMode::Sponsor;
-        assert_eq!(
-            PaymasterData::decode(&sponsor.encode()),
-            Err(QuoteDecodeError::PermitInSponsorMode)
-        );
+        assert_eq!(PaymasterData::decode(&sponsor.encode()), Err(QuoteDecodeError::PermitInSponsorMode));
     }
 
     #[test]
@@ -251,9 +222,6 @@ mod tests {
         assert_eq!(token_cost_ceil(U256::from(2u64), rate), U256::from(3u64));
         assert_eq!(token_cost_ceil(U256::from(3u64), rate), U256::from(5u64)); // 4.5 -> 5
         assert_eq!(token_cost_ceil(U256::ZERO, rate), U256::ZERO);
-        assert_eq!(
-            token_cost_ceil(U256::from(1u64), U256::from(1u64)),
-            U256::from(1u64)
-        );
+        assert_eq!(token_cost_ceil(U256::from(1u64), U256::from(1u64)), U256::from(1u64));
     }
 }

@@ -33,18 +33,6 @@ impl Permit {
 }
 
 /// Shorthand for a permit of `value` from `owner` to `spender`.
-pub fn permit(
-    owner: Address,
-    spender: Address,
-    value: U256,
-    nonce: U256,
-    deadline: U256,
-) -> Permit {
-    Permit {
-        owner,
-        spender,
-        value,
-        nonce,
-        deadline,
-    }
+pub fn permit(owner: Address, spender: Address, value: U256, nonce: U256, deadline: U256) -> Permit {
+    Permit { owner, spender, value, nonce, deadline }
 }

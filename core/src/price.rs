@@ -16,24 +16,12 @@ pub struct PricePoint {
 pub enum PriceError {
     #[error("price feed answer is {answer}: only a positive price can be used")]
     NotPositive { answer: String },
-    #[error(
-        "price feed is stale: updated at {updated_at}, heartbeat {heartbeat_secs} s, now {now}"
-    )]
-    Stale {
-        updated_at: u64,
-        heartbeat_secs: u64,
-        now: u64,
-    },
+    #[error("price feed is stale: updated at {updated_at}, heartbeat {heartbeat_secs} s, now {now}")]
+    Stale { updated_at: u64, heartbeat_secs: u64, now: u64 },
     #[error("price feed round {round} is incomplete (answered in round {answered_in_round})")]
-    IncompleteRound {
-        round: String,
-        answered_in_round: String,
-    },
+    IncompleteRound { round: String, answered_in_round: String },
     #[error("price sources disagree: {primary:?} vs {secondary:?} is over the allowed deviation")]
-    Deviation {
-        primary: ExchangeRate,
-        secondary: ExchangeRate,
-    },
+    Deviation { primary: ExchangeRate, secondary: ExchangeRate },
     #[error("price feed unavailable: {0}")]
     Unavailable(String),
 }

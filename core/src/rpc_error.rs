@@ -29,6 +29,8 @@ pub enum ErrorCode {
     PaymasterDepositTooLow = -32508,
     /// The operation's execution reverts (estimation).
     ExecutionReverted = -32521,
+    /// Too many requests for this API key (EIP-1474 "limit exceeded").
+    LimitExceeded = -32005,
 }
 
 impl ErrorCode {
@@ -54,11 +56,7 @@ fn serialize_code<S: serde::Serializer>(code: &ErrorCode, s: S) -> Result<S::Ok,
 
 impl RpcError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            data: None,
-        }
+        Self { code, message: message.into(), data: None }
     }
 
     pub fn with_data(mut self, data: Value) -> Self {
@@ -86,12 +84,8 @@ mod tests {
             serde_json::to_value(&err).unwrap(),
             serde_json::json!({ "code": -32504, "message": "paymaster is throttled" })
         );
-        let with =
-            RpcError::invalid_params("bad").with_data(serde_json::json!({ "field": "nonce" }));
-        assert_eq!(
-            serde_json::to_value(&with).unwrap()["data"]["field"],
-            "nonce"
-        );
+        let with = RpcError::invalid_params("bad").with_data(serde_json::json!({ "field": "nonce" }));
+        assert_eq!(serde_json::to_value(&with).unwrap()["data"]["field"], "nonce");
     }
 
     #[test]

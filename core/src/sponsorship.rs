@@ -19,10 +19,7 @@ impl MicroTora {
     /// Rounded up, so a budget is never overspent by rounding. `None` past [`MAX_BUDGET`].
     pub fn from_tora_ceil(amount: ToraUnits) -> Option<Self> {
         let micro = amount.0.div_ceil(U256::from(BASE_UNITS_PER_MICRO));
-        u64::try_from(micro)
-            .ok()
-            .filter(|m| *m <= MAX_BUDGET.0)
-            .map(MicroTora)
+        u64::try_from(micro).ok().filter(|m| *m <= MAX_BUDGET.0).map(MicroTora)
     }
 
     pub fn to_tora(self) -> ToraUnits {
@@ -144,14 +141,9 @@ pub enum BudgetError {
 
 pub trait SponsorshipStore: Send + Sync {
     /// Creates or replaces a policy.
-    fn put_policy(
-        &self,
-        policy: &SponsorshipPolicy,
-    ) -> impl Future<Output = Result<(), BudgetError>> + Send;
-    fn policy(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<SponsorshipPolicy>, BudgetError>> + Send;
+    fn put_policy(&self, policy: &SponsorshipPolicy) -> impl Future<Output = Result<(), BudgetError>> + Send;
+    fn policy(&self, id: &str)
+    -> impl Future<Output = Result<Option<SponsorshipPolicy>, BudgetError>> + Send;
     /// Checks every budget of `reservation.period` and reserves its amount, atomically.
     fn reserve(
         &self,
@@ -166,11 +158,7 @@ pub trait SponsorshipStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, BudgetError>> + Send;
     /// Returns reservations whose quotes expired before `now` to their budgets; how many.
     fn release_expired(&self, now: u64) -> impl Future<Output = Result<u64, BudgetError>> + Send;
-    fn spend(
-        &self,
-        policy_id: &str,
-        period: u64,
-    ) -> impl Future<Output = Result<Spend, BudgetError>> + Send;
+    fn spend(&self, policy_id: &str, period: u64) -> impl Future<Output = Result<Spend, BudgetError>> + Send;
     fn user_spend(
         &self,
         policy_id: &str,
@@ -190,35 +178,16 @@ mod tests {
         assert_eq!(ResetInterval::Never.period(wed), 0);
         assert_eq!(ResetInterval::Daily.period(wed), wed / 86_400);
         assert_eq!(ResetInterval::Monthly.period(wed), 2026 * 12 + 11);
-        assert_eq!(
-            ResetInterval::Monthly.period(1_798_761_600),
-            2027 * 12 + 1,
-            "2027-01-01"
-        );
-        assert_eq!(
-            ResetInterval::Monthly.period(1_798_761_599),
-            2026 * 12 + 12,
-            "a second before"
-        );
+        assert_eq!(ResetInterval::Monthly.period(1_798_761_600), 2027 * 12 + 1, "2027-01-01");
+        assert_eq!(ResetInterval::Monthly.period(1_798_761_599), 2026 * 12 + 12, "a second before");
         let week = ResetInterval::Weekly.period(wed);
-        assert_eq!(
-            ResetInterval::Weekly.period(wed - 2 * 86_400),
-            week,
-            "Monday the 23rd"
-        );
-        assert_eq!(
-            ResetInterval::Weekly.period(wed - 3 * 86_400),
-            week - 1,
-            "Sunday the 22nd"
-        );
+        assert_eq!(ResetInterval::Weekly.period(wed - 2 * 86_400), week, "Monday the 23rd");
+        assert_eq!(ResetInterval::Weekly.period(wed - 3 * 86_400), week - 1, "Sunday the 22nd");
     }
 
     #[test]
     fn micro_tora_rounds_up_and_bounds_budgets() {
-        assert_eq!(
-            MicroTora::from_tora_ceil(ToraUnits(U256::from(1))),
-            Some(MicroTora(1))
-        );
+        assert_eq!(MicroTora::from_tora_ceil(ToraUnits(U256::from(1))), Some(MicroTora(1)));
         assert_eq!(
             MicroTora::from_tora_ceil(ToraUnits(U256::from(1_000_000_000_000u64))),
             Some(MicroTora(1))
@@ -227,14 +196,8 @@ mod tests {
             MicroTora::from_tora_ceil(ToraUnits(U256::from(1_000_000_000_001u64))),
             Some(MicroTora(2))
         );
-        assert_eq!(
-            MicroTora::from_tora_ceil(ToraUnits(U256::ZERO)),
-            Some(MicroTora(0))
-        );
+        assert_eq!(MicroTora::from_tora_ceil(ToraUnits(U256::ZERO)), Some(MicroTora(0)));
         assert_eq!(MicroTora::from_tora_ceil(ToraUnits(U256::MAX)), None);
-        assert_eq!(
-            MicroTora(3).to_tora(),
-            ToraUnits(U256::from(3_000_000_000_000u64))
-        );
+        assert_eq!(MicroTora(3).to_tora(), ToraUnits(U256::from(3_000_000_000_000u64)));
     }
 }

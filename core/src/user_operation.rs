@@ -224,10 +224,7 @@ mod tests {
         let (verification, call) = unpack_u128_pair(packed.accountGasLimits);
         assert_eq!(verification, U128::from(200_000));
         assert_eq!(call, U128::from(100_000));
-        assert_eq!(
-            &packed.accountGasLimits[16..],
-            &U128::from(100_000).to_be_bytes::<16>()
-        );
+        assert_eq!(&packed.accountGasLimits[16..], &U128::from(100_000).to_be_bytes::<16>());
         assert_eq!(packed.paymasterAndData.len(), 52 + 4);
         assert_eq!(packed.initCode.len(), 22);
     }
@@ -252,16 +249,10 @@ mod tests {
     fn unpack_rejects_truncated_prefixes() {
         let mut packed = sample().pack();
         packed.initCode = bytes!("0102");
-        assert_eq!(
-            UserOperation::unpack(&packed),
-            Err(UnpackError::InitCodeTooShort(2))
-        );
+        assert_eq!(UserOperation::unpack(&packed), Err(UnpackError::InitCodeTooShort(2)));
         let mut packed = sample().pack();
         packed.paymasterAndData = Bytes::copy_from_slice(&[0u8; 30]);
-        assert_eq!(
-            UserOperation::unpack(&packed),
-            Err(UnpackError::PaymasterAndDataTooShort(30))
-        );
+        assert_eq!(UserOperation::unpack(&packed), Err(UnpackError::PaymasterAndDataTooShort(30)));
     }
 
     #[test]
@@ -276,18 +267,12 @@ mod tests {
         let json = serde_json::to_value(sample()).unwrap();
         assert_eq!(json["callGasLimit"], "0x186a0");
         assert_eq!(json["paymasterPostOpGasLimit"], "0x9c40");
-        assert_eq!(
-            serde_json::from_value::<UserOperation>(json).unwrap(),
-            sample()
-        );
+        assert_eq!(serde_json::from_value::<UserOperation>(json).unwrap(), sample());
     }
 
     #[test]
     fn max_cost_counts_every_gas_limit() {
         // (200k + 100k + 60k + 40k + 50k) * 3 gwei
-        assert_eq!(
-            sample().max_cost_wei(),
-            U256::from(450_000u64 * 3_000_000_000u64)
-        );
+        assert_eq!(sample().max_cost_wei(), U256::from(450_000u64 * 3_000_000_000u64));
     }
 }

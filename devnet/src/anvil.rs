@@ -28,12 +28,7 @@ pub struct AnvilConfig {
 
 impl Default for AnvilConfig {
     fn default() -> Self {
-        Self {
-            binary: None,
-            port: 0,
-            chain_id: 31337,
-            block_time: None,
-        }
+        Self { binary: None, port: 0, chain_id: 31337, block_time: None }
     }
 }
 
@@ -43,15 +38,9 @@ pub enum AnvilError {
         "anvil not found (looked for {looked_for}); install it with `npm ci` in {contracts_dir}, \
          or point TORA_ANVIL at an anvil binary"
     )]
-    NotFound {
-        looked_for: String,
-        contracts_dir: String,
-    },
+    NotFound { looked_for: String, contracts_dir: String },
     #[error("cannot start anvil at {binary}: {source}")]
-    Spawn {
-        binary: String,
-        source: std::io::Error,
-    },
+    Spawn { binary: String, source: std::io::Error },
     #[error("anvil exited before it was ready: {output}")]
     Exited { output: String },
     #[error("anvil did not report \"{READY_LINE}\" within {START_TIMEOUT:?}")]
@@ -74,19 +63,13 @@ pub fn locate_anvil() -> Result<PathBuf, AnvilError> {
 }
 
 /// anvil inside `contracts_dir`'s node_modules, else on `path_var`.
-fn locate_anvil_in(
-    contracts_dir: &Path,
-    path_var: Option<OsString>,
-) -> Result<PathBuf, AnvilError> {
+fn locate_anvil_in(contracts_dir: &Path, path_var: Option<OsString>) -> Result<PathBuf, AnvilError> {
     let bundled = contracts_dir.join(ANVIL_IN_NODE_MODULES);
     if bundled.is_file() {
         return Ok(bundled);
     }
-    let on_path = path_var
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("anvil"))
-        .find(|p| p.is_file());
+    let on_path =
+        path_var.iter().flat_map(std::env::split_paths).map(|dir| dir.join("anvil")).find(|p| p.is_file());
     on_path.ok_or_else(|| AnvilError::NotFound {
         looked_for: bundled.display().to_string(),
         contracts_dir: contracts_dir.display().to_string(),
@@ -104,14 +87,9 @@ pub async fn install_anvil() -> Result<PathBuf, AnvilError> {
         .stdin(Stdio::null())
         .status()
         .await
-        .map_err(|source| AnvilError::Spawn {
-            binary: "npm (is Node.js installed?)".into(),
-            source,
-        })?;
+        .map_err(|source| AnvilError::Spawn { binary: "npm (is Node.js installed?)".into(), source })?;
     if !status.success() {
-        return Err(AnvilError::Exited {
-            output: format!("`npm ci` in {} failed: {status}", dir.display()),
-        });
+        return Err(AnvilError::Exited { output: format!("`npm ci` in {} failed: {status}", dir.display()) });
     }
     locate_anvil()
 }
@@ -133,12 +111,7 @@ impl Anvil {
         let mut command = Command::new(&binary);
         command
             .args(["--host", "127.0.0.1", "--port", &config.port.to_string()])
-            .args([
-                "--chain-id",
-                &config.chain_id.to_string(),
-                "--hardfork",
-                "prague",
-            ])
+            .args(["--chain-id", &config.chain_id.to_string(), "--hardfork", "prague"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -146,10 +119,9 @@ impl Anvil {
         if let Some(seconds) = config.block_time {
             command.args(["--block-time", &seconds.to_string()]);
         }
-        let mut child = command.spawn().map_err(|source| AnvilError::Spawn {
-            binary: binary.display().to_string(),
-            source,
-        })?;
+        let mut child = command
+            .spawn()
+            .map_err(|source| AnvilError::Spawn { binary: binary.display().to_string(), source })?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         let mut seen = String::new();
@@ -172,9 +144,7 @@ impl Anvil {
                     use tokio::io::AsyncReadExt;
                     let _ = err.read_to_string(&mut stderr).await;
                 }
-                return Err(AnvilError::Exited {
-                    output: format!("{seen}{stderr}"),
-                });
+                return Err(AnvilError::Exited { output: format!("{seen}{stderr}") });
             }
         };
         // Keep draining anvil's output so a full pipe never blocks it.
@@ -183,11 +153,7 @@ impl Anvil {
                 tracing::trace!(target: "anvil", "{line}");
             }
         });
-        Ok(Self {
-            child,
-            endpoint: format!("http://{addr}"),
-            chain_id: config.chain_id,
-        })
+        Ok(Self { child, endpoint: format!("http://{addr}"), chain_id: config.chain_id })
     }
 
     pub fn rpc_url(&self) -> String {
@@ -215,10 +181,7 @@ mod tests {
         let err = locate_anvil_in(&empty, Some(empty.clone().into_os_string())).unwrap_err();
         let message = err.to_string();
         assert!(matches!(err, AnvilError::NotFound { .. }));
-        assert!(
-            message.contains("npm ci") && message.contains("TORA_ANVIL"),
-            "{message}"
-        );
+        assert!(message.contains("npm ci") && message.contains("TORA_ANVIL"), "{message}");
         std::fs::remove_dir_all(empty).unwrap();
     }
 
@@ -230,10 +193,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unstartable_binary_is_an_error_not_a_panic() {
-        let config = AnvilConfig {
-            binary: Some("/nonexistent/anvil".into()),
-            ..Default::default()
-        };
+        let config = AnvilConfig { binary: Some("/nonexistent/anvil".into()), ..Default::default() };
         let err = Anvil::spawn(config).await.expect_err("cannot start");
         assert!(matches!(err, AnvilError::Spawn { .. }), "{err}");
         assert!(err.to_string().contains("/nonexistent/anvil"), "{err}");
@@ -241,10 +201,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_binary_that_exits_early_is_reported_with_its_output() {
-        let config = AnvilConfig {
-            binary: Some("/bin/false".into()),
-            ..Default::default()
-        };
+        let config = AnvilConfig { binary: Some("/bin/false".into()), ..Default::default() };
         let err = Anvil::spawn(config).await.expect_err("exits at once");
         assert!(matches!(err, AnvilError::Exited { .. }), "{err}");
     }

@@ -8,8 +8,7 @@ use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use std::time::Duration;
 use tora_core::contracts::{
     CREATE2_DEPLOYER, ENTRY_POINT_V07_CODE_HASH, ENTRY_POINT_V07_SALT, EntryPoint, InferenceEscrow,
-    SENDER_CREATOR_V07, SimpleAccountFactory, TORA, ToraAccountFactory, ToraPaymaster,
-    ToraPriceFeed,
+    SENDER_CREATOR_V07, SimpleAccountFactory, TORA, ToraAccountFactory, ToraPaymaster, ToraPriceFeed,
 };
 use tora_core::deployment::{ContractAddresses, Deployment};
 use tora_core::user_operation::ENTRY_POINT_V07;
@@ -49,24 +48,13 @@ pub enum DeployError {
 }
 
 fn step_err(step: &'static str) -> impl FnOnce(alloy::contract::Error) -> DeployError {
-    move |e| DeployError::Step {
-        step,
-        message: e.to_string(),
-    }
+    move |e| DeployError::Step { step, message: e.to_string() }
 }
 
 /// A provider that signs with `key`.
-pub fn provider_for(
-    rpc_url: &str,
-    key: alloy::primitives::B256,
-) -> Result<DynProvider, DeployError> {
-    let url = rpc_url
-        .parse()
-        .map_err(|_| DeployError::Url(rpc_url.to_owned()))?;
-    Ok(ProviderBuilder::new()
-        .wallet(EthereumWallet::from(signer(key)))
-        .connect_http(url)
-        .erased())
+pub fn provider_for(rpc_url: &str, key: alloy::primitives::B256) -> Result<DynProvider, DeployError> {
+    let url = rpc_url.parse().map_err(|_| DeployError::Url(rpc_url.to_owned()))?;
+    Ok(ProviderBuilder::new().wallet(EthereumWallet::from(signer(key))).connect_http(url).erased())
 }
 
 /// Waits for a receipt by polling briefly: anvil mines at once, and the default watcher's
@@ -78,49 +66,26 @@ pub async fn confirm(
 ) -> Result<TransactionReceipt, DeployError> {
     let tx = *pending.tx_hash();
     for _ in 0..3_000 {
-        let receipt =
-            provider
-                .get_transaction_receipt(tx)
-                .await
-                .map_err(|e| DeployError::Step {
-                    step,
-                    message: e.to_string(),
-                })?;
+        let receipt = provider
+            .get_transaction_receipt(tx)
+            .await
+            .map_err(|e| DeployError::Step { step, message: e.to_string() })?;
         if let Some(receipt) = receipt {
-            return if receipt.status() {
-                Ok(receipt)
-            } else {
-                Err(DeployError::Reverted { step, tx })
-            };
+            return if receipt.status() { Ok(receipt) } else { Err(DeployError::Reverted { step, tx }) };
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    Err(DeployError::Step {
-        step,
-        message: format!("no receipt for {tx} after 30 s"),
-    })
+    Err(DeployError::Step { step, message: format!("no receipt for {tx} after 30 s") })
 }
 
 /// Deploys EntryPoint v0.7 canonically (CREATE2 deployer + canonical salt), unless it is
 /// already there, and checks its runtime code hash.
 pub async fn deploy_entry_point(provider: &DynProvider) -> Result<(), DeployError> {
     const STEP: &str = "deploy EntryPoint v0.7";
-    let err = |e: alloy::transports::TransportError| DeployError::Step {
-        step: STEP,
-        message: e.to_string(),
-    };
-    if provider
-        .get_code_at(ENTRY_POINT_V07)
-        .await
-        .map_err(err)?
-        .is_empty()
-    {
-        let input: Bytes = [ENTRY_POINT_V07_SALT.as_slice(), &EntryPoint::BYTECODE[..]]
-            .concat()
-            .into();
-        let tx = TransactionRequest::default()
-            .with_to(CREATE2_DEPLOYER)
-            .with_input(input);
+    let err = |e: alloy::transports::TransportError| DeployError::Step { step: STEP, message: e.to_string() };
+    if provider.get_code_at(ENTRY_POINT_V07).await.map_err(err)?.is_empty() {
+        let input: Bytes = [ENTRY_POINT_V07_SALT.as_slice(), &EntryPoint::BYTECODE[..]].concat().into();
+        let tx = TransactionRequest::default().with_to(CREATE2_DEPLOYER).with_input(input);
         let pending = provider.send_transaction(tx).await.map_err(err)?;
         confirm(provider, STEP, pending).await?;
     }
@@ -134,10 +99,7 @@ pub async fn deploy_entry_point(provider: &DynProvider) -> Result<(), DeployErro
 
 /// Deploys everything on the chain at `rpc_url` and returns the deployment (with dev keys) and
 /// a provider signing as the deployer.
-pub async fn deploy_all(
-    rpc_url: &str,
-    chain_id: u64,
-) -> Result<(Deployment, DynProvider), DeployError> {
+pub async fn deploy_all(rpc_url: &str, chain_id: u64) -> Result<(Deployment, DynProvider), DeployError> {
     let provider = provider_for(rpc_url, keys::DEPLOYER)?;
     let deployer = signer(keys::DEPLOYER).address();
     deploy_entry_point(&provider).await?;
@@ -148,15 +110,10 @@ pub async fn deploy_all(
     let tora_factory = ToraAccountFactory::deploy(provider.clone(), ENTRY_POINT_V07)
         .await
         .map_err(step_err("deploy ToraAccountFactory"))?;
-    let tora = TORA::deploy(provider.clone(), deployer)
-        .await
-        .map_err(step_err("deploy TORA"))?;
+    let tora = TORA::deploy(provider.clone(), deployer).await.map_err(step_err("deploy TORA"))?;
     let step = "mint TORA";
-    let pending = tora
-        .mint(deployer, U256::from(DevnetPrices::DEPLOYER_TORA))
-        .send()
-        .await
-        .map_err(step_err(step))?;
+    let pending =
+        tora.mint(deployer, U256::from(DevnetPrices::DEPLOYER_TORA)).send().await.map_err(step_err(step))?;
     confirm(&provider, step, pending).await?;
 
     let updater = signer(keys::PRICE_UPDATER).address();
@@ -179,14 +136,9 @@ pub async fn deploy_all(
     confirm(&updater_provider, step, pending).await?;
 
     let quote_signer = signer(keys::PAYMASTER_SIGNER).address();
-    let paymaster = ToraPaymaster::deploy(
-        provider.clone(),
-        ENTRY_POINT_V07,
-        *tora.address(),
-        quote_signer,
-    )
-    .await
-    .map_err(step_err("deploy ToraPaymaster"))?;
+    let paymaster = ToraPaymaster::deploy(provider.clone(), ENTRY_POINT_V07, *tora.address(), quote_signer)
+        .await
+        .map_err(step_err("deploy ToraPaymaster"))?;
     let step = "stake the paymaster";
     let pending = paymaster
         .addStake(DevnetPrices::UNSTAKE_DELAY_SECS)
@@ -204,13 +156,9 @@ pub async fn deploy_all(
         .map_err(step_err(step))?;
     confirm(&provider, step, pending).await?;
 
-    let escrow = InferenceEscrow::deploy(
-        provider.clone(),
-        *tora.address(),
-        DevnetPrices::ESCROW_NOTICE_SECS,
-    )
-    .await
-    .map_err(step_err("deploy InferenceEscrow"))?;
+    let escrow = InferenceEscrow::deploy(provider.clone(), *tora.address(), DevnetPrices::ESCROW_NOTICE_SECS)
+        .await
+        .map_err(step_err("deploy InferenceEscrow"))?;
 
     let deployment = Deployment {
         chain: "dev".to_owned(),

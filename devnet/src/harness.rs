@@ -40,9 +40,7 @@ pub struct Rejection {
 
 impl Harness {
     pub async fn start() -> Self {
-        let devnet = Devnet::start(AnvilConfig::default())
-            .await
-            .expect("devnet starts");
+        let devnet = Devnet::start(AnvilConfig::default()).await.expect("devnet starts");
         let rpc = devnet.deployment.rpc_url.clone();
         let bundler = provider_for(&rpc, keys::BUNDLER).unwrap();
         Self {
@@ -78,21 +76,12 @@ impl Harness {
     /// A ToraAccount (SimpleAccount + ERC-1271) of the devnet's wallet owner, not deployed yet.
     pub async fn new_wallet(&self, salt: u64) -> SmartWallet {
         let factory = self.contracts().tora_account_factory;
-        SmartWallet::at(
-            &self.deployer,
-            factory,
-            signer(keys::WALLET_OWNER),
-            U256::from(salt),
-        )
-        .await
-        .unwrap()
+        SmartWallet::at(&self.deployer, factory, signer(keys::WALLET_OWNER), U256::from(salt)).await.unwrap()
     }
 
     pub async fn send_tora(&self, to: Address, amount: U256) {
         let pending = self.tora().transfer(to, amount).send().await.unwrap();
-        confirm(&self.deployer, "transfer TORA", pending)
-            .await
-            .unwrap();
+        confirm(&self.deployer, "transfer TORA", pending).await.unwrap();
     }
 
     pub async fn tora_balance(&self, who: Address) -> U256 {
@@ -104,21 +93,12 @@ impl Harness {
     }
 
     pub async fn paymaster_deposit(&self) -> U256 {
-        self.entry_point()
-            .balanceOf(self.contracts().paymaster)
-            .call()
-            .await
-            .unwrap()
+        self.entry_point().balanceOf(self.contracts().paymaster).call().await.unwrap()
     }
 
     /// An operation from `wallet` with fixed, generous gas limits; `first` adds the initCode.
     pub async fn op(&self, wallet: &SmartWallet, first: bool, call_data: Bytes) -> UserOperation {
-        let nonce = self
-            .entry_point()
-            .getNonce(wallet.address, U256::ZERO.to())
-            .call()
-            .await
-            .unwrap();
+        let nonce = self.entry_point().getNonce(wallet.address, U256::ZERO.to()).call().await.unwrap();
         UserOperation {
             sender: wallet.address,
             nonce,
@@ -148,12 +128,7 @@ impl Harness {
 
     pub async fn now(&self) -> u64 {
         let block = self.deployer.get_block_number().await.unwrap();
-        let block = self
-            .deployer
-            .get_block_by_number(block.into())
-            .await
-            .unwrap()
-            .unwrap();
+        let block = self.deployer.get_block_by_number(block.into()).await.unwrap().unwrap();
         block.header.timestamp
     }
 
@@ -170,22 +145,8 @@ impl Harness {
         op.paymaster = Some(self.contracts().paymaster);
         op.paymaster_verification_gas_limit = Some(U128::from(250_000));
         op.paymaster_post_op_gas_limit = Some(U128::from(60_000));
-        let signature = sign_quote(
-            &signer(keys::PAYMASTER_SIGNER),
-            op,
-            &quote,
-            chain_id,
-            paymaster,
-        )
-        .unwrap();
-        op.paymaster_data = Some(
-            PaymasterData {
-                quote,
-                signature,
-                permit,
-            }
-            .encode(),
-        );
+        let signature = sign_quote(&signer(keys::PAYMASTER_SIGNER), op, &quote, chain_id, paymaster).unwrap();
+        op.paymaster_data = Some(PaymasterData { quote, signature, permit }.encode());
     }
 
     pub fn attach_quote(&self, op: &mut UserOperation, quote: Quote, permit: Option<Permit>) {
@@ -197,18 +158,9 @@ impl Harness {
     pub async fn permit(&self, wallet: &SmartWallet, value: U256) -> Permit {
         let nonce = self.tora().nonces(wallet.address).call().await.unwrap();
         let deadline = U256::from(self.now().await + 3_600);
-        let digest = permit(
-            wallet.address,
-            self.contracts().paymaster,
-            value,
-            nonce,
-            deadline,
-        )
-        .tora_digest(self.chain_id, self.contracts().tora);
-        Permit {
-            deadline,
-            signature: wallet.sign_digest(digest),
-        }
+        let digest = permit(wallet.address, self.contracts().paymaster, value, nonce, deadline)
+            .tora_digest(self.chain_id, self.contracts().tora);
+        Permit { deadline, signature: wallet.sign_digest(digest) }
     }
 
     /// Runs `handleOps` from the bundler key; a refused operation comes back decoded.
@@ -218,19 +170,15 @@ impl Harness {
         let call = entry_point.handleOps(packed, self.beneficiary);
         if let Err(err) = call.call().await {
             let data = err.as_revert_data().expect("handleOps reverts with data");
-            return Err(
-                match EntryPoint::EntryPointErrors::abi_decode(&data).unwrap() {
-                    EntryPoint::EntryPointErrors::FailedOp(e) => Rejection {
-                        reason: e.reason,
-                        inner: Bytes::new(),
-                    },
-                    EntryPoint::EntryPointErrors::FailedOpWithRevert(e) => Rejection {
-                        reason: e.reason,
-                        inner: e.inner,
-                    },
-                    other => panic!("unexpected EntryPoint error {other:?}"),
-                },
-            );
+            return Err(match EntryPoint::EntryPointErrors::abi_decode(&data).unwrap() {
+                EntryPoint::EntryPointErrors::FailedOp(e) => {
+                    Rejection { reason: e.reason, inner: Bytes::new() }
+                }
+                EntryPoint::EntryPointErrors::FailedOpWithRevert(e) => {
+                    Rejection { reason: e.reason, inner: e.inner }
+                }
+                other => panic!("unexpected EntryPoint error {other:?}"),
+            });
         }
         let pending = call.gas(3_000_000).send().await.unwrap();
         Ok(confirm(&self.bundler, "handleOps", pending).await.unwrap())
@@ -246,15 +194,8 @@ impl Harness {
     }
 
     /// anvil's JSON-RPC extensions (time travel, impersonation).
-    pub async fn anvil(
-        &self,
-        method: &'static str,
-        params: serde_json::Value,
-    ) -> serde_json::Value {
-        self.deployer
-            .raw_request(method.into(), params)
-            .await
-            .unwrap()
+    pub async fn anvil(&self, method: &'static str, params: serde_json::Value) -> serde_json::Value {
+        self.deployer.raw_request(method.into(), params).await.unwrap()
     }
 }
 
@@ -269,11 +210,7 @@ pub fn event<E: SolEvent>(receipt: &TransactionReceipt) -> E {
 }
 
 pub fn has_event<E: SolEvent>(receipt: &TransactionReceipt) -> bool {
-    receipt
-        .inner
-        .logs()
-        .iter()
-        .any(|log| log.log_decode::<E>().is_ok())
+    receipt.inner.logs().iter().any(|log| log.log_decode::<E>().is_ok())
 }
 
 /// `ToraPaymaster`'s upper bound for gas it cannot see from postOp (see the contract).
@@ -294,6 +231,5 @@ pub fn expect_revert<T>(result: Result<T, alloy::contract::Error>) -> alloy::con
 /// The revert data of a call that must revert.
 pub fn revert_data<T>(result: Result<T, alloy::contract::Error>) -> Bytes {
     let err = expect_revert(result);
-    err.as_revert_data()
-        .unwrap_or_else(|| panic!("no revert data: {err}"))
+    err.as_revert_data().unwrap_or_else(|| panic!("no revert data: {err}"))
 }

@@ -5,15 +5,11 @@ use alloy::primitives::{B256, b256};
 use alloy::signers::local::PrivateKeySigner;
 use tora_core::deployment::DevKeys;
 
-pub const DEPLOYER: B256 =
-    b256!("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+pub const DEPLOYER: B256 = b256!("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
 pub const BUNDLER: B256 = b256!("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
-pub const PAYMASTER_SIGNER: B256 =
-    b256!("5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
-pub const PRICE_UPDATER: B256 =
-    b256!("7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6");
-pub const WALLET_OWNER: B256 =
-    b256!("47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a");
+pub const PAYMASTER_SIGNER: B256 = b256!("5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
+pub const PRICE_UPDATER: B256 = b256!("7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6");
+pub const WALLET_OWNER: B256 = b256!("47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a");
 
 pub fn dev_keys() -> DevKeys {
     DevKeys {

@@ -9,9 +9,7 @@ pub mod keys;
 pub mod wallet;
 
 pub use anvil::{Anvil, AnvilConfig, AnvilError, contracts_dir, install_anvil, locate_anvil};
-pub use deploy::{
-    DeployError, DevnetPrices, confirm, deploy_all, deploy_entry_point, provider_for,
-};
+pub use deploy::{DeployError, DevnetPrices, confirm, deploy_all, deploy_entry_point, provider_for};
 pub use wallet::SmartWallet;
 
 use alloy::providers::DynProvider;
@@ -38,10 +36,6 @@ impl Devnet {
     pub async fn start(config: AnvilConfig) -> Result<Self, DevnetError> {
         let anvil = Anvil::spawn(config).await?;
         let (deployment, provider) = deploy_all(&anvil.rpc_url(), anvil.chain_id()).await?;
-        Ok(Self {
-            anvil,
-            deployment,
-            provider,
-        })
+        Ok(Self { anvil, deployment, provider })
     }
 }

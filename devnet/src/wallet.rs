@@ -25,54 +25,32 @@ impl SmartWallet {
         owner: PrivateKeySigner,
         salt: U256,
     ) -> Result<Self, alloy::contract::Error> {
-        let address = ToraAccountFactory::new(factory, provider)
-            .getAddress(owner.address(), salt)
-            .call()
-            .await?;
-        Ok(Self {
-            owner,
-            factory,
-            salt,
-            address,
-        })
+        let address =
+            ToraAccountFactory::new(factory, provider).getAddress(owner.address(), salt).call().await?;
+        Ok(Self { owner, factory, salt, address })
     }
 
     /// `factoryData` for the first operation: `createAccount(owner, salt)`.
     pub fn factory_data(&self) -> Bytes {
-        ToraAccountFactory::createAccountCall {
-            owner: self.owner.address(),
-            salt: self.salt,
-        }
-        .abi_encode()
-        .into()
+        ToraAccountFactory::createAccountCall { owner: self.owner.address(), salt: self.salt }
+            .abi_encode()
+            .into()
     }
 
     /// `callData` that makes the wallet call `target`.
     pub fn execute(target: Address, value: U256, data: Bytes) -> Bytes {
-        SimpleAccount::executeCall {
-            dest: target,
-            value,
-            func: data,
-        }
-        .abi_encode()
-        .into()
+        SimpleAccount::executeCall { dest: target, value, func: data }.abi_encode().into()
     }
 
     /// Signs `op` as SimpleAccount checks it: EIP-191 over the userOpHash.
     pub fn sign_user_op(&self, op: &mut UserOperation, entry_point: Address, chain_id: u64) {
         let hash = op.hash(entry_point, chain_id);
-        let signature = self
-            .owner
-            .sign_message_sync(hash.as_slice())
-            .expect("local signing");
+        let signature = self.owner.sign_message_sync(hash.as_slice()).expect("local signing");
         op.signature = signature.as_bytes().to_vec().into();
     }
 
     /// A raw ECDSA signature over `digest`, which ToraAccount's ERC-1271 accepts.
     pub fn sign_digest(&self, digest: B256) -> [u8; 65] {
-        self.owner
-            .sign_hash_sync(&digest)
-            .expect("local signing")
-            .as_bytes()
+        self.owner.sign_hash_sync(&digest).expect("local signing").as_bytes()
     }
 }

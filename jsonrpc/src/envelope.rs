@@ -20,18 +20,8 @@ pub struct Response {
 impl Response {
     pub fn new(id: Id, outcome: Result<Value, RpcError>) -> Self {
         match outcome {
-            Ok(result) => Self {
-                jsonrpc: "2.0",
-                id,
-                result: Some(result),
-                error: None,
-            },
-            Err(error) => Self {
-                jsonrpc: "2.0",
-                id,
-                result: None,
-                error: Some(error),
-            },
+            Ok(result) => Self { jsonrpc: "2.0", id, result: Some(result), error: None },
+            Err(error) => Self { jsonrpc: "2.0", id, result: None, error: Some(error) },
         }
     }
 }
@@ -46,21 +36,14 @@ pub(crate) struct Call {
 
 /// Checks one element of a request (or of a batch) against JSON-RPC 2.0.
 pub(crate) fn parse_call(value: Value) -> Result<Call, (Id, RpcError)> {
-    let invalid =
-        |id: Id, why: &str| (id, RpcError::new(ErrorCode::InvalidRequest, why.to_owned()));
+    let invalid = |id: Id, why: &str| (id, RpcError::new(ErrorCode::InvalidRequest, why.to_owned()));
     let Value::Object(mut object) = value else {
         return Err(invalid(Value::Null, "a request must be a JSON object"));
     };
     let id = object.remove("id");
     let echo = id.clone().unwrap_or(Value::Null);
-    if !matches!(
-        id,
-        None | Some(Value::Null | Value::String(_) | Value::Number(_))
-    ) {
-        return Err(invalid(
-            Value::Null,
-            "id must be a string, a number or null",
-        ));
+    if !matches!(id, None | Some(Value::Null | Value::String(_) | Value::Number(_))) {
+        return Err(invalid(Value::Null, "id must be a string, a number or null"));
     }
     if object.get("jsonrpc") != Some(&Value::String("2.0".into())) {
         return Err(invalid(echo, "jsonrpc must be \"2.0\""));

@@ -4,8 +4,10 @@
 
 mod envelope;
 mod params;
+mod rate_limit;
 mod server;
 
 pub use envelope::{Id, Response};
 pub use params::Params;
+pub use rate_limit::RateLimit;
 pub use server::{CallMeta, Limits, RpcService, router};

@@ -24,13 +24,8 @@ impl Params {
             )));
         }
         items.resize(arity, Value::Null);
-        let value = if arity == 1 {
-            items.pop().unwrap_or(Value::Null)
-        } else {
-            Value::Array(items)
-        };
-        serde_json::from_value(value)
-            .map_err(|e| RpcError::invalid_params(format!("invalid params: {e}")))
+        let value = if arity == 1 { items.pop().unwrap_or(Value::Null) } else { Value::Array(items) };
+        serde_json::from_value(value).map_err(|e| RpcError::invalid_params(format!("invalid params: {e}")))
     }
 
     /// For methods that take no parameters: refuses any that are given.
@@ -58,13 +53,9 @@ mod tests {
 
     #[test]
     fn wrong_types_and_extra_params_are_invalid_params() {
-        let err = Params(json!(["not a number"]))
-            .positional::<(u64,)>(1)
-            .unwrap_err();
+        let err = Params(json!(["not a number"])).positional::<(u64,)>(1).unwrap_err();
         assert_eq!(err.code.code(), -32602);
-        let err = Params(json!([1, 2, 3]))
-            .positional::<(u64, u64)>(2)
-            .unwrap_err();
+        let err = Params(json!([1, 2, 3])).positional::<(u64, u64)>(2).unwrap_err();
         assert_eq!(err.code.code(), -32602);
         assert!(Params(json!([1])).none().is_err());
         assert!(Params(Value::Null).none().is_ok());

@@ -6,6 +6,7 @@
 
 use crate::envelope::{Response, parse_call};
 use crate::params::Params;
+use crate::rate_limit::{RateLimit, RateLimiter};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header::AUTHORIZATION;
@@ -36,14 +37,9 @@ impl CallMeta {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_owned);
-        let from_query = query.and_then(|q| {
-            q.split('&')
-                .find_map(|pair| pair.strip_prefix("apiKey="))
-                .map(str::to_owned)
-        });
-        Self {
-            api_key: bearer.or(from_query),
-        }
+        let from_query =
+            query.and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("apiKey=")).map(str::to_owned));
+        Self { api_key: bearer.or(from_query) }
     }
 }
 
@@ -60,34 +56,31 @@ pub trait RpcService: Send + Sync + 'static {
     fn ready(&self) -> impl Future<Output = Result<(), String>> + Send;
 }
 
-/// Bounds on what one HTTP request may ask for.
+/// Bounds on what one HTTP request, and one caller, may ask for.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_batch_len: usize,
+    /// Requests per API key; `None` for no limit.
+    pub rate_per_key: Option<RateLimit>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         // A user operation with large callData and initCode fits many times over.
-        Self {
-            max_body_bytes: 1024 * 1024,
-            max_batch_len: 100,
-        }
+        Self { max_body_bytes: 1024 * 1024, max_batch_len: 100, rate_per_key: None }
     }
 }
 
 struct AppState<S> {
     service: Arc<S>,
     limits: Limits,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl<S> Clone for AppState<S> {
     fn clone(&self) -> Self {
-        Self {
-            service: self.service.clone(),
-            limits: self.limits,
-        }
+        Self { service: self.service.clone(), limits: self.limits, limiter: self.limiter.clone() }
     }
 }
 
@@ -111,30 +104,26 @@ pub fn router<S: RpcService>(service: Arc<S>, limits: Limits) -> Router {
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(handle_ready::<S>))
         .route("/metrics", get(|| async { prometheus().render() }))
-        .with_state(AppState { service, limits })
+        .with_state(AppState {
+            service,
+            limits,
+            limiter: limits.rate_per_key.map(|l| Arc::new(RateLimiter::new(l))),
+        })
         .layer(TraceLayer::new_for_http())
 }
 
 async fn handle_ready<S: RpcService>(State(state): State<AppState<S>>) -> HttpResponse {
     match state.service.ready().await {
         Ok(()) => Json(json!({ "status": "ready" })).into_response(),
-        Err(reason) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not ready", "reason": reason })),
-        )
-            .into_response(),
+        Err(reason) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready", "reason": reason })))
+                .into_response()
+        }
     }
 }
 
 fn error_response(status: StatusCode, code: ErrorCode, message: String) -> HttpResponse {
-    (
-        status,
-        Json(Response::new(
-            Value::Null,
-            Err(RpcError::new(code, message)),
-        )),
-    )
-        .into_response()
+    (status, Json(Response::new(Value::Null, Err(RpcError::new(code, message))))).into_response()
 }
 
 async fn handle_rpc<S: RpcService>(
@@ -144,36 +133,31 @@ async fn handle_rpc<S: RpcService>(
     body: Body,
 ) -> HttpResponse {
     let meta = CallMeta::from_request(&headers, uri.query());
+    if let Some(limiter) = &state.limiter
+        && !limiter.admit(&meta)
+    {
+        let message = "too many requests for this API key".to_owned();
+        return error_response(StatusCode::TOO_MANY_REQUESTS, ErrorCode::LimitExceeded, message);
+    }
     let limit = state.limits.max_body_bytes;
     let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(_) => {
             let message = format!("request body is larger than {limit} bytes");
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::InvalidRequest,
-                message,
-            );
+            return error_response(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidRequest, message);
         }
     };
     // serde_json stops at 128 levels of nesting, so deep input is a parse error, not a crash.
     let request: Value = match serde_json::from_slice(&bytes) {
         Ok(value) => value,
         Err(e) => {
-            return error_response(
-                StatusCode::OK,
-                ErrorCode::ParseError,
-                format!("parse error: {e}"),
-            );
+            return error_response(StatusCode::OK, ErrorCode::ParseError, format!("parse error: {e}"));
         }
     };
     match request {
         Value::Array(items) => {
             if items.is_empty() || items.len() > state.limits.max_batch_len {
-                let message = format!(
-                    "a batch must hold 1 to {} requests",
-                    state.limits.max_batch_len
-                );
+                let message = format!("a batch must hold 1 to {} requests", state.limits.max_batch_len);
                 return error_response(StatusCode::OK, ErrorCode::InvalidRequest, message);
             }
             let mut responses = Vec::with_capacity(items.len());
@@ -194,32 +178,20 @@ async fn handle_rpc<S: RpcService>(
 }
 
 /// Runs one call; `None` for a notification.
-async fn dispatch<S: RpcService>(
-    state: &AppState<S>,
-    meta: &CallMeta,
-    request: Value,
-) -> Option<Response> {
+async fn dispatch<S: RpcService>(state: &AppState<S>, meta: &CallMeta, request: Value) -> Option<Response> {
     let call = match parse_call(request) {
         Ok(call) => call,
         Err((id, error)) => return Some(Response::new(id, Err(error))),
     };
     let started = Instant::now();
-    let outcome = state
-        .service
-        .call(meta, &call.method, Params(call.params))
-        .await;
+    let outcome = state.service.call(meta, &call.method, Params(call.params)).await;
     let code = outcome.as_ref().err().map(|e| e.code);
     // Only known methods become label values, so a client cannot grow the metric set.
-    let method = if code == Some(ErrorCode::MethodNotFound) {
-        "unknown".to_owned()
-    } else {
-        call.method
-    };
+    let method = if code == Some(ErrorCode::MethodNotFound) { "unknown".to_owned() } else { call.method };
     let code_label = code.map_or_else(|| "ok".to_owned(), |c| c.code().to_string());
     metrics::histogram!("rpc_request_duration_seconds", "method" => method.clone())
         .record(started.elapsed().as_secs_f64());
-    metrics::counter!("rpc_requests_total", "method" => method.clone(), "code" => code_label)
-        .increment(1);
+    metrics::counter!("rpc_requests_total", "method" => method.clone(), "code" => code_label).increment(1);
     if let Err(error) = &outcome {
         tracing::debug!(%method, code = error.code.code(), message = %error.message, "rpc error");
     }

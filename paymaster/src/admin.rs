@@ -19,10 +19,7 @@ struct Admin<S> {
 
 impl<S> Clone for Admin<S> {
     fn clone(&self) -> Self {
-        Self {
-            store: self.store.clone(),
-            keys: self.keys.clone(),
-        }
+        Self { store: self.store.clone(), keys: self.keys.clone() }
     }
 }
 
@@ -42,25 +39,17 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 pub fn router<S: SponsorshipStore + 'static>(store: Arc<S>, keys: Arc<ApiKeys>) -> Router {
     Router::new()
         .route("/admin/policies", axum::routing::post(put_policy::<S>))
-        .route(
-            "/admin/policies/{id}",
-            get(get_policy::<S>).put(put_policy_at::<S>),
-        )
+        .route("/admin/policies/{id}", get(get_policy::<S>).put(put_policy_at::<S>))
         .route("/admin/policies/{id}/spend", get(get_spend::<S>))
         .with_state(Admin { store, keys })
 }
 
 fn authorize(keys: &ApiKeys, headers: &HeaderMap) -> Result<(), Refusal> {
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let token =
+        headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     match keys.verify(token) {
         Ok(claims) if claims.role == Role::Admin => Ok(()),
-        Ok(_) => Err(Refusal(
-            StatusCode::FORBIDDEN,
-            "an admin API key is required".into(),
-        )),
+        Ok(_) => Err(Refusal(StatusCode::FORBIDDEN, "an admin API key is required".into())),
         Err(e) => Err(Refusal(StatusCode::UNAUTHORIZED, e.to_string())),
     }
 }
@@ -69,34 +58,21 @@ fn authorize(keys: &ApiKeys, headers: &HeaderMap) -> Result<(), Refusal> {
 fn validate(policy: &SponsorshipPolicy) -> Result<(), String> {
     let id_ok = !policy.id.is_empty()
         && policy.id.len() <= 64
-        && policy
-            .id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && policy.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !id_ok {
         return Err("id must be 1-64 characters of A-Z, a-z, 0-9, - and _".into());
     }
     if policy.valid_after >= policy.valid_until {
         return Err("validAfter must be before validUntil".into());
     }
-    let budgets = [
-        policy.budget.global,
-        policy.budget.per_user,
-        policy.budget.per_op,
-    ];
+    let budgets = [policy.budget.global, policy.budget.per_user, policy.budget.per_op];
     if budgets.iter().flatten().any(|b| *b > MAX_BUDGET) {
-        return Err(format!(
-            "budgets are limited to {} micro-TORA",
-            MAX_BUDGET.0
-        ));
+        return Err(format!("budgets are limited to {} micro-TORA", MAX_BUDGET.0));
     }
     Ok(())
 }
 
-async fn store_policy<S: SponsorshipStore>(
-    admin: &Admin<S>,
-    policy: SponsorshipPolicy,
-) -> Response {
+async fn store_policy<S: SponsorshipStore>(admin: &Admin<S>, policy: SponsorshipPolicy) -> Response {
     if let Err(why) = validate(&policy) {
         return error(StatusCode::UNPROCESSABLE_ENTITY, why);
     }
@@ -107,8 +83,7 @@ async fn store_policy<S: SponsorshipStore>(
 }
 
 fn parse_policy(body: &[u8]) -> Result<SponsorshipPolicy, Refusal> {
-    serde_json::from_slice(body)
-        .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("invalid policy: {e}")))
+    serde_json::from_slice(body).map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("invalid policy: {e}")))
 }
 
 async fn put_policy<S: SponsorshipStore>(
@@ -177,9 +152,7 @@ async fn get_spend<S: SponsorshipStore>(
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
     let at = query.at.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
     });
     let period = policy.reset.period(at);
     match admin.store.spend(&id, period).await {

@@ -14,23 +14,14 @@ use tora_core::price::{PriceError, PriceSource};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Payer {
     /// The sender pays in TORA, from an allowance or from the permit it signed.
-    Sender {
-        permit: Option<Permit>,
-        permit_value: Option<U256>,
-    },
+    Sender { permit: Option<Permit>, permit_value: Option<U256> },
     /// A dapp's deposit in the paymaster pays.
     Sponsor { sponsor: Address },
 }
 
 impl Payer {
     fn has_permit(&self) -> bool {
-        matches!(
-            self,
-            Payer::Sender {
-                permit: Some(_),
-                ..
-            }
-        )
+        matches!(self, Payer::Sender { permit: Some(_), .. })
     }
 }
 
@@ -65,18 +56,12 @@ pub struct Quoter<P> {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl<P: PriceSource> Quoter<P> {
     pub fn new(config: PaymasterConfig, price: P, signer: SignerKey) -> Self {
-        Self {
-            config,
-            price,
-            signer,
-        }
+        Self { config, price, signer }
     }
 
     /// Points `op` at the paymaster with the gas limits the quote will bind.
@@ -94,20 +79,12 @@ impl<P: PriceSource> Quoter<P> {
     /// The marked-up rate and the maximum TORA `op` (paymaster fields set) can be charged.
     pub async fn costs(&self, op: &UserOperation) -> Result<Costs, QuoteError> {
         let rate = self.config.markup.apply(self.price.price().await?.rate);
-        let max_token_cost = rate
-            .tora_for(Wei(op.max_cost_wei()))
-            .ok_or(QuoteError::Overflow)?;
+        let max_token_cost = rate.tora_for(Wei(op.max_cost_wei())).ok_or(QuoteError::Overflow)?;
         let limit = self.config.max_token_cost_per_op;
         if max_token_cost > limit {
-            return Err(QuoteError::OverLimit {
-                cost: max_token_cost,
-                limit,
-            });
+            return Err(QuoteError::OverLimit { cost: max_token_cost, limit });
         }
-        Ok(Costs {
-            rate,
-            max_token_cost,
-        })
+        Ok(Costs { rate, max_token_cost })
     }
 
     /// Signs a quote for `op` and returns the final `paymasterData`; `op`'s paymaster fields
@@ -120,23 +97,15 @@ impl<P: PriceSource> Quoter<P> {
         self.attach_paymaster(op, payer);
         let costs = self.costs(op).await?;
         let (mode, payer_address, permit, max_token_cost) = match payer {
-            Payer::Sender {
-                permit,
-                permit_value,
-            } => {
+            Payer::Sender { permit, permit_value } => {
                 // With a permit the wallet consented to its value: that is the quote's cap.
                 let cap = permit_value.map_or(costs.max_token_cost, ToraUnits);
                 if cap < costs.max_token_cost {
-                    return Err(QuoteError::PermitTooSmall {
-                        allowed: cap,
-                        cost: costs.max_token_cost,
-                    });
+                    return Err(QuoteError::PermitTooSmall { allowed: cap, cost: costs.max_token_cost });
                 }
                 (QuoteMode::Token, self.config.token, permit.clone(), cap)
             }
-            Payer::Sponsor { sponsor } => {
-                (QuoteMode::Sponsor, *sponsor, None, costs.max_token_cost)
-            }
+            Payer::Sponsor { sponsor } => (QuoteMode::Sponsor, *sponsor, None, costs.max_token_cost),
         };
         let quote = Quote {
             mode,
@@ -146,20 +115,10 @@ impl<P: PriceSource> Quoter<P> {
             exchange_rate: costs.rate.0,
             max_token_cost: max_token_cost.0,
         };
-        let signature = sign_quote(
-            self.signer.signer(),
-            op,
-            &quote,
-            self.config.chain_id,
-            self.config.paymaster,
-        )
-        .map_err(|e| QuoteError::Signing(e.to_string()))?;
-        let data = PaymasterData {
-            quote: quote.clone(),
-            signature,
-            permit,
-        }
-        .encode();
+        let signature =
+            sign_quote(self.signer.signer(), op, &quote, self.config.chain_id, self.config.paymaster)
+                .map_err(|e| QuoteError::Signing(e.to_string()))?;
+        let data = PaymasterData { quote: quote.clone(), signature, permit }.encode();
         Ok((quote, data))
     }
 
@@ -179,15 +138,7 @@ impl<P: PriceSource> Quoter<P> {
             exchange_rate: U256::MAX,
             max_token_cost: U256::MAX,
         };
-        let permit = payer.has_permit().then_some(Permit {
-            deadline: U256::MAX,
-            signature: [0xff; 65],
-        });
-        PaymasterData {
-            quote: filler,
-            signature: [0xff; 65],
-            permit,
-        }
-        .encode()
+        let permit = payer.has_permit().then_some(Permit { deadline: U256::MAX, signature: [0xff; 65] });
+        PaymasterData { quote: filler, signature: [0xff; 65], permit }.encode()
     }
 }

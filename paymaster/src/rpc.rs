@@ -37,9 +37,7 @@ pub struct Sponsorship<S> {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn refused(message: impl Into<String>) -> RpcError {
@@ -93,21 +91,14 @@ fn draft_user_operation(mut value: Value) -> Result<UserOperation, RpcError> {
         ("maxPriorityFeePerGas", "0x0"),
         ("signature", "0x"),
     ] {
-        fields
-            .entry(name)
-            .or_insert_with(|| Value::String(zero.into()));
+        fields.entry(name).or_insert_with(|| Value::String(zero.into()));
     }
-    serde_json::from_value(value)
-        .map_err(|e| RpcError::invalid_params(format!("invalid userOp: {e}")))
+    serde_json::from_value(value).map_err(|e| RpcError::invalid_params(format!("invalid userOp: {e}")))
 }
 
 impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
     pub fn new(quoter: Quoter<P>, provider: DynProvider, sponsorship: Sponsorship<S>) -> Self {
-        Self {
-            quoter,
-            provider,
-            sponsorship,
-        }
+        Self { quoter, provider, sponsorship }
     }
 
     /// The policy a sponsored call names, after checking the caller's API key, the policy's
@@ -118,25 +109,15 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         policy_id: &str,
         op: &UserOperation,
     ) -> Result<SponsorshipPolicy, RpcError> {
-        let claims = self
-            .sponsorship
-            .keys
-            .verify(meta.api_key.as_deref())
-            .map_err(|e| refused(e.to_string()))?;
+        let claims =
+            self.sponsorship.keys.verify(meta.api_key.as_deref()).map_err(|e| refused(e.to_string()))?;
         let store_err = |e: tora_core::sponsorship::BudgetError| RpcError::internal(e.to_string());
-        let policy = self
-            .sponsorship
-            .store
-            .policy(policy_id)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(|| {
+        let policy =
+            self.sponsorship.store.policy(policy_id).await.map_err(store_err)?.ok_or_else(|| {
                 RpcError::invalid_params(format!("unknown sponsorship policy {policy_id:?}"))
             })?;
         if claims.sub != policy.dapp && claims.role != Role::Admin {
-            return Err(refused(format!(
-                "this API key may not use policy {policy_id:?}"
-            )));
+            return Err(refused(format!("this API key may not use policy {policy_id:?}")));
         }
         let now = unix_now();
         if now < policy.valid_after || now >= policy.valid_until {
@@ -173,26 +154,17 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         let context = context.unwrap_or_default();
         if let (None, Some(policy_id)) = (&context.token, &context.sponsorship_policy_id) {
             let policy = self.sponsoring_policy(meta, policy_id, op).await?;
-            return Ok((
-                Payer::Sponsor {
-                    sponsor: policy.sponsor,
-                },
-                Some(policy),
-            ));
+            return Ok((Payer::Sponsor { sponsor: policy.sponsor }, Some(policy)));
         }
         match (context.token, context.sponsorship_policy_id) {
             (Some(token), None) if token == self.quoter.config.token => {
                 let permit = context.permit.map(|p| {
-                    let signature: [u8; 65] = p.signature.as_ref().try_into().map_err(|_| {
-                        RpcError::invalid_params("permit.signature must be 65 bytes")
-                    })?;
-                    Ok::<_, RpcError>((
-                        Permit {
-                            deadline: p.deadline,
-                            signature,
-                        },
-                        p.value,
-                    ))
+                    let signature: [u8; 65] = p
+                        .signature
+                        .as_ref()
+                        .try_into()
+                        .map_err(|_| RpcError::invalid_params("permit.signature must be 65 bytes"))?;
+                    Ok::<_, RpcError>((Permit { deadline: p.deadline, signature }, p.value))
                 });
                 let permit = permit.transpose()?;
                 let payer = Payer::Sender {
@@ -205,9 +177,7 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
                 "unsupported token {token}: this paymaster accepts TORA at {}",
                 self.quoter.config.token
             ))),
-            _ => Err(RpcError::invalid_params(
-                "context must name either a token or a sponsorshipPolicyId",
-            )),
+            _ => Err(RpcError::invalid_params("context must name either a token or a sponsorshipPolicyId")),
         }
     }
 
@@ -265,11 +235,7 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
             amount,
             expires_at: quote.valid_until,
         };
-        self.sponsorship
-            .store
-            .reserve(&policy.budget, &reservation)
-            .await
-            .map_err(|e| refused(e.to_string()))
+        self.sponsorship.store.reserve(&policy.budget, &reservation).await.map_err(|e| refused(e.to_string()))
     }
 
     async fn token_quote(&self, params: Params) -> Result<Value, RpcError> {
@@ -278,10 +244,7 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         let mut op = draft_user_operation(op)?;
         // Quote with the permit path's larger gas limit: a permit for this maximum covers both.
         let with_permit = Payer::Sender {
-            permit: Some(Permit {
-                deadline: U256::ZERO,
-                signature: [0; 65],
-            }),
+            permit: Some(Permit { deadline: U256::ZERO, signature: [0; 65] }),
             permit_value: None,
         };
         self.quoter.attach_paymaster(&mut op, &with_permit);
@@ -290,11 +253,7 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         let node = |e: alloy::contract::Error| RpcError::internal(format!("node: {e}"));
         let tora = TORA::new(config.token, self.provider.clone());
         let nonce = tora.nonces(op.sender).call().await.map_err(node)?;
-        let allowance = tora
-            .allowance(op.sender, config.paymaster)
-            .call()
-            .await
-            .map_err(node)?;
+        let allowance = tora.allowance(op.sender, config.paymaster).call().await.map_err(node)?;
         let block = self
             .provider
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
@@ -305,18 +264,9 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         let max_fee = U256::from(op.max_fee_per_gas);
         let effective_fee = max_fee.min(base_fee + U256::from(op.max_priority_fee_per_gas));
         let estimated_wei = op.max_cost_wei() / max_fee.max(U256::from(1)) * effective_fee;
-        let estimated = costs
-            .rate
-            .tora_for(Wei(estimated_wei))
-            .ok_or(QuoteError::Overflow)?;
+        let estimated = costs.rate.tora_for(Wei(estimated_wei)).ok_or(QuoteError::Overflow)?;
         let deadline = U256::from(block.header.timestamp + PERMIT_LIFETIME_SECS);
-        let message = permit(
-            op.sender,
-            config.paymaster,
-            costs.max_token_cost.0,
-            nonce,
-            deadline,
-        );
+        let message = permit(op.sender, config.paymaster, costs.max_token_cost.0, nonce, deadline);
         Ok(json!({
             "paymaster": config.paymaster,
             "token": config.token,
@@ -361,18 +311,11 @@ impl<P: PriceSource + 'static, S: SponsorshipStore + 'static> RpcService for Pay
             "pm_getPaymasterStubData" => self.stub_data(meta, params).await,
             "pm_getPaymasterData" => self.data(meta, params).await,
             "tora_getTokenQuote" => self.token_quote(params).await,
-            _ => Err(RpcError::new(
-                ErrorCode::MethodNotFound,
-                format!("method {method} does not exist"),
-            )),
+            _ => Err(RpcError::new(ErrorCode::MethodNotFound, format!("method {method} does not exist"))),
         }
     }
 
     async fn ready(&self) -> Result<(), String> {
-        self.provider
-            .get_block_number()
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("node unreachable: {e}"))
+        self.provider.get_block_number().await.map(|_| ()).map_err(|e| format!("node unreachable: {e}"))
     }
 }

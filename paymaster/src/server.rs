@@ -34,19 +34,16 @@ pub struct PaymasterSettings {
     /// API key secrets by key id.
     pub api_key_secrets: HashMap<String, Vec<u8>>,
     pub settlement_interval: Duration,
+    /// Body, batch and per-API-key request limits of the HTTP surface.
+    pub limits: tora_jsonrpc::Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("invalid RPC URL {0}")]
     RpcUrl(String),
-    #[error(
-        "the signer key {signer} is not the paymaster's signer {expected} (ToraPaymaster.signer)"
-    )]
-    WrongSigner {
-        signer: alloy::primitives::Address,
-        expected: alloy::primitives::Address,
-    },
+    #[error("the signer key {signer} is not the paymaster's signer {expected} (ToraPaymaster.signer)")]
+    WrongSigner { signer: alloy::primitives::Address, expected: alloy::primitives::Address },
     #[error("cannot read the paymaster's signer from the chain: {0}")]
     Chain(String),
     #[error("cannot listen on {0}: {1}")]
@@ -64,29 +61,20 @@ pub struct RunningPaymaster {
 /// Checks the settings against the chain, then serves until the tasks are aborted.
 pub async fn start(settings: PaymasterSettings) -> Result<RunningPaymaster, ServeError> {
     let d = &settings.deployment;
-    let url = d
-        .rpc_url
-        .parse()
-        .map_err(|_| ServeError::RpcUrl(d.rpc_url.clone()))?;
+    let url = d.rpc_url.parse().map_err(|_| ServeError::RpcUrl(d.rpc_url.clone()))?;
     let provider = ProviderBuilder::new().connect_http(url).erased();
     // A quote signed by the wrong key would be refused on-chain: refuse to start instead.
-    let expected =
-        tora_core::contracts::ToraPaymaster::new(d.contracts.paymaster, provider.clone())
-            .signer()
-            .call()
-            .await
-            .map_err(|e| ServeError::Chain(e.to_string()))?;
+    let expected = tora_core::contracts::ToraPaymaster::new(d.contracts.paymaster, provider.clone())
+        .signer()
+        .call()
+        .await
+        .map_err(|e| ServeError::Chain(e.to_string()))?;
     if expected != settings.signer.address() {
-        return Err(ServeError::WrongSigner {
-            signer: settings.signer.address(),
-            expected,
-        });
+        return Err(ServeError::WrongSigner { signer: settings.signer.address(), expected });
     }
     match settings.redis_url.clone() {
         Some(url) => {
-            let store = RedisStore::connect(&url)
-                .await
-                .map_err(|e| ServeError::Redis(e.to_string()))?;
+            let store = RedisStore::connect(&url).await.map_err(|e| ServeError::Redis(e.to_string()))?;
             serve(settings, provider, store).await
         }
         None => serve(settings, provider, MemoryStore::default()).await,
@@ -112,28 +100,17 @@ async fn serve<S: SponsorshipStore + 'static>(
         verification_gas_with_permit: PaymasterConfig::DEFAULT_VERIFICATION_GAS_WITH_PERMIT,
         post_op_gas: PaymasterConfig::DEFAULT_POST_OP_GAS,
     };
-    let quoter = Quoter::new(
-        config,
-        CachedPrice::new(feed, settings.price_ttl, settings.heartbeat),
-        settings.signer,
-    );
+    let quoter =
+        Quoter::new(config, CachedPrice::new(feed, settings.price_ttl, settings.heartbeat), settings.signer);
     let store = Arc::new(store);
     let keys = Arc::new(ApiKeys::new(&settings.api_key_secrets));
-    let rpc = Arc::new(PaymasterRpc::new(
-        quoter,
-        provider.clone(),
-        Sponsorship {
-            store: store.clone(),
-            keys,
-        },
-    ));
+    let rpc =
+        Arc::new(PaymasterRpc::new(quoter, provider.clone(), Sponsorship { store: store.clone(), keys }));
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| ServeError::Listen(settings.listen, e))?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| ServeError::Listen(settings.listen, e))?;
-    let router = app(rpc, Default::default());
+    let address = listener.local_addr().map_err(|e| ServeError::Listen(settings.listen, e))?;
+    let router = app(rpc, settings.limits);
     let http = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "paymaster HTTP server stopped");
@@ -141,12 +118,8 @@ async fn serve<S: SponsorshipStore + 'static>(
     });
     let paymaster = d.contracts.paymaster;
     let interval = settings.settlement_interval;
-    let settle = tokio::spawn(async move {
-        settlement::run(store.as_ref(), &provider, paymaster, interval).await
-    });
+    let settle =
+        tokio::spawn(async move { settlement::run(store.as_ref(), &provider, paymaster, interval).await });
     tracing::info!(%address, %paymaster, "paymaster listening");
-    Ok(RunningPaymaster {
-        address,
-        tasks: vec![http, settle],
-    })
+    Ok(RunningPaymaster { address, tasks: vec![http, settle] })
 }

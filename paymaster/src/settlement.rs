@@ -25,10 +25,7 @@ pub async fn settle_blocks<S: SponsorshipStore>(
         .event_signature(GasChargedInToken::SIGNATURE_HASH)
         .from_block(from)
         .to_block(to);
-    let logs = provider
-        .get_logs(&filter)
-        .await
-        .map_err(|e| format!("get_logs: {e}"))?;
+    let logs = provider.get_logs(&filter).await.map_err(|e| format!("get_logs: {e}"))?;
     let mut settled = 0;
     for log in logs {
         let Ok(event) = log.log_decode::<GasChargedInToken>() else {
@@ -39,13 +36,9 @@ pub async fn settle_blocks<S: SponsorshipStore>(
             continue;
         }
         // Rounded up like every reservation: the budget never shows less than was spent.
-        let actual = MicroTora::from_tora_ceil(ToraUnits(event.charge))
-            .unwrap_or(tora_core::sponsorship::MAX_BUDGET);
-        if store
-            .settle(event.userOpHash, actual)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        let actual =
+            MicroTora::from_tora_ceil(ToraUnits(event.charge)).unwrap_or(tora_core::sponsorship::MAX_BUDGET);
+        if store.settle(event.userOpHash, actual).await.map_err(|e| e.to_string())? {
             settled += 1;
         }
     }
@@ -84,9 +77,8 @@ pub async fn run<S: SponsorshipStore>(
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "node unreachable for settlement"),
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         match store.release_expired(now).await {
             Ok(n) if n > 0 => {
                 tracing::info!(released = n, "released expired sponsorship reservations")

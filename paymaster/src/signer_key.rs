@@ -24,21 +24,18 @@ pub const SIGNER_KEY_ENV: &str = "TORA_PAYMASTER_SIGNER_KEY";
 impl SignerKey {
     pub fn from_hex(text: &str) -> Result<Self, SignerKeyError> {
         let key: B256 = text.trim().parse().map_err(|_| SignerKeyError::Invalid)?;
-        PrivateKeySigner::from_bytes(&key)
-            .map(Self)
-            .map_err(|_| SignerKeyError::Invalid)
+        PrivateKeySigner::from_bytes(&key).map(Self).map_err(|_| SignerKeyError::Invalid)
     }
 
     /// A file (Kubernetes mounts secrets as files) holding the hex key.
     pub fn from_file(path: &Path) -> Result<Self, SignerKeyError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SignerKeyError::Read(path.display().to_string(), e))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| SignerKeyError::Read(path.display().to_string(), e))?;
         Self::from_hex(&text)
     }
 
     pub fn from_env() -> Result<Self, SignerKeyError> {
-        let text =
-            std::env::var(SIGNER_KEY_ENV).map_err(|_| SignerKeyError::Missing(SIGNER_KEY_ENV))?;
+        let text = std::env::var(SIGNER_KEY_ENV).map_err(|_| SignerKeyError::Missing(SIGNER_KEY_ENV))?;
         Self::from_hex(&text)
     }
 
@@ -78,9 +75,6 @@ mod tests {
         let key = SignerKey::from_file(&path).unwrap();
         assert_eq!(key.address(), SignerKey::from_hex(KEY).unwrap().address());
         std::fs::remove_file(path).unwrap();
-        assert!(matches!(
-            SignerKey::from_hex("0x1234"),
-            Err(SignerKeyError::Invalid)
-        ));
+        assert!(matches!(SignerKey::from_hex("0x1234"), Err(SignerKeyError::Invalid)));
     }
 }

@@ -7,8 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tora_core::sponsorship::{
-    Budget, BudgetError, MicroTora, Reservation, ResetInterval, Spend, SponsorshipPolicy,
-    SponsorshipStore,
+    Budget, BudgetError, MicroTora, Reservation, ResetInterval, Spend, SponsorshipPolicy, SponsorshipStore,
 };
 use tora_paymaster::sponsorship::{MemoryStore, RedisStore};
 
@@ -20,37 +19,18 @@ struct RedisServer {
 
 impl RedisServer {
     fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (scripts/test.sh installs it)");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {port}"
-            );
+            assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self {
-            child,
-            url: format!("redis://127.0.0.1:{port}"),
-        }
+        Self { child, url: format!("redis://127.0.0.1:{port}") }
     }
 }
 
@@ -100,141 +80,45 @@ async fn behaves_as_a_budget_store(store: &impl SponsorshipStore) {
     assert_eq!(store.policy("game-1").await.unwrap(), Some(p));
     assert_eq!(store.policy("nope").await.unwrap(), None);
 
-    store
-        .reserve(&budget, &reservation(1, 1, 30, 1_000))
-        .await
-        .unwrap();
-    let err = store
-        .reserve(&budget, &reservation(2, 1, 11, 1_000))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        BudgetError::PerUser {
-            spent: MicroTora(30),
-            limit: MicroTora(40)
-        }
-    );
-    let err = store
-        .reserve(&budget, &reservation(2, 2, 31, 1_000))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        BudgetError::PerOp {
-            limit: MicroTora(30)
-        }
-    );
-    let err = store
-        .reserve(&budget, &reservation(1, 2, 1, 1_000))
-        .await
-        .unwrap_err();
+    store.reserve(&budget, &reservation(1, 1, 30, 1_000)).await.unwrap();
+    let err = store.reserve(&budget, &reservation(2, 1, 11, 1_000)).await.unwrap_err();
+    assert_eq!(err, BudgetError::PerUser { spent: MicroTora(30), limit: MicroTora(40) });
+    let err = store.reserve(&budget, &reservation(2, 2, 31, 1_000)).await.unwrap_err();
+    assert_eq!(err, BudgetError::PerOp { limit: MicroTora(30) });
+    let err = store.reserve(&budget, &reservation(1, 2, 1, 1_000)).await.unwrap_err();
     assert_eq!(err, BudgetError::Duplicate);
-    store
-        .reserve(&budget, &reservation(2, 2, 30, 1_000))
-        .await
-        .unwrap();
-    store
-        .reserve(&budget, &reservation(3, 3, 30, 10))
-        .await
-        .unwrap();
-    let err = store
-        .reserve(&budget, &reservation(4, 4, 11, 1_000))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        BudgetError::Global {
-            spent: MicroTora(90),
-            limit: MicroTora(100)
-        }
-    );
-    assert_eq!(
-        store.spend("game-1", 7).await.unwrap(),
-        Spend {
-            total: MicroTora(90),
-            ops: 3
-        }
-    );
+    store.reserve(&budget, &reservation(2, 2, 30, 1_000)).await.unwrap();
+    store.reserve(&budget, &reservation(3, 3, 30, 10)).await.unwrap();
+    let err = store.reserve(&budget, &reservation(4, 4, 11, 1_000)).await.unwrap_err();
+    assert_eq!(err, BudgetError::Global { spent: MicroTora(90), limit: MicroTora(100) });
+    assert_eq!(store.spend("game-1", 7).await.unwrap(), Spend { total: MicroTora(90), ops: 3 });
 
     // The operation cost less than reserved: the difference returns to every budget.
-    assert!(
-        store
-            .settle(B256::repeat_byte(1), MicroTora(12))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .settle(B256::repeat_byte(1), MicroTora(12))
-            .await
-            .unwrap(),
-        "settles once"
-    );
-    assert!(
-        !store
-            .settle(B256::repeat_byte(9), MicroTora(1))
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store
-            .user_spend("game-1", 7, Address::repeat_byte(1))
-            .await
-            .unwrap(),
-        MicroTora(12)
-    );
+    assert!(store.settle(B256::repeat_byte(1), MicroTora(12)).await.unwrap());
+    assert!(!store.settle(B256::repeat_byte(1), MicroTora(12)).await.unwrap(), "settles once");
+    assert!(!store.settle(B256::repeat_byte(9), MicroTora(1)).await.unwrap());
+    assert_eq!(store.user_spend("game-1", 7, Address::repeat_byte(1)).await.unwrap(), MicroTora(12));
     // Reservation 3's quote expired unused: released, op count included.
     assert_eq!(store.release_expired(11).await.unwrap(), 1);
     assert_eq!(store.release_expired(11).await.unwrap(), 0);
-    assert_eq!(
-        store.spend("game-1", 7).await.unwrap(),
-        Spend {
-            total: MicroTora(42),
-            ops: 2
-        }
-    );
-    assert_eq!(
-        store
-            .user_spend("game-1", 7, Address::repeat_byte(3))
-            .await
-            .unwrap(),
-        MicroTora(0)
-    );
+    assert_eq!(store.spend("game-1", 7).await.unwrap(), Spend { total: MicroTora(42), ops: 2 });
+    assert_eq!(store.user_spend("game-1", 7, Address::repeat_byte(3)).await.unwrap(), MicroTora(0));
 
     // The operation count: 2 used, 3 more fit.
     for n in 10..13 {
-        store
-            .reserve(&budget, &reservation(n, n, 1, 1_000))
-            .await
-            .unwrap();
+        store.reserve(&budget, &reservation(n, n, 1, 1_000)).await.unwrap();
     }
-    let err = store
-        .reserve(&budget, &reservation(13, 13, 1, 1_000))
-        .await
-        .unwrap_err();
+    let err = store.reserve(&budget, &reservation(13, 13, 1, 1_000)).await.unwrap_err();
     assert_eq!(err, BudgetError::OpCount { limit: 5 });
     // A new period starts from zero.
-    let next = Reservation {
-        period: 8,
-        ..reservation(14, 1, 30, 1_000)
-    };
+    let next = Reservation { period: 8, ..reservation(14, 1, 30, 1_000) };
     store.reserve(&budget, &next).await.unwrap();
-    assert_eq!(
-        store.spend("game-1", 8).await.unwrap(),
-        Spend {
-            total: MicroTora(30),
-            ops: 1
-        }
-    );
+    assert_eq!(store.spend("game-1", 8).await.unwrap(), Spend { total: MicroTora(30), ops: 1 });
 }
 
 /// 64 concurrent reservations of 7 against a budget of 100: exactly 14 fit, never 15.
 async fn never_overspends_in_parallel<S: SponsorshipStore + 'static>(store: Arc<S>) {
-    let budget = Budget {
-        global: Some(MicroTora(100)),
-        ..Budget::default()
-    };
+    let budget = Budget { global: Some(MicroTora(100)), ..Budget::default() };
     let tasks: Vec<_> = (0..64u8)
         .map(|n| {
             let (store, budget) = (store.clone(), budget.clone());
@@ -250,13 +134,7 @@ async fn never_overspends_in_parallel<S: SponsorshipStore + 'static>(store: Arc<
         }
     }
     assert_eq!(granted, 14);
-    assert_eq!(
-        store.spend("game-1", 7).await.unwrap(),
-        Spend {
-            total: MicroTora(98),
-            ops: 14
-        }
-    );
+    assert_eq!(store.spend("game-1", 7).await.unwrap(), Spend { total: MicroTora(98), ops: 14 });
 }
 
 #[tokio::test]
@@ -276,10 +154,7 @@ async fn redis_store_keeps_budgets_over_a_real_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_replicas_sharing_redis_never_overspend() {
     let server = RedisServer::start();
-    let budget = Budget {
-        global: Some(MicroTora(1_000)),
-        ..Budget::default()
-    };
+    let budget = Budget { global: Some(MicroTora(1_000)), ..Budget::default() };
     // Eight replicas, each with its own connection, 40 requests each.
     let mut tasks = Vec::new();
     for replica in 0..8u8 {
@@ -306,11 +181,5 @@ async fn parallel_replicas_sharing_redis_never_overspend() {
     }
     assert_eq!(granted, 111, "floor(1000 / 9)");
     let store = RedisStore::connect(&server.url).await.unwrap();
-    assert_eq!(
-        store.spend("game-1", 7).await.unwrap(),
-        Spend {
-            total: MicroTora(999),
-            ops: 111
-        }
-    );
+    assert_eq!(store.spend("game-1", 7).await.unwrap(), Spend { total: MicroTora(999), ops: 111 });
 }

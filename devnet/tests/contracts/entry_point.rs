@@ -1,9 +1,7 @@
 use super::common::*;
 use alloy::primitives::{Address, Bytes, U128, U256, keccak256};
 use alloy::providers::Provider;
-use tora_core::contracts::{
-    ENTRY_POINT_V07_CODE_HASH, EntryPoint, SENDER_CREATOR_V07, SimpleAccountFactory,
-};
+use tora_core::contracts::{ENTRY_POINT_V07_CODE_HASH, EntryPoint, SENDER_CREATOR_V07, SimpleAccountFactory};
 use tora_core::{ENTRY_POINT_V07, UserOperation};
 use tora_devnet::keys::{self, signer};
 use tora_devnet::{DeployError, SmartWallet, confirm, deploy_entry_point};
@@ -15,10 +13,7 @@ async fn entry_point_has_the_canonical_address_and_code_hash() {
     assert_eq!(code.len(), 16_035);
     assert_eq!(keccak256(&code), ENTRY_POINT_V07_CODE_HASH);
     let creator = h.deployer.get_code_at(SENDER_CREATOR_V07).await.unwrap();
-    assert!(
-        !creator.is_empty(),
-        "the constructor creates SenderCreator at its canonical address"
-    );
+    assert!(!creator.is_empty(), "the constructor creates SenderCreator at its canonical address");
     // Deploying again finds the canonical code and leaves it alone.
     deploy_entry_point(&h.deployer).await.unwrap();
 }
@@ -26,16 +21,9 @@ async fn entry_point_has_the_canonical_address_and_code_hash() {
 #[tokio::test]
 async fn a_non_canonical_entry_point_is_refused() {
     let h = Harness::start().await;
-    h.anvil(
-        "anvil_setCode",
-        serde_json::json!([ENTRY_POINT_V07, "0x6000"]),
-    )
-    .await;
+    h.anvil("anvil_setCode", serde_json::json!([ENTRY_POINT_V07, "0x6000"])).await;
     let err = deploy_entry_point(&h.deployer).await.unwrap_err();
-    assert!(
-        matches!(err, DeployError::EntryPointCodeHash { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, DeployError::EntryPointCodeHash { .. }), "{err}");
     assert!(err.to_string().contains("non-canonical"), "{err}");
 }
 
@@ -78,25 +66,14 @@ async fn user_op_hash_matches_the_entry_points_get_user_op_hash() {
 async fn reference_simple_account_is_created_through_init_code_and_pays_exactly() {
     let h = Harness::start().await;
     let factory = h.contracts().simple_account_factory;
-    let wallet = SmartWallet::at(
-        &h.deployer,
-        factory,
-        signer(keys::WALLET_OWNER),
-        U256::from(7),
-    )
-    .await
-    .unwrap();
-    let implementation = SimpleAccountFactory::new(factory, h.deployer.clone())
-        .accountImplementation()
-        .call()
-        .await
-        .unwrap();
+    let wallet =
+        SmartWallet::at(&h.deployer, factory, signer(keys::WALLET_OWNER), U256::from(7)).await.unwrap();
+    let implementation =
+        SimpleAccountFactory::new(factory, h.deployer.clone()).accountImplementation().call().await.unwrap();
     assert_ne!(implementation, Address::ZERO);
 
     let one_bnb = U256::from(10u64).pow(U256::from(18));
-    let tx = alloy::rpc::types::TransactionRequest::default()
-        .to(wallet.address)
-        .value(one_bnb);
+    let tx = alloy::rpc::types::TransactionRequest::default().to(wallet.address).value(one_bnb);
     let pending = h.deployer.send_transaction(tx).await.unwrap();
     confirm(&h.deployer, "fund wallet", pending).await.unwrap();
 
@@ -110,24 +87,10 @@ async fn reference_simple_account_is_created_through_init_code_and_pays_exactly(
     let event: EntryPoint::UserOperationEvent = event(&receipt);
     assert!(event.success);
     assert_eq!(event.sender, wallet.address);
-    assert!(
-        !h.deployer
-            .get_code_at(wallet.address)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(!h.deployer.get_code_at(wallet.address).await.unwrap().is_empty());
     assert_eq!(h.eth_balance(target).await, tenth);
     // The account prefunds the maximum into its EntryPoint deposit; the unused part stays there.
-    assert_eq!(
-        h.eth_balance(wallet.address).await,
-        one_bnb - tenth - prefund
-    );
-    let deposit = h
-        .entry_point()
-        .balanceOf(wallet.address)
-        .call()
-        .await
-        .unwrap();
+    assert_eq!(h.eth_balance(wallet.address).await, one_bnb - tenth - prefund);
+    let deposit = h.entry_point().balanceOf(wallet.address).call().await.unwrap();
     assert_eq!(deposit, prefund - event.actualGasCost);
 }

@@ -11,16 +11,9 @@ use tora_devnet::confirm;
 
 /// A provider without keys, for accounts anvil impersonates.
 async fn impersonating(h: &Harness, who: Address) -> DynProvider {
-    h.anvil("anvil_impersonateAccount", serde_json::json!([who]))
-        .await;
-    h.anvil(
-        "anvil_setBalance",
-        serde_json::json!([who, "0xde0b6b3a7640000"]),
-    )
-    .await;
-    ProviderBuilder::new()
-        .connect_http(h.devnet.deployment.rpc_url.parse().unwrap())
-        .erased()
+    h.anvil("anvil_impersonateAccount", serde_json::json!([who])).await;
+    h.anvil("anvil_setBalance", serde_json::json!([who, "0xde0b6b3a7640000"])).await;
+    ProviderBuilder::new().connect_http(h.devnet.deployment.rpc_url.parse().unwrap()).erased()
 }
 
 fn eoa_op(sender: Address) -> UserOperation {
@@ -37,9 +30,7 @@ fn eoa_op(sender: Address) -> UserOperation {
 
 /// Packs ToraPaymaster's validationData: validAfter(48) validUntil(48) sigFailed(160).
 fn validation_data(valid_until: u64, valid_after: u64, sig_failed: bool) -> U256 {
-    (U256::from(valid_after) << 208)
-        | (U256::from(valid_until) << 160)
-        | U256::from(sig_failed as u8)
+    (U256::from(valid_after) << 208) | (U256::from(valid_until) << 160) | U256::from(sig_failed as u8)
 }
 
 #[tokio::test]
@@ -61,17 +52,9 @@ async fn pre_charge_then_post_op_charge_and_refund_are_exact() {
     // (maxCost, actualGasCost, actualUserOpFeePerGas): inexact divisions, then a cost that
     // exceeds the pre-charge so the cap applies.
     let cases = [
-        (
-            U256::from(2_000_000_000_000_007u64),
-            U256::from(1_000_000_000_000_003u64),
-            1_500_000_001u64,
-        ),
+        (U256::from(2_000_000_000_000_007u64), U256::from(1_000_000_000_000_003u64), 1_500_000_001u64),
         (U256::from(999_999_999_999_999u64), U256::from(1u64), 1u64),
-        (
-            U256::from(1_000_000_000_000_000u64),
-            U256::from(1_000_000_000_000_000u64),
-            3_000_000_000u64,
-        ),
+        (U256::from(1_000_000_000_000_000u64), U256::from(1_000_000_000_000_000u64), 3_000_000_000u64),
     ];
     let mut paymaster_total = U256::ZERO;
     for (i, (max_cost, actual_gas_cost, fee)) in cases.into_iter().enumerate() {
@@ -82,48 +65,26 @@ async fn pre_charge_then_post_op_charge_and_refund_are_exact() {
         h.attach_quote(&mut op, quote, None);
         let packed = op.pack();
         let hash = op.hash(ENTRY_POINT_V07, h.chain_id);
-        let validate = paymaster
-            .validatePaymasterUserOp(packed.into(), hash, max_cost)
-            .from(ENTRY_POINT_V07);
+        let validate = paymaster.validatePaymasterUserOp(packed.into(), hash, max_cost).from(ENTRY_POINT_V07);
         let result = validate.call().await.unwrap();
         assert_eq!(result.validationData, validation_data(until, after, false));
         let before = h.tora_balance(sender).await;
-        confirm(&as_entry_point, "validate", validate.send().await.unwrap())
-            .await
-            .unwrap();
+        confirm(&as_entry_point, "validate", validate.send().await.unwrap()).await.unwrap();
 
         let pre_charge = token_cost_ceil(max_cost, rate());
-        assert_eq!(
-            h.tora_balance(sender).await,
-            before - pre_charge,
-            "case {i}: pre-charge"
-        );
+        assert_eq!(h.tora_balance(sender).await, before - pre_charge, "case {i}: pre-charge");
 
-        let post_op = paymaster
-            .postOp(0, result.context, actual_gas_cost, U256::from(fee))
-            .from(ENTRY_POINT_V07);
-        let receipt = confirm(&as_entry_point, "postOp", post_op.send().await.unwrap())
-            .await
-            .unwrap();
+        let post_op =
+            paymaster.postOp(0, result.context, actual_gas_cost, U256::from(fee)).from(ENTRY_POINT_V07);
+        let receipt = confirm(&as_entry_point, "postOp", post_op.send().await.unwrap()).await.unwrap();
         let charged_wei = actual_gas_cost + extra_gas(&op) * U256::from(fee);
         let charge = token_cost_ceil(charged_wei, rate()).min(pre_charge);
         let logged: ToraPaymaster::GasChargedInToken = event(&receipt);
-        assert_eq!(
-            (logged.charge, logged.refund),
-            (charge, pre_charge - charge),
-            "case {i}"
-        );
+        assert_eq!((logged.charge, logged.refund), (charge, pre_charge - charge), "case {i}");
         assert_eq!(logged.userOpHash, hash);
-        assert_eq!(
-            h.tora_balance(sender).await,
-            before - charge,
-            "case {i}: refund"
-        );
+        assert_eq!(h.tora_balance(sender).await, before - charge, "case {i}: refund");
         paymaster_total += charge;
-        assert_eq!(
-            h.tora_balance(h.contracts().paymaster).await,
-            paymaster_total
-        );
+        assert_eq!(h.tora_balance(h.contracts().paymaster).await, paymaster_total);
         if i == 2 {
             assert_eq!(charge, pre_charge, "capped at the pre-charge");
         }
@@ -150,18 +111,12 @@ async fn a_bad_quote_signature_fails_validation_without_charging() {
     op.call_data = vec![0xde, 0xad].into();
     let hash = op.hash(ENTRY_POINT_V07, h.chain_id);
     let validate = paymaster
-        .validatePaymasterUserOp(
-            op.pack().into(),
-            hash,
-            U256::from(10u64).pow(U256::from(15)),
-        )
+        .validatePaymasterUserOp(op.pack().into(), hash, U256::from(10u64).pow(U256::from(15)))
         .from(ENTRY_POINT_V07);
     let result = validate.call().await.unwrap();
     assert_eq!(result.validationData, validation_data(until, after, true));
     assert!(result.context.is_empty());
-    confirm(&as_entry_point, "validate", validate.send().await.unwrap())
-        .await
-        .unwrap();
+    confirm(&as_entry_point, "validate", validate.send().await.unwrap()).await.unwrap();
     assert_eq!(h.tora_balance(sender).await, tora(100), "nothing taken");
 }
 

@@ -28,40 +28,22 @@ async fn expired_early_foreign_and_tampered_quotes_are_rejected() {
     let max = tora(100);
 
     let mut expired = base.clone();
-    let quote = tora_core::paymaster_quote::Quote {
-        valid_until: now - 1,
-        ..h.token_quote(max).await
-    };
+    let quote = tora_core::paymaster_quote::Quote { valid_until: now - 1, ..h.token_quote(max).await };
     let permit = h.permit(&wallet, max).await;
     h.attach_quote(&mut expired, quote, Some(permit.clone()));
     let err = h.sign_and_handle(&wallet, expired).await.unwrap_err();
     assert_eq!(err.reason, "AA32 paymaster expired or not due");
 
     let mut early = base.clone();
-    let quote = tora_core::paymaster_quote::Quote {
-        valid_after: now + 600,
-        ..h.token_quote(max).await
-    };
+    let quote = tora_core::paymaster_quote::Quote { valid_after: now + 600, ..h.token_quote(max).await };
     h.attach_quote(&mut early, quote, Some(permit.clone()));
     let err = h.sign_and_handle(&wallet, early).await.unwrap_err();
     assert_eq!(err.reason, "AA32 paymaster expired or not due");
 
     let mut other_chain = base.clone();
     let paymaster = h.contracts().paymaster;
-    h.attach_quote_for(
-        &mut other_chain,
-        h.token_quote(max).await,
-        Some(permit.clone()),
-        204,
-        paymaster,
-    );
-    assert_eq!(
-        h.sign_and_handle(&wallet, other_chain)
-            .await
-            .unwrap_err()
-            .reason,
-        "AA34 signature error"
-    );
+    h.attach_quote_for(&mut other_chain, h.token_quote(max).await, Some(permit.clone()), 204, paymaster);
+    assert_eq!(h.sign_and_handle(&wallet, other_chain).await.unwrap_err().reason, "AA34 signature error");
 
     let mut other_paymaster = base.clone();
     let elsewhere = Address::repeat_byte(0x99);
@@ -72,41 +54,22 @@ async fn expired_early_foreign_and_tampered_quotes_are_rejected() {
         h.chain_id,
         elsewhere,
     );
-    assert_eq!(
-        h.sign_and_handle(&wallet, other_paymaster)
-            .await
-            .unwrap_err()
-            .reason,
-        "AA34 signature error"
-    );
+    assert_eq!(h.sign_and_handle(&wallet, other_paymaster).await.unwrap_err().reason, "AA34 signature error");
 
     // Each field the signature binds, changed after signing.
     let mut signed = base.clone();
     h.attach_quote(&mut signed, h.token_quote(max).await, Some(permit.clone()));
     let tampers: Vec<(&str, Tamper)> = vec![
-        (
-            "callData",
-            Box::new(|op| op.call_data = Bytes::from(vec![1])),
-        ),
+        ("callData", Box::new(|op| op.call_data = Bytes::from(vec![1]))),
         ("nonce", Box::new(|op| op.nonce += U256::from(1) << 64)),
-        (
-            "callGasLimit",
-            Box::new(|op| op.call_gas_limit += alloy::primitives::U128::from(1)),
-        ),
-        (
-            "maxFeePerGas",
-            Box::new(|op| op.max_fee_per_gas += alloy::primitives::U128::from(1)),
-        ),
-        (
-            "preVerificationGas",
-            Box::new(|op| op.pre_verification_gas += U256::from(1)),
-        ),
+        ("callGasLimit", Box::new(|op| op.call_gas_limit += alloy::primitives::U128::from(1))),
+        ("maxFeePerGas", Box::new(|op| op.max_fee_per_gas += alloy::primitives::U128::from(1))),
+        ("preVerificationGas", Box::new(|op| op.pre_verification_gas += U256::from(1))),
         (
             "postOpGasLimit",
             Box::new(|op| {
-                op.paymaster_post_op_gas_limit = op
-                    .paymaster_post_op_gas_limit
-                    .map(|g| g + alloy::primitives::U128::from(1))
+                op.paymaster_post_op_gas_limit =
+                    op.paymaster_post_op_gas_limit.map(|g| g + alloy::primitives::U128::from(1))
             }),
         ),
         (
@@ -137,15 +100,9 @@ async fn expired_early_foreign_and_tampered_quotes_are_rejected() {
     let mut forged = signed.clone();
     let mut data = PaymasterData::decode(forged.paymaster_data.as_ref().unwrap()).unwrap();
     let hash = quote_hash(&forged, &data.quote, h.chain_id, paymaster);
-    data.signature = signer(keys::WALLET_OWNER)
-        .sign_message_sync(hash.as_slice())
-        .unwrap()
-        .as_bytes();
+    data.signature = signer(keys::WALLET_OWNER).sign_message_sync(hash.as_slice()).unwrap().as_bytes();
     forged.paymaster_data = Some(data.encode());
-    assert_eq!(
-        h.sign_and_handle(&wallet, forged).await.unwrap_err().reason,
-        "AA34 signature error"
-    );
+    assert_eq!(h.sign_and_handle(&wallet, forged).await.unwrap_err().reason, "AA34 signature error");
 
     // The untampered op still lands: the rejections above were the quote's, not the op's.
     let receipt = h.sign_and_handle(&wallet, signed).await.unwrap();
@@ -159,11 +116,7 @@ async fn a_quote_below_the_operations_maximum_cost_is_rejected() {
     h.attach_quote(&mut op, h.token_quote(tora(100)).await, None);
     let needed = token_cost_ceil(op.max_cost_wei(), rate());
     let permit = h.permit(&wallet, needed).await;
-    h.attach_quote(
-        &mut op,
-        h.token_quote(needed - U256::from(1)).await,
-        Some(permit.clone()),
-    );
+    h.attach_quote(&mut op, h.token_quote(needed - U256::from(1)).await, Some(permit.clone()));
     let err = h.sign_and_handle(&wallet, op.clone()).await.unwrap_err();
     assert_eq!(err.reason, "AA33 reverted");
     match ToraPaymaster::ToraPaymasterErrors::abi_decode(&err.inner).unwrap() {

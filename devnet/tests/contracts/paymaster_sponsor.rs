@@ -10,30 +10,13 @@ use tora_devnet::keys::{self, signer};
 
 async fn sponsor_deposit(h: &Harness, sponsor: Address, amount: U256) {
     let paymaster = h.contracts().paymaster;
-    confirm(
-        &h.deployer,
-        "approve",
-        h.tora().approve(paymaster, amount).send().await.unwrap(),
-    )
-    .await
-    .unwrap();
-    let pending = h
-        .paymaster()
-        .depositForSponsor(sponsor, amount)
-        .send()
-        .await
-        .unwrap();
-    confirm(&h.deployer, "depositForSponsor", pending)
-        .await
-        .unwrap();
+    confirm(&h.deployer, "approve", h.tora().approve(paymaster, amount).send().await.unwrap()).await.unwrap();
+    let pending = h.paymaster().depositForSponsor(sponsor, amount).send().await.unwrap();
+    confirm(&h.deployer, "depositForSponsor", pending).await.unwrap();
 }
 
 async fn sponsor_quote(h: &Harness, sponsor: Address) -> Quote {
-    Quote {
-        mode: QuoteMode::Sponsor,
-        payer: sponsor,
-        ..h.token_quote(tora(100)).await
-    }
+    Quote { mode: QuoteMode::Sponsor, payer: sponsor, ..h.token_quote(tora(100)).await }
 }
 
 #[tokio::test]
@@ -42,10 +25,7 @@ async fn a_dapp_sponsored_op_lands_and_settles_the_actual_cost() {
     let dapp = signer(keys::DEPLOYER).address();
     let paymaster = h.contracts().paymaster;
     sponsor_deposit(&h, dapp, tora(500)).await;
-    assert_eq!(
-        h.paymaster().sponsorBalance(dapp).call().await.unwrap(),
-        tora(500)
-    );
+    assert_eq!(h.paymaster().sponsorBalance(dapp).call().await.unwrap(), tora(500));
 
     // A brand-new wallet with neither TORA nor BNB.
     let wallet = h.new_wallet(4).await;
@@ -55,79 +35,41 @@ async fn a_dapp_sponsored_op_lands_and_settles_the_actual_cost() {
     let receipt = h.sign_and_handle(&wallet, op.clone()).await.unwrap();
     let result: EntryPoint::UserOperationEvent = event(&receipt);
     assert!(result.success);
-    assert_eq!(
-        deposit_before - h.paymaster_deposit().await,
-        result.actualGasCost
-    );
+    assert_eq!(deposit_before - h.paymaster_deposit().await, result.actualGasCost);
 
     let charged: ToraPaymaster::GasChargedInToken = event(&receipt);
     assert_eq!(charged.payer, dapp);
     assert_eq!(charged.mode, QuoteMode::Sponsor as u8);
-    assert_eq!(
-        charged.charge + charged.refund,
-        token_cost_ceil(op.max_cost_wei(), rate())
-    );
+    assert_eq!(charged.charge + charged.refund, token_cost_ceil(op.max_cost_wei(), rate()));
     assert!(charged.charge >= token_cost_ceil(result.actualGasCost, rate()));
     let fee = result.actualGasCost / result.actualGasUsed;
     assert!(charged.charge <= token_cost_ceil(result.actualGasCost + extra_gas(&op) * fee, rate()));
 
     // The reservation was settled: only the charge left the dapp's balance.
     let remaining = tora(500) - charged.charge;
-    assert_eq!(
-        h.paymaster().sponsorBalance(dapp).call().await.unwrap(),
-        remaining
-    );
-    assert_eq!(
-        h.paymaster().totalSponsorBalance().call().await.unwrap(),
-        remaining
-    );
+    assert_eq!(h.paymaster().sponsorBalance(dapp).call().await.unwrap(), remaining);
+    assert_eq!(h.paymaster().totalSponsorBalance().call().await.unwrap(), remaining);
     assert_eq!(h.tora_balance(wallet.address).await, U256::ZERO);
     assert_eq!(h.eth_balance(wallet.address).await, U256::ZERO);
-    assert_eq!(
-        h.tora_balance(paymaster).await,
-        tora(500),
-        "TORA stays in the paymaster"
-    );
+    assert_eq!(h.tora_balance(paymaster).await, tora(500), "TORA stays in the paymaster");
 
     // The owner can take exactly what was earned, not a wei of the dapp's deposit.
-    let data = revert_data(
-        h.paymaster()
-            .withdrawToken(dapp, charged.charge + U256::from(1))
-            .call()
-            .await,
-    );
+    let data = revert_data(h.paymaster().withdrawToken(dapp, charged.charge + U256::from(1)).call().await);
     assert!(matches!(
         ToraPaymaster::ToraPaymasterErrors::abi_decode(&data).unwrap(),
         ToraPaymaster::ToraPaymasterErrors::InsufficientFreeBalance(_)
     ));
     let owner_before = h.tora_balance(dapp).await;
-    let pending = h
-        .paymaster()
-        .withdrawToken(dapp, charged.charge)
-        .send()
-        .await
-        .unwrap();
-    confirm(&h.deployer, "withdrawToken", pending)
-        .await
-        .unwrap();
+    let pending = h.paymaster().withdrawToken(dapp, charged.charge).send().await.unwrap();
+    confirm(&h.deployer, "withdrawToken", pending).await.unwrap();
     assert_eq!(h.tora_balance(dapp).await, owner_before + charged.charge);
 
     // The dapp withdraws the rest of its balance.
     let to = Address::repeat_byte(0xd0);
-    let pending = h
-        .paymaster()
-        .withdrawSponsorBalance(to, remaining)
-        .send()
-        .await
-        .unwrap();
-    confirm(&h.deployer, "withdrawSponsorBalance", pending)
-        .await
-        .unwrap();
+    let pending = h.paymaster().withdrawSponsorBalance(to, remaining).send().await.unwrap();
+    confirm(&h.deployer, "withdrawSponsorBalance", pending).await.unwrap();
     assert_eq!(h.tora_balance(to).await, remaining);
-    assert_eq!(
-        h.paymaster().sponsorBalance(dapp).call().await.unwrap(),
-        U256::ZERO
-    );
+    assert_eq!(h.paymaster().sponsorBalance(dapp).call().await.unwrap(), U256::ZERO);
     assert_eq!(h.tora_balance(paymaster).await, U256::ZERO);
 }
 

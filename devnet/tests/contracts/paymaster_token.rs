@@ -20,19 +20,12 @@ fn assert_paid_exactly(
     let op_event: EntryPoint::UserOperationEvent = event(receipt);
     let charged: ToraPaymaster::GasChargedInToken = event(receipt);
     let pre_charge = token_cost_ceil(op.max_cost_wei(), rate());
-    assert_eq!(
-        charged.charge + charged.refund,
-        pre_charge,
-        "pre-charge is ceil(maxCost * rate)"
-    );
+    assert_eq!(charged.charge + charged.refund, pre_charge, "pre-charge is ceil(maxCost * rate)");
     assert_eq!(charged.exchangeRate, rate());
     // The EntryPoint deposit pays exactly the operation's actual gas cost ...
     assert_eq!(deposit_spent, op_event.actualGasCost);
     // ... and the TORA taken covers it at the signed rate, to the wei ...
-    assert!(
-        charged.charge >= token_cost_ceil(op_event.actualGasCost, rate()),
-        "{charged:?}"
-    );
+    assert!(charged.charge >= token_cost_ceil(op_event.actualGasCost, rate()), "{charged:?}");
     // ... by no more than the bounded extra gas (postOp limit, penalty bound, overhead).
     let fee = op_event.actualGasCost / op_event.actualGasUsed;
     let ceiling = token_cost_ceil(op_event.actualGasCost + extra_gas(op) * fee, rate());
@@ -50,11 +43,7 @@ async fn new_wallet_with_zero_bnb_pays_its_first_ops_in_tora_via_permit_then_all
     let paymaster = h.contracts().paymaster;
 
     // First op: deploys the wallet, permits the paymaster (no approve), pays in TORA.
-    let call = SmartWallet::execute(
-        h.contracts().tora,
-        U256::ZERO,
-        tora_transfer(recipient, tora(5)),
-    );
+    let call = SmartWallet::execute(h.contracts().tora, U256::ZERO, tora_transfer(recipient, tora(5)));
     let mut op = h.op(&wallet, true, call.clone()).await;
     let max_token_cost = tora(100);
     let permit = h.permit(&wallet, max_token_cost).await;
@@ -65,28 +54,12 @@ async fn new_wallet_with_zero_bnb_pays_its_first_ops_in_tora_via_permit_then_all
     assert!(first.success);
     let charge1 = assert_paid_exactly(&receipt, &op, deposit_before - h.paymaster_deposit().await);
     assert_eq!(h.tora_balance(recipient).await, tora(5));
-    assert_eq!(
-        h.tora_balance(wallet.address).await,
-        tora(1_000) - tora(5) - charge1
-    );
+    assert_eq!(h.tora_balance(wallet.address).await, tora(1_000) - tora(5) - charge1);
     assert_eq!(h.tora_balance(paymaster).await, charge1);
-    assert_eq!(
-        h.eth_balance(wallet.address).await,
-        U256::ZERO,
-        "never needed BNB"
-    );
+    assert_eq!(h.eth_balance(wallet.address).await, U256::ZERO, "never needed BNB");
     let pre_charge1 = token_cost_ceil(op.max_cost_wei(), rate());
-    let allowance = h
-        .tora()
-        .allowance(wallet.address, paymaster)
-        .call()
-        .await
-        .unwrap();
-    assert_eq!(
-        allowance,
-        max_token_cost - pre_charge1,
-        "the permit set maxTokenCost"
-    );
+    let allowance = h.tora().allowance(wallet.address, paymaster).call().await.unwrap();
+    assert_eq!(allowance, max_token_cost - pre_charge1, "the permit set maxTokenCost");
 
     // Second op: no permit, the remaining allowance pays.
     let mut op = h.op(&wallet, false, call).await;
@@ -94,10 +67,7 @@ async fn new_wallet_with_zero_bnb_pays_its_first_ops_in_tora_via_permit_then_all
     let deposit_before = h.paymaster_deposit().await;
     let receipt = h.sign_and_handle(&wallet, op.clone()).await.unwrap();
     let charge2 = assert_paid_exactly(&receipt, &op, deposit_before - h.paymaster_deposit().await);
-    assert_eq!(
-        h.tora_balance(wallet.address).await,
-        tora(1_000) - tora(10) - charge1 - charge2
-    );
+    assert_eq!(h.tora_balance(wallet.address).await, tora(1_000) - tora(10) - charge1 - charge2);
     assert_eq!(h.tora_balance(paymaster).await, charge1 + charge2);
 }
 
@@ -115,12 +85,7 @@ async fn the_user_cannot_make_post_op_revert() {
     h.attach_quote(&mut op, h.token_quote(max_token_cost).await, None);
     let pre_charge = token_cost_ceil(op.max_cost_wei(), rate());
     let everything = tora(1_000) - pre_charge;
-    let revoke: Bytes = TORA::approveCall {
-        spender: paymaster,
-        value: U256::ZERO,
-    }
-    .abi_encode()
-    .into();
+    let revoke: Bytes = TORA::approveCall { spender: paymaster, value: U256::ZERO }.abi_encode().into();
     op.call_data = SimpleAccount::executeBatchCall {
         dest: vec![h.contracts().tora, h.contracts().tora],
         value: vec![U256::ZERO, U256::ZERO],
@@ -137,19 +102,11 @@ async fn the_user_cannot_make_post_op_revert() {
     assert!(!has_event::<EntryPoint::PostOpRevertReason>(&receipt));
     let charge = assert_paid_exactly(&receipt, &op, deposit_before - h.paymaster_deposit().await);
     assert_eq!(h.tora_balance(sink).await, everything);
-    assert_eq!(
-        h.tora_balance(wallet.address).await,
-        pre_charge - charge,
-        "only the refund"
-    );
+    assert_eq!(h.tora_balance(wallet.address).await, pre_charge - charge, "only the refund");
     assert_eq!(h.tora_balance(paymaster).await, charge);
 
     // An op whose own call reverts still pays, and postOp still runs.
-    let fails = SmartWallet::execute(
-        h.contracts().tora,
-        U256::ZERO,
-        tora_transfer(sink, tora(1_000_000)),
-    );
+    let fails = SmartWallet::execute(h.contracts().tora, U256::ZERO, tora_transfer(sink, tora(1_000_000)));
     let balance_before = h.tora_balance(wallet.address).await;
     h.send_tora(wallet.address, tora(50)).await;
     let permit = h.permit(&wallet, max_token_cost).await;
@@ -161,9 +118,6 @@ async fn the_user_cannot_make_post_op_revert() {
     assert!(!result.success, "the inner call reverted");
     assert!(has_event::<EntryPoint::UserOperationRevertReason>(&receipt));
     let charge2 = assert_paid_exactly(&receipt, &op, deposit_before - h.paymaster_deposit().await);
-    assert_eq!(
-        h.tora_balance(wallet.address).await,
-        balance_before + tora(50) - charge2
-    );
+    assert_eq!(h.tora_balance(wallet.address).await, balance_before + tora(50) - charge2);
     assert_eq!(h.tora_balance(paymaster).await, charge + charge2);
 }

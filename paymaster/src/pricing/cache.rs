@@ -16,12 +16,7 @@ pub struct CachedPrice<S> {
 
 impl<S: PriceSource> CachedPrice<S> {
     pub fn new(inner: S, ttl: Duration, heartbeat: Duration) -> Self {
-        Self {
-            inner,
-            ttl,
-            heartbeat,
-            last: Mutex::new(None),
-        }
+        Self { inner, ttl, heartbeat, last: Mutex::new(None) }
     }
 }
 

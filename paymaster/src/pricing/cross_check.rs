@@ -27,10 +27,7 @@ impl<A: PriceSource, B: PriceSource> PriceSource for CrossChecked<A, B> {
         let (primary, secondary) = tokio::join!(self.primary.price(), self.secondary.price());
         let (primary, secondary) = (primary?, secondary?);
         if deviates(primary.rate, secondary.rate, self.max_deviation) {
-            return Err(PriceError::Deviation {
-                primary: primary.rate,
-                secondary: secondary.rate,
-            });
+            return Err(PriceError::Deviation { primary: primary.rate, secondary: secondary.rate });
         }
         Ok(PricePoint {
             rate: primary.rate.max(secondary.rate),
@@ -53,10 +50,7 @@ mod tests {
     }
 
     fn point(rate: u64, updated_at: u64) -> Fixed {
-        Fixed(Ok(PricePoint {
-            rate: ExchangeRate(U256::from(rate)),
-            updated_at,
-        }))
+        Fixed(Ok(PricePoint { rate: ExchangeRate(U256::from(rate)), updated_at }))
     }
 
     #[test]
@@ -76,40 +70,16 @@ mod tests {
             max_deviation: Decimal::from_str("0.02").unwrap(),
         };
         let price = checked.price().await.unwrap();
-        assert_eq!(
-            price,
-            PricePoint {
-                rate: ExchangeRate(U256::from(10_100)),
-                updated_at: 40
-            }
-        );
+        assert_eq!(price, PricePoint { rate: ExchangeRate(U256::from(10_100)), updated_at: 40 });
     }
 
     #[tokio::test]
     async fn disagreeing_or_failing_sources_refuse() {
         let max = Decimal::from_str("0.02").unwrap();
-        let far = CrossChecked {
-            primary: point(10_000, 1),
-            secondary: point(11_000, 1),
-            max_deviation: max,
-        };
-        assert!(matches!(
-            far.price().await,
-            Err(PriceError::Deviation { .. })
-        ));
-        let stale = Fixed(Err(PriceError::Stale {
-            updated_at: 0,
-            heartbeat_secs: 1,
-            now: 9,
-        }));
-        let broken = CrossChecked {
-            primary: point(10_000, 1),
-            secondary: stale,
-            max_deviation: max,
-        };
-        assert!(matches!(
-            broken.price().await,
-            Err(PriceError::Stale { .. })
-        ));
+        let far = CrossChecked { primary: point(10_000, 1), secondary: point(11_000, 1), max_deviation: max };
+        assert!(matches!(far.price().await, Err(PriceError::Deviation { .. })));
+        let stale = Fixed(Err(PriceError::Stale { updated_at: 0, heartbeat_secs: 1, now: 9 }));
+        let broken = CrossChecked { primary: point(10_000, 1), secondary: stale, max_deviation: max };
+        assert!(matches!(broken.price().await, Err(PriceError::Stale { .. })));
     }
 }

@@ -19,16 +19,8 @@ pub struct ChainlinkFeed {
 
 impl ChainlinkFeed {
     /// `heartbeat`: the longest the feed may go without an update before its answer is refused.
-    pub fn new(
-        provider: DynProvider,
-        address: alloy::primitives::Address,
-        heartbeat: Duration,
-    ) -> Self {
-        Self {
-            feed: ToraPriceFeed::new(address, provider),
-            heartbeat,
-            decimals: OnceCell::new(),
-        }
+    pub fn new(provider: DynProvider, address: alloy::primitives::Address, heartbeat: Duration) -> Self {
+        Self { feed: ToraPriceFeed::new(address, provider), heartbeat, decimals: OnceCell::new() }
     }
 }
 
@@ -40,9 +32,7 @@ fn unavailable(e: impl std::fmt::Display) -> PriceError {
 /// `1e18 × 10^decimals / answer`, rounded up (more TORA per wei is the paymaster's side).
 pub fn rate_from_answer(answer: I256, decimals: u8) -> Result<ExchangeRate, PriceError> {
     if answer <= I256::ZERO {
-        return Err(PriceError::NotPositive {
-            answer: answer.to_string(),
-        });
+        return Err(PriceError::NotPositive { answer: answer.to_string() });
     }
     if decimals > MAX_FEED_DECIMALS {
         return Err(unavailable(format!("feed has {decimals} decimals")));
@@ -53,11 +43,7 @@ pub fn rate_from_answer(answer: I256, decimals: u8) -> Result<ExchangeRate, Pric
 
 /// Refuses an answer older than the heartbeat (or dated in the future).
 pub fn check_fresh(updated_at: u64, heartbeat: Duration, now: u64) -> Result<(), PriceError> {
-    let stale = PriceError::Stale {
-        updated_at,
-        heartbeat_secs: heartbeat.as_secs(),
-        now,
-    };
+    let stale = PriceError::Stale { updated_at, heartbeat_secs: heartbeat.as_secs(), now };
     match now.checked_sub(updated_at) {
         Some(age) if age <= heartbeat.as_secs() => Ok(()),
         _ => Err(stale),
@@ -65,9 +51,7 @@ pub fn check_fresh(updated_at: u64, heartbeat: Duration, now: u64) -> Result<(),
 }
 
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl PriceSource for ChainlinkFeed {
@@ -76,12 +60,7 @@ impl PriceSource for ChainlinkFeed {
             .decimals
             .get_or_try_init(|| async { self.feed.decimals().call().await.map_err(unavailable) })
             .await?;
-        let round = self
-            .feed
-            .latestRoundData()
-            .call()
-            .await
-            .map_err(unavailable)?;
+        let round = self.feed.latestRoundData().call().await.map_err(unavailable)?;
         if round.answeredInRound < round.roundId {
             return Err(PriceError::IncompleteRound {
                 round: round.roundId.to_string(),
@@ -100,24 +79,16 @@ mod tests {
     use super::*;
 
     fn rate(answer: i128, decimals: u8) -> U256 {
-        rate_from_answer(I256::try_from(answer).unwrap(), decimals)
-            .unwrap()
-            .0
+        rate_from_answer(I256::try_from(answer).unwrap(), decimals).unwrap().0
     }
 
     #[test]
     fn rates_from_18_and_8_decimal_feeds() {
         // 1 TORA = 0.0002 BNB -> 5,000 TORA per BNB, exact in both scales.
-        assert_eq!(
-            rate(200_000_000_000_000, 18),
-            U256::from(5_000u128 * ONE_COIN)
-        );
+        assert_eq!(rate(200_000_000_000_000, 18), U256::from(5_000u128 * ONE_COIN));
         assert_eq!(rate(20_000, 8), U256::from(5_000u128 * ONE_COIN));
         // 1 TORA = 3 BNB (8 decimals): 1/3 TORA per BNB rounds up in the last unit.
-        assert_eq!(
-            rate(300_000_000, 8),
-            U256::from(333_333_333_333_333_334u128)
-        );
+        assert_eq!(rate(300_000_000, 8), U256::from(333_333_333_333_333_334u128));
         // The smallest possible answer: 1e-18 BNB per TORA.
         assert_eq!(rate(1, 18), U256::from(ONE_COIN) * U256::from(ONE_COIN));
     }
@@ -128,29 +99,14 @@ mod tests {
             let err = rate_from_answer(I256::try_from(answer).unwrap(), 18).unwrap_err();
             assert!(matches!(err, PriceError::NotPositive { .. }), "{err}");
         }
-        assert!(matches!(
-            rate_from_answer(I256::ONE, 77),
-            Err(PriceError::Unavailable(_))
-        ));
+        assert!(matches!(rate_from_answer(I256::ONE, 77), Err(PriceError::Unavailable(_))));
     }
 
     #[test]
     fn staleness_is_measured_against_the_heartbeat() {
         let hour = Duration::from_secs(3_600);
-        assert!(
-            check_fresh(1_000, hour, 4_600).is_ok(),
-            "exactly one heartbeat old is fresh"
-        );
-        assert!(matches!(
-            check_fresh(1_000, hour, 4_601),
-            Err(PriceError::Stale { .. })
-        ));
-        assert!(
-            matches!(
-                check_fresh(5_000, hour, 4_601),
-                Err(PriceError::Stale { .. })
-            ),
-            "future"
-        );
+        assert!(check_fresh(1_000, hour, 4_600).is_ok(), "exactly one heartbeat old is fresh");
+        assert!(matches!(check_fresh(1_000, hour, 4_601), Err(PriceError::Stale { .. })));
+        assert!(matches!(check_fresh(5_000, hour, 4_601), Err(PriceError::Stale { .. })), "future");
     }
 }

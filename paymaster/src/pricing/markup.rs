@@ -47,18 +47,9 @@ mod tests {
             U256::from(5_250u64) * U256::from(10u64).pow(U256::from(18))
         );
         assert_eq!(markup("0").apply(rate), rate);
-        assert_eq!(
-            markup("0.001").apply(ExchangeRate(U256::from(999))).0,
-            U256::from(1_000)
-        ); // 999.999
-        assert_eq!(
-            markup("0.0333").apply(ExchangeRate(U256::from(3))).0,
-            U256::from(4)
-        ); // 3.0999
-        assert_eq!(
-            markup("1").apply(ExchangeRate(U256::from(7))).0,
-            U256::from(14)
-        );
+        assert_eq!(markup("0.001").apply(ExchangeRate(U256::from(999))).0, U256::from(1_000)); // 999.999
+        assert_eq!(markup("0.0333").apply(ExchangeRate(U256::from(3))).0, U256::from(4)); // 3.0999
+        assert_eq!(markup("1").apply(ExchangeRate(U256::from(7))).0, U256::from(14));
     }
 
     #[test]

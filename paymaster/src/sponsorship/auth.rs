@@ -43,22 +43,15 @@ pub struct ApiKeys {
 
 impl ApiKeys {
     pub fn new(secrets: &HashMap<String, Vec<u8>>) -> Self {
-        let secrets = secrets
-            .iter()
-            .map(|(kid, s)| (kid.clone(), DecodingKey::from_secret(s)))
-            .collect();
+        let secrets = secrets.iter().map(|(kid, s)| (kid.clone(), DecodingKey::from_secret(s))).collect();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
-        Self {
-            secrets,
-            validation,
-        }
+        Self { secrets, validation }
     }
 
     pub fn verify(&self, token: Option<&str>) -> Result<Claims, AuthError> {
         let token = token.ok_or(AuthError::Missing)?;
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let key = header
             .kid
             .as_ref()
@@ -72,10 +65,7 @@ impl ApiKeys {
 
 /// Issues an API key (for the admin tooling and tests).
 pub fn issue(kid: &str, secret: &[u8], claims: &Claims) -> String {
-    let header = Header {
-        kid: Some(kid.to_owned()),
-        ..Header::new(Algorithm::HS256)
-    };
+    let header = Header { kid: Some(kid.to_owned()), ..Header::new(Algorithm::HS256) };
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret))
         .expect("HS256 encoding cannot fail")
 }
@@ -85,19 +75,11 @@ mod tests {
     use super::*;
 
     fn keys(ids: &[(&str, &[u8])]) -> ApiKeys {
-        ApiKeys::new(
-            &ids.iter()
-                .map(|(k, s)| (k.to_string(), s.to_vec()))
-                .collect(),
-        )
+        ApiKeys::new(&ids.iter().map(|(k, s)| (k.to_string(), s.to_vec())).collect())
     }
 
     fn claims(exp: u64) -> Claims {
-        Claims {
-            sub: "dapp-1".into(),
-            exp,
-            role: Role::Dapp,
-        }
+        Claims { sub: "dapp-1".into(), exp, role: Role::Dapp }
     }
 
     const FAR: u64 = 4_000_000_000;
@@ -110,10 +92,7 @@ mod tests {
         assert_eq!(both.verify(Some(&old)).unwrap().sub, "dapp-1");
         assert_eq!(both.verify(Some(&new)).unwrap().role, Role::Dapp);
         let rotated = keys(&[("2026-11", b"new secret")]);
-        assert_eq!(
-            rotated.verify(Some(&old)),
-            Err(AuthError::UnknownKeyId(Some("2026-10".into())))
-        );
+        assert_eq!(rotated.verify(Some(&old)), Err(AuthError::UnknownKeyId(Some("2026-10".into()))));
         assert!(rotated.verify(Some(&new)).is_ok());
     }
 
@@ -121,19 +100,10 @@ mod tests {
     fn forged_expired_and_missing_keys_are_refused() {
         let keys = keys(&[("k", b"secret")]);
         let forged = issue("k", b"guessed", &claims(FAR));
-        assert!(matches!(
-            keys.verify(Some(&forged)),
-            Err(AuthError::Invalid(_))
-        ));
+        assert!(matches!(keys.verify(Some(&forged)), Err(AuthError::Invalid(_))));
         let expired = issue("k", b"secret", &claims(1_000));
-        assert!(matches!(
-            keys.verify(Some(&expired)),
-            Err(AuthError::Invalid(_))
-        ));
+        assert!(matches!(keys.verify(Some(&expired)), Err(AuthError::Invalid(_))));
         assert_eq!(keys.verify(None), Err(AuthError::Missing));
-        assert!(matches!(
-            keys.verify(Some("not.a.jwt")),
-            Err(AuthError::Invalid(_))
-        ));
+        assert!(matches!(keys.verify(Some("not.a.jwt")), Err(AuthError::Invalid(_))));
     }
 }

@@ -21,10 +21,7 @@ pub enum CallsError {
     #[error("the policy does not allow calling {0}")]
     Target(Address),
     #[error("the policy does not allow function {selector:?} on {target}")]
-    Selector {
-        target: Address,
-        selector: Option<FixedBytes<4>>,
-    },
+    Selector { target: Address, selector: Option<FixedBytes<4>> },
 }
 
 fn selector_of(data: &[u8]) -> Option<FixedBytes<4>> {
@@ -34,10 +31,7 @@ fn selector_of(data: &[u8]) -> Option<FixedBytes<4>> {
 /// The calls inside `callData`, or `None` when it is not `execute`/`executeBatch`.
 pub fn wallet_calls(call_data: &[u8]) -> Option<Vec<WalletCall>> {
     if let Ok(call) = SimpleAccount::executeCall::abi_decode(call_data) {
-        return Some(vec![WalletCall {
-            target: call.dest,
-            selector: selector_of(&call.func),
-        }]);
+        return Some(vec![WalletCall { target: call.dest, selector: selector_of(&call.func) }]);
     }
     let batch = SimpleAccount::executeBatchCall::abi_decode(call_data).ok()?;
     Some(
@@ -63,14 +57,9 @@ pub fn check_calls(policy: &SponsorshipPolicy, call_data: &[u8]) -> Result<(), C
         if !policy.allowed_targets.is_empty() && !policy.allowed_targets.contains(&call.target) {
             return Err(CallsError::Target(call.target));
         }
-        let allowed = call
-            .selector
-            .is_some_and(|s| policy.allowed_selectors.contains(&s));
+        let allowed = call.selector.is_some_and(|s| policy.allowed_selectors.contains(&s));
         if !policy.allowed_selectors.is_empty() && !allowed {
-            return Err(CallsError::Selector {
-                target: call.target,
-                selector: call.selector,
-            });
+            return Err(CallsError::Selector { target: call.target, selector: call.selector });
         }
     }
     Ok(())
@@ -99,12 +88,8 @@ mod tests {
     }
 
     fn execute(target: Address, data: &[u8]) -> Vec<u8> {
-        SimpleAccount::executeCall {
-            dest: target,
-            value: U256::ZERO,
-            func: Bytes::copy_from_slice(data),
-        }
-        .abi_encode()
+        SimpleAccount::executeCall { dest: target, value: U256::ZERO, func: Bytes::copy_from_slice(data) }
+            .abi_encode()
     }
 
     #[test]
@@ -113,18 +98,12 @@ mod tests {
         let other = Address::repeat_byte(2);
         let play = FixedBytes::from([0xaa, 0xbb, 0xcc, 0xdd]);
         let p = policy(vec![game], vec![play]);
-        assert_eq!(
-            check_calls(&p, &execute(game, &[0xaa, 0xbb, 0xcc, 0xdd, 1])),
-            Ok(())
-        );
+        assert_eq!(check_calls(&p, &execute(game, &[0xaa, 0xbb, 0xcc, 0xdd, 1])), Ok(()));
         assert_eq!(
             check_calls(&p, &execute(other, &[0xaa, 0xbb, 0xcc, 0xdd])),
             Err(CallsError::Target(other))
         );
-        assert!(matches!(
-            check_calls(&p, &execute(game, &[1, 2, 3, 4])),
-            Err(CallsError::Selector { .. })
-        ));
+        assert!(matches!(check_calls(&p, &execute(game, &[1, 2, 3, 4])), Err(CallsError::Selector { .. })));
         assert!(matches!(
             check_calls(&p, &execute(game, &[])),
             Err(CallsError::Selector { selector: None, .. })
@@ -132,21 +111,11 @@ mod tests {
         let batch = SimpleAccount::executeBatchCall {
             dest: vec![game, other],
             value: vec![],
-            func: vec![
-                Bytes::from(vec![0xaa, 0xbb, 0xcc, 0xdd]),
-                Bytes::from(vec![0xaa, 0xbb, 0xcc, 0xdd]),
-            ],
+            func: vec![Bytes::from(vec![0xaa, 0xbb, 0xcc, 0xdd]), Bytes::from(vec![0xaa, 0xbb, 0xcc, 0xdd])],
         }
         .abi_encode();
         assert_eq!(check_calls(&p, &batch), Err(CallsError::Target(other)));
-        assert_eq!(
-            check_calls(&p, &[0xde, 0xad]),
-            Err(CallsError::Unrecognised)
-        );
-        assert_eq!(
-            check_calls(&policy(vec![], vec![]), &[0xde, 0xad]),
-            Ok(()),
-            "no lists: anything"
-        );
+        assert_eq!(check_calls(&p, &[0xde, 0xad]), Err(CallsError::Unrecognised));
+        assert_eq!(check_calls(&policy(vec![], vec![]), &[0xde, 0xad]), Ok(()), "no lists: anything");
     }
 }

@@ -24,18 +24,12 @@ struct State {
 impl State {
     /// Moves a reservation's amount out of its counters (and its op, when released unused).
     fn unreserve(&mut self, r: &Reservation, replace_with: MicroTora, count_op: bool) {
-        let spend = self
-            .spend
-            .entry((r.policy_id.clone(), r.period))
-            .or_default();
+        let spend = self.spend.entry((r.policy_id.clone(), r.period)).or_default();
         spend.total = MicroTora(spend.total.0.saturating_sub(r.amount.0) + replace_with.0);
         if !count_op {
             spend.ops = spend.ops.saturating_sub(1);
         }
-        let user = self
-            .users
-            .entry((r.policy_id.clone(), r.period, r.user))
-            .or_default();
+        let user = self.users.entry((r.policy_id.clone(), r.period, r.user)).or_default();
         *user = MicroTora(user.0.saturating_sub(r.amount.0) + replace_with.0);
     }
 }
@@ -44,17 +38,13 @@ impl MemoryStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave counters half-written: every update
         // below is a few integer writes with nothing that can panic in between.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl SponsorshipStore for MemoryStore {
     async fn put_policy(&self, policy: &SponsorshipPolicy) -> Result<(), BudgetError> {
-        self.lock()
-            .policies
-            .insert(policy.id.clone(), policy.clone());
+        self.lock().policies.insert(policy.id.clone(), policy.clone());
         Ok(())
     }
 
@@ -67,27 +57,13 @@ impl SponsorshipStore for MemoryStore {
         if state.reservations.contains_key(&r.user_op_hash) {
             return Err(BudgetError::Duplicate);
         }
-        let spend = state
-            .spend
-            .get(&(r.policy_id.clone(), r.period))
-            .copied()
-            .unwrap_or_default();
-        let user = state
-            .users
-            .get(&(r.policy_id.clone(), r.period, r.user))
-            .copied()
-            .unwrap_or_default();
+        let spend = state.spend.get(&(r.policy_id.clone(), r.period)).copied().unwrap_or_default();
+        let user = state.users.get(&(r.policy_id.clone(), r.period, r.user)).copied().unwrap_or_default();
         check_budget(budget, spend, user, r.amount)?;
-        let entry = state
-            .spend
-            .entry((r.policy_id.clone(), r.period))
-            .or_default();
+        let entry = state.spend.entry((r.policy_id.clone(), r.period)).or_default();
         entry.total = MicroTora(entry.total.0 + r.amount.0);
         entry.ops += 1;
-        let user = state
-            .users
-            .entry((r.policy_id.clone(), r.period, r.user))
-            .or_default();
+        let user = state.users.entry((r.policy_id.clone(), r.period, r.user)).or_default();
         *user = MicroTora(user.0 + r.amount.0);
         state.reservations.insert(r.user_op_hash, r.clone());
         Ok(())
@@ -104,12 +80,8 @@ impl SponsorshipStore for MemoryStore {
 
     async fn release_expired(&self, now: u64) -> Result<u64, BudgetError> {
         let mut state = self.lock();
-        let expired: Vec<B256> = state
-            .reservations
-            .values()
-            .filter(|r| r.expires_at < now)
-            .map(|r| r.user_op_hash)
-            .collect();
+        let expired: Vec<B256> =
+            state.reservations.values().filter(|r| r.expires_at < now).map(|r| r.user_op_hash).collect();
         for hash in &expired {
             let r = state.reservations.remove(hash).expect("listed above");
             state.unreserve(&r, MicroTora(0), false);
@@ -118,12 +90,7 @@ impl SponsorshipStore for MemoryStore {
     }
 
     async fn spend(&self, policy_id: &str, period: u64) -> Result<Spend, BudgetError> {
-        Ok(self
-            .lock()
-            .spend
-            .get(&(policy_id.to_owned(), period))
-            .copied()
-            .unwrap_or_default())
+        Ok(self.lock().spend.get(&(policy_id.to_owned(), period)).copied().unwrap_or_default())
     }
 
     async fn user_spend(
@@ -132,12 +99,7 @@ impl SponsorshipStore for MemoryStore {
         period: u64,
         user: Address,
     ) -> Result<MicroTora, BudgetError> {
-        Ok(self
-            .lock()
-            .users
-            .get(&(policy_id.to_owned(), period, user))
-            .copied()
-            .unwrap_or_default())
+        Ok(self.lock().users.get(&(policy_id.to_owned(), period, user)).copied().unwrap_or_default())
     }
 }
 
@@ -157,10 +119,7 @@ pub fn check_budget(
     if let Some(limit) = budget.global
         && spend.total.0 + amount.0 > limit.0
     {
-        return Err(BudgetError::Global {
-            spent: spend.total,
-            limit,
-        });
+        return Err(BudgetError::Global { spent: spend.total, limit });
     }
     if let Some(limit) = budget.per_user
         && user.0 + amount.0 > limit.0

@@ -93,11 +93,7 @@ impl RedisStore {
     pub async fn connect(url: &str) -> Result<Self, BudgetError> {
         let client = redis::Client::open(url).map_err(store_err)?;
         let connection = ConnectionManager::new(client).await.map_err(store_err)?;
-        Ok(Self {
-            connection,
-            reserve: Script::new(RESERVE),
-            unreserve: Script::new(UNRESERVE),
-        })
+        Ok(Self { connection, reserve: Script::new(RESERVE), unreserve: Script::new(UNRESERVE) })
     }
 
     async fn unreserve(
@@ -140,13 +136,10 @@ impl SponsorshipStore for RedisStore {
 
     async fn policy(&self, id: &str) -> Result<Option<SponsorshipPolicy>, BudgetError> {
         let mut connection = self.connection.clone();
-        let json: Option<String> = connection
-            .get(format!("{PREFIX}:policy:{id}"))
-            .await
-            .map_err(store_err)?;
+        let json: Option<String> =
+            connection.get(format!("{PREFIX}:policy:{id}")).await.map_err(store_err)?;
         json.map(|j| {
-            serde_json::from_str(&j)
-                .map_err(|e| BudgetError::Store(format!("corrupt policy {id}: {e}")))
+            serde_json::from_str(&j).map_err(|e| BudgetError::Store(format!("corrupt policy {id}: {e}")))
         })
         .transpose()
     }
@@ -154,19 +147,14 @@ impl SponsorshipStore for RedisStore {
     async fn reserve(&self, budget: &Budget, r: &Reservation) -> Result<(), BudgetError> {
         // Per-op needs no counter; checking it first keeps the script to the shared state.
         check_budget(
-            &Budget {
-                per_op: budget.per_op,
-                ..Budget::default()
-            },
+            &Budget { per_op: budget.per_op, ..Budget::default() },
             Spend::default(),
             MicroTora(0),
             r.amount,
         )?;
         let mut connection = self.connection.clone();
-        let claimed: bool = connection
-            .set_nx(index_key(r.user_op_hash), &r.policy_id)
-            .await
-            .map_err(store_err)?;
+        let claimed: bool =
+            connection.set_nx(index_key(r.user_op_hash), &r.policy_id).await.map_err(store_err)?;
         if !claimed {
             return Err(BudgetError::Duplicate);
         }
@@ -190,37 +178,24 @@ impl SponsorshipStore for RedisStore {
         let used = |i: usize| MicroTora(outcome.get(i).and_then(|v| v.parse().ok()).unwrap_or(0));
         let refused = match outcome.first().map(String::as_str) {
             Some("ok") => return Ok(()),
-            Some("global") => BudgetError::Global {
-                spent: used(1),
-                limit: budget.global.unwrap_or_default(),
-            },
-            Some("user") => BudgetError::PerUser {
-                spent: used(1),
-                limit: budget.per_user.unwrap_or_default(),
-            },
-            Some("ops") => BudgetError::OpCount {
-                limit: budget.max_ops.unwrap_or_default(),
-            },
+            Some("global") => {
+                BudgetError::Global { spent: used(1), limit: budget.global.unwrap_or_default() }
+            }
+            Some("user") => {
+                BudgetError::PerUser { spent: used(1), limit: budget.per_user.unwrap_or_default() }
+            }
+            Some("ops") => BudgetError::OpCount { limit: budget.max_ops.unwrap_or_default() },
             other => BudgetError::Store(format!("unexpected script answer {other:?}")),
         };
-        let _: i64 = connection
-            .del(index_key(r.user_op_hash))
-            .await
-            .map_err(store_err)?;
+        let _: i64 = connection.del(index_key(r.user_op_hash)).await.map_err(store_err)?;
         Err(refused)
     }
 
     async fn settle(&self, user_op_hash: B256, actual: MicroTora) -> Result<bool, BudgetError> {
         let mut connection = self.connection.clone();
-        let policy: Option<String> = connection
-            .get(index_key(user_op_hash))
-            .await
-            .map_err(store_err)?;
+        let policy: Option<String> = connection.get(index_key(user_op_hash)).await.map_err(store_err)?;
         match policy {
-            Some(policy_id) => {
-                self.unreserve(&policy_id, user_op_hash, actual, "settle")
-                    .await
-            }
+            Some(policy_id) => self.unreserve(&policy_id, user_op_hash, actual, "settle").await,
             None => Ok(false),
         }
     }
@@ -239,10 +214,7 @@ impl SponsorshipStore for RedisStore {
                 let Ok(hash) = hash.parse::<B256>() else {
                     continue;
                 };
-                if self
-                    .unreserve(&policy_id, hash, MicroTora(0), "release")
-                    .await?
-                {
+                if self.unreserve(&policy_id, hash, MicroTora(0), "release").await? {
                     released += 1;
                 }
             }
@@ -259,10 +231,7 @@ impl SponsorshipStore for RedisStore {
             .query_async(&mut connection)
             .await
             .map_err(store_err)?;
-        Ok(Spend {
-            total: MicroTora(total.unwrap_or(0)),
-            ops: ops.unwrap_or(0),
-        })
+        Ok(Spend { total: MicroTora(total.unwrap_or(0)), ops: ops.unwrap_or(0) })
     }
 
     async fn user_spend(
@@ -272,10 +241,8 @@ impl SponsorshipStore for RedisStore {
         user: Address,
     ) -> Result<MicroTora, BudgetError> {
         let mut connection = self.connection.clone();
-        let spent: Option<u64> = connection
-            .get(user_key(policy_id, period, user))
-            .await
-            .map_err(store_err)?;
+        let spent: Option<u64> =
+            connection.get(user_key(policy_id, period, user)).await.map_err(store_err)?;
         Ok(MicroTora(spent.unwrap_or(0)))
     }
 }
