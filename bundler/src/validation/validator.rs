@@ -1,0 +1,316 @@
+//! The validator: pins the latest block, runs the simulation on a blocking thread over that
+//! block's cached state, and turns the EntryPoint's result and the trace into a verdict.
+
+use super::bindings::StakeInfo;
+use super::error::{ValidationError, rejection_code};
+use super::outcome::{EntityInfo, SIG_VALIDATION_FAILED, ValidationData, ValidationOutcome, Wei};
+use super::rules::{self, RuleContext};
+use super::simulation::{self, SimulationEnv};
+use super::state::{BlockCache, CodeCache, PinnedBlock, RpcState};
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use revm::primitives::hardfork::SpecId;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tora_core::contracts::SENDER_CREATOR_V07;
+use tora_core::{ChainSpec, UserOperation};
+
+/// ERC-7562 MIN_UNSTAKE_DELAY: one day.
+pub const MIN_UNSTAKE_DELAY: u64 = 86_400;
+
+/// Knobs that differ per chain or per operator.
+#[derive(Clone, Debug)]
+pub struct ValidationSettings {
+    /// ERC-7562 MIN_STAKE_VALUE: "adjustable per chain", about $1000 of the native token.
+    pub min_stake: Wei,
+    /// ERC-7562 MIN_UNSTAKE_DELAY.
+    pub min_unstake_delay_secs: u64,
+    /// An operation must stay valid at least this long after the pinned block (validUntil),
+    /// and become valid no later than this (validAfter), or it could not be bundled in time.
+    pub valid_time_margin_secs: u64,
+    /// Gas for the whole simulation transaction (capped by the block's gas limit).
+    pub simulation_gas_limit: u64,
+    /// The EVM rules of the chain; gas costs must match the node's for the verdict to hold.
+    pub spec: SpecId,
+    /// RIP-7212's secp256r1 precompile is live on this chain (ERC-7562 OP-062).
+    pub p256_precompile: bool,
+    /// The EntryPoint's SenderCreator, through which factories are called.
+    pub sender_creator: Address,
+}
+
+impl Default for ValidationSettings {
+    fn default() -> Self {
+        Self {
+            min_stake: Wei(U256::from(10u64).pow(U256::from(18))),
+            min_unstake_delay_secs: MIN_UNSTAKE_DELAY,
+            valid_time_margin_secs: 30,
+            simulation_gas_limit: 10_000_000,
+            spec: SpecId::PRAGUE,
+            p256_precompile: false,
+            sender_creator: SENDER_CREATOR_V07,
+        }
+    }
+}
+
+/// Validates user operations against one node. Cheap to share (`Arc`): Send + Sync, and each
+/// validation runs its EVM on a blocking thread.
+pub struct Validator {
+    provider: DynProvider,
+    entry_point: Address,
+    chain_id: u64,
+    settings: ValidationSettings,
+    codes: CodeCache,
+    /// The newest block's state cache, replaced when the chain moves on.
+    block_cache: Mutex<Option<(B256, Arc<BlockCache>)>>,
+}
+
+impl Validator {
+    /// Connects to `rpc_url` and refuses a node whose chain id is not the spec's (a wrong id
+    /// would make every userOpHash wrong).
+    pub async fn new(
+        rpc_url: &str,
+        chain: &ChainSpec,
+        settings: ValidationSettings,
+    ) -> Result<Self, ValidationError> {
+        let url = rpc_url.parse().map_err(|_| ValidationError::Url(rpc_url.to_owned()))?;
+        let provider = ProviderBuilder::new().connect_http(url).erased();
+        let node = provider.get_chain_id().await.map_err(|e| ValidationError::Node(e.to_string()))?;
+        if node != chain.id {
+            return Err(ValidationError::ChainIdMismatch { node, spec: chain.id });
+        }
+        Ok(Self {
+            provider,
+            entry_point: chain.entry_point,
+            chain_id: chain.id,
+            settings,
+            codes: CodeCache::default(),
+            block_cache: Mutex::new(None),
+        })
+    }
+
+    pub fn entry_point(&self) -> Address {
+        self.entry_point
+    }
+
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// Simulates `op` at the latest block and judges it by ERC-7562.
+    pub async fn validate(&self, op: &UserOperation) -> Result<ValidationOutcome, ValidationError> {
+        let started = Instant::now();
+        let block = self.pin_latest().await?;
+        let cache = self.cache_for(block.hash);
+        // The state blocks on this runtime from the blocking thread below; a caller outside
+        // tokio gets an error instead of a panic.
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|e| ValidationError::Node(format!("validate needs a tokio runtime: {e}")))?;
+        let state = RpcState::new(
+            self.provider.clone(),
+            handle,
+            block,
+            cache,
+            self.codes.clone(),
+            simulation::overrides(self.entry_point),
+        );
+        let env = SimulationEnv {
+            entry_point: self.entry_point,
+            sender_creator: self.settings.sender_creator,
+            chain_id: self.chain_id,
+            spec: self.settings.spec,
+            gas_limit: self.settings.simulation_gas_limit,
+            block,
+        };
+        let judge = Judge { op: op.clone(), settings: self.settings.clone(), env };
+        let mut outcome = tokio::task::spawn_blocking(move || judge.run(&state))
+            .await
+            .map_err(|e| ValidationError::Node(format!("validation task failed: {e}")))??;
+        // The block lookup.
+        outcome.rpc_calls += 1;
+        outcome.rpc_round_trips += 1;
+        outcome.elapsed = started.elapsed();
+        tracing::debug!(
+            sender = %op.sender,
+            block = outcome.block_number,
+            elapsed_ms = outcome.elapsed.as_secs_f64() * 1e3,
+            rpc_calls = outcome.rpc_calls,
+            "user operation passed validation"
+        );
+        Ok(outcome)
+    }
+
+    async fn pin_latest(&self) -> Result<PinnedBlock, ValidationError> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| ValidationError::Node(e.to_string()))?
+            .ok_or_else(|| ValidationError::Node("the node has no latest block".to_owned()))?;
+        let header = &block.header;
+        Ok(PinnedBlock {
+            number: header.number,
+            hash: header.hash,
+            timestamp: header.timestamp,
+            base_fee: header.base_fee_per_gas.unwrap_or_default(),
+            gas_limit: header.gas_limit,
+            beneficiary: header.beneficiary,
+            prevrandao: header.mix_hash,
+        })
+    }
+
+    fn cache_for(&self, hash: B256) -> Arc<BlockCache> {
+        let mut slot = self.block_cache.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*slot {
+            Some((cached, cache)) if *cached == hash => cache.clone(),
+            _ => {
+                let cache = Arc::new(BlockCache::default());
+                *slot = Some((hash, cache.clone()));
+                cache
+            }
+        }
+    }
+}
+
+/// The ecrecover precompile: signature checks call it, and the EVM loads its account.
+const ECRECOVER: Address = Address::with_last_byte(1);
+
+/// One validation's blocking part: simulate, then judge.
+struct Judge {
+    op: UserOperation,
+    settings: ValidationSettings,
+    env: SimulationEnv,
+}
+
+impl Judge {
+    fn run(self, state: &RpcState) -> Result<ValidationOutcome, ValidationError> {
+        let op = &self.op;
+        let packed = op.pack();
+        // Every simulation reads these; the EVM would otherwise fetch them one by one.
+        let mut known = vec![
+            simulation::SIMULATION_CALLER,
+            self.env.entry_point,
+            self.env.block.beneficiary,
+            op.sender,
+            ECRECOVER,
+        ];
+        known.extend(op.factory);
+        known.extend(op.factory.map(|_| self.env.sender_creator));
+        known.extend(op.paymaster);
+        state.prefetch(&known)?;
+        let output = simulation::simulate_validation(state, &self.env, &packed, op.sender, op.paymaster)?;
+        let result = output.result.map_err(|revert| ValidationError::Rejected {
+            code: rejection_code(&revert.reason),
+            reason: revert.reason,
+            inner: revert.inner,
+        })?;
+        let trace = output.trace;
+
+        let entity = |address: Address, info: &StakeInfo| {
+            let stake = Wei(info.stake);
+            let delay: u64 = info.unstakeDelaySec.saturating_to();
+            EntityInfo {
+                address,
+                stake,
+                unstake_delay_secs: delay,
+                staked: stake >= self.settings.min_stake && delay >= self.settings.min_unstake_delay_secs,
+            }
+        };
+        let sender = entity(op.sender, &result.senderInfo);
+        let factory = op.factory.map(|f| entity(f, &result.factoryInfo));
+        let paymaster = op.paymaster.map(|p| entity(p, &result.paymasterInfo));
+
+        let mut probed: BTreeSet<Address> = trace.touched.iter().copied().collect();
+        probed.extend(trace.calls.iter().map(|c| c.code_address));
+        probed.extend(trace.ext_code.iter().map(|a| a.target));
+        probed.extend(trace.storage.iter().map(|a| a.contract));
+        probed.insert(op.sender);
+        probed.extend(op.factory);
+        probed.extend(op.paymaster);
+        let mut code_hashes = BTreeMap::new();
+        let mut codeless = HashSet::new();
+        for address in probed {
+            let hash = state.chain_code_hash(address)?;
+            if hash == revm::primitives::KECCAK_EMPTY {
+                codeless.insert(address);
+            } else {
+                code_hashes.insert(address, hash);
+            }
+        }
+
+        let ctx = RuleContext {
+            entry_point: self.env.entry_point,
+            sender: op.sender,
+            factory: op.factory,
+            paymaster: op.paymaster,
+            sender_staked: sender.staked,
+            factory_staked: factory.is_some_and(|f| f.staked),
+            paymaster_staked: paymaster.is_some_and(|p| p.staked),
+            codeless,
+            p256_precompile: self.settings.p256_precompile,
+        };
+        let verdict = rules::check_trace(&trace, &ctx);
+        if let Some(violation) = verdict.violations.into_iter().next() {
+            return Err(violation.into());
+        }
+
+        let info = &result.returnInfo;
+        let account = ValidationData::parse(info.accountValidationData);
+        let paymaster_data = ValidationData::parse(info.paymasterValidationData);
+        match account.aggregator {
+            a if a == Address::ZERO => {}
+            a if a == SIG_VALIDATION_FAILED => {
+                return Err(ValidationError::Signature { paymaster: false });
+            }
+            a => return Err(ValidationError::UnsupportedAggregator(a)),
+        }
+        // A paymaster has no aggregator: anything but 0 in the low bits is a failed signature.
+        if paymaster_data.aggregator != Address::ZERO {
+            return Err(ValidationError::Signature { paymaster: true });
+        }
+        let time_range = account.time_range.intersect(paymaster_data.time_range);
+        let now = self.env.block.timestamp;
+        let margin = self.settings.valid_time_margin_secs;
+        let expires_too_soon = time_range.valid_until.is_some_and(|u| u < now.saturating_add(margin));
+        let starts_too_late = time_range.valid_after > now.saturating_add(margin);
+        if expires_too_soon || starts_too_late {
+            return Err(ValidationError::OutOfTimeRange { range: time_range, now });
+        }
+
+        Ok(ValidationOutcome {
+            user_op_hash: op.hash(self.env.entry_point, self.env.chain_id),
+            block_number: self.env.block.number,
+            block_hash: self.env.block.hash,
+            pre_op_gas: info.preOpGas,
+            prefund: Wei(info.prefund),
+            time_range,
+            account_validation_data: info.accountValidationData,
+            paymaster_validation_data: info.paymasterValidationData,
+            paymaster_context: info.paymasterContext.clone(),
+            sender,
+            factory,
+            paymaster,
+            storage: rules::storage_map(&trace, self.env.entry_point),
+            associated_storage: verdict.associated_storage,
+            code_hashes,
+            rpc_calls: state.rpc_calls(),
+            rpc_round_trips: state.round_trips(),
+            elapsed: Duration::ZERO,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The RPC layer shares one validator across tasks and awaits `validate` in handlers.
+    #[allow(dead_code)]
+    fn validator_and_its_future_are_send_and_sync(v: &Validator, op: &UserOperation) {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: &T) {}
+        send_sync(v);
+        send(&v.validate(op));
+    }
+}

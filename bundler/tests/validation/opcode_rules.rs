@@ -1,0 +1,120 @@
+//! Account-side rule breakers: one `RuleBreakingAccount` mode per test, each with the
+//! ERC-4337 code and ERC-7562 rule it must be refused with.
+
+use crate::common::{Harness, code_and_rule, mode};
+use revm::bytecode::opcode;
+use tora_bundler::ValidationError;
+use tora_bundler::validation::{Phase, Violation};
+use tora_core::ErrorCode;
+
+/// The rule and opcode an opcode violation names, checking it is the account's own code.
+async fn banned_opcode(m: u8) -> (&'static str, u8) {
+    let h = Harness::start().await;
+    let account = h.rule_account().await;
+    match h.validate_mode(account, m).await {
+        Err(err @ ValidationError::Rule(Violation::Opcode { .. })) => {
+            assert_eq!(err.code(), ErrorCode::BannedOpcode);
+            let ValidationError::Rule(Violation::Opcode { rule, phase, contract, opcode }) = err else {
+                unreachable!()
+            };
+            assert_eq!(phase, Phase::Account);
+            assert_eq!(contract, account);
+            (rule, opcode)
+        }
+        other => panic!("expected an opcode violation, got {other:?}"),
+    }
+}
+
+async fn verdict(m: u8) -> (ErrorCode, String) {
+    let h = Harness::start().await;
+    let account = h.rule_account().await;
+    code_and_rule(h.validate_mode(account, m).await)
+}
+
+#[tokio::test]
+async fn account_following_the_rules_passes() {
+    let h = Harness::start().await;
+    let account = h.rule_account().await;
+    let outcome = h.validate_mode(account, mode::GOOD).await.expect("valid");
+    // STO-010: the account's own storage (its counter) is allowed and recorded.
+    assert!(outcome.storage.contains_key(&account));
+}
+
+#[tokio::test]
+async fn timestamp_is_a_banned_opcode() {
+    assert_eq!(banned_opcode(mode::TIMESTAMP).await, ("OP-011", opcode::TIMESTAMP));
+}
+
+#[tokio::test]
+async fn gasprice_is_a_banned_opcode() {
+    assert_eq!(banned_opcode(mode::GASPRICE).await, ("OP-011", opcode::GASPRICE));
+}
+
+#[tokio::test]
+async fn blockhash_is_a_banned_opcode() {
+    assert_eq!(banned_opcode(mode::BLOCKHASH).await, ("OP-011", opcode::BLOCKHASH));
+}
+
+#[tokio::test]
+async fn gas_not_followed_by_a_call_is_banned() {
+    assert_eq!(banned_opcode(mode::GAS_READ).await, ("OP-012", opcode::GAS));
+}
+
+#[tokio::test]
+async fn an_inner_out_of_gas_is_banned_even_when_caught() {
+    assert_eq!(verdict(mode::INNER_OUT_OF_GAS).await, (ErrorCode::BannedOpcode, "OP-020".into()));
+}
+
+#[tokio::test]
+async fn calling_a_codeless_address_is_banned() {
+    assert_eq!(verdict(mode::CODELESS_CALL).await, (ErrorCode::BannedOpcode, "OP-041".into()));
+}
+
+#[tokio::test]
+async fn reading_the_entry_point_other_than_deposit_is_banned() {
+    assert_eq!(verdict(mode::ENTRY_POINT_READ).await, (ErrorCode::BannedOpcode, "OP-054".into()));
+}
+
+#[tokio::test]
+async fn a_call_with_value_to_anyone_but_the_entry_point_is_banned() {
+    assert_eq!(verdict(mode::VALUE_CALL).await, (ErrorCode::BannedOpcode, "OP-061".into()));
+}
+
+#[tokio::test]
+async fn a_precompile_outside_the_allowlist_is_banned() {
+    assert_eq!(verdict(mode::BLS_PRECOMPILE).await, (ErrorCode::BannedOpcode, "OP-062".into()));
+}
+
+#[tokio::test]
+async fn transient_storage_of_the_account_is_allowed() {
+    let h = Harness::start().await;
+    let account = h.rule_account().await;
+    h.validate_mode(account, mode::OWN_TRANSIENT)
+        .await
+        .expect("OP-070 treats the account's own transient storage as its storage (STO-010)");
+}
+
+#[tokio::test]
+async fn transient_write_to_another_contract_is_banned() {
+    assert_eq!(verdict(mode::FOREIGN_TSTORE).await, (ErrorCode::BannedOpcode, "STO-033".into()));
+}
+
+#[tokio::test]
+async fn unstaked_account_reading_unassociated_storage_needs_stake() {
+    assert_eq!(verdict(mode::FOREIGN_STORAGE).await, (ErrorCode::StakeTooLow, "STO-033".into()));
+}
+
+#[tokio::test]
+async fn balance_needs_a_staked_entity() {
+    assert_eq!(verdict(mode::BALANCE).await, (ErrorCode::StakeTooLow, "OP-080".into()));
+}
+
+#[tokio::test]
+async fn failed_account_signature_is_a_signature_error() {
+    assert_eq!(verdict(mode::BAD_SIGNATURE).await, (ErrorCode::InvalidSignature, String::new()));
+}
+
+#[tokio::test]
+async fn expired_validity_is_out_of_time_range() {
+    assert_eq!(verdict(mode::EXPIRED).await, (ErrorCode::OutOfTimeRange, String::new()));
+}

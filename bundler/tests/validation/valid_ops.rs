@@ -1,0 +1,111 @@
+//! Operations that follow every rule pass, and the outcome carries what the mempool needs.
+
+use crate::common::{Harness, token_quote_op, wallet_ready_for_token_quotes};
+use alloy::primitives::{Bytes, U256};
+use tora_devnet::keys;
+
+#[tokio::test]
+async fn first_op_with_init_code_passes() {
+    let h = Harness::start().await;
+    let wallet = h.new_wallet(1).await;
+    let op = h.first_op(&wallet, Bytes::new()).await;
+
+    let outcome = h.validator.validate(&op).await.expect("valid first op");
+    eprintln!(
+        "first op: {:?}, {} node calls in {} round trips",
+        outcome.elapsed, outcome.rpc_calls, outcome.rpc_round_trips
+    );
+
+    assert_eq!(outcome.user_op_hash, op.hash(h.validator.entry_point(), h.chain_id));
+    assert_eq!(outcome.prefund.0, op.max_cost_wei());
+    assert_eq!(outcome.time_range.valid_after, 0);
+    assert_eq!(outcome.time_range.valid_until, None);
+    let factory = outcome.factory.expect("factory info");
+    assert_eq!(factory.address, wallet.factory);
+    assert!(!factory.staked, "the devnet's factories are not staked");
+    assert!(outcome.paymaster.is_none());
+    // The sender has no code yet at the pinned block; the factory has.
+    assert!(outcome.code_hashes.contains_key(&wallet.factory));
+    assert!(!outcome.code_hashes.contains_key(&wallet.address));
+    // The factory wrote the new account's storage (owner, initializer, implementation).
+    assert!(outcome.storage.get(&wallet.address).is_some_and(|s| !s.is_empty()));
+    assert!(outcome.pre_op_gas > U256::ZERO);
+
+    // The verdict holds on chain: the EntryPoint accepts the same operation.
+    h.handle_ops(&[op]).await;
+}
+
+#[tokio::test]
+async fn simple_account_first_op_passes() {
+    let h = Harness::start().await;
+    let factory = h.contracts().simple_account_factory;
+    let wallet = h.new_wallet_of(factory, 1).await;
+    let op = h.first_op(&wallet, Bytes::new()).await;
+    let outcome = h.validator.validate(&op).await.expect("valid first op");
+    assert_eq!(outcome.factory.unwrap().address, factory);
+    h.handle_ops(&[op]).await;
+}
+
+#[tokio::test]
+async fn validation_at_the_same_block_reuses_cached_state() {
+    let h = Harness::start().await;
+    let wallet = h.new_wallet(2).await;
+    let op = h.first_op(&wallet, Bytes::new()).await;
+
+    let first = h.validator.validate(&op).await.unwrap();
+    let second = h.validator.validate(&op).await.unwrap();
+    eprintln!(
+        "cold: {:?} / {} node calls; warm: {:?} / {} node calls",
+        first.elapsed, first.rpc_calls, second.elapsed, second.rpc_calls
+    );
+    assert_eq!(first.block_hash, second.block_hash);
+    assert_eq!(first.pre_op_gas, second.pre_op_gas);
+    assert!(first.rpc_calls > 1);
+    // Only the block lookup: every account, code and slot came from the block's cache.
+    assert_eq!(second.rpc_calls, 1);
+    assert_eq!(second.rpc_round_trips, 1);
+    assert!(first.rpc_round_trips < first.rpc_calls, "accounts load concurrently");
+}
+
+#[tokio::test]
+async fn token_quote_from_staked_paymaster_passes() {
+    let h = Harness::start().await;
+    let wallet = wallet_ready_for_token_quotes(&h).await;
+    let (op, quote) = token_quote_op(&h, &wallet, keys::PAYMASTER_SIGNER).await;
+
+    let outcome = h.validator.validate(&op).await.expect("valid paymaster op");
+    eprintln!(
+        "paymaster op: {:?}, {} node calls in {} round trips",
+        outcome.elapsed, outcome.rpc_calls, outcome.rpc_round_trips
+    );
+
+    let paymaster = outcome.paymaster.expect("paymaster info");
+    assert_eq!(paymaster.address, h.contracts().paymaster);
+    assert!(paymaster.staked, "the devnet stakes the paymaster");
+    assert!(outcome.factory.is_none());
+    assert_eq!(outcome.time_range.valid_until, Some(quote.valid_until));
+    assert!(!outcome.paymaster_context.is_empty());
+    // TORA balances of the sender and the paymaster are associated storage in TORA.
+    assert!(outcome.associated_storage.contains(&h.contracts().tora));
+
+    h.handle_ops(&[op]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_validations_share_one_validator_and_agree() {
+    let h = Harness::start().await;
+    let first = h.new_wallet(4).await;
+    let second = h.new_wallet(5).await;
+    let op_a = h.first_op(&first, Bytes::new()).await;
+    let op_b = h.first_op(&second, Bytes::new()).await;
+
+    // Both EVMs run at once on blocking threads, filling the same block cache.
+    let (a, b) = tokio::join!(h.validator.validate(&op_a), h.validator.validate(&op_b));
+    let (a, b) = (a.expect("first valid"), b.expect("second valid"));
+    assert_eq!(a.block_hash, b.block_hash);
+    // Same factory, same code path: the same gas, whichever filled the cache first.
+    assert_eq!(a.pre_op_gas, b.pre_op_gas);
+    let again = h.validator.validate(&op_a).await.unwrap();
+    assert_eq!(again.pre_op_gas, a.pre_op_gas);
+    assert_eq!(again.rpc_calls, 1);
+}

@@ -1,0 +1,77 @@
+//! BERT input embeddings (word + position + token type 0) followed by LayerNorm.
+
+use super::layer_norm::normalize_into;
+use super::{Kernels, Pass, div_ceil};
+
+/// Token ids are laid out [batch][seq_len]; position = index within the sequence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EmbeddingDims {
+    pub rows: usize,
+    pub seq_len: usize,
+    pub dim: usize,
+    pub vocab: usize,
+    pub max_positions: usize,
+    pub eps: f32,
+}
+
+/// The tables the embedding step reads: `word` [vocab, dim], `position` [max_positions, dim],
+/// `token_type` the type-0 row [dim], and the LayerNorm's `gamma`, `beta` [dim].
+pub struct EmbeddingTables<'a, T: ?Sized> {
+    pub word: &'a T,
+    pub position: &'a T,
+    pub token_type: &'a T,
+    pub gamma: &'a T,
+    pub beta: &'a T,
+}
+
+/// CPU reference. Ids must be < vocab (the tokenizer guarantees it; the embedder checks).
+pub fn embeddings_cpu(ids: &[u32], t: &EmbeddingTables<'_, [f32]>, d: EmbeddingDims) -> Vec<f32> {
+    assert_eq!(ids.len(), d.rows, "ids shape");
+    let mut out = vec![0.0f32; d.rows * d.dim];
+    let mut sum = vec![0.0f32; d.dim];
+    for (row, (&id, or)) in ids.iter().zip(out.chunks_exact_mut(d.dim)).enumerate() {
+        let id = id as usize;
+        let pos = row % d.seq_len;
+        assert!(id < d.vocab && pos < d.max_positions, "id {id} / position {pos} out of range");
+        let w = &t.word[id * d.dim..][..d.dim];
+        let p = &t.position[pos * d.dim..][..d.dim];
+        for (i, s) in sum.iter_mut().enumerate() {
+            *s = w[i] + p[i] + t.token_type[i];
+        }
+        normalize_into(&sum, t.gamma, t.beta, d.eps, or);
+    }
+    out
+}
+
+impl Kernels {
+    /// Records the embedding lookup + LayerNorm for `ids` (a u32 buffer) into `out`.
+    pub fn embeddings(
+        &self,
+        pass: &mut Pass<'_>,
+        ids: &wgpu::Buffer,
+        t: &EmbeddingTables<'_, wgpu::Buffer>,
+        out: &wgpu::Buffer,
+        d: EmbeddingDims,
+    ) {
+        assert!(
+            d.rows > 0 && d.seq_len > 0 && d.dim.is_multiple_of(4) && d.vocab > 0 && d.max_positions > 0,
+            "embedding dims {d:?}"
+        );
+        let params = [
+            d.rows as u32,
+            d.seq_len as u32,
+            d.dim as u32,
+            d.vocab as u32,
+            d.max_positions as u32,
+            d.eps.to_bits(),
+            0,
+            0,
+        ];
+        pass.dispatch(
+            &self.embeddings,
+            &params,
+            &[ids, t.word, t.position, t.token_type, t.gamma, t.beta, out],
+            [div_ceil(d.rows, 64), 1, 1],
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! Compute kernels: one WGSL shader per kernel, each paired with a plain-Rust reference that
+//! defines what it must compute (the CPU embedder runs on those references, and the tests hold
+//! each shader to its reference).
+//!
+//! Tensors are row-major f32; every inner dimension must be a multiple of 4 because shaders
+//! read them as vec4s. The recording functions assert their shapes: the model code derives
+//! them from a checked config, so a failed assertion is a bug here, never bad user input.
+
+mod attention;
+mod embeddings;
+mod layer_norm;
+mod linear;
+mod pooling;
+
+pub use attention::{AttentionDims, HEAD_DIM, attention_cpu};
+pub use embeddings::{EmbeddingDims, EmbeddingTables, embeddings_cpu};
+pub use layer_norm::{LayerNormDims, layer_norm_cpu};
+pub use linear::{Activation, LinearDims, erf_approx, linear_cpu, to_input_major};
+pub use pooling::{PoolDims, pool_normalize_cpu};
+
+/// Which matmul shader the linear kernel uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatmulVariant {
+    /// A 16 x 16 output block per invocation, no shared memory: CPU adapters (lavapipe) run
+    /// each workgroup on one thread, where barriers and shared-memory staging only cost time.
+    Vec4,
+    /// 64x64 shared-memory tiles: real GPUs, where global memory bandwidth is the limit.
+    Tiled,
+}
+
+impl MatmulVariant {
+    pub fn for_device_type(t: wgpu::DeviceType) -> Self {
+        match t {
+            wgpu::DeviceType::Cpu => Self::Vec4,
+            _ => Self::Tiled,
+        }
+    }
+}
+
+struct Kernel {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+impl Kernel {
+    fn new(device: &wgpu::Device, name: &str, source: &str) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        // Layout inferred from the shader: every kernel uses all of its bindings.
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(name),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let layout = pipeline.get_bind_group_layout(0);
+        Self { pipeline, layout }
+    }
+}
+
+/// The compiled pipelines for every kernel, built once per device.
+pub struct Kernels {
+    linear: Kernel,
+    layer_norm: Kernel,
+    attention: Kernel,
+    embeddings: Kernel,
+    pooling: Kernel,
+    variant: MatmulVariant,
+}
+
+impl Kernels {
+    pub fn new(device: &wgpu::Device, variant: MatmulVariant) -> Self {
+        let linear_src = match variant {
+            MatmulVariant::Vec4 => {
+                concat!(include_str!("gelu.wgsl"), include_str!("linear_vec4.wgsl"))
+            }
+            MatmulVariant::Tiled => {
+                concat!(include_str!("gelu.wgsl"), include_str!("linear_tiled.wgsl"))
+            }
+        };
+        Self {
+            linear: Kernel::new(device, "linear", linear_src),
+            layer_norm: Kernel::new(device, "layer_norm", include_str!("layer_norm.wgsl")),
+            attention: Kernel::new(device, "attention", include_str!("attention.wgsl")),
+            embeddings: Kernel::new(device, "embeddings", include_str!("embeddings.wgsl")),
+            pooling: Kernel::new(device, "pooling", include_str!("pooling.wgsl")),
+            variant,
+        }
+    }
+
+    pub fn matmul_variant(&self) -> MatmulVariant {
+        self.variant
+    }
+}
+
+/// A compute pass being recorded: kernels append dispatches to it, and wgpu inserts the
+/// barriers between dependent dispatches, so a whole forward pass is one pass in one command
+/// buffer.
+pub struct Pass<'a> {
+    device: &'a wgpu::Device,
+    pass: wgpu::ComputePass<'a>,
+}
+
+impl<'a> Pass<'a> {
+    pub fn new(device: &'a wgpu::Device, encoder: &'a mut wgpu::CommandEncoder) -> Self {
+        let pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("forward"),
+            timestamp_writes: None,
+        });
+        Self { device, pass }
+    }
+
+    /// Binds `params` (the shader's uniform struct, as 32-bit words) at binding 0 and `buffers`
+    /// at bindings 1.., then dispatches `groups` workgroups.
+    fn dispatch(&mut self, kernel: &Kernel, params: &[u32], buffers: &[&wgpu::Buffer], groups: [u32; 3]) {
+        use wgpu::util::DeviceExt;
+        // Each dispatch gets its own small uniform buffer: all dispatches are recorded before
+        // the single submit, so rewriting one shared buffer would leave only the last values.
+        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::cast_slice(params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        entries.extend(
+            buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: b.as_entire_binding(),
+            }),
+        );
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &kernel.layout,
+            entries: &entries,
+        });
+        self.pass.set_pipeline(&kernel.pipeline);
+        self.pass.set_bind_group(0, &bind_group, &[]);
+        self.pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+    }
+}
+
+fn div_ceil(a: usize, b: usize) -> u32 {
+    a.div_ceil(b) as u32
+}

@@ -1,0 +1,3 @@
+//! Model architectures, written in terms of the kernels.
+
+pub mod bert;

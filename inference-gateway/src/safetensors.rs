@@ -1,0 +1,167 @@
+//! Reads the f32 tensors of a `.safetensors` file.
+//!
+//! The format is an 8-byte little-endian header length, a JSON header mapping names to dtype,
+//! shape and byte offsets, then the raw data. Small enough to read here rather than pull in a
+//! crate for it. Tensors of other dtypes are skipped: BERT checkpoints carry an int64
+//! `embeddings.position_ids` buffer that is just 0..512, which the kernels compute themselves.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// One f32 tensor, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// The f32 tensors of one file, by name.
+#[derive(Debug, Default)]
+pub struct Tensors {
+    tensors: HashMap<String, Tensor>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: [usize; 2],
+}
+
+/// A header larger than this is a corrupt or hostile file, not a model.
+const MAX_HEADER_BYTES: u64 = 100 << 20;
+
+impl Tensors {
+    pub fn load(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(Error::ModelMissing { path: path.to_owned() });
+        }
+        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        Self::parse(&bytes).map_err(|reason| Error::InvalidModelFile { path: path.to_owned(), reason })
+    }
+
+    /// Parses an in-memory file; the error is a reason to attach to the file's path.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let len_bytes: [u8; 8] =
+            bytes.get(..8).ok_or("shorter than the 8-byte header length")?.try_into().unwrap_or_default();
+        let header_len = u64::from_le_bytes(len_bytes);
+        if header_len > MAX_HEADER_BYTES || header_len > (bytes.len() - 8) as u64 {
+            return Err(format!("header length {header_len} does not fit the file ({} bytes)", bytes.len()));
+        }
+        let header_end = 8 + header_len as usize;
+        let header: HashMap<String, serde_json::Value> =
+            serde_json::from_slice(&bytes[8..header_end]).map_err(|e| format!("header is not JSON: {e}"))?;
+        let data = &bytes[header_end..];
+
+        let mut tensors = HashMap::new();
+        for (name, value) in header {
+            if name == "__metadata__" {
+                continue;
+            }
+            let entry: Entry = serde_json::from_value(value).map_err(|e| format!("tensor {name}: {e}"))?;
+            if entry.dtype != "F32" {
+                continue;
+            }
+            let [start, end] = entry.data_offsets;
+            let count = entry
+                .shape
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+                .ok_or_else(|| format!("tensor {name}: shape {:?} overflows", entry.shape))?;
+            if start > end || end > data.len() || end - start != count.saturating_mul(4) {
+                return Err(format!(
+                    "tensor {name}: offsets {start}..{end} do not match shape {:?} within {} data bytes",
+                    entry.shape,
+                    data.len()
+                ));
+            }
+            let values = data[start..end]
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            tensors.insert(name, Tensor { shape: entry.shape, data: values });
+        }
+        Ok(Self { tensors })
+    }
+
+    /// Removes and returns tensor `name`, checking its shape.
+    pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let t = self
+            .tensors
+            .remove(name)
+            .ok_or_else(|| Error::Tensor { name: name.into(), reason: "missing (or not f32)".into() })?;
+        if t.shape != shape {
+            return Err(Error::Tensor {
+                name: name.into(),
+                reason: format!("shape {:?}, expected {shape:?}", t.shape),
+            });
+        }
+        Ok(t.data)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.get(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut out = (header.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    #[test]
+    fn reads_f32_and_skips_int64_tensors() {
+        let mut data: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        data.extend_from_slice(&7i64.to_le_bytes());
+        let header = r#"{"__metadata__":{"format":"pt"},
+            "w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},
+            "embeddings.position_ids":{"dtype":"I64","shape":[1,1],"data_offsets":[8,16]}}"#;
+        let mut t = Tensors::parse(&file(header, &data)).unwrap();
+        assert_eq!(t.len(), 1);
+        assert!(t.get("embeddings.position_ids").is_none());
+        assert_eq!(t.take("w", &[2]).unwrap(), vec![1.5, -2.0]);
+    }
+
+    #[test]
+    fn rejects_a_shape_that_disagrees_with_the_offsets() {
+        let data = [0u8; 8];
+        let header = r#"{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#;
+        let err = Tensors::parse(&file(header, &data)).unwrap_err();
+        assert!(err.contains("do not match shape"), "{err}");
+    }
+
+    #[test]
+    fn rejects_truncated_files() {
+        assert!(Tensors::parse(&[1, 2, 3]).unwrap_err().contains("shorter"));
+        let mut bytes = 1000u64.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"{}");
+        assert!(Tensors::parse(&bytes).unwrap_err().contains("does not fit"));
+    }
+
+    #[test]
+    fn take_checks_the_expected_shape() {
+        let data: Vec<u8> = [0f32; 4].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let header = r#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#;
+        let mut t = Tensors::parse(&file(header, &data)).unwrap();
+        let err = t.take("w", &[4]).unwrap_err().to_string();
+        assert!(err.contains("expected [4]"), "{err}");
+    }
+}
