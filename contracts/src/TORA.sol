@@ -24,7 +24,7 @@ contract TORA is ERC20, ERC20Permit, Ownable {
     }
 
     /// @notice EIP-2612 permit; `owner` may be an EOA (ECDSA) or a contract (ERC-1271 over the EIP-712 digest,
-    ///         signature passed to it as abi.encodePacked(r, s, v)).
+    ///         signature passed to it as abi.encodePacked(r, s, v)). `deadline == type(uint256).max` never expires.
     function permit(
         address owner,
         address spender,
@@ -34,7 +34,10 @@ contract TORA is ERC20, ERC20Permit, Ownable {
         bytes32 r,
         bytes32 s
     ) public override {
-        if (block.timestamp > deadline) revert ERC2612ExpiredSignature(deadline);
+        // ERC-7562 (OP-011) bans TIMESTAMP while a user operation validates, and permits carried in
+        // paymasterData are applied there: the maximal deadline means "no expiry" and skips the clock.
+        // The nonce still makes every permit single-use.
+        if (deadline != type(uint256).max && block.timestamp > deadline) revert ERC2612ExpiredSignature(deadline);
 
         bytes32 structHash = keccak256(abi.encode(PERMIT_TYPEHASH, owner, spender, value, _useNonce(owner), deadline));
         bytes32 digest = _hashTypedDataV4(structHash);

@@ -3,6 +3,7 @@ pragma solidity ^0.8.23;
 
 import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Create2} from "@openzeppelin/contracts/utils/Create2.sol";
 import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
 import {IEntryPoint} from "@account-abstraction/contracts/interfaces/IEntryPoint.sol";
@@ -29,12 +30,29 @@ contract ToraAccount is SimpleAccount, IERC1271 {
 /// @title ToraAccountFactory
 /// @notice CREATE2 factory of ERC1967 proxies to one ToraAccount implementation
 ///         (same shape as the v0.7 SimpleAccountFactory, so initCode stays familiar).
-contract ToraAccountFactory {
+contract ToraAccountFactory is Ownable {
     /// @notice Implementation shared by every proxy.
     ToraAccount public immutable accountImplementation;
+    IEntryPoint public immutable entryPoint;
 
-    constructor(IEntryPoint _entryPoint) {
+    constructor(IEntryPoint _entryPoint, address initialOwner) Ownable(initialOwner) {
+        entryPoint = _entryPoint;
         accountImplementation = new ToraAccount(_entryPoint);
+    }
+
+    /// @notice Stakes the factory in the EntryPoint. ERC-7562 (STO-022) lets a new wallet's first
+    ///         operation touch storage associated with it in other contracts (its TORA balance, a
+    ///         permit) only when the factory is staked: that is how a wallet pays its first op in TORA.
+    function addStake(uint32 unstakeDelaySec) external payable onlyOwner {
+        entryPoint.addStake{value: msg.value}(unstakeDelaySec);
+    }
+
+    function unlockStake() external onlyOwner {
+        entryPoint.unlockStake();
+    }
+
+    function withdrawStake(address payable to) external onlyOwner {
+        entryPoint.withdrawStake(to);
     }
 
     /// @notice Deploys the account for (owner, salt), or returns it if it already exists, so that

@@ -23,6 +23,8 @@ impl DevnetPrices {
     pub const TORA_IN_BNB: u128 = 200_000_000_000_000;
     /// TORA minted to the deployer: 1e9 TORA.
     pub const DEPLOYER_TORA: u128 = 1_000_000_000 * 10u128.pow(18);
+    /// ToraAccountFactory's stake in the EntryPoint, in wei.
+    pub const FACTORY_STAKE_WEI: u128 = 10u128.pow(18);
     /// The paymaster's stake and EntryPoint deposit, in wei.
     pub const PAYMASTER_STAKE_WEI: u128 = 10u128.pow(18);
     pub const PAYMASTER_DEPOSIT_WEI: u128 = 100 * 10u128.pow(18);
@@ -107,9 +109,18 @@ pub async fn deploy_all(rpc_url: &str, chain_id: u64) -> Result<(Deployment, Dyn
     let simple_factory = SimpleAccountFactory::deploy(provider.clone(), ENTRY_POINT_V07)
         .await
         .map_err(step_err("deploy SimpleAccountFactory"))?;
-    let tora_factory = ToraAccountFactory::deploy(provider.clone(), ENTRY_POINT_V07)
+    let tora_factory = ToraAccountFactory::deploy(provider.clone(), ENTRY_POINT_V07, deployer)
         .await
         .map_err(step_err("deploy ToraAccountFactory"))?;
+    // A staked factory lets a new wallet's first operation pay in TORA (ERC-7562 STO-022).
+    let step = "stake ToraAccountFactory";
+    let pending = tora_factory
+        .addStake(DevnetPrices::UNSTAKE_DELAY_SECS)
+        .value(U256::from(DevnetPrices::FACTORY_STAKE_WEI))
+        .send()
+        .await
+        .map_err(step_err(step))?;
+    confirm(&provider, step, pending).await?;
     let tora = TORA::deploy(provider.clone(), deployer).await.map_err(step_err("deploy TORA"))?;
     let step = "mint TORA";
     let pending =

@@ -157,7 +157,8 @@ impl Harness {
     /// through ERC-1271.
     pub async fn permit(&self, wallet: &SmartWallet, value: U256) -> Permit {
         let nonce = self.tora().nonces(wallet.address).call().await.unwrap();
-        let deadline = U256::from(self.now().await + 3_600);
+        // The maximal deadline: permits in paymasterData must not read the clock (ERC-7562 OP-011).
+        let deadline = U256::MAX;
         let digest = permit(wallet.address, self.contracts().paymaster, value, nonce, deadline)
             .tora_digest(self.chain_id, self.contracts().tora);
         Permit { deadline, signature: wallet.sign_digest(digest) }

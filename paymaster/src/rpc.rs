@@ -20,9 +20,6 @@ use tora_core::sponsorship::{MicroTora, Reservation, SponsorshipPolicy, Sponsors
 use tora_core::{ErrorCode, RpcError};
 use tora_jsonrpc::{CallMeta, Params, RpcService};
 
-/// How long a permit the quote proposes stays signable.
-const PERMIT_LIFETIME_SECS: u64 = 3_600;
-
 pub struct PaymasterRpc<P, S> {
     pub quoter: Quoter<P>,
     provider: DynProvider,
@@ -265,7 +262,9 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         let effective_fee = max_fee.min(base_fee + U256::from(op.max_priority_fee_per_gas));
         let estimated_wei = op.max_cost_wei() / max_fee.max(U256::from(1)) * effective_fee;
         let estimated = costs.rate.tora_for(Wei(estimated_wei)).ok_or(QuoteError::Overflow)?;
-        let deadline = U256::from(block.header.timestamp + PERMIT_LIFETIME_SECS);
+        // A permit applied during validation must not read the clock (ERC-7562 OP-011): TORA treats
+        // the maximal deadline as "no expiry"; the quote's validUntil bounds its use instead.
+        let deadline = U256::MAX;
         let message = permit(op.sender, config.paymaster, costs.max_token_cost.0, nonce, deadline);
         Ok(json!({
             "paymaster": config.paymaster,

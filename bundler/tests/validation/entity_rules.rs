@@ -103,15 +103,12 @@ async fn entry_point_refusal_is_reported_with_its_reason() {
     }
 }
 
-#[tokio::test]
-async fn token_quote_with_a_permit_is_refused_for_timestamp_in_the_permit() {
+/// A first operation of a new ToraAccount (staked factory) paying in TORA through an EIP-2612
+/// permit in paymasterData, signed for `deadline`.
+async fn first_op_with_permit(h: &Harness, salt: u64, deadline: U256) -> tora_core::UserOperation {
     use tora_core::contracts::TORA;
     use tora_core::paymaster_quote::{PaymasterData, Permit, Quote, QuoteMode, sign_quote};
-    let h = Harness::start().await;
-    // A wallet created by this very operation that pays in TORA through an EIP-2612 permit in
-    // paymasterData. TORA.permit checks its deadline against block.timestamp, which ERC-7562
-    // OP-011 bans during validation: the canonical mempool cannot carry this operation.
-    let wallet = h.new_wallet(9).await;
+    let wallet = h.new_wallet(salt).await;
     let tora = TORA::new(h.contracts().tora, h.deployer.clone());
     let pending = tora.transfer(wallet.address, ether(1_000)).send().await.unwrap();
     tora_devnet::confirm(&h.deployer, "transfer TORA", pending).await.unwrap();
@@ -127,7 +124,6 @@ async fn token_quote_with_a_permit_is_refused_for_timestamp_in_the_permit() {
         exchange_rate: crate::common::rate(),
         max_token_cost: ether(100),
     };
-    let deadline = U256::from(u64::MAX);
     let digest = tora_core::permit::permit(
         wallet.address,
         h.contracts().paymaster,
@@ -144,16 +140,27 @@ async fn token_quote_with_a_permit_is_refused_for_timestamp_in_the_permit() {
         h.contracts().paymaster,
     )
     .unwrap();
-    op.paymaster_data = Some(
-        PaymasterData {
-            quote,
-            signature,
-            permit: Some(Permit { deadline, signature: wallet.sign_digest(digest) }),
-        }
-        .encode(),
-    );
+    let permit = Permit { deadline, signature: wallet.sign_digest(digest) };
+    op.paymaster_data = Some(PaymasterData { quote, signature, permit: Some(permit) }.encode());
     wallet.sign_user_op(&mut op, ENTRY_POINT_V07, h.chain_id);
+    op
+}
 
+#[tokio::test]
+async fn a_new_wallet_pays_its_first_op_in_tora_with_a_permit() {
+    let h = Harness::start().await;
+    // The maximal deadline never reads the clock, and the staked factory allows the new
+    // sender's TORA storage to be touched (STO-022): the canonical mempool can carry it.
+    let op = first_op_with_permit(&h, 9, U256::MAX).await;
+    let outcome = h.validator.validate(&op).await.expect("valid under ERC-7562");
+    assert!(outcome.factory.unwrap().staked);
+    assert!(outcome.paymaster.unwrap().staked);
+}
+
+#[tokio::test]
+async fn a_permit_with_a_finite_deadline_reads_the_clock_and_is_refused() {
+    let h = Harness::start().await;
+    let op = first_op_with_permit(&h, 10, U256::from(u64::MAX)).await;
     let err = h.validator.validate(&op).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::BannedOpcode);
     match &err {
@@ -195,7 +202,8 @@ async fn existing_senders_associated_storage_is_allowed_to_unstaked_entities() {
 #[tokio::test]
 async fn new_senders_associated_storage_needs_a_staked_factory() {
     let h = Harness::start().await;
-    let wallet = h.new_wallet(11).await;
+    // The npm SimpleAccountFactory is not staked (ToraAccountFactory is).
+    let wallet = h.new_wallet_of(h.contracts().simple_account_factory, 11).await;
     let mut op = h.first_op(&wallet, Bytes::new()).await;
     paymaster_reading_sender_credit(&h, &mut op).await;
     wallet.sign_user_op(&mut op, ENTRY_POINT_V07, h.chain_id);

@@ -121,3 +121,53 @@ async fn the_user_cannot_make_post_op_revert() {
     assert_eq!(h.tora_balance(wallet.address).await, balance_before + tora(50) - charge2);
     assert_eq!(h.tora_balance(paymaster).await, charge + charge2);
 }
+
+/// Permits in paymasterData use the maximal deadline, which never reads the clock; any other
+/// deadline still expires as EIP-2612 says.
+#[tokio::test]
+async fn permits_expire_unless_their_deadline_is_the_maximum() {
+    let h = Harness::start().await;
+    let owner = tora_devnet::keys::signer(tora_devnet::keys::WALLET_OWNER);
+    let spender = Address::repeat_byte(0x51);
+    let sign = |deadline: U256, nonce: U256| {
+        let digest = tora_core::permit::permit(owner.address(), spender, tora(1), nonce, deadline)
+            .tora_digest(h.chain_id, h.contracts().tora);
+        alloy::signers::SignerSync::sign_hash_sync(&owner, &digest).unwrap()
+    };
+    let past = U256::from(h.now().await - 1);
+    let expired = sign(past, U256::ZERO);
+    let tora_token = h.tora();
+    let call = tora_token.permit(
+        owner.address(),
+        spender,
+        tora(1),
+        past,
+        27 + expired.v() as u8,
+        expired.r().into(),
+        expired.s().into(),
+    );
+    let data = revert_data(call.call().await);
+    assert_eq!(&data[..4], &<TORA::ERC2612ExpiredSignature as alloy::sol_types::SolError>::SELECTOR[..]);
+
+    let forever = sign(U256::MAX, U256::ZERO);
+    let call = tora_token.permit(
+        owner.address(),
+        spender,
+        tora(1),
+        U256::MAX,
+        27 + forever.v() as u8,
+        forever.r().into(),
+        forever.s().into(),
+    );
+    tora_devnet::confirm(&h.deployer, "permit", call.send().await.unwrap()).await.unwrap();
+    assert_eq!(h.tora().allowance(owner.address(), spender).call().await.unwrap(), tora(1));
+}
+
+#[tokio::test]
+async fn the_tora_account_factory_is_staked() {
+    let h = Harness::start().await;
+    let info = h.entry_point().getDepositInfo(h.contracts().tora_account_factory).call().await.unwrap();
+    assert!(info.staked);
+    assert_eq!(U256::from(info.stake), U256::from(tora_devnet::DevnetPrices::FACTORY_STAKE_WEI));
+    assert_eq!(info.unstakeDelaySec, tora_devnet::DevnetPrices::UNSTAKE_DELAY_SECS);
+}
