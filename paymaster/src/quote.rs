@@ -142,3 +142,141 @@ impl<P: PriceSource> Quoter<P> {
         PaymasterData { quote: filler, signature: [0xff; 65], permit }.encode()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pricing::Markup;
+    use crate::pricing::feed::rate_from_answer;
+    use alloy::primitives::{I256, U128};
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+    use std::time::Duration;
+    use tora_core::money::ONE_COIN;
+    use tora_core::price::PricePoint;
+
+    /// A feed answer (native coin per TORA) at some number of decimals, as the oracle would give.
+    struct Feed {
+        answer: i128,
+        decimals: u8,
+    }
+
+    impl PriceSource for Feed {
+        async fn price(&self) -> Result<PricePoint, PriceError> {
+            let rate = rate_from_answer(I256::try_from(self.answer).unwrap(), self.decimals)?;
+            Ok(PricePoint { rate, updated_at: unix_now() })
+        }
+    }
+
+    fn quoter(feed: Feed, markup: &str) -> Quoter<Feed> {
+        let config = PaymasterConfig {
+            chain_id: 31337,
+            entry_point: tora_core::ENTRY_POINT_V07,
+            paymaster: Address::repeat_byte(0x0a),
+            token: Address::repeat_byte(0x0b),
+            markup: Markup::new(Decimal::from_str(markup).unwrap()).unwrap(),
+            quote_validity: Duration::from_secs(600),
+            max_token_cost_per_op: ToraUnits(U256::from(1_000u64) * U256::from(ONE_COIN)),
+            verification_gas: 100_000,
+            verification_gas_with_permit: 150_000,
+            post_op_gas: 50_000,
+        };
+        let key = SignerKey::from_hex("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a")
+            .unwrap();
+        Quoter::new(config, feed, key)
+    }
+
+    fn op(call_gas: u64, verification_gas: u64, pvg: u64, max_fee: u64) -> UserOperation {
+        UserOperation {
+            sender: Address::repeat_byte(0x5e),
+            call_gas_limit: U128::from(call_gas),
+            verification_gas_limit: U128::from(verification_gas),
+            pre_verification_gas: U256::from(pvg),
+            max_fee_per_gas: U128::from(max_fee),
+            max_priority_fee_per_gas: U128::from(1u64),
+            ..Default::default()
+        }
+    }
+
+    /// Exact TORA for a table of gas and price inputs; each figure worked out by hand:
+    /// maxCost = (call + verification + pvg + paymaster 100k + postOp 50k) × maxFee,
+    /// rate = ceil(1e18 × 10^decimals / answer) then ceil(× (1 + markup)),
+    /// TORA = ceil(maxCost × rate / 1e18).
+    #[tokio::test]
+    async fn max_token_cost_is_exact_for_a_table_of_inputs() {
+        let sender = Payer::Sender { permit: None, permit_value: None };
+        let cases: [(Feed, &str, UserOperation, u128, u128); 5] = [
+            // 0.0002 BNB per TORA (18 decimals), 5%: rate 5,250 TORA/BNB. 400k gas × 1 gwei.
+            (
+                Feed { answer: 200_000_000_000_000, decimals: 18 },
+                "0.05",
+                op(100_000, 100_000, 50_000, 1_000_000_000),
+                5_250 * ONE_COIN,
+                400_000 * 1_000_000_000 * 5_250,
+            ),
+            // The same price from an 8-decimal feed gives the same figures.
+            (
+                Feed { answer: 20_000, decimals: 8 },
+                "0.05",
+                op(100_000, 100_000, 50_000, 1_000_000_000),
+                5_250 * ONE_COIN,
+                400_000 * 1_000_000_000 * 5_250,
+            ),
+            // 3 BNB per TORA (8 decimals), no markup: rate ceil(1e18/3) = 333...334; 400k × 7 wei
+            // = 2,800,000 wei -> 2,800,000 × 333333333333333334 / 1e18 = 933,333.33... -> 933,334.
+            (
+                Feed { answer: 300_000_000, decimals: 8 },
+                "0",
+                op(100_000, 100_000, 50_000, 7),
+                333_333_333_333_333_334,
+                933_334,
+            ),
+            // The same with a 0.1% markup: 333333333333333334 × 1.001 = 333666666666666667.334, rounded
+            // up to ...668; 2,800,000 wei of gas -> 934,266.67 -> 934,267.
+            (
+                Feed { answer: 300_000_000, decimals: 8 },
+                "0.001",
+                op(100_000, 100_000, 50_000, 7),
+                333_666_666_666_666_668,
+                934_267,
+            ),
+            // An exact division stays exact: 1 TORA = 1 BNB, 1 wei of gas price, 1 gas each.
+            (Feed { answer: 100_000_000, decimals: 8 }, "0", op(1, 1, 1, 1), ONE_COIN, 150_003),
+        ];
+        for (i, (feed, markup, mut op, rate, tora)) in cases.into_iter().enumerate() {
+            let quoter = quoter(feed, markup);
+            quoter.attach_paymaster(&mut op, &sender);
+            let costs = quoter.costs(&op).await.unwrap();
+            assert_eq!(costs.rate.0, U256::from(rate), "case {i}: rate");
+            assert_eq!(costs.max_token_cost.0, U256::from(tora), "case {i}: TORA");
+        }
+    }
+
+    #[tokio::test]
+    async fn operations_over_the_per_op_cap_are_refused() {
+        let quoter = quoter(Feed { answer: 1, decimals: 18 }, "0");
+        let mut op = op(1_000_000, 1_000_000, 1_000_000, 1_000_000_000_000);
+        quoter.attach_paymaster(&mut op, &Payer::Sender { permit: None, permit_value: None });
+        assert!(matches!(quoter.costs(&op).await, Err(QuoteError::OverLimit { .. })));
+    }
+
+    #[tokio::test]
+    async fn stub_data_has_the_final_length_and_no_more_zero_bytes() {
+        let quoter = quoter(Feed { answer: 200_000_000_000_000, decimals: 18 }, "0.05");
+        let zeros = |b: &[u8]| b.iter().filter(|x| **x == 0).count();
+        for payer in [
+            Payer::Sender { permit: None, permit_value: None },
+            Payer::Sender {
+                permit: Some(Permit { deadline: U256::MAX, signature: [1; 65] }),
+                permit_value: Some(U256::MAX),
+            },
+            Payer::Sponsor { sponsor: Address::repeat_byte(0xd0) },
+        ] {
+            let mut op = op(100_000, 100_000, 50_000, 1_000_000_000);
+            let stub = quoter.stub_data(&payer);
+            let (_, data) = quoter.paymaster_data(&mut op, &payer).await.unwrap();
+            assert_eq!(stub.len(), data.len(), "{payer:?}");
+            assert!(zeros(&stub) <= zeros(&data), "{payer:?}");
+        }
+    }
+}
