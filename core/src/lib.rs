@@ -6,6 +6,7 @@ pub mod chain_spec;
 pub mod contracts;
 pub mod deployment;
 pub mod escrow_voucher;
+pub mod l1_fee;
 pub mod money;
 pub mod paymaster_quote;
 pub mod permit;

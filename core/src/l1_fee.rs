@@ -1,0 +1,92 @@
+//! The OP Stack L1 data fee (Fjord and later): what an L2 transaction pays for its bytes on L1,
+//! on top of execution gas. Bundlers fold it into `preVerificationGas`; paymasters pay it
+//! through that field.
+
+use crate::money::Wei;
+use alloy::primitives::{Address, U256, address};
+
+/// The GasPriceOracle predeploy on every OP Stack chain.
+pub const GAS_PRICE_ORACLE: Address = address!("420000000000000000000000000000000000000F");
+
+alloy::sol! {
+    /// The parts of the GasPriceOracle predeploy (Ecotone/Fjord) a fee estimate reads.
+    #[sol(rpc)]
+    interface GasPriceOracle {
+        function l1BaseFee() external view returns (uint256);
+        function blobBaseFee() external view returns (uint256);
+        function baseFeeScalar() external view returns (uint32);
+        function blobBaseFeeScalar() external view returns (uint32);
+        function getL1Fee(bytes memory data) external view returns (uint256);
+    }
+}
+
+/// The L1 prices and scalars the oracle publishes each L1 block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct L1FeeParams {
+    pub l1_base_fee: U256,
+    pub blob_base_fee: U256,
+    pub base_fee_scalar: u32,
+    pub blob_base_fee_scalar: u32,
+}
+
+/// Fjord's estimated L1 size of `tx` (the signed, RLP-encoded transaction), scaled by 1e6:
+/// `max(100e6, 836_500 × fastlzLen(tx) − 42_585_600)`.
+pub fn fjord_estimated_size(tx: &[u8]) -> u64 {
+    op_alloy_flz::tx_estimated_size_fjord(tx)
+}
+
+/// Fjord's L1 fee: `size × (16 × baseFeeScalar × l1BaseFee + blobBaseFeeScalar × blobBaseFee) / 1e12`,
+/// rounded down as the chain rounds it.
+pub fn fjord_l1_fee(tx: &[u8], params: &L1FeeParams) -> Wei {
+    let size = U256::from(fjord_estimated_size(tx));
+    let weighted = U256::from(16u64) * U256::from(params.base_fee_scalar) * params.l1_base_fee
+        + U256::from(params.blob_base_fee_scalar) * params.blob_base_fee;
+    Wei(size * weighted / U256::from(1_000_000_000_000u64))
+}
+
+/// Gas that pays `fee` at `gas_price`, rounded up (the bundler must not fall short).
+pub fn gas_for_fee(fee: Wei, gas_price: U256) -> U256 {
+    if gas_price.is_zero() { U256::ZERO } else { fee.0.div_ceil(gas_price) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> L1FeeParams {
+        L1FeeParams {
+            l1_base_fee: U256::from(3_000_000_000u64), // 3 gwei on BSC
+            blob_base_fee: U256::from(1u64),
+            base_fee_scalar: 1_368,
+            blob_base_fee_scalar: 810_949,
+        }
+    }
+
+    #[test]
+    fn small_transactions_pay_the_minimum_size() {
+        // 1,000 zero bytes compress to 21: 836,500 × 21 < 42,585,600, so the 100e6 floor applies.
+        assert_eq!(fjord_estimated_size(&[0u8; 1_000]), 100_000_000);
+        // 100e6 × (16 × 1,368 × 3e9 + 810,949 × 1) / 1e12 = 6,566,400,081.0949, rounded down
+        // (worked out with Python integers).
+        assert_eq!(fjord_l1_fee(&[0u8; 1_000], &params()), Wei(U256::from(6_566_400_081u64)));
+    }
+
+    #[test]
+    fn incompressible_bytes_pay_by_their_compressed_length() {
+        let tx: Vec<u8> = (0..=255u8).cycle().take(256).collect();
+        let len = op_alloy_flz::flz_compress_len(&tx) as u64;
+        assert!(len > 256, "no repeats: FastLZ adds literal headers");
+        let size = len * 836_500 - 42_585_600;
+        assert_eq!(fjord_estimated_size(&tx), size);
+        let expected = U256::from(size) * U256::from(16u64 * 1_368 * 3_000_000_000 + 810_949)
+            / U256::from(10u64).pow(U256::from(12));
+        assert_eq!(fjord_l1_fee(&tx, &params()).0, expected);
+    }
+
+    #[test]
+    fn gas_for_a_fee_rounds_up() {
+        assert_eq!(gas_for_fee(Wei(U256::from(10u64)), U256::from(3u64)), U256::from(4u64));
+        assert_eq!(gas_for_fee(Wei(U256::from(9u64)), U256::from(3u64)), U256::from(3u64));
+        assert_eq!(gas_for_fee(Wei(U256::from(9u64)), U256::ZERO), U256::ZERO);
+    }
+}
