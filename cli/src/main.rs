@@ -11,6 +11,9 @@ use tracing_subscriber::EnvFilter;
 #[derive(Parser)]
 #[command(name = "tora", version, about = "Tensora account-abstraction stack")]
 struct Cli {
+    /// Log as JSON lines (for log collectors) instead of text.
+    #[arg(long, global = true, env = "TORA_LOG_JSON")]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,10 +30,14 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if cli.log_json {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    match cli.command {
         Command::Devnet(args) => devnet::run(args).await,
         Command::Paymaster(args) => paymaster::run(args).await,
         Command::Up(args) => up::run(args).await,
