@@ -27,21 +27,3 @@ async fn validator_rejects_a_malformed_url_without_panicking() {
         Ok(_) => panic!("expected an URL error"),
     }
 }
-
-/// The rule-breaking contracts' artifacts are committed; `scripts/test.sh` only checks
-/// `contracts/artifacts`, so this keeps `contracts/test/artifacts` honest the same way
-/// (solc-js from contracts/node_modules, which the test script installs).
-#[test]
-fn test_contract_artifacts_are_fresh() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/test");
-    let output = std::process::Command::new("node")
-        .args(["build.mjs", "--check"])
-        .current_dir(&dir)
-        .output()
-        .expect("node runs (scripts/test.sh installs Node.js and contracts/node_modules)");
-    assert!(
-        output.status.success(),
-        "stale test artifacts; run `node contracts/test/build.mjs`:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
