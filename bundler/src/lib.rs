@@ -1,9 +1,17 @@
 //! ERC-4337 v0.7 bundler: JSON-RPC, ERC-7562 validation in revm, mempool, bundle builder.
 //!
-//! Today it holds the validation core: [`validation::Validator`] simulates a user operation
-//! in-process (revm over the node's state at a pinned block) and checks the ERC-7562 rules on
-//! the trace, instead of asking the node for a JS trace per operation.
+//! The flow runs one way: `rpc` parses and validates ([`validation::Validator`], in-process
+//! revm with the ERC-7562 rules) and adds to the `pool` ([`pool::Mempool`]); the `builder`
+//! takes the best operations, simulates `handleOps`, signs and submits it, and reports
+//! inclusion back to the pool. `estimation` answers eth_estimateUserOperationGas.
+//! [`server::start`] wires them to one node.
 
+pub mod builder;
+pub mod estimation;
+pub mod pool;
+pub mod rpc;
+pub mod server;
 pub mod validation;
 
+pub use server::{BundlerOptions, BundlerSettings, RunningBundler, StartError, start};
 pub use validation::{ValidationError, ValidationOutcome, ValidationSettings, Validator};

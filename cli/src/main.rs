@@ -1,7 +1,9 @@
 //! `tora`: one binary for the whole stack. Each subcommand lives in its own file and only wires
 //! library crates together.
 
+mod bundler;
 mod devnet;
+mod gateway;
 mod paymaster;
 mod up;
 
@@ -20,8 +22,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the ERC-4337 bundler for a deployment.
+    Bundler(bundler::BundlerArgs),
     /// Run a local chain with EntryPoint v0.7 and the Tensora contracts deployed.
     Devnet(devnet::DevnetArgs),
+    /// Run the inference gateway (embeddings on wgpu, paid with escrow vouchers).
+    Gateway(gateway::GatewayArgs),
     /// Run the ERC-7677 TORA paymaster service for a deployment.
     Paymaster(paymaster::PaymasterArgs),
     /// Run the whole stack locally (devnet and services) until Ctrl-C.
@@ -38,8 +44,19 @@ async fn main() -> anyhow::Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     match cli.command {
+        Command::Bundler(args) => bundler::run(args).await,
         Command::Devnet(args) => devnet::run(args).await,
+        Command::Gateway(args) => gateway::run(args).await,
         Command::Paymaster(args) => paymaster::run(args).await,
         Command::Up(args) => up::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_subcommands_flags_are_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -20,7 +20,7 @@ const DEVNET_KEY_SECRET: &str = "tora devnet api keys";
 #[derive(clap::Args, Clone)]
 pub struct PaymasterOptions {
     #[arg(long = "paymaster-listen", default_value = "127.0.0.1:4338", env = "TORA_PAYMASTER_LISTEN")]
-    pub listen: SocketAddr,
+    pub paymaster_listen: SocketAddr,
     /// Margin on the oracle rate, as a fraction (0.05 = 5%).
     #[arg(long, default_value = "0.05", env = "TORA_PAYMASTER_MARKUP")]
     pub markup: Decimal,
@@ -96,7 +96,7 @@ pub async fn start_for(
     let settings = PaymasterSettings {
         signer: signer(options, &deployment)?,
         api_key_secrets: api_key_secrets(options, &deployment)?,
-        listen: options.listen,
+        listen: options.paymaster_listen,
         markup,
         heartbeat: Duration::from_secs(options.heartbeat_secs),
         price_ttl: Duration::from_millis(500),

@@ -1,6 +1,8 @@
 //! `tora up`: the whole stack on one machine, on embedded defaults, in the foreground.
 
+use crate::bundler::BundlerFlags;
 use crate::devnet::{DevnetArgs, start};
+use crate::gateway::GatewayFlags;
 use crate::paymaster::{PaymasterOptions, start_for};
 
 #[derive(clap::Args)]
@@ -9,13 +11,31 @@ pub struct UpArgs {
     pub devnet: DevnetArgs,
     #[command(flatten)]
     pub paymaster: PaymasterOptions,
+    #[command(flatten)]
+    pub bundler: BundlerFlags,
+    #[command(flatten)]
+    pub gateway: GatewayFlags,
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let devnet = start(&args.devnet).await?;
     let d = &devnet.deployment;
     let paymaster = start_for(d.clone(), &args.paymaster).await?;
+    let dev_chain = tora_core::ChainSpec::load("dev")?.with_id(d.chain_id);
+    let bundler = crate::bundler::start_for(d.clone(), dev_chain, &args.bundler).await?;
     println!("Tensora stack is up. Ctrl-C stops it.");
+    println!(
+        "  bundler    http://{} (ERC-4337 v0.7; bundles signed by {})",
+        bundler.address, bundler.bundler_address
+    );
+    // The gateway needs the model files and a Vulkan driver: without them the rest still runs.
+    match crate::gateway::start_for(d.clone(), &args.gateway).await {
+        Ok(gateway) => println!(
+            "  gateway    http://{} (/v1/embeddings, provider {})",
+            gateway.address, gateway.provider
+        ),
+        Err(e) => println!("  gateway    not started: {e:#}"),
+    }
     println!("  paymaster  http://{} (ERC-7677; /admin, /health, /ready, /metrics)", paymaster.address);
     println!("  chain      {} (chain id {})", d.rpc_url, d.chain_id);
     println!("  EntryPoint {}", d.contracts.entry_point);

@@ -46,6 +46,8 @@ pub struct DevKeys {
     pub price_updater: B256,
     /// Owns the demo smart wallet.
     pub wallet_owner: B256,
+    /// The inference gateway's provider: vouchers name it, it redeems them.
+    pub inference_provider: B256,
 }
 
 #[derive(Debug, thiserror::Error)]

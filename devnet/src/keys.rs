@@ -11,6 +11,9 @@ pub const PAYMASTER_SIGNER: B256 = b256!("5de4111afa1a4b94908f83103eb1f1706367c2
 pub const PRICE_UPDATER: B256 = b256!("7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6");
 pub const WALLET_OWNER: B256 = b256!("47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a");
 
+pub const INFERENCE_PROVIDER: B256 =
+    b256!("8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba");
+
 pub fn dev_keys() -> DevKeys {
     DevKeys {
         deployer: DEPLOYER,
@@ -18,6 +21,7 @@ pub fn dev_keys() -> DevKeys {
         paymaster_signer: PAYMASTER_SIGNER,
         price_updater: PRICE_UPDATER,
         wallet_owner: WALLET_OWNER,
+        inference_provider: INFERENCE_PROVIDER,
     }
 }
 

@@ -11,6 +11,15 @@ use crate::model_dir::model_file;
 /// this many tokens ([CLS] and [SEP] included), as sentence-transformers does.
 pub const MAX_SEQ_LEN: usize = 256;
 
+/// One text's length as the model sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Measured {
+    /// Tokens after truncation, [CLS] and [SEP] included.
+    pub tokens: usize,
+    /// The text had more than [`MAX_SEQ_LEN`] tokens and was cut.
+    pub truncated: bool,
+}
+
 /// The model's WordPiece tokenizer with the settings sentence-transformers uses.
 pub struct SentenceTokenizer {
     inner: Tokenizer,
@@ -35,6 +44,14 @@ impl SentenceTokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self.inner.encode(text, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// How many tokens `text` runs through the model ([CLS] and [SEP] included), and whether
+    /// it had to be cut to [`MAX_SEQ_LEN`] for that: what the gateway meters and refuses by.
+    pub fn measure(&self, text: &str) -> Result<Measured> {
+        let enc = self.inner.encode(text, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        // With truncation on, whatever did not fit comes back as overflowing encodings.
+        Ok(Measured { tokens: enc.len(), truncated: !enc.get_overflowing().is_empty() })
     }
 
     /// The number of entries in the vocabulary (ids are below it).

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use common::{cosine, minilm_dir};
 use tora_inference_gateway::{
-    CpuEmbedder, Embedder, Error, MAX_BATCH, MAX_SEQ_LEN, MatmulVariant, SentenceTokenizer,
+    CpuEmbedder, Embedder, Error, MAX_BATCH, MAX_SEQ_LEN, MatmulVariant, Measured, SentenceTokenizer,
 };
 
 const MIN_COSINE: f64 = 0.9999;
@@ -80,6 +80,18 @@ fn tokenizer_truncates_long_texts_to_256_tokens() {
     assert_eq!(ids.len(), MAX_SEQ_LEN);
     assert_eq!((ids[0], ids[MAX_SEQ_LEN - 1]), (101, 102), "[CLS] ... [SEP] kept");
     assert_eq!(tok.encode("").unwrap(), vec![101, 102]);
+}
+
+#[test]
+fn measure_flags_only_texts_cut_to_the_limit() {
+    let tok = SentenceTokenizer::load(&minilm_dir()).expect("tokenizer");
+    assert_eq!(tok.measure("Hello, world!").unwrap(), Measured { tokens: 6, truncated: false });
+    // "hello" is one word piece: 254 of them plus [CLS] and [SEP] fill the 256 exactly.
+    let fits = "hello ".repeat(MAX_SEQ_LEN - 2);
+    assert_eq!(tok.measure(&fits).unwrap(), Measured { tokens: MAX_SEQ_LEN, truncated: false });
+    let over = "hello ".repeat(MAX_SEQ_LEN - 1);
+    assert_eq!(tok.measure(&over).unwrap(), Measured { tokens: MAX_SEQ_LEN, truncated: true });
+    assert_eq!(tok.measure(&over).unwrap().tokens, tok.encode(&over).unwrap().len(), "as the model counts");
 }
 
 #[test]

@@ -31,5 +31,5 @@ impl From<tora_core::user_operation::PackedUserOperation> for EntryPointSimulati
     }
 }
 
-pub use IEntryPointSimulations::ValidationResult;
+pub use IEntryPointSimulations::{ExecutionResult, ValidationResult};
 pub use IStakeManager::StakeInfo;

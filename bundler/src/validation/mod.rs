@@ -12,7 +12,7 @@ pub mod state;
 pub mod tracer;
 mod validator;
 
-pub use bindings::{EntryPointSimulations, StakeInfo, ValidationResult};
+pub use bindings::{EntryPointSimulations, ExecutionResult, StakeInfo, ValidationResult};
 pub use error::{ValidationError, rejection_code};
 pub use outcome::{EntityInfo, SIG_VALIDATION_FAILED, TimeRange, ValidationData, ValidationOutcome, Wei};
 pub use rules::{RuleContext, TraceVerdict, Violation};

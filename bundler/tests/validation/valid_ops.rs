@@ -22,7 +22,8 @@ async fn first_op_with_init_code_passes() {
     assert_eq!(outcome.time_range.valid_until, None);
     let factory = outcome.factory.expect("factory info");
     assert_eq!(factory.address, wallet.factory);
-    assert!(!factory.staked, "the devnet's factories are not staked");
+    // The devnet stakes ToraAccountFactory (1 ETH, one day), so new wallets may pay in TORA.
+    assert!(factory.staked, "the devnet stakes ToraAccountFactory");
     assert!(outcome.paymaster.is_none());
     // The sender has no code yet at the pinned block; the factory has.
     assert!(outcome.code_hashes.contains_key(&wallet.factory));
@@ -43,6 +44,7 @@ async fn simple_account_first_op_passes() {
     let op = h.first_op(&wallet, Bytes::new()).await;
     let outcome = h.validator.validate(&op).await.expect("valid first op");
     assert_eq!(outcome.factory.unwrap().address, factory);
+    assert!(!outcome.factory.unwrap().staked, "the npm SimpleAccountFactory is not staked");
     h.handle_ops(&[op]).await;
 }
 

@@ -94,3 +94,17 @@ async fn reference_simple_account_is_created_through_init_code_and_pays_exactly(
     let deposit = h.entry_point().balanceOf(wallet.address).call().await.unwrap();
     assert_eq!(deposit, prefund - event.actualGasCost);
 }
+
+/// Every devnet role's key is one of anvil's funded accounts.
+#[tokio::test]
+async fn every_dev_key_is_a_funded_anvil_account() {
+    let h = Harness::start().await;
+    let accounts: Vec<Address> =
+        serde_json::from_value(h.anvil("eth_accounts", serde_json::json!([])).await).unwrap();
+    let k = keys::dev_keys();
+    for key in
+        [k.deployer, k.bundler, k.paymaster_signer, k.price_updater, k.wallet_owner, k.inference_provider]
+    {
+        assert!(accounts.contains(&signer(key).address()), "{key} is not an anvil account");
+    }
+}

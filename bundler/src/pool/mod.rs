@@ -1,0 +1,60 @@
+//! The mempool: validated operations waiting for a bundle, per EntryPoint, with the ERC-7562
+//! mempool rules (replacement, per-sender and per-entity limits, reputation, STO-040/041).
+//!
+//! The RPC layer and the builder see only the [`Mempool`] trait, so a Redis-backed pool can
+//! replace [`InMemoryPool`] without touching them. (The house style would put the trait in
+//! `tora-core`; it stays here until a second implementation needs it there.)
+
+mod error;
+mod memory;
+mod operation;
+mod replacement;
+mod reputation;
+
+pub use error::PoolError;
+pub use memory::{InMemoryPool, PoolSettings};
+pub use operation::PoolOperation;
+pub use replacement::{MIN_PRICE_BUMP_PERCENT, is_replacement_priced};
+pub use reputation::{
+    BAN_SLACK, MIN_INCLUSION_RATE_DENOMINATOR, Reputation, ReputationEntry, ReputationStatus,
+    THROTTLING_SLACK,
+};
+
+use alloy::primitives::{Address, B256};
+
+/// ERC-7562: an unstaked sender may have this many operations in the mempool.
+pub const SAME_SENDER_MEMPOOL_COUNT: usize = 4;
+/// ERC-7562: a throttled entity may appear in this many operations in the mempool.
+pub const THROTTLED_ENTITY_MEMPOOL_COUNT: usize = 4;
+
+/// The pool of one EntryPoint. Methods are synchronous: the in-memory pool answers in
+/// microseconds under one lock; a networked pool would make them async.
+pub trait Mempool: Send + Sync + 'static {
+    /// Adds a validated operation, or refuses it by the pool's rules; returns its userOpHash.
+    fn add(&self, op: PoolOperation) -> Result<B256, PoolError>;
+    /// Refuses early an operation naming a banned entity, before a validation is spent on it.
+    fn check_entities(&self, entities: &[Address]) -> Result<(), PoolError>;
+    /// The pending operation with this userOpHash.
+    fn get(&self, hash: B256) -> Option<PoolOperation>;
+    /// Drops an operation (a failed bundle simulation, or on request); returns it.
+    fn remove(&self, hash: B256) -> Option<PoolOperation>;
+    /// Drops an operation that a bundle included, counting opsIncluded for its entities.
+    fn mark_included(&self, hash: B256) -> Option<PoolOperation>;
+    /// Records the newest block: drops operations past validUntil at `timestamp` and orders
+    /// by the effective fee at `base_fee` from now on; returns the dropped hashes.
+    fn on_block(&self, timestamp: u64, base_fee: u128) -> Vec<B256>;
+    /// Pending operations, highest effective fee first.
+    fn best(&self, max: usize) -> Vec<PoolOperation>;
+    /// Every pending operation, in the order they arrived.
+    fn dump(&self) -> Vec<PoolOperation>;
+    /// Drops every pending operation (debug_bundler_clearMempool).
+    fn clear(&self);
+    /// Every entity with a reputation record.
+    fn dump_reputation(&self) -> Vec<ReputationEntry>;
+    /// Overwrites reputation records (debug_bundler_setReputation).
+    fn set_reputation(&self, entries: &[ReputationEntry]);
+    /// Forgets every reputation record.
+    fn clear_reputation(&self);
+    /// Applies the hourly ERC-7562 decay (value * 23 / 24) to every record.
+    fn decay_reputation(&self);
+}

@@ -1,0 +1,60 @@
+//! A pending operation with what validation learned about it that the pool's rules need.
+
+use crate::validation::{EntityInfo, ValidationOutcome};
+use alloy::primitives::{Address, B256, U256};
+use std::collections::BTreeSet;
+use tora_core::UserOperation;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolOperation {
+    pub op: UserOperation,
+    pub hash: B256,
+    pub sender: EntityInfo,
+    pub factory: Option<EntityInfo>,
+    pub paymaster: Option<EntityInfo>,
+    /// None: valid forever.
+    pub valid_until: Option<u64>,
+    /// Contracts whose storage validation used through association (ERC-7562 STO-041).
+    pub associated_storage: BTreeSet<Address>,
+}
+
+impl PoolOperation {
+    pub fn new(op: UserOperation, outcome: &ValidationOutcome) -> Self {
+        Self {
+            op,
+            hash: outcome.user_op_hash,
+            sender: outcome.sender,
+            factory: outcome.factory,
+            paymaster: outcome.paymaster,
+            valid_until: outcome.time_range.valid_until,
+            associated_storage: outcome.associated_storage.clone(),
+        }
+    }
+
+    /// Sender, factory and paymaster, those present.
+    pub fn entities(&self) -> impl Iterator<Item = &EntityInfo> {
+        std::iter::once(&self.sender).chain(self.factory.as_ref()).chain(self.paymaster.as_ref())
+    }
+
+    /// Factory and paymaster addresses: the entities other than the sender (STO-040).
+    pub fn non_sender_entities(&self) -> Vec<Address> {
+        self.factory.iter().chain(self.paymaster.iter()).map(|e| e.address).collect()
+    }
+
+    /// What the bundler earns per gas at `base_fee`: min(maxFee, baseFee + maxPriorityFee).
+    pub fn effective_fee(&self, base_fee: u128) -> u128 {
+        let max_fee: u128 = self.op.max_fee_per_gas.to();
+        let priority: u128 = self.op.max_priority_fee_per_gas.to();
+        max_fee.min(base_fee.saturating_add(priority))
+    }
+
+    /// Every gas limit of the operation together: the most it can add to a bundle.
+    pub fn gas_limit(&self) -> U256 {
+        let op = &self.op;
+        U256::from(op.verification_gas_limit)
+            + U256::from(op.call_gas_limit)
+            + U256::from(op.paymaster_verification_gas_limit.unwrap_or_default())
+            + U256::from(op.paymaster_post_op_gas_limit.unwrap_or_default())
+            + op.pre_verification_gas
+    }
+}

@@ -1,0 +1,58 @@
+//! Replacing a pending operation (same sender and nonce) needs both fees raised, so that a
+//! sender cannot churn the pool for free.
+
+use alloy::primitives::{U128, U256};
+use tora_core::UserOperation;
+
+/// The bump both maxFeePerGas and maxPriorityFeePerGas need, in percent (as geth's txpool and
+/// the eth-infinitism bundler spec use).
+pub const MIN_PRICE_BUMP_PERCENT: u128 = 10;
+
+/// The lowest fee that replaces `fee`: `fee * 110 / 100`, rounded up. In 256 bits, so a fee
+/// near 2^128 cannot wrap into a cheap replacement.
+pub fn bumped(fee: U128) -> U256 {
+    (U256::from(fee) * U256::from(100 + MIN_PRICE_BUMP_PERCENT)).div_ceil(U256::from(100))
+}
+
+/// Whether `new` may replace `old`: both fees at least 10% higher.
+pub fn is_replacement_priced(old: &UserOperation, new: &UserOperation) -> bool {
+    U256::from(new.max_fee_per_gas) >= bumped(old.max_fee_per_gas)
+        && U256::from(new.max_priority_fee_per_gas) >= bumped(old.max_priority_fee_per_gas)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(max_fee: u64, priority: u64) -> UserOperation {
+        UserOperation {
+            max_fee_per_gas: U128::from(max_fee),
+            max_priority_fee_per_gas: U128::from(priority),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn replacement_needs_ten_percent_higher_fees() {
+        let old = op(5_000_000_000, 1_000_000_000);
+        assert!(is_replacement_priced(&old, &op(5_500_000_000, 1_100_000_000)));
+        // 9.99…% on either fee is not enough.
+        assert!(!is_replacement_priced(&old, &op(5_499_999_999, 1_100_000_000)));
+        assert!(!is_replacement_priced(&old, &op(5_500_000_000, 1_099_999_999)));
+        // Only one fee bumped (the spec test "only priority fee bump").
+        assert!(!is_replacement_priced(&old, &op(5_000_000_000, 1_100_000_000)));
+        assert!(!is_replacement_priced(&old, &op(4_500_000_000, 900_000_000)));
+    }
+
+    #[test]
+    fn bump_rounds_up_and_never_wraps() {
+        assert_eq!(bumped(U128::from(1)), U256::from(2));
+        assert_eq!(bumped(U128::from(10)), U256::from(11));
+        assert_eq!(bumped(U128::ZERO), U256::ZERO);
+        // Above u128: no fee can replace an operation already at the maximum.
+        assert!(bumped(U128::MAX) > U256::from(U128::MAX));
+        let top = op(0, 0);
+        let top = UserOperation { max_fee_per_gas: U128::MAX, max_priority_fee_per_gas: U128::MAX, ..top };
+        assert!(!is_replacement_priced(&top, &top.clone()));
+    }
+}

@@ -1,0 +1,154 @@
+//! The ERC-4337 `eth_` methods.
+
+use super::{BundlerRpc, lookup};
+use crate::estimation::Estimator;
+use crate::pool::{Mempool, PoolOperation};
+use alloy::primitives::{Address, B256};
+use alloy::rpc::types::state::StateOverride;
+use serde_json::Value;
+use tora_core::{ErrorCode, RpcError, UserOperation};
+use tora_jsonrpc::Params;
+
+/// Fields that only make sense together: a client that sends half of a pair has a bug the
+/// simulation would report far less clearly.
+fn check_fields(op: &UserOperation) -> Result<(), RpcError> {
+    if op.max_priority_fee_per_gas > op.max_fee_per_gas {
+        return Err(RpcError::invalid_params("maxPriorityFeePerGas is above maxFeePerGas"));
+    }
+    if op.factory.is_none() && op.factory_data.as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(RpcError::invalid_params("factoryData is set but factory is not"));
+    }
+    let paymaster_fields = op.paymaster_verification_gas_limit.is_some()
+        || op.paymaster_post_op_gas_limit.is_some()
+        || op.paymaster_data.as_ref().is_some_and(|d| !d.is_empty());
+    if op.paymaster.is_none() && paymaster_fields {
+        return Err(RpcError::invalid_params("paymaster fields are set but paymaster is not"));
+    }
+    if op.paymaster.is_some()
+        && (op.paymaster_verification_gas_limit.is_none() || op.paymaster_post_op_gas_limit.is_none())
+    {
+        return Err(RpcError::invalid_params(
+            "paymasterVerificationGasLimit and paymasterPostOpGasLimit are required with a paymaster",
+        ));
+    }
+    Ok(())
+}
+
+/// Gas fields and fees a wallet may leave out when it asks for an estimate: they are what it
+/// is asking for, and the estimate ignores them.
+const ESTIMATE_OPTIONAL: [&str; 6] = [
+    "callGasLimit",
+    "verificationGasLimit",
+    "preVerificationGas",
+    "maxFeePerGas",
+    "maxPriorityFeePerGas",
+    "signature",
+];
+
+/// The operation of an estimate request, with the fields it may omit set to zero.
+fn operation_to_estimate(mut value: Value) -> Result<UserOperation, RpcError> {
+    if let Value::Object(fields) = &mut value {
+        for name in ESTIMATE_OPTIONAL {
+            let zero = if name == "signature" { "0x" } else { "0x0" };
+            fields.entry(name).or_insert_with(|| Value::String(zero.to_owned()));
+        }
+    }
+    serde_json::from_value(value)
+        .map_err(|e| RpcError::invalid_params(format!("invalid user operation: {e}")))
+}
+
+impl<P: Mempool> BundlerRpc<P> {
+    pub(super) async fn estimate_user_operation_gas(&self, params: Params) -> Result<Value, RpcError> {
+        let (op, entry_point, overrides): (Value, Address, Option<StateOverride>) = params.positional(3)?;
+        self.check_entry_point(Some(entry_point))?;
+        let op = operation_to_estimate(op)?;
+        check_fields(&op)?;
+        let Ok(_permit) = self.validations.try_acquire() else {
+            return Err(RpcError::new(
+                ErrorCode::LimitExceeded,
+                "the bundler is at its simulation capacity; retry shortly",
+            ));
+        };
+        let estimate =
+            Estimator::new(self.provider.clone(), self.entry_point).estimate(&op, overrides).await?;
+        Ok(serde_json::json!(estimate))
+    }
+
+    pub(super) async fn send_user_operation(&self, params: Params) -> Result<Value, RpcError> {
+        let (op, entry_point): (UserOperation, Address) = params.positional(2)?;
+        self.check_entry_point(Some(entry_point))?;
+        check_fields(&op)?;
+        let entities: Vec<Address> =
+            [Some(op.sender), op.factory, op.paymaster].into_iter().flatten().collect();
+        // A banned entity costs no simulation.
+        self.pool.check_entities(&entities).map_err(|e| e.to_rpc())?;
+        let Ok(_permit) = self.validations.try_acquire() else {
+            metrics::counter!("bundler_validations_shed_total").increment(1);
+            return Err(RpcError::new(
+                ErrorCode::LimitExceeded,
+                "the bundler is validating as many operations as it can; retry shortly",
+            ));
+        };
+        let outcome = self.validator.validate(&op).await.map_err(|e| e.to_rpc())?;
+        let hash = self.pool.add(PoolOperation::new(op, &outcome)).map_err(|e| e.to_rpc())?;
+        Ok(serde_json::json!(hash))
+    }
+
+    pub(super) async fn user_operation_by_hash(&self, params: Params) -> Result<Value, RpcError> {
+        let hash: B256 = params.positional(1)?;
+        if let Some(pending) = self.pool.get(hash) {
+            return Ok(serde_json::json!({
+                "userOperation": pending.op,
+                "entryPoint": self.entry_point,
+                "blockNumber": null,
+                "blockHash": null,
+                "transactionHash": null,
+            }));
+        }
+        lookup::included_operation(&self.provider, self.entry_point, self.chain_id, hash).await
+    }
+
+    pub(super) async fn user_operation_receipt(&self, params: Params) -> Result<Value, RpcError> {
+        let hash: B256 = params.positional(1)?;
+        lookup::receipt(&self.provider, self.entry_point, hash).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::{Bytes, U128};
+
+    #[test]
+    fn estimates_may_omit_gas_fields_and_fees_but_not_the_rest() {
+        let op = serde_json::json!({ "sender": Address::repeat_byte(1), "nonce": "0x0", "callData": "0x" });
+        let parsed = operation_to_estimate(op.clone()).unwrap();
+        assert_eq!(parsed.call_gas_limit, U128::ZERO);
+        assert!(parsed.signature.is_empty());
+        let mut no_sender = op;
+        no_sender.as_object_mut().unwrap().remove("sender");
+        assert_eq!(operation_to_estimate(no_sender).unwrap_err().code, ErrorCode::InvalidParams);
+        assert_eq!(operation_to_estimate(Value::Null).unwrap_err().code, ErrorCode::InvalidParams);
+    }
+
+    #[test]
+    fn inconsistent_fields_are_invalid() {
+        let base = UserOperation::default();
+        assert!(check_fields(&base).is_ok());
+        let tip_above_cap = UserOperation { max_priority_fee_per_gas: U128::from(2), ..base.clone() };
+        assert_eq!(check_fields(&tip_above_cap).unwrap_err().code, ErrorCode::InvalidParams);
+        let orphan_data = UserOperation { factory_data: Some(Bytes::from_static(&[1])), ..base.clone() };
+        assert_eq!(check_fields(&orphan_data).unwrap_err().code, ErrorCode::InvalidParams);
+        let no_limits = UserOperation { paymaster: Some(Address::repeat_byte(1)), ..base.clone() };
+        assert_eq!(check_fields(&no_limits).unwrap_err().code, ErrorCode::InvalidParams);
+        let orphan_limit = UserOperation { paymaster_post_op_gas_limit: Some(U128::from(1)), ..base.clone() };
+        assert_eq!(check_fields(&orphan_limit).unwrap_err().code, ErrorCode::InvalidParams);
+        let complete = UserOperation {
+            paymaster: Some(Address::repeat_byte(1)),
+            paymaster_verification_gas_limit: Some(U128::from(1)),
+            paymaster_post_op_gas_limit: Some(U128::from(1)),
+            ..base
+        };
+        assert!(check_fields(&complete).is_ok());
+    }
+}

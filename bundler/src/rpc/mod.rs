@@ -1,0 +1,69 @@
+//! The JSON-RPC surface, served by `tora-jsonrpc`: the `eth_` user-operation methods and, behind
+//! a flag, the eth-infinitism `debug_bundler_` methods. Handlers parse, call one component
+//! (validator, pool, builder, chain lookup) and map its error.
+
+mod debug;
+mod eth;
+pub mod lookup;
+
+use crate::builder::Builder;
+use crate::pool::Mempool;
+use crate::validation::Validator;
+use alloy::primitives::Address;
+use alloy::providers::{DynProvider, Provider};
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tora_core::{ErrorCode, RpcError};
+use tora_jsonrpc::{CallMeta, Params, RpcService};
+
+/// Everything the handlers reach; one per EntryPoint.
+pub struct BundlerRpc<P> {
+    pub chain_id: u64,
+    pub entry_point: Address,
+    pub validator: Arc<Validator>,
+    pub pool: Arc<P>,
+    pub builder: Arc<Builder<P>>,
+    /// Reads only: receipts and lookups.
+    pub provider: DynProvider,
+    /// Validations allowed at once; past it `eth_sendUserOperation` refuses at once instead of
+    /// queueing work the node cannot keep up with.
+    pub validations: Arc<Semaphore>,
+    pub debug_api: bool,
+}
+
+fn method_not_found(method: &str) -> RpcError {
+    RpcError::new(ErrorCode::MethodNotFound, format!("method {method} does not exist"))
+}
+
+impl<P: Mempool> BundlerRpc<P> {
+    /// Refuses an entry point other than ours with -32602.
+    fn check_entry_point(&self, entry_point: Option<Address>) -> Result<(), RpcError> {
+        match entry_point {
+            Some(ep) if ep != self.entry_point => Err(RpcError::invalid_params(format!(
+                "unsupported entry point {ep}; this bundler serves {}",
+                self.entry_point
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<P: Mempool> RpcService for BundlerRpc<P> {
+    async fn call(&self, _meta: &CallMeta, method: &str, params: Params) -> Result<Value, RpcError> {
+        match method {
+            "eth_chainId" => params.none().map(|()| Value::String(format!("{:#x}", self.chain_id))),
+            "eth_supportedEntryPoints" => params.none().map(|()| serde_json::json!([self.entry_point])),
+            "eth_sendUserOperation" => self.send_user_operation(params).await,
+            "eth_getUserOperationByHash" => self.user_operation_by_hash(params).await,
+            "eth_getUserOperationReceipt" => self.user_operation_receipt(params).await,
+            "eth_estimateUserOperationGas" => self.estimate_user_operation_gas(params).await,
+            m if m.starts_with("debug_bundler_") && self.debug_api => self.debug(m, params).await,
+            _ => Err(method_not_found(method)),
+        }
+    }
+
+    async fn ready(&self) -> Result<(), String> {
+        self.provider.get_block_number().await.map(|_| ()).map_err(|e| format!("node: {e}"))
+    }
+}

@@ -1,0 +1,161 @@
+//! Running the bundler: from a deployment (node, EntryPoint, bundler key), a chain spec and a
+//! listen address to an HTTP JSON-RPC server, the bundling loop and the hourly reputation
+//! decay, all on one in-memory pool.
+
+use crate::builder::{Builder, BuilderError, BuilderSettings, BundlingMode};
+use crate::pool::{InMemoryPool, Mempool, PoolSettings};
+use crate::rpc::BundlerRpc;
+use crate::validation::{ValidationError, ValidationSettings, Validator};
+use alloy::primitives::{Address, B256};
+use alloy::providers::{Provider, ProviderBuilder};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tora_core::{ChainSpec, Deployment};
+use tora_jsonrpc::Limits;
+
+/// What `tora bundler` / `tora up` pass in.
+pub struct BundlerSettings {
+    /// Node URL, EntryPoint, and on a devnet the bundler's key (`devKeys.bundler`).
+    pub deployment: Deployment,
+    pub chain: ChainSpec,
+    pub listen: SocketAddr,
+    pub options: BundlerOptions,
+}
+
+/// Operator knobs, each with a working default.
+#[derive(Clone, Debug)]
+pub struct BundlerOptions {
+    /// Signs bundles; `None` takes the deployment's `devKeys.bundler` (devnets only).
+    pub signer_key: Option<B256>,
+    pub validation: ValidationSettings,
+    pub pool: PoolSettings,
+    pub builder: BuilderSettings,
+    pub bundling_mode: BundlingMode,
+    /// How often auto mode tries a bundle.
+    pub bundle_interval: Duration,
+    /// Serve the `debug_bundler_` methods (never on a public endpoint).
+    pub debug_api: bool,
+    /// Validations at once; past it `eth_sendUserOperation` answers -32005 at once.
+    pub max_concurrent_validations: usize,
+    pub limits: Limits,
+}
+
+impl Default for BundlerOptions {
+    fn default() -> Self {
+        Self {
+            signer_key: None,
+            validation: ValidationSettings::default(),
+            pool: PoolSettings::default(),
+            builder: BuilderSettings::default(),
+            bundling_mode: BundlingMode::Auto,
+            bundle_interval: Duration::from_secs(1),
+            debug_api: false,
+            // Each validation holds a blocking thread for its EVM and waits on the node.
+            max_concurrent_validations: 64,
+            limits: Limits::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("no bundler key: pass one, or use a deployment file with devKeys")]
+    NoSigningKey,
+    #[error("the deployment's EntryPoint {deployment} is not the chain spec's {spec}")]
+    EntryPointMismatch { deployment: Address, spec: Address },
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    #[error(transparent)]
+    Builder(#[from] BuilderError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+}
+
+/// A started bundler: where it listens and the tasks serving it (abort them to stop it).
+pub struct RunningBundler {
+    pub address: SocketAddr,
+    /// The account that signs bundles and collects their fees.
+    pub bundler_address: Address,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// ERC-7562 reputation decays once an hour.
+const REPUTATION_DECAY_INTERVAL: Duration = Duration::from_secs(3_600);
+
+/// Checks the settings against the node (chain id, EntryPoint), then serves until the tasks
+/// are aborted.
+pub async fn start(settings: BundlerSettings) -> Result<RunningBundler, StartError> {
+    let BundlerSettings { deployment, chain, listen, options } = settings;
+    let entry_point = deployment.contracts.entry_point;
+    if entry_point != chain.entry_point {
+        return Err(StartError::EntryPointMismatch { deployment: entry_point, spec: chain.entry_point });
+    }
+    let key = options
+        .signer_key
+        .or_else(|| deployment.dev_keys.as_ref().map(|k| k.bundler))
+        .ok_or(StartError::NoSigningKey)?;
+    // Refuses a node whose chain id is not the spec's: every userOpHash would be wrong.
+    let validator = Arc::new(Validator::new(&deployment.rpc_url, &chain, options.validation.clone()).await?);
+    let pool = Arc::new(InMemoryPool::new(options.pool));
+    let mut builder_settings = options.builder.clone();
+    builder_settings.max_bundle_gas = builder_settings.max_bundle_gas.min(chain.max_bundle_gas);
+    let builder = Arc::new(Builder::new(
+        &deployment.rpc_url,
+        key,
+        entry_point,
+        pool.clone(),
+        builder_settings,
+        options.bundling_mode,
+    )?);
+    let url = deployment.rpc_url.parse().map_err(|_| BuilderError::Url(deployment.rpc_url.clone()))?;
+    let provider = ProviderBuilder::new().connect_http(url).erased();
+    let rpc = Arc::new(BundlerRpc {
+        chain_id: chain.id,
+        entry_point,
+        validator,
+        pool: pool.clone(),
+        builder: builder.clone(),
+        provider,
+        validations: Arc::new(Semaphore::new(options.max_concurrent_validations.max(1))),
+        debug_api: options.debug_api,
+    });
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| StartError::Listen(listen, e))?;
+    let address = listener.local_addr().map_err(|e| StartError::Listen(listen, e))?;
+    let router = tora_jsonrpc::router(rpc, options.limits);
+    let http = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "bundler HTTP server stopped");
+        }
+    });
+    let bundler_address = builder.address();
+    let bundling = tokio::spawn(bundle_on_interval(builder, options.bundle_interval));
+    let decay = tokio::spawn(decay_reputation(pool));
+    tracing::info!(%address, %entry_point, bundler = %bundler_address, "bundler listening");
+    Ok(RunningBundler { address, bundler_address, tasks: vec![http, bundling, decay] })
+}
+
+async fn bundle_on_interval<P: Mempool>(builder: Arc<Builder<P>>, every: Duration) {
+    let mut ticks = tokio::time::interval(every.max(Duration::from_millis(10)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if builder.mode() == BundlingMode::Auto
+            && let Err(e) = builder.send_bundle_now().await
+        {
+            tracing::warn!(error = %e, "bundle attempt failed");
+        }
+    }
+}
+
+async fn decay_reputation<P: Mempool>(pool: Arc<P>) {
+    let mut ticks = tokio::time::interval(REPUTATION_DECAY_INTERVAL);
+    // The first tick is immediate; decay starts an hour after start.
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        pool.decay_reputation();
+    }
+}

@@ -1,0 +1,101 @@
+//! Bundling: the gas target splits a full pool, and auto mode bundles on its own.
+
+use crate::common::{Stack, ms};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use tora_core::ENTRY_POINT_V07;
+
+// Multi-threaded, as `tora` runs: the figures it prints are then the server's, not one
+// thread's queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_pool_is_split_at_the_bundle_gas_target() {
+    let s = Arc::new(Stack::start().await);
+    let factory = s.h.contracts().tora_account_factory;
+    let mut ops = Vec::new();
+    for salt in 100..120 {
+        let wallet = s.funded_wallet(factory, salt).await;
+        ops.push(s.first_op(&wallet).await);
+    }
+    // Twenty distinct senders at once.
+    let mut sends = JoinSet::new();
+    for op in ops.clone() {
+        let s = s.clone();
+        sends.spawn(async move {
+            let started = Instant::now();
+            let hash = s.send(&op).await;
+            (hash, ms(started))
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut hashes = Vec::new();
+    while let Some(joined) = sends.join_next().await {
+        let (hash, latency) = joined.unwrap();
+        hashes.push(hash);
+        latencies.push(latency);
+    }
+    latencies.sort_by(f64::total_cmp);
+    eprintln!(
+        "20 concurrent eth_sendUserOperation (first ops): p50 {:.1} ms, max {:.1} ms",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
+    // Each first op may use 400k + 120k + 60k = 580k gas; the dev chain's bundle target is
+    // 10M, so 17 fit (9.86M) and 3 wait for the next bundle.
+    let first = s.ok("debug_bundler_sendBundleNow", json!([])).await;
+    assert_eq!(
+        s.ok("debug_bundler_dumpMempool", json!([ENTRY_POINT_V07])).await.as_array().unwrap().len(),
+        3
+    );
+    let second = s.ok("debug_bundler_sendBundleNow", json!([])).await;
+    assert_ne!(first, second);
+    let mut per_bundle = BTreeMap::<String, usize>::new();
+    for hash in &hashes {
+        let receipt = s.ok("eth_getUserOperationReceipt", json!([hash])).await;
+        assert_eq!(receipt["success"], json!(true), "{receipt}");
+        *per_bundle.entry(receipt["receipt"]["transactionHash"].to_string()).or_default() += 1;
+    }
+    assert_eq!(per_bundle.get(&first.to_string()), Some(&17));
+    assert_eq!(per_bundle.get(&second.to_string()), Some(&3));
+}
+
+#[tokio::test]
+async fn auto_mode_bundles_without_being_asked() {
+    let s = Stack::start().await;
+    s.ok("debug_bundler_setBundlingMode", json!(["auto"])).await;
+    let wallet = s.funded_wallet(s.h.contracts().tora_account_factory, 9).await;
+    let hash = s.send(&s.first_op(&wallet).await).await;
+    // The bundler tries once a second.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let receipt = loop {
+        let receipt = s.ok("eth_getUserOperationReceipt", json!([hash])).await;
+        if receipt != Value::Null || Instant::now() > deadline {
+            break receipt;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(receipt["success"], json!(true), "{receipt}");
+}
+
+#[tokio::test]
+async fn an_operation_front_run_by_another_bundler_is_dropped_and_the_rest_land() {
+    let s = Stack::start().await;
+    let factory = s.h.contracts().tora_account_factory;
+    let front_run = s.first_op(&s.funded_wallet(factory, 10).await).await;
+    let honest = s.first_op(&s.funded_wallet(factory, 11).await).await;
+    let front_run_hash = s.send(&front_run).await;
+    let honest_hash = s.send(&honest).await;
+    // Another bundler lands the first operation: ours now fails in handleOps (AA10, the
+    // sender exists already) and must not sink the bundle.
+    let theirs = s.h.handle_ops(std::slice::from_ref(&front_run)).await.expect("front-run lands");
+    let ours = s.ok("debug_bundler_sendBundleNow", json!([])).await;
+    let receipt = s.ok("eth_getUserOperationReceipt", json!([honest_hash])).await;
+    assert_eq!(receipt["success"], json!(true), "{receipt}");
+    assert_eq!(receipt["receipt"]["transactionHash"], ours);
+    assert_eq!(s.ok("debug_bundler_dumpMempool", json!([])).await, json!([]));
+    // The receipt of the front-run operation is found in the other bundler's transaction.
+    let receipt = s.ok("eth_getUserOperationReceipt", json!([front_run_hash])).await;
+    assert_eq!(receipt["receipt"]["transactionHash"], json!(theirs.transaction_hash));
+}

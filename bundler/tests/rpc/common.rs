@@ -1,0 +1,103 @@
+//! A devnet with a running bundler, and a JSON-RPC client for it.
+
+use alloy::network::TransactionBuilder;
+use alloy::primitives::{Address, Bytes, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::TransactionRequest;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tora_bundler::builder::BundlingMode;
+use tora_bundler::{BundlerOptions, BundlerSettings, RunningBundler};
+use tora_core::{ChainSpec, ENTRY_POINT_V07, UserOperation};
+use tora_devnet::harness::Harness;
+use tora_devnet::{SmartWallet, confirm};
+
+pub struct Stack {
+    pub h: Harness,
+    pub bundler: RunningBundler,
+    pub url: String,
+    client: reqwest::Client,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for task in &self.bundler.tasks {
+            task.abort();
+        }
+    }
+}
+
+pub fn dev_spec(chain_id: u64) -> ChainSpec {
+    ChainSpec::load("dev").unwrap().with_id(chain_id)
+}
+
+pub fn settings(h: &Harness) -> BundlerSettings {
+    BundlerSettings {
+        deployment: h.devnet.deployment.clone(),
+        chain: dev_spec(h.chain_id),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        options: BundlerOptions {
+            bundling_mode: BundlingMode::Manual,
+            debug_api: true,
+            ..Default::default()
+        },
+    }
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        let h = Harness::start().await;
+        let bundler = tora_bundler::start(settings(&h)).await.expect("bundler starts");
+        let url = format!("http://{}/", bundler.address);
+        Self { h, bundler, url, client: reqwest::Client::new() }
+    }
+
+    /// The whole JSON-RPC response object.
+    pub async fn call(&self, method: &str, params: Value) -> Value {
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let response = self.client.post(&self.url).json(&body).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
+    /// The result of a call that must succeed.
+    pub async fn ok(&self, method: &str, params: Value) -> Value {
+        let response = self.call(method, params).await;
+        assert!(response.get("error").is_none(), "{method} failed: {response}");
+        response["result"].clone()
+    }
+
+    /// The error code of a call that must fail.
+    pub async fn error_code(&self, method: &str, params: Value) -> i64 {
+        let response = self.call(method, params).await;
+        response["error"]["code"].as_i64().unwrap_or_else(|| panic!("{method} should fail: {response}"))
+    }
+
+    /// Sends `op` and returns the userOpHash the bundler answered.
+    pub async fn send(&self, op: &UserOperation) -> Value {
+        self.ok("eth_sendUserOperation", json!([op, ENTRY_POINT_V07])).await
+    }
+
+    /// A new ToraAccount (or SimpleAccount behind `factory`) with 1 ETH for its prefund.
+    pub async fn funded_wallet(&self, factory: Address, salt: u64) -> SmartWallet {
+        let owner = tora_devnet::keys::signer(tora_devnet::keys::WALLET_OWNER);
+        let wallet = SmartWallet::at(&self.h.deployer, factory, owner, U256::from(salt)).await.unwrap();
+        let tx = TransactionRequest::default()
+            .with_to(wallet.address)
+            .with_value(U256::from(10u64).pow(U256::from(18)));
+        let pending = self.h.deployer.send_transaction(tx).await.unwrap();
+        confirm(&self.h.deployer, "fund", pending).await.unwrap();
+        wallet
+    }
+
+    /// The wallet's first operation (with initCode), signed.
+    pub async fn first_op(&self, wallet: &SmartWallet) -> UserOperation {
+        let mut op = self.h.op(wallet, true, Bytes::new()).await;
+        wallet.sign_user_op(&mut op, ENTRY_POINT_V07, self.h.chain_id);
+        op
+    }
+}
+
+/// Milliseconds since `start`, for the figures the tests print.
+pub fn ms(start: Instant) -> f64 {
+    Duration::as_secs_f64(&start.elapsed()) * 1e3
+}

@@ -1,0 +1,8 @@
+//! The bundler end to end over HTTP JSON-RPC on a devnet: each test starts anvil with the
+//! stack deployed and a bundler on it (manual bundling, debug API on).
+
+mod bundling;
+mod common;
+mod errors;
+mod estimation;
+mod flow;

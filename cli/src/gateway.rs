@@ -1,0 +1,67 @@
+//! `tora gateway`: the inference gateway (MiniLM embeddings on wgpu, paid by escrow vouchers).
+
+use alloy::primitives::U256;
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{Context, bail};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tora_core::Deployment;
+use tora_core::money::ToraUnits;
+use tora_inference_gateway::{GatewaySettings, RunningGateway};
+
+#[derive(clap::Args, Clone)]
+pub struct GatewayFlags {
+    #[arg(long = "gateway-listen", default_value = "127.0.0.1:4339", env = "TORA_GATEWAY_LISTEN")]
+    pub gateway_listen: SocketAddr,
+    /// all-MiniLM-L6-v2's folder; `scripts/fetch-models.sh` fills the default one.
+    #[arg(long, default_value = ".cache/models/all-minilm-l6-v2", env = "TORA_MODEL_DIR")]
+    pub model_dir: PathBuf,
+    /// TORA base units charged per token (1e12 = 0.000001 TORA).
+    #[arg(long, default_value_t = 1_000_000_000_000, env = "TORA_PRICE_PER_TOKEN")]
+    pub price_per_token: u128,
+    /// Keep the latest vouchers in Redis (survives restarts) instead of in memory.
+    #[arg(long = "gateway-redis-url", env = "TORA_GATEWAY_REDIS_URL")]
+    pub gateway_redis_url: Option<String>,
+    /// File holding the provider key (else TORA_PROVIDER_KEY, else the devnet's).
+    #[arg(long, env = "TORA_PROVIDER_KEY_FILE")]
+    pub provider_key_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct GatewayArgs {
+    #[arg(long, default_value = ".tora/devnet.json", env = "TORA_DEPLOYMENT")]
+    pub deployment: PathBuf,
+    #[command(flatten)]
+    pub flags: GatewayFlags,
+}
+
+fn provider_key(flags: &GatewayFlags, deployment: &Deployment) -> anyhow::Result<PrivateKeySigner> {
+    let text = match &flags.provider_key_file {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        None => match std::env::var("TORA_PROVIDER_KEY") {
+            Ok(key) => key,
+            Err(_) => match &deployment.dev_keys {
+                Some(keys) => keys.inference_provider.to_string(),
+                None => bail!("no provider key: pass --provider-key-file or set TORA_PROVIDER_KEY"),
+            },
+        },
+    };
+    text.trim().parse().context("the provider key is not a 32-byte hex private key")
+}
+
+pub async fn start_for(deployment: Deployment, flags: &GatewayFlags) -> anyhow::Result<RunningGateway> {
+    let key = provider_key(flags, &deployment)?;
+    let price = ToraUnits(U256::from(flags.price_per_token));
+    let mut settings =
+        GatewaySettings::new(deployment, flags.gateway_listen, flags.model_dir.clone(), price, key);
+    settings.redis_url = flags.gateway_redis_url.clone();
+    Ok(tora_inference_gateway::start(settings).await?)
+}
+
+pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
+    let deployment = Deployment::read(&args.deployment)?;
+    let running = start_for(deployment, &args.flags).await?;
+    println!("gateway: http://{} (vouchers name provider {})", running.address, running.provider);
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! The HTTP surface, in the shape the OpenAI SDKs speak: `POST /v1/embeddings`,
+//! `GET /v1/models`, `GET /v1/pricing`, plus `/health` and `/ready`. Handlers parse, call the
+//! domain (metering, payment, the queue) and map its errors; limits are tower layers.
+
+mod catalog;
+mod embeddings;
+pub mod error;
+mod json;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+
+use crate::batcher::EmbedQueue;
+use crate::metering::Meter;
+use crate::payment::{Cashier, VoucherStore};
+
+pub use embeddings::{EncodingFormat, MODEL_ID};
+pub use error::ApiError;
+
+/// Everything a handler needs, shared by all of them.
+pub struct Gateway<S> {
+    pub meter: Meter,
+    pub queue: EmbedQueue,
+    pub cashier: Cashier<S>,
+    /// Length of the model's embeddings.
+    pub dim: usize,
+}
+
+/// Bounds on one HTTP request.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    pub max_body_bytes: usize,
+    /// From the first byte to the answer, queueing and payment checks included.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        // 64 texts of a few thousand characters each fit in 1 MiB.
+        Self { max_body_bytes: 1 << 20, request_timeout: Duration::from_secs(60) }
+    }
+}
+
+pub fn router<S: VoucherStore>(gateway: Arc<Gateway<S>>, limits: HttpLimits) -> Router {
+    let timeout = limits.request_timeout;
+    Router::new()
+        .route("/v1/embeddings", post(embeddings::create::<S>))
+        .route("/v1/models", get(catalog::models))
+        .route("/v1/pricing", get(catalog::pricing::<S>))
+        .route("/health", get(catalog::health))
+        .route("/ready", get(catalog::ready::<S>))
+        .fallback(catalog::not_found)
+        .method_not_allowed_fallback(catalog::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(
+                    move |_: tower::BoxError| async move { ApiError::Timeout(timeout) },
+                ))
+                .timeout(timeout),
+        )
+        .with_state(gateway)
+}

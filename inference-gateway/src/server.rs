@@ -1,0 +1,175 @@
+//! Running the service: from settings (a deployment file, the model, a price, the provider's
+//! key) to a listening HTTP server, the embedding worker and the redemption loop, on the
+//! in-memory voucher store or Redis.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::Address;
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use tokio::task::JoinHandle;
+use tora_core::Deployment;
+use tora_core::money::ToraUnits;
+
+use crate::api::{self, Gateway, HttpLimits};
+use crate::batcher::EmbedQueue;
+use crate::embedder::Embedder;
+use crate::metering::Meter;
+use crate::payment::{
+    Cashier, Escrow, MemoryVoucherStore, PricePerToken, Redeemer, RedisVoucherStore, VoucherStore,
+};
+use crate::tokenizer::SentenceTokenizer;
+
+pub struct GatewaySettings {
+    pub deployment: Deployment,
+    pub listen: SocketAddr,
+    /// all-MiniLM-L6-v2's folder (config.json, tokenizer.json, model.safetensors).
+    pub model_dir: PathBuf,
+    /// TORA base units per token.
+    pub price_per_token: ToraUnits,
+    /// The provider: vouchers name its address, and it sends (and pays gas for) redemptions.
+    pub provider_key: PrivateKeySigner,
+    /// Vouchers in Redis when set (kept across restarts), in process memory otherwise.
+    pub redis_url: Option<String>,
+    /// Requests waiting for the model before new ones get 429.
+    pub queue_capacity: usize,
+    pub http: HttpLimits,
+    /// How often the latest vouchers are redeemed on-chain; `None` leaves it to the operator.
+    pub redeem_interval: Option<Duration>,
+}
+
+impl GatewaySettings {
+    /// Defaults for everything but what must be chosen.
+    pub fn new(
+        deployment: Deployment,
+        listen: SocketAddr,
+        model_dir: PathBuf,
+        price_per_token: ToraUnits,
+        provider_key: PrivateKeySigner,
+    ) -> Self {
+        Self {
+            deployment,
+            listen,
+            model_dir,
+            price_per_token,
+            provider_key,
+            redis_url: None,
+            queue_capacity: 64,
+            http: HttpLimits::default(),
+            redeem_interval: Some(Duration::from_secs(3_600)),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("invalid RPC URL {0}")]
+    RpcUrl(String),
+    #[error("chain: {0}")]
+    Chain(String),
+    #[error("the chain at {url} has id {actual}, the deployment says {expected}")]
+    WrongChain { url: String, expected: u64, actual: u64 },
+    #[error("no InferenceEscrow at {0}")]
+    NoEscrow(Address),
+    #[error(transparent)]
+    Model(#[from] crate::error::Error),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    #[error("redis: {0}")]
+    Redis(String),
+}
+
+/// A started gateway: its address and the tasks serving it (HTTP, the embedding worker, the
+/// redemption loop when enabled).
+pub struct RunningGateway {
+    pub address: SocketAddr,
+    /// The address vouchers must name as `provider`.
+    pub provider: Address,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// Checks the deployment against the chain, loads the model, then serves until the tasks are
+/// aborted.
+pub async fn start(settings: GatewaySettings) -> Result<RunningGateway, ServeError> {
+    let d = &settings.deployment;
+    let url = d.rpc_url.parse().map_err(|_| ServeError::RpcUrl(d.rpc_url.clone()))?;
+    let rpc = ProviderBuilder::new().connect_http(url).erased();
+    // Vouchers are signed for one chain id and escrow: a mismatch would make every one of
+    // them worthless, so refuse to start instead.
+    let actual = rpc.get_chain_id().await.map_err(|e| ServeError::Chain(e.to_string()))?;
+    if actual != d.chain_id {
+        return Err(ServeError::WrongChain { url: d.rpc_url.clone(), expected: d.chain_id, actual });
+    }
+    let code =
+        rpc.get_code_at(d.contracts.inference_escrow).await.map_err(|e| ServeError::Chain(e.to_string()))?;
+    if code.is_empty() {
+        return Err(ServeError::NoEscrow(d.contracts.inference_escrow));
+    }
+    let provider = settings.provider_key.address();
+    let escrow = Escrow::new(rpc, d.chain_id, d.contracts.inference_escrow, provider);
+    match settings.redis_url.clone() {
+        Some(url) => {
+            let store = RedisVoucherStore::connect(&url, provider)
+                .await
+                .map_err(|e| ServeError::Redis(e.to_string()))?;
+            serve(settings, escrow, store).await
+        }
+        None => serve(settings, escrow, MemoryVoucherStore::default()).await,
+    }
+}
+
+async fn serve<S: VoucherStore>(
+    settings: GatewaySettings,
+    escrow: Escrow,
+    store: S,
+) -> Result<RunningGateway, ServeError> {
+    let dir = settings.model_dir.clone();
+    // Loading reads 90 MB and compiles the kernels: off the async threads.
+    let (embedder, tokenizer) = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::error::Error>((Embedder::load(&dir)?, SentenceTokenizer::load(&dir)?))
+    })
+    .await
+    .map_err(|e| crate::error::Error::Gpu(format!("model loading task failed: {e}")))??;
+    let dim = embedder.dim();
+    let (queue, worker) = EmbedQueue::start(embedder, settings.queue_capacity);
+    let redeemer = Redeemer::new(&settings.deployment.rpc_url, settings.provider_key.clone(), escrow.clone())
+        .map_err(|_| ServeError::RpcUrl(settings.deployment.rpc_url.clone()))?;
+    let cashier = Cashier::new(store, escrow, PricePerToken(settings.price_per_token));
+    let gateway = Arc::new(Gateway { meter: Meter::new(tokenizer), queue, cashier, dim });
+
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| ServeError::Listen(settings.listen, e))?;
+    let address = listener.local_addr().map_err(|e| ServeError::Listen(settings.listen, e))?;
+    let router = api::router(gateway.clone(), settings.http);
+    let http = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "gateway HTTP server stopped");
+        }
+    });
+    let mut tasks = vec![http, worker];
+    if let Some(every) = settings.redeem_interval {
+        tasks.push(tokio::spawn(redeem_every(every, redeemer, gateway)));
+    }
+    let provider = settings.provider_key.address();
+    tracing::info!(%address, %provider, "inference gateway listening");
+    Ok(RunningGateway { address, provider, tasks })
+}
+
+async fn redeem_every<S: VoucherStore>(every: Duration, redeemer: Redeemer, gateway: Arc<Gateway<S>>) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await; // the first tick is immediate; nothing to redeem yet
+    loop {
+        ticks.tick().await;
+        match redeemer.redeem_latest(gateway.cashier.store()).await {
+            Ok(r) if r.vouchers > 0 => {
+                tracing::info!(vouchers = r.vouchers, paid = %r.paid, "redeemed vouchers")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "redemption failed; retrying next round"),
+        }
+    }
+}
