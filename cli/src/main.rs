@@ -31,7 +31,7 @@ enum Command {
     /// Run the ERC-7677 TORA paymaster service for a deployment.
     Paymaster(paymaster::PaymasterArgs),
     /// Run the whole stack locally (devnet and services) until Ctrl-C.
-    Up(up::UpArgs),
+    Up(Box<up::UpArgs>),
 }
 
 #[tokio::main]
@@ -48,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Devnet(args) => devnet::run(args).await,
         Command::Gateway(args) => gateway::run(args).await,
         Command::Paymaster(args) => paymaster::run(args).await,
-        Command::Up(args) => up::run(args).await,
+        Command::Up(args) => up::run(*args).await,
     }
 }
 
