@@ -74,20 +74,27 @@ pub const ENTRY_POINT_V07_CODE_HASH: alloy::primitives::B256 =
 pub const SENDER_CREATOR_V07: alloy::primitives::Address =
     alloy::primitives::address!("EFC2c1444eBCC4Db75e7613d20C6a62fF67A167C");
 
-/// Every artifact generates its own copy of the struct; this moves an operation between the
-/// EntryPoint's and the paymaster's.
-impl From<EntryPoint::PackedUserOperation> for ToraPaymaster::PackedUserOperation {
-    fn from(op: EntryPoint::PackedUserOperation) -> Self {
-        Self {
-            sender: op.sender,
-            nonce: op.nonce,
-            initCode: op.initCode,
-            callData: op.callData,
-            accountGasLimits: op.accountGasLimits,
-            preVerificationGas: op.preVerificationGas,
-            gasFees: op.gasFees,
-            paymasterAndData: op.paymasterAndData,
-            signature: op.signature,
+/// Every artifact generates its own copy of `PackedUserOperation`; this implements the move from
+/// the EntryPoint's copy into another binding's (`$target`), field by field.
+#[macro_export]
+macro_rules! packed_user_operation_from_entry_point {
+    ($target:ty) => {
+        impl From<$crate::user_operation::PackedUserOperation> for $target {
+            fn from(op: $crate::user_operation::PackedUserOperation) -> Self {
+                Self {
+                    sender: op.sender,
+                    nonce: op.nonce,
+                    initCode: op.initCode,
+                    callData: op.callData,
+                    accountGasLimits: op.accountGasLimits,
+                    preVerificationGas: op.preVerificationGas,
+                    gasFees: op.gasFees,
+                    paymasterAndData: op.paymasterAndData,
+                    signature: op.signature,
+                }
+            }
         }
-    }
+    };
 }
+
+packed_user_operation_from_entry_point!(ToraPaymaster::PackedUserOperation);

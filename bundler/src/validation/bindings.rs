@@ -13,23 +13,7 @@ alloy::sol!(
     "../contracts/artifacts/EntryPointSimulations.json"
 );
 
-/// Every artifact generates its own copy of the struct; this moves the EntryPoint's into the
-/// simulations contract's.
-impl From<tora_core::user_operation::PackedUserOperation> for EntryPointSimulations::PackedUserOperation {
-    fn from(op: tora_core::user_operation::PackedUserOperation) -> Self {
-        Self {
-            sender: op.sender,
-            nonce: op.nonce,
-            initCode: op.initCode,
-            callData: op.callData,
-            accountGasLimits: op.accountGasLimits,
-            preVerificationGas: op.preVerificationGas,
-            gasFees: op.gasFees,
-            paymasterAndData: op.paymasterAndData,
-            signature: op.signature,
-        }
-    }
-}
+tora_core::packed_user_operation_from_entry_point!(EntryPointSimulations::PackedUserOperation);
 
 pub use IEntryPointSimulations::{ExecutionResult, ValidationResult};
 pub use IStakeManager::StakeInfo;
