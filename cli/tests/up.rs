@@ -5,6 +5,16 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Stops `tora up` even when an assertion fails first.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn tora_up_serves_the_paymaster_and_writes_the_deployment() {
     let out = std::env::temp_dir().join(format!("tora-up-test-{}.json", std::process::id()));
@@ -19,6 +29,7 @@ fn tora_up_serves_the_paymaster_and_writes_the_deployment() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let child = Running(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     // Each service prints `<name>  http://<address> ...`; the paymaster's line comes last.
     let mut services = std::collections::HashMap::new();
@@ -40,8 +51,7 @@ fn tora_up_serves_the_paymaster_and_writes_the_deployment() {
         http_post(&services["bundler"], r#"{"jsonrpc":"2.0","id":1,"method":"eth_supportedEntryPoints"}"#);
     let gateway = http_get(&services["gateway"], "/v1/models");
     let deployment = std::fs::read_to_string(&out).unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let _ = std::fs::remove_file(&out);
     assert!(health.contains("200 OK") && health.contains("\"ok\""), "{health}");
     assert!(bundler.contains("0x0000000071727de22e5e9d8baf0edac6f37da032"), "{bundler}");
