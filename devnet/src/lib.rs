@@ -6,6 +6,7 @@ mod anvil;
 mod deploy;
 pub mod harness;
 pub mod keys;
+pub mod redis_server;
 pub mod wallet;
 
 pub use anvil::{Anvil, AnvilConfig, AnvilError, contracts_dir, install_anvil, locate_anvil};

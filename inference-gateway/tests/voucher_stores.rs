@@ -5,8 +5,8 @@ mod common;
 use std::sync::Arc;
 
 use alloy::primitives::{Address, Bytes, U256};
-use common::RedisServer;
 use tora_core::money::ToraUnits;
+use tora_devnet::redis_server::RedisServer;
 use tora_inference_gateway::payment::{
     Acceptance, MemoryVoucherStore, RedisVoucherStore, SignedVoucher, VoucherStore,
 };

@@ -2,44 +2,12 @@
 //! redis-server over a real connection.
 
 use alloy::primitives::{Address, B256};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use tora_core::sponsorship::{
     Budget, BudgetError, MicroTora, Reservation, ResetInterval, Spend, SponsorshipPolicy, SponsorshipStore,
 };
+use tora_devnet::redis_server::RedisServer;
 use tora_paymaster::sponsorship::{MemoryStore, RedisStore};
-
-/// A redis-server of this test's own on a free port, stopped on drop.
-struct RedisServer {
-    child: Child,
-    url: String,
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (scripts/test.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { child, url: format!("redis://127.0.0.1:{port}") }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn policy(budget: Budget) -> SponsorshipPolicy {
     SponsorshipPolicy {
