@@ -56,6 +56,39 @@ async fn estimate(bundler: &str, op: &mut UserOperation) {
     op.verification_gas_limit = field(&estimate, "verificationGasLimit");
 }
 
+/// A wallet's side of ERC-7677 with one paymaster and one bundler.
+struct Wallet<'a> {
+    h: &'a Harness,
+    wallet: &'a SmartWallet,
+    paymaster: &'a str,
+    bundler: &'a str,
+    api_key: Option<String>,
+}
+
+impl Wallet<'_> {
+    async fn paymaster_call(&self, method: &str, op: &UserOperation, context: &Value) -> Value {
+        let chain = format!("{:#x}", self.h.chain_id);
+        let params = json!([op, ENTRY_POINT_V07, chain, context]);
+        call_with_key(self.paymaster, self.api_key.as_deref(), method, params).await.unwrap()
+    }
+
+    /// Stub data, then the bundler's gas estimate with it; returns the stub.
+    async fn stub_and_estimate(&self, op: &mut UserOperation, context: &Value) -> Value {
+        let stub = self.paymaster_call("pm_getPaymasterStubData", op, context).await;
+        apply_paymaster(op, &stub, &stub);
+        self.wallet.sign_user_op(op, ENTRY_POINT_V07, self.h.chain_id);
+        estimate(self.bundler, op).await;
+        stub
+    }
+
+    /// The final paymaster data for the estimated op, then the wallet's signature.
+    async fn finish(&self, op: &mut UserOperation, stub: &Value, context: &Value) {
+        let data = self.paymaster_call("pm_getPaymasterData", op, context).await;
+        apply_paymaster(op, stub, &data);
+        self.wallet.sign_user_op(op, ENTRY_POINT_V07, self.h.chain_id);
+    }
+}
+
 /// Sends, bundles, and returns the receipt's UserOperationEvent fields and the bundle's logs.
 async fn send_and_bundle(bundler: &str, op: &UserOperation) -> Value {
     let hash: B256 = serde_json::from_value(
@@ -98,15 +131,10 @@ async fn a_new_wallet_with_no_bnb_pays_its_first_op_in_tora_with_a_permit_throug
     let mut op = h.op(&wallet, true, SmartWallet::execute(c.tora, U256::ZERO, transfer)).await;
 
     // Stub (permit-sized), estimate, then the quote for the final gas and the permit it proposes.
+    let client =
+        Wallet { h: &h, wallet: &wallet, paymaster: &paymaster_url, bundler: &bundler, api_key: None };
     let placeholder = json!({ "value": "0x0", "deadline": "0x0", "signature": Bytes::from(vec![0xff; 65]) });
-    let stub_context = json!({ "token": c.tora, "permit": placeholder });
-    let stub =
-        call(&paymaster_url, "pm_getPaymasterStubData", json!([op, ENTRY_POINT_V07, chain, stub_context]))
-            .await
-            .unwrap();
-    apply_paymaster(&mut op, &stub, &stub);
-    wallet.sign_user_op(&mut op, ENTRY_POINT_V07, h.chain_id);
-    estimate(&bundler, &mut op).await;
+    let stub = client.stub_and_estimate(&mut op, &json!({ "token": c.tora, "permit": placeholder })).await;
     let quote =
         call(&paymaster_url, "tora_getTokenQuote", json!([op, ENTRY_POINT_V07, chain])).await.unwrap();
     let max_token_cost: U256 = field(&quote, "maxTokenCost");
@@ -116,12 +144,7 @@ async fn a_new_wallet_with_no_bnb_pays_its_first_op_in_tora_with_a_permit_throug
         "deadline": quote["permit"]["typedData"]["message"]["deadline"],
         "signature": Bytes::from(wallet.sign_digest(digest).to_vec()),
     });
-    let context = json!({ "token": c.tora, "permit": permit });
-    let data = call(&paymaster_url, "pm_getPaymasterData", json!([op, ENTRY_POINT_V07, chain, context]))
-        .await
-        .unwrap();
-    apply_paymaster(&mut op, &stub, &data);
-    wallet.sign_user_op(&mut op, ENTRY_POINT_V07, h.chain_id);
+    client.finish(&mut op, &stub, &json!({ "token": c.tora, "permit": permit })).await;
 
     let deposit_before = h.paymaster_deposit().await;
     let receipt = send_and_bundle(&bundler, &op).await;
@@ -145,7 +168,6 @@ async fn a_dapp_sponsored_op_lands_through_the_bundler() {
     let paymaster_url = start_service_with(&h, Duration::from_secs(3_600), store.clone()).await;
     let bundler = start_bundler(&h).await;
     let c = h.contracts().clone();
-    let chain = format!("{:#x}", h.chain_id);
     let sponsor = h.deployer_address();
     confirm(&h.deployer, "approve", h.tora().approve(c.paymaster, tora(100)).send().await.unwrap())
         .await
@@ -169,29 +191,12 @@ async fn a_dapp_sponsored_op_lands_through_the_bundler() {
 
     let wallet = h.new_wallet(32).await;
     let mut op = h.op(&wallet, true, Bytes::new()).await;
-    let key = api_key("dapp-1", Role::Dapp);
+    let key = Some(api_key("dapp-1", Role::Dapp));
+    let client =
+        Wallet { h: &h, wallet: &wallet, paymaster: &paymaster_url, bundler: &bundler, api_key: key };
     let context = json!({ "sponsorshipPolicyId": "launch" });
-    let stub = call_with_key(
-        &paymaster_url,
-        Some(&key),
-        "pm_getPaymasterStubData",
-        json!([op, ENTRY_POINT_V07, chain, context]),
-    )
-    .await
-    .unwrap();
-    apply_paymaster(&mut op, &stub, &stub);
-    wallet.sign_user_op(&mut op, ENTRY_POINT_V07, h.chain_id);
-    estimate(&bundler, &mut op).await;
-    let data = call_with_key(
-        &paymaster_url,
-        Some(&key),
-        "pm_getPaymasterData",
-        json!([op, ENTRY_POINT_V07, chain, context]),
-    )
-    .await
-    .unwrap();
-    apply_paymaster(&mut op, &stub, &data);
-    wallet.sign_user_op(&mut op, ENTRY_POINT_V07, h.chain_id);
+    let stub = client.stub_and_estimate(&mut op, &context).await;
+    client.finish(&mut op, &stub, &context).await;
 
     let deposit_before = h.paymaster_deposit().await;
     let receipt = send_and_bundle(&bundler, &op).await;
