@@ -7,6 +7,7 @@ mod deploy;
 pub mod harness;
 pub mod keys;
 pub mod redis_server;
+pub mod test_contracts;
 pub mod wallet;
 
 pub use anvil::{Anvil, AnvilConfig, AnvilError, contracts_dir, install_anvil, locate_anvil};

@@ -15,19 +15,7 @@ use tora_core::{ChainSpec, ENTRY_POINT_V07, UserOperation};
 use tora_devnet::confirm;
 use tora_jsonrpc::{CallMeta, Params, RpcService};
 
-mod rule_breakers {
-    #![allow(clippy::too_many_arguments)]
-    alloy::sol!(
-        #[sol(rpc)]
-        RuleHelper,
-        "../contracts/test/artifacts/RuleHelper.json"
-    );
-    alloy::sol!(
-        #[sol(rpc)]
-        RuleBreakingAccount,
-        "../contracts/test/artifacts/RuleBreakingAccount.json"
-    );
-}
+use tora_devnet::test_contracts as rule_breakers;
 
 /// `RuleBreakingAccount` reads TIMESTAMP in validateUserOp when the signature starts with 1.
 const MODE_TIMESTAMP: u8 = 1;

@@ -14,30 +14,8 @@ use tora_core::{ChainSpec, ENTRY_POINT_V07, ErrorCode, UserOperation};
 use tora_devnet::keys::{self, signer};
 use tora_devnet::{AnvilConfig, Devnet, SmartWallet, confirm, provider_for};
 
-pub mod test_contracts {
-    #![allow(clippy::too_many_arguments)]
-    alloy::sol!(
-        #[sol(rpc)]
-        RuleHelper,
-        "../contracts/test/artifacts/RuleHelper.json"
-    );
-    alloy::sol!(
-        #[sol(rpc)]
-        RuleBreakingAccount,
-        "../contracts/test/artifacts/RuleBreakingAccount.json"
-    );
-    alloy::sol!(
-        #[sol(rpc)]
-        UnstakedPaymaster,
-        "../contracts/test/artifacts/UnstakedPaymaster.json"
-    );
-    alloy::sol!(
-        #[sol(rpc)]
-        DoubleCreateFactory,
-        "../contracts/test/artifacts/DoubleCreateFactory.json"
-    );
-}
 use test_contracts::{RuleBreakingAccount, RuleHelper};
+pub use tora_devnet::test_contracts;
 
 /// `RuleBreakingAccount`'s modes: the first signature byte picks what `validateUserOp` does.
 pub mod mode {
