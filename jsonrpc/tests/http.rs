@@ -123,26 +123,12 @@ async fn api_keys_come_from_the_bearer_header_or_the_query() {
     let url = serve(Limits::default()).await;
     let call = r#"{"jsonrpc":"2.0","id":1,"method":"echo_key"}"#;
     let client = reqwest::Client::new();
-    let with_header: Value = client
-        .post(&url)
-        .header("authorization", "Bearer k1")
-        .body(call)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = |request: reqwest::RequestBuilder| async move {
+        request.body(call).send().await.unwrap().json::<Value>().await.unwrap()
+    };
+    let with_header = answer(client.post(&url).header("authorization", "Bearer k1")).await;
     assert_eq!(with_header["result"], "k1");
-    let in_query: Value = client
-        .post(format!("{url}/?chain=1&apiKey=k2"))
-        .body(call)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let in_query = answer(client.post(format!("{url}/?chain=1&apiKey=k2"))).await;
     assert_eq!(in_query["result"], "k2");
     let (_, none) = post(&url, JSON, call).await;
     assert_eq!(none["result"], Value::Null);

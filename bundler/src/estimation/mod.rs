@@ -10,14 +10,15 @@ mod search;
 pub use pre_verification::{calldata_cost, pre_verification_gas};
 pub use search::min_gas;
 
-use crate::validation::rejection_code;
+use crate::validation::simulation::decode_revert;
 use crate::validation::{EntryPointSimulations, ExecutionResult};
+use crate::validation::{SimulationRevert, rejection_code};
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, U128, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::rpc::types::state::StateOverride;
-use alloy::sol_types::{SolCall, SolInterface};
+use alloy::sol_types::SolCall;
 use serde::Serialize;
 use tora_core::{ErrorCode, RpcError, UserOperation};
 
@@ -132,20 +133,9 @@ impl Estimator {
         match self.call(op, target, data, gas, overrides).await? {
             Ok(result) => Ok(result),
             Err(revert) => {
-                let (code, reason) =
-                    match EntryPointSimulations::EntryPointSimulationsErrors::abi_decode(&revert) {
-                        Ok(EntryPointSimulations::EntryPointSimulationsErrors::FailedOp(e)) => {
-                            (rejection_code(&e.reason), e.reason)
-                        }
-                        Ok(EntryPointSimulations::EntryPointSimulationsErrors::FailedOpWithRevert(e)) => {
-                            (rejection_code(&e.reason), format!("{} {}", e.reason, e.inner))
-                        }
-                        _ => (
-                            ErrorCode::RejectedByEntryPointOrAccount,
-                            format!("simulation reverted: {revert}"),
-                        ),
-                    };
-                Err(RpcError::new(code, reason))
+                let SimulationRevert { reason, inner } = decode_revert(&revert);
+                let message = if inner.is_empty() { reason.clone() } else { format!("{reason} {inner}") };
+                Err(RpcError::new(rejection_code(&reason), message))
             }
         }
     }

@@ -141,7 +141,7 @@ pub fn decode_revert(data: &[u8]) -> SimulationRevert {
         Ok(Errors::FailedOp(e)) => SimulationRevert { reason: e.reason, inner: Bytes::new() },
         Ok(Errors::FailedOpWithRevert(e)) => SimulationRevert { reason: e.reason, inner: e.inner },
         _ => SimulationRevert {
-            reason: format!("simulateValidation reverted: {}", Bytes::copy_from_slice(data)),
+            reason: format!("simulation reverted: {}", Bytes::copy_from_slice(data)),
             inner: Bytes::copy_from_slice(data),
         },
     }
