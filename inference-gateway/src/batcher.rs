@@ -150,6 +150,7 @@ fn run_batch(model: &dyn EmbedModel, batch: Vec<Job>) {
 mod tests {
     use super::*;
     use std::sync::mpsc as std_mpsc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
     /// Embeds a text as its length and reports each batch it ran; waits for a go-ahead before
@@ -157,10 +158,13 @@ mod tests {
     struct Lengths {
         batches: Arc<Mutex<Vec<usize>>>,
         go: Mutex<std_mpsc::Receiver<()>>,
+        /// Passes begun: a pass has taken its batch off the queue once this counts it.
+        begun: Arc<AtomicUsize>,
     }
 
     impl EmbedModel for Lengths {
         fn embed(&self, texts: &[&str]) -> Result<Embeddings> {
+            self.begun.fetch_add(1, Ordering::SeqCst);
             self.go.lock().unwrap().recv().map_err(|_| crate::error::Error::Gpu("test ended".into()))?;
             self.batches.lock().unwrap().push(texts.len());
             Ok(Embeddings {
@@ -178,13 +182,15 @@ mod tests {
     async fn waiting_requests_run_as_one_batch_and_each_gets_its_own_results() {
         let batches = Arc::new(Mutex::new(Vec::new()));
         let (go, wait) = std_mpsc::channel();
-        let model = Lengths { batches: batches.clone(), go: Mutex::new(wait) };
+        let begun = Arc::new(AtomicUsize::new(0));
+        let model = Lengths { batches: batches.clone(), go: Mutex::new(wait), begun: begun.clone() };
         let (queue, _worker) = EmbedQueue::start(model, 4);
 
-        // The first request occupies the worker; two more wait behind it.
+        // The first request occupies the worker (its pass has begun, so its batch is closed);
+        // two more wait behind it.
         let first = tokio::spawn(queue.reserve().unwrap().embed(texts(&["a"])));
-        while queue.waiting() > 0 {
-            tokio::task::yield_now().await;
+        while begun.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
         let second = tokio::spawn(queue.reserve().unwrap().embed(texts(&["bb", "ccc"])));
         let third = tokio::spawn(queue.reserve().unwrap().embed(texts(&["dddd"])));
@@ -201,7 +207,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_refuses_at_once() {
         let (go, wait) = std_mpsc::channel();
-        let model = Lengths { batches: Arc::default(), go: Mutex::new(wait) };
+        let model = Lengths { batches: Arc::default(), go: Mutex::new(wait), begun: Arc::default() };
         let (queue, _worker) = EmbedQueue::start(model, 1);
         let held = queue.reserve().unwrap();
         assert!(matches!(queue.reserve(), Err(QueueError::Full(1))));
