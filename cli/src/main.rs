@@ -8,7 +8,6 @@ mod paymaster;
 mod up;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(name = "tora", version, about = "Tensora account-abstraction stack")]
@@ -34,15 +33,24 @@ enum Command {
     Up(Box<up::UpArgs>),
 }
 
+impl Command {
+    /// The `service.name` of this process's traces (OTEL_SERVICE_NAME overrides it).
+    fn service_name(&self) -> &'static str {
+        match self {
+            Command::Bundler(_) => "tora-bundler",
+            Command::Devnet(_) => "tora-devnet",
+            Command::Gateway(_) => "tora-gateway",
+            Command::Paymaster(_) => "tora-paymaster",
+            Command::Up(_) => "tora-up",
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    if cli.log_json {
-        tracing_subscriber::fmt().json().with_env_filter(filter).init();
-    } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
-    }
+    // Held to the end of main: dropping it flushes the spans not yet exported.
+    let _telemetry = tora_telemetry::init(cli.command.service_name(), cli.log_json);
     match cli.command {
         Command::Bundler(args) => bundler::run(args).await,
         Command::Devnet(args) => devnet::run(args).await,

@@ -144,7 +144,7 @@ async fn serve<S: VoucherStore>(
         .await
         .map_err(|e| ServeError::Listen(settings.listen, e))?;
     let address = listener.local_addr().map_err(|e| ServeError::Listen(settings.listen, e))?;
-    let router = api::router(gateway.clone(), settings.http);
+    let router = api::router(gateway.clone(), settings.http).layer(tora_telemetry::http_trace_layer());
     let http = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "gateway HTTP server stopped");

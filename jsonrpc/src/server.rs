@@ -6,7 +6,7 @@
 
 use crate::envelope::{Response, parse_call};
 use crate::params::Params;
-use crate::rate_limit::{RateLimit, RateLimiter};
+use crate::rate_limit::{RateLimit, RateLimitLayer};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header::AUTHORIZATION;
@@ -20,7 +20,8 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tora_core::{ErrorCode, RpcError};
-use tower_http::trace::TraceLayer;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 /// Who is calling: what the HTTP request carried besides the JSON-RPC body.
 #[derive(Clone, Debug, Default)]
@@ -31,7 +32,7 @@ pub struct CallMeta {
 }
 
 impl CallMeta {
-    fn from_request(headers: &HeaderMap, query: Option<&str>) -> Self {
+    pub(crate) fn from_request(headers: &HeaderMap, query: Option<&str>) -> Self {
         let bearer = headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -75,12 +76,11 @@ impl Default for Limits {
 struct AppState<S> {
     service: Arc<S>,
     limits: Limits,
-    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl<S> Clone for AppState<S> {
     fn clone(&self) -> Self {
-        Self { service: self.service.clone(), limits: self.limits, limiter: self.limiter.clone() }
+        Self { service: self.service.clone(), limits: self.limits }
     }
 }
 
@@ -99,17 +99,18 @@ fn prometheus() -> &'static PrometheusHandle {
 /// The routes of a JSON-RPC service.
 pub fn router<S: RpcService>(service: Arc<S>, limits: Limits) -> Router {
     prometheus();
+    let rpc = post(handle_rpc::<S>);
+    let rpc = match limits.rate_per_key {
+        Some(limit) => rpc.layer(RateLimitLayer::new(limit)),
+        None => rpc,
+    };
     Router::new()
-        .route("/", post(handle_rpc::<S>))
+        .route("/", rpc)
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(handle_ready::<S>))
         .route("/metrics", get(|| async { prometheus().render() }))
-        .with_state(AppState {
-            service,
-            limits,
-            limiter: limits.rate_per_key.map(|l| Arc::new(RateLimiter::new(l))),
-        })
-        .layer(TraceLayer::new_for_http())
+        .with_state(AppState { service, limits })
+        .layer(tora_telemetry::http_trace_layer())
 }
 
 async fn handle_ready<S: RpcService>(State(state): State<AppState<S>>) -> HttpResponse {
@@ -122,7 +123,7 @@ async fn handle_ready<S: RpcService>(State(state): State<AppState<S>>) -> HttpRe
     }
 }
 
-fn error_response(status: StatusCode, code: ErrorCode, message: String) -> HttpResponse {
+pub(crate) fn error_response(status: StatusCode, code: ErrorCode, message: String) -> HttpResponse {
     (status, Json(Response::new(Value::Null, Err(RpcError::new(code, message))))).into_response()
 }
 
@@ -133,12 +134,6 @@ async fn handle_rpc<S: RpcService>(
     body: Body,
 ) -> HttpResponse {
     let meta = CallMeta::from_request(&headers, uri.query());
-    if let Some(limiter) = &state.limiter
-        && !limiter.admit(&meta)
-    {
-        let message = "too many requests for this API key".to_owned();
-        return error_response(StatusCode::TOO_MANY_REQUESTS, ErrorCode::LimitExceeded, message);
-    }
     let limit = state.limits.max_body_bytes;
     let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
@@ -183,11 +178,26 @@ async fn dispatch<S: RpcService>(state: &AppState<S>, meta: &CallMeta, request: 
         Ok(call) => call,
         Err((id, error)) => return Some(Response::new(id, Err(error))),
     };
+    // One span per call (a batch gets one per element) under the HTTP request's span, named
+    // and attributed by the OpenTelemetry JSON-RPC conventions.
+    let span = tracing::info_span!(
+        "rpc.call",
+        otel.name = bounded(&call.method),
+        rpc.system = "jsonrpc",
+        rpc.method = bounded(&call.method),
+        rpc.jsonrpc.version = "2.0",
+        rpc.jsonrpc.error_code = Empty,
+    );
     let started = Instant::now();
-    let outcome = state.service.call(meta, &call.method, Params(call.params)).await;
+    let outcome = state.service.call(meta, &call.method, Params(call.params)).instrument(span.clone()).await;
     let code = outcome.as_ref().err().map(|e| e.code);
-    // Only known methods become label values, so a client cannot grow the metric set.
+    // Only known methods become label values and span names, so a client cannot grow the
+    // metric set or the trace backend's index of operation names.
     let method = if code == Some(ErrorCode::MethodNotFound) { "unknown".to_owned() } else { call.method };
+    if let Some(code) = code {
+        tora_telemetry::rename_span(&span, method.clone());
+        span.record("rpc.jsonrpc.error_code", code.code());
+    }
     let code_label = code.map_or_else(|| "ok".to_owned(), |c| c.code().to_string());
     metrics::histogram!("rpc_request_duration_seconds", "method" => method.clone())
         .record(started.elapsed().as_secs_f64());
@@ -196,4 +206,9 @@ async fn dispatch<S: RpcService>(state: &AppState<S>, meta: &CallMeta, request: 
         tracing::debug!(%method, code = error.code.code(), message = %error.message, "rpc error");
     }
     call.id.map(|id| Response::new(id, outcome))
+}
+
+/// A method name as a span attribute: at most 64 bytes, since it comes from the client.
+fn bounded(method: &str) -> &str {
+    &method[..method.floor_char_boundary(64)]
 }

@@ -152,3 +152,26 @@ async fn each_api_key_has_its_own_rate_limit() {
     assert_eq!(limited.json::<Value>().await.unwrap()["error"]["code"], -32005);
     assert_eq!(send("b").await.status(), 200, "another key is not affected");
 }
+
+#[tokio::test]
+async fn the_rate_limit_reads_the_query_key_and_leaves_probes_and_metrics_alone() {
+    let limit = RateLimit { per_second: 1.0 / 86_400.0, burst: 1.0 };
+    let url = serve(Limits { rate_per_key: Some(limit), ..Limits::default() }).await;
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"echo_add","params":[1,1]}"#;
+    let keyed = format!("{url}/?apiKey=q1");
+    assert_eq!(post(&keyed, JSON, call).await.0, 200);
+    let (status, body) = post(&keyed, JSON, call).await;
+    assert_eq!(status, 429);
+    let expected = json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": -32005, "message": "too many requests for this API key" },
+    });
+    assert_eq!(body, expected);
+    // Requests without a key share one bucket, apart from the keyed ones.
+    assert_eq!(post(&url, JSON, call).await.0, 200);
+    assert_eq!(post(&url, JSON, call).await.0, 429);
+    for path in ["/health", "/ready", "/metrics", "/health"] {
+        assert_eq!(reqwest::get(format!("{url}{path}")).await.unwrap().status(), 200, "{path}");
+    }
+}
