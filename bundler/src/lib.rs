@@ -8,6 +8,7 @@
 
 pub mod builder;
 pub mod estimation;
+pub mod node;
 pub mod pool;
 pub mod rpc;
 pub mod server;

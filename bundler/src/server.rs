@@ -28,8 +28,9 @@ pub struct BundlerSettings {
 /// Operator knobs, each with a working default.
 #[derive(Clone, Debug)]
 pub struct BundlerOptions {
-    /// Signs bundles; `None` takes the deployment's `devKeys.bundler` (devnets only).
-    pub signer_key: Option<B256>,
+    /// Sign bundles, one lane each (bundles in parallel, one nonce sequence per key); empty
+    /// takes the deployment's `devKeys.bundler` (devnets only).
+    pub signer_keys: Vec<B256>,
     pub validation: ValidationSettings,
     pub pool: PoolSettings,
     pub builder: BuilderSettings,
@@ -46,7 +47,7 @@ pub struct BundlerOptions {
 impl Default for BundlerOptions {
     fn default() -> Self {
         Self {
-            signer_key: None,
+            signer_keys: Vec::new(),
             validation: ValidationSettings::default(),
             pool: PoolSettings::default(),
             builder: BuilderSettings::default(),
@@ -77,8 +78,10 @@ pub enum StartError {
 /// A started bundler: where it listens and the tasks serving it (abort them to stop it).
 pub struct RunningBundler {
     pub address: SocketAddr,
-    /// The account that signs bundles and collects their fees.
+    /// The account of the first key: it signs bundles and collects their fees.
     pub bundler_address: Address,
+    /// Every key's account, in the order of `signer_keys`.
+    pub bundler_addresses: Vec<Address>,
     pub tasks: Vec<JoinHandle<()>>,
 }
 
@@ -93,10 +96,11 @@ pub async fn start(settings: BundlerSettings) -> Result<RunningBundler, StartErr
     if entry_point != chain.entry_point {
         return Err(StartError::EntryPointMismatch { deployment: entry_point, spec: chain.entry_point });
     }
-    let key = options
-        .signer_key
-        .or_else(|| deployment.dev_keys.as_ref().map(|k| k.bundler))
-        .ok_or(StartError::NoSigningKey)?;
+    let keys = match (&options.signer_keys[..], &deployment.dev_keys) {
+        ([], Some(dev)) => vec![dev.bundler],
+        ([], None) => return Err(StartError::NoSigningKey),
+        (keys, _) => keys.to_vec(),
+    };
     // Refuses a node whose chain id is not the spec's: every userOpHash would be wrong.
     let validator = Arc::new(Validator::new(&deployment.rpc_url, &chain, options.validation.clone()).await?);
     let pool = Arc::new(InMemoryPool::new(options.pool));
@@ -104,23 +108,26 @@ pub async fn start(settings: BundlerSettings) -> Result<RunningBundler, StartErr
     builder_settings.max_bundle_gas = builder_settings.max_bundle_gas.min(chain.max_bundle_gas);
     let builder = Arc::new(Builder::new(
         &deployment.rpc_url,
-        key,
+        &keys,
         entry_point,
         pool.clone(),
+        validator.clone(),
         builder_settings,
         options.bundling_mode,
     )?);
-    let url = deployment.rpc_url.parse().map_err(|_| BuilderError::Url(deployment.rpc_url.clone()))?;
-    let provider = ProviderBuilder::new().connect_http(url).erased();
+    let client = crate::node::client(&deployment.rpc_url).map_err(|e| BuilderError::Url(e.0))?;
+    let provider = ProviderBuilder::new().connect_client(client).erased();
     let rpc = Arc::new(BundlerRpc {
         chain_id: chain.id,
         entry_point,
         validator,
         pool: pool.clone(),
         builder: builder.clone(),
+        estimator: Arc::new(crate::estimation::Estimator::new(provider.clone(), &chain, &options.validation)),
         provider,
         validations: Arc::new(Semaphore::new(options.max_concurrent_validations.max(1))),
         debug_api: options.debug_api,
+        stake_rule: (&options.validation).into(),
     });
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| StartError::Listen(listen, e))?;
     let address = listener.local_addr().map_err(|e| StartError::Listen(listen, e))?;
@@ -131,10 +138,11 @@ pub async fn start(settings: BundlerSettings) -> Result<RunningBundler, StartErr
         }
     });
     let bundler_address = builder.address();
+    let bundler_addresses = builder.addresses();
     let bundling = tokio::spawn(bundle_on_interval(builder, options.bundle_interval));
     let decay = tokio::spawn(decay_reputation(pool));
     tracing::info!(%address, %entry_point, bundler = %bundler_address, "bundler listening");
-    Ok(RunningBundler { address, bundler_address, tasks: vec![http, bundling, decay] })
+    Ok(RunningBundler { address, bundler_address, bundler_addresses, tasks: vec![http, bundling, decay] })
 }
 
 async fn bundle_on_interval<P: Mempool>(builder: Arc<Builder<P>>, every: Duration) {
@@ -142,9 +150,8 @@ async fn bundle_on_interval<P: Mempool>(builder: Arc<Builder<P>>, every: Duratio
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if builder.mode() == BundlingMode::Auto
-            && let Err(e) = builder.send_bundle_now().await
-        {
+        // In manual mode too: bundles sent on request still need following block by block.
+        if let Err(e) = builder.on_tick().await {
             tracing::warn!(error = %e, "bundle attempt failed");
         }
     }

@@ -55,11 +55,12 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
     Ok(devnet)
 }
 
-pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
+pub async fn run(args: DevnetArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
     let devnet = start(&args).await?;
     println!("devnet: {} (chain {})", devnet.deployment.rpc_url, devnet.deployment.chain_id);
     println!("deployment file: {}", args.out.display());
-    tokio::signal::ctrl_c().await?;
+    let signal = stop.requested().await;
+    tracing::info!(signal, "stopping");
     devnet.anvil.stop().await;
     Ok(())
 }

@@ -58,10 +58,11 @@ pub async fn start_for(deployment: Deployment, flags: &GatewayFlags) -> anyhow::
     Ok(tora_inference_gateway::start(settings).await?)
 }
 
-pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
+pub async fn run(args: GatewayArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
     let deployment = Deployment::read(&args.deployment)?;
     let running = start_for(deployment, &args.flags).await?;
     println!("gateway: http://{} (vouchers name provider {})", running.address, running.provider);
-    tokio::signal::ctrl_c().await?;
+    let signal = stop.requested().await;
+    tracing::info!(signal, "stopping");
     Ok(())
 }

@@ -5,6 +5,7 @@ mod bundler;
 mod devnet;
 mod gateway;
 mod paymaster;
+mod shutdown;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -51,12 +52,13 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Held to the end of main: dropping it flushes the spans not yet exported.
     let _telemetry = tora_telemetry::init(cli.command.service_name(), cli.log_json);
+    let stop = shutdown::StopSignals::install()?;
     match cli.command {
-        Command::Bundler(args) => bundler::run(args).await,
-        Command::Devnet(args) => devnet::run(args).await,
-        Command::Gateway(args) => gateway::run(args).await,
-        Command::Paymaster(args) => paymaster::run(args).await,
-        Command::Up(args) => up::run(*args).await,
+        Command::Bundler(args) => bundler::run(args, stop).await,
+        Command::Devnet(args) => devnet::run(args, stop).await,
+        Command::Gateway(args) => gateway::run(args, stop).await,
+        Command::Paymaster(args) => paymaster::run(args, stop).await,
+        Command::Up(args) => up::run(*args, stop).await,
     }
 }
 

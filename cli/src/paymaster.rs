@@ -130,10 +130,11 @@ pub async fn start_for(
     Ok(running)
 }
 
-pub async fn run(args: PaymasterArgs) -> anyhow::Result<()> {
+pub async fn run(args: PaymasterArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
     let deployment = Deployment::read(&args.deployment)?;
     let running = start_for(deployment, &args.options).await?;
     println!("paymaster: http://{}", running.address);
-    tokio::signal::ctrl_c().await?;
+    let signal = stop.requested().await;
+    tracing::info!(signal, "stopping");
     Ok(())
 }

@@ -17,7 +17,7 @@ pub struct UpArgs {
     pub gateway: GatewayFlags,
 }
 
-pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+pub async fn run(args: UpArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
     let devnet = start(&args.devnet).await?;
     let d = &devnet.deployment;
     let paymaster = start_for(d.clone(), &args.paymaster).await?;
@@ -43,8 +43,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  ToraPaymaster {}", d.contracts.paymaster);
     println!("  escrow     {}", d.contracts.inference_escrow);
     println!("  deployment {}", args.devnet.out.display());
-    tokio::signal::ctrl_c().await?;
-    println!("stopping");
+    let signal = stop.requested().await;
+    println!("stopping ({signal})");
     devnet.anvil.stop().await;
     Ok(())
 }

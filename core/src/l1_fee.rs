@@ -38,10 +38,28 @@ pub fn fjord_estimated_size(tx: &[u8]) -> u64 {
 /// Fjord's L1 fee: `size × (16 × baseFeeScalar × l1BaseFee + blobBaseFeeScalar × blobBaseFee) / 1e12`,
 /// rounded down as the chain rounds it.
 pub fn fjord_l1_fee(tx: &[u8], params: &L1FeeParams) -> Wei {
-    let size = U256::from(fjord_estimated_size(tx));
+    fjord_fee_for_size(fjord_estimated_size(tx), params)
+}
+
+/// The oracle's `getL1FeeUpperBound(unsignedTxSize)`: the fee of a transaction of that many
+/// unsigned bytes at FastLZ's practical worst case (`size + 68` signed, `+ size / 255 + 16`
+/// compressed). It depends on the length only, so a quote made before the final bytes (a
+/// signature, paymaster data) exist still holds for them.
+pub fn fjord_l1_fee_upper_bound(unsigned_tx_size: u64, params: &L1FeeParams) -> Wei {
+    let signed = unsigned_tx_size.saturating_add(68);
+    let compressed = signed.saturating_add(signed / 255).saturating_add(16);
+    let size = compressed
+        .saturating_mul(op_alloy_flz::L1_COST_FASTLZ_COEF)
+        .saturating_sub(op_alloy_flz::L1_COST_INTERCEPT)
+        .max(op_alloy_flz::MIN_TX_SIZE_SCALED);
+    fjord_fee_for_size(size, params)
+}
+
+/// `size × (16 × baseFeeScalar × l1BaseFee + blobBaseFeeScalar × blobBaseFee) / 1e12`.
+fn fjord_fee_for_size(size: u64, params: &L1FeeParams) -> Wei {
     let weighted = U256::from(16u64) * U256::from(params.base_fee_scalar) * params.l1_base_fee
         + U256::from(params.blob_base_fee_scalar) * params.blob_base_fee;
-    Wei(size * weighted / U256::from(1_000_000_000_000u64))
+    Wei(U256::from(size) * weighted / U256::from(1_000_000_000_000u64))
 }
 
 /// Gas that pays `fee` at `gas_price`, rounded up (the bundler must not fall short).
@@ -81,6 +99,23 @@ mod tests {
         let expected = U256::from(size) * U256::from(16u64 * 1_368 * 3_000_000_000 + 810_949)
             / U256::from(10u64).pow(U256::from(12));
         assert_eq!(fjord_l1_fee(&tx, &params()).0, expected);
+    }
+
+    #[test]
+    fn the_upper_bound_follows_the_oracles_getl1feeupperbound() {
+        // 100 bytes: 168 signed, 168 + 0 + 16 = 184 compressed; 184 × 836,500 − 42,585,600 =
+        // 111,330,400 (above the 100e6 floor).
+        let weighted = U256::from(16u64 * 1_368 * 3_000_000_000 + 810_949);
+        let fee = U256::from(111_330_400u64) * weighted / U256::from(10u64).pow(U256::from(12));
+        assert_eq!(fjord_l1_fee_upper_bound(100, &params()).0, fee);
+        // Small transactions pay the floor, like the exact formula.
+        assert_eq!(fjord_l1_fee_upper_bound(0, &params()), fjord_l1_fee(&[0u8; 1_000], &params()));
+        // 1,000 bytes: 1,068 + 4 + 16 = 1,088 compressed.
+        let size = U256::from(1_088u64 * 836_500 - 42_585_600);
+        assert_eq!(
+            fjord_l1_fee_upper_bound(1_000, &params()).0,
+            size * weighted / U256::from(10u64).pow(U256::from(12))
+        );
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! finished, and latency is measured from the scheduled start, so a stalled server shows up
 //! in the percentiles instead of silently slowing the test (no coordinated omission).
 
+pub mod bundler;
+pub mod inclusion;
+pub mod paymaster;
 pub mod report;
+pub mod rpc;
 
 pub use report::Report;
 
@@ -21,6 +25,13 @@ pub struct Plan {
     pub max_in_flight: usize,
 }
 
+impl Plan {
+    /// Requests the plan starts in all.
+    pub fn total(&self) -> u64 {
+        (self.rate * self.duration.as_secs_f64()).round() as u64
+    }
+}
+
 /// The outcome of one request: `Err` carries a short label (an error code, "timeout", ...).
 pub type Outcome = Result<(), String>;
 
@@ -30,7 +41,7 @@ where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,
 {
-    let total = (plan.rate * plan.duration.as_secs_f64()).round() as u64;
+    let total = plan.total();
     let interval = Duration::from_secs_f64(1.0 / plan.rate);
     let report = Arc::new(Mutex::new(Report::new()));
     let in_flight = Arc::new(tokio::sync::Semaphore::new(plan.max_in_flight));
@@ -55,16 +66,45 @@ where
         if last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();
             let done = report.lock().unwrap().count();
-            eprint!("\r{:>5.1}s  {done}/{total} requests", started.elapsed().as_secs_f64());
+            eprint!("\r{}", progress_bar(done, total, started.elapsed()));
         }
     }
     for task in tasks {
         let _ = task.await;
     }
-    eprintln!();
+    eprintln!("\r{}", progress_bar(total, total, started.elapsed()));
     let mut report = Arc::try_unwrap(report)
         .map(|m| m.into_inner().unwrap())
         .unwrap_or_else(|a| a.lock().unwrap().clone());
     report.finish(started.elapsed(), plan.rate);
     report
+}
+
+/// `[#########           ]  45%  4500/10000  4.5s`
+fn progress_bar(done: u64, total: u64, elapsed: Duration) -> String {
+    const WIDTH: u64 = 30;
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH).min(WIDTH) as usize;
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
+    format!(
+        "[{}{}] {percent:>3}%  {done}/{total}  {:.1}s",
+        "#".repeat(filled),
+        " ".repeat(WIDTH as usize - filled),
+        elapsed.as_secs_f64()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_bar_fills_in_proportion() {
+        let at = Duration::from_millis(4_500);
+        assert_eq!(progress_bar(0, 10, at), format!("[{}]   0%  0/10  4.5s", " ".repeat(30)));
+        assert_eq!(
+            progress_bar(5, 10, at),
+            format!("[{}{}]  50%  5/10  4.5s", "#".repeat(15), " ".repeat(15))
+        );
+        assert_eq!(progress_bar(0, 0, at), format!("[{}] 100%  0/0  4.5s", "#".repeat(30)));
+    }
 }

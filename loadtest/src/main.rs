@@ -1,12 +1,13 @@
 //! `tora-loadtest`: drives a service at a constant arrival rate and prints latency percentiles.
 
-use alloy::primitives::{Address, U256};
 use clap::{Parser, Subcommand};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tora_core::Deployment;
-use tora_loadtest::{Outcome, Plan, run};
+use tora_loadtest::inclusion::{InclusionWatcher, summarise};
+use tora_loadtest::{Plan, bundler, paymaster, rpc, run};
 
 #[derive(Parser)]
 #[command(name = "tora-loadtest", about = "Open-loop load generator for the Tensora services")]
@@ -24,55 +25,29 @@ struct Cli {
     /// Also write the figures as JSON here.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
+    #[arg(long, default_value = ".tora/devnet.json", global = true)]
+    deployment: PathBuf,
 }
 
 #[derive(Subcommand)]
 enum Target {
     /// `pm_getPaymasterData` in token mode, a distinct sender per request.
     Paymaster {
-        #[arg(long)]
+        #[arg(long, default_value = "http://127.0.0.1:4338")]
         url: String,
-        #[arg(long, default_value = ".tora/devnet.json")]
-        deployment: PathBuf,
     },
-}
-
-/// A JSON-RPC call; its label on failure is the error code, the HTTP status or "transport".
-async fn json_rpc(client: &reqwest::Client, url: &str, body: Value) -> Outcome {
-    let response = client.post(url).json(&body).send().await.map_err(|_| "transport".to_owned())?;
-    if !response.status().is_success() {
-        return Err(format!("http-{}", response.status().as_u16()));
-    }
-    let body: Value = response.json().await.map_err(|_| "bad-json".to_owned())?;
-    match body.get("error") {
-        Some(error) => Err(error["code"].to_string()),
-        None => Ok(()),
-    }
-}
-
-fn paymaster_request(deployment: &Deployment, i: u64) -> Value {
-    let mut sender = [0u8; 20];
-    sender[..8].copy_from_slice(&i.to_be_bytes());
-    sender[19] = 0x7a;
-    let op = json!({
-        "sender": Address::from(sender),
-        "nonce": "0x0",
-        "callData": "0x",
-        "callGasLimit": "0x186a0",
-        "verificationGasLimit": "0x30d40",
-        "preVerificationGas": "0xea60",
-        "maxFeePerGas": "0xb2d05e00",
-        "maxPriorityFeePerGas": "0x3b9aca00",
-        "signature": "0x",
-    });
-    let chain = format!("{:#x}", U256::from(deployment.chain_id));
-    let context = json!({ "token": deployment.contracts.tora });
-    json!({
-        "jsonrpc": "2.0",
-        "id": i,
-        "method": "pm_getPaymasterData",
-        "params": [op, deployment.contracts.entry_point, chain, context],
-    })
+    /// `eth_sendUserOperation`, one operation from each of rate × duration new SimpleAccounts;
+    /// then waits for their inclusion (devnet only: setup uses the dev keys and anvil).
+    Bundler {
+        #[arg(long, default_value = "http://127.0.0.1:4337")]
+        url: String,
+        /// The bundler's Prometheus endpoint, for node requests per operation.
+        #[arg(long)]
+        metrics_url: Option<String>,
+        /// Stop waiting for inclusions after this many seconds without a new one.
+        #[arg(long, default_value_t = 60)]
+        inclusion_patience: u64,
+    },
 }
 
 #[tokio::main]
@@ -84,19 +59,71 @@ async fn main() -> anyhow::Result<()> {
         max_in_flight: cli.max_in_flight,
     };
     let client = reqwest::Client::builder().pool_max_idle_per_host(cli.max_in_flight).build()?;
-    let report = match cli.target {
-        Target::Paymaster { url, deployment } => {
-            let deployment = Deployment::read(&deployment)?;
-            run(plan, move |i| {
-                let (client, url, body) = (client.clone(), url.clone(), paymaster_request(&deployment, i));
-                async move { json_rpc(&client, &url, body).await }
+    let deployment = Deployment::read(&cli.deployment)?;
+    let figures = match cli.target {
+        Target::Paymaster { url } => {
+            let report = run(plan, move |i| {
+                let (client, url, body) =
+                    (client.clone(), url.clone(), paymaster::quote_request(&deployment, i));
+                async move { rpc::outcome(&client, &url, &body).await }
             })
-            .await
+            .await;
+            print!("{}", report.text());
+            serde_json::to_value(report.summary())?
+        }
+        Target::Bundler { url, metrics_url, inclusion_patience } => {
+            let metrics_url = metrics_url.unwrap_or_else(|| format!("{}/metrics", url.trim_end_matches('/')));
+            let ops = bundler::prepare(&client, &url, &deployment, plan.total() as usize).await?;
+            let watcher = InclusionWatcher::spawn(
+                ops.provider.clone(),
+                deployment.contracts.entry_point,
+                ops.start_block,
+            );
+            let node_before = bundler::node_requests(&client, &metrics_url).await;
+            let sent_at = Arc::new(Mutex::new(vec![None; ops.bodies.len()]));
+            let bodies = Arc::new(ops.bodies);
+            let (run_client, run_url, run_sent_at) = (client.clone(), url.clone(), sent_at.clone());
+            let report = run(plan, move |i| {
+                let (client, url, bodies, sent_at) =
+                    (run_client.clone(), run_url.clone(), bodies.clone(), run_sent_at.clone());
+                async move {
+                    let sent = Instant::now();
+                    let outcome = rpc::outcome(&client, &url, &bodies[i as usize]).await;
+                    if outcome.is_ok() {
+                        sent_at.lock().unwrap()[i as usize] = Some(sent);
+                    }
+                    outcome
+                }
+            })
+            .await;
+            print!("{}", report.text());
+            let accepted: Vec<_> = ops
+                .hashes
+                .iter()
+                .zip(sent_at.lock().unwrap().iter())
+                .filter_map(|(hash, sent)| sent.map(|sent| (*hash, sent)))
+                .collect();
+            eprintln!("waiting for {} accepted operations to be included", accepted.len());
+            let seen = watcher.settle(accepted.len(), Duration::from_secs(inclusion_patience)).await;
+            let inclusion = summarise(&accepted, &seen);
+            print!("{}", inclusion.text());
+            let node_after = bundler::node_requests(&client, &metrics_url).await;
+            let per_op = match (node_before, node_after) {
+                (Some(before), Some(after)) if !accepted.is_empty() => {
+                    let per_op = (after - before) as f64 / accepted.len() as f64;
+                    println!("node requests per operation {per_op:.2} ({} in all)", after - before);
+                    Some(per_op)
+                }
+                _ => {
+                    println!("node requests per operation: not exported at {metrics_url}");
+                    None
+                }
+            };
+            json!({ "send": report.summary(), "inclusion": inclusion, "nodeRequestsPerOp": per_op })
         }
     };
-    print!("{}", report.text());
     if let Some(path) = cli.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report.summary())?)?;
+        std::fs::write(path, serde_json::to_string_pretty(&figures)?)?;
     }
     Ok(())
 }

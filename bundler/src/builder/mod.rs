@@ -1,9 +1,16 @@
-//! The bundle builder: takes the best pending operations, simulates `handleOps` with `eth_call`
-//! and drops the ones the EntryPoint refuses, signs and submits the transaction with the
-//! bundler's key, waits for it, and reports each operation's fate back to the pool.
+//! The bundle builder: takes the best pending operations, validates them again, simulates
+//! `handleOps` with `eth_call` and drops the ones the EntryPoint refuses, signs and submits the
+//! transaction on a free key, follows it block by block (resubmitting with higher fees, or
+//! cancelling), and reports each operation's fate back to the pool, reorgs included.
 
+mod fees;
+mod lanes;
+mod reorg;
+mod revalidation;
 mod selection;
 mod submit;
+mod tracker;
 
+pub use fees::{BundleFees, REPLACEMENT_BUMP_PERCENT, bump};
 pub use selection::select_bundle;
 pub use submit::{Builder, BuilderError, BuilderSettings, BundleOutcome, BundlingMode};

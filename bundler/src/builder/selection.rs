@@ -50,6 +50,7 @@ mod tests {
             paymaster: None,
             valid_until: None,
             associated_storage: Default::default(),
+            code_hashes: Default::default(),
             op,
         }
     }

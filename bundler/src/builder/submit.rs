@@ -1,18 +1,25 @@
-//! Building, simulating, signing and submitting one bundle at a time.
+//! Building one bundle on a free signer lane: select, re-validate, simulate `handleOps`, price,
+//! sign and send. What happens after the send (waiting, resubmission, cancellation) is in
+//! `tracker`; reorgs are in `reorg`.
 
+use super::fees::BundleFees;
+use super::lanes::{Lane, lanes};
+use super::reorg::RecentBundles;
 use super::select_bundle;
+use super::tracker::{InFlight, Settled};
 use crate::pool::{Mempool, PoolOperation};
-use alloy::eips::BlockNumberOrTag;
-use alloy::network::{EthereumWallet, TransactionBuilder};
-use alloy::primitives::{Address, B256, U256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
-use alloy::signers::local::PrivateKeySigner;
+use crate::validation::Validator;
+use alloy::eips::{BlockId, BlockNumberOrTag};
+use alloy::network::TransactionBuilder;
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::{Block, TransactionRequest};
 use alloy::sol_types::{SolCall, SolInterface};
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tokio::sync::oneshot;
 use tora_core::UserOperation;
 use tora_core::contracts::EntryPoint;
 
@@ -31,8 +38,19 @@ pub struct BuilderSettings {
     pub max_bundle_ops: usize,
     /// Gas the transaction needs on top of the operations' own limits (calldata, the loop).
     pub bundle_overhead_gas: u64,
-    /// How long to wait for the bundle's receipt.
+    /// How long debug_bundler_sendBundleNow waits for its bundle to settle. The bundle stays
+    /// tracked after that; only the caller stops waiting.
     pub receipt_timeout: Duration,
+    /// The first price's max fee is the base fee plus this many percent, plus the priority fee.
+    pub base_fee_margin_percent: u128,
+    /// A bundle not mined after this many new blocks is resubmitted with higher fees.
+    pub resubmit_after_blocks: u64,
+    /// Resubmissions of one bundle before it is cancelled.
+    pub max_resubmissions: u32,
+    /// The highest maxFeePerGas a resubmission may pay, in wei.
+    pub max_fee_per_gas_cap: u128,
+    /// Blocks during which an included bundle is watched for a reorg that drops it.
+    pub reorg_depth: u64,
 }
 
 impl Default for BuilderSettings {
@@ -42,6 +60,13 @@ impl Default for BuilderSettings {
             max_bundle_ops: 256,
             bundle_overhead_gas: 100_000,
             receipt_timeout: Duration::from_secs(60),
+            // Twice the base fee: room for six full blocks of 12.5% rises.
+            base_fee_margin_percent: 100,
+            resubmit_after_blocks: 3,
+            max_resubmissions: 3,
+            // 1,000 gwei.
+            max_fee_per_gas_cap: 1_000_000_000_000,
+            reorg_depth: 64,
         }
     }
 }
@@ -50,15 +75,21 @@ impl Default for BuilderSettings {
 pub enum BuilderError {
     #[error("invalid RPC URL {0}")]
     Url(String),
+    #[error("{0}")]
+    Keys(String),
     #[error("node: {0}")]
     Node(String),
-    #[error("bundle transaction {0} was not mined in time")]
-    NotMined(B256),
+    #[error("the bundle did not settle in time; it stays tracked")]
+    NotMined,
     #[error("bundle transaction {0} reverted")]
     Reverted(B256),
+    #[error("the bundle at nonce {nonce} of {signer} was cancelled; its operations are back in the pool")]
+    Cancelled { signer: Address, nonce: u64 },
+    #[error("every bundler key has a bundle in flight")]
+    AllKeysBusy,
 }
 
-fn node<E: std::fmt::Display>(e: E) -> BuilderError {
+pub(super) fn node<E: std::fmt::Display>(e: E) -> BuilderError {
     BuilderError::Node(e.to_string())
 }
 
@@ -67,49 +98,64 @@ fn node<E: std::fmt::Display>(e: E) -> BuilderError {
 pub struct BundleOutcome {
     pub transaction_hash: B256,
     pub included: Vec<B256>,
-    /// Operations the simulation refused, with the EntryPoint's reason.
+    /// Operations dropped while building it (re-validation or simulation), with the reason.
     pub dropped: Vec<(B256, String)>,
 }
 
+/// What the chain looked like at the last head the builder processed.
+pub(super) struct Head {
+    pub number: u64,
+    pub hash: B256,
+    pub recent: RecentBundles,
+}
+
 pub struct Builder<P> {
-    provider: DynProvider,
-    address: Address,
-    entry_point: Address,
-    pool: Arc<P>,
-    settings: BuilderSettings,
+    pub(super) lanes: Vec<Lane>,
+    pub(super) entry_point: Address,
+    pub(super) pool: Arc<P>,
+    pub(super) validator: Arc<Validator>,
+    pub(super) settings: BuilderSettings,
     auto: AtomicBool,
-    /// One bundle at a time: the key's nonce and the pool's view stay consistent.
-    busy: tokio::sync::Mutex<()>,
+    /// One bundle built at a time, so that two lanes never pick the same operations.
+    building: tokio::sync::Mutex<()>,
+    /// Operations in a bundle that is in flight on some lane: no other bundle takes them.
+    pub(super) in_flight_ops: Mutex<HashSet<B256>>,
+    /// One head processed at a time.
+    pub(super) head: tokio::sync::Mutex<Head>,
 }
 
 impl<P: Mempool> Builder<P> {
     pub fn new(
         rpc_url: &str,
-        key: B256,
+        keys: &[B256],
         entry_point: Address,
         pool: Arc<P>,
+        validator: Arc<Validator>,
         settings: BuilderSettings,
         mode: BundlingMode,
     ) -> Result<Self, BuilderError> {
-        let url = rpc_url.parse().map_err(|_| BuilderError::Url(rpc_url.to_owned()))?;
-        let signer = PrivateKeySigner::from_bytes(&key)
-            .map_err(|e| BuilderError::Node(format!("bundler key: {e}")))?;
-        let address = signer.address();
-        let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
+        let recent = RecentBundles::new(settings.reorg_depth);
         Ok(Self {
-            provider,
-            address,
+            lanes: lanes(rpc_url, keys)?,
             entry_point,
             pool,
+            validator,
             settings,
             auto: AtomicBool::new(mode == BundlingMode::Auto),
-            busy: tokio::sync::Mutex::new(()),
+            building: tokio::sync::Mutex::new(()),
+            in_flight_ops: Mutex::new(HashSet::new()),
+            head: tokio::sync::Mutex::new(Head { number: 0, hash: B256::ZERO, recent }),
         })
     }
 
-    /// The bundler's account: it signs bundles and receives the operations' fees.
+    /// The first bundler account: it signs bundles and receives the operations' fees.
     pub fn address(&self) -> Address {
-        self.address
+        self.lanes[0].address
+    }
+
+    /// Every bundler account, one per key, in the order the keys were given.
+    pub fn addresses(&self) -> Vec<Address> {
+        self.lanes.iter().map(|l| l.address).collect()
     }
 
     pub fn mode(&self) -> BundlingMode {
@@ -120,73 +166,148 @@ impl<P: Mempool> Builder<P> {
         self.auto.store(mode == BundlingMode::Auto, Ordering::Relaxed);
     }
 
-    /// Builds and submits one bundle from the pool; `None` when nothing is pending.
+    /// Builds one bundle from the pool on a free key and waits until it settles (landed, or
+    /// cancelled), driving the resubmissions itself as blocks come; `None` when nothing is
+    /// pending.
     pub async fn send_bundle_now(&self) -> Result<Option<BundleOutcome>, BuilderError> {
-        let _one_at_a_time = self.busy.lock().await;
-        let block = self
+        self.on_new_head().await?;
+        let Some(settled) = self.start_bundle().await? else {
+            return Ok(None);
+        };
+        self.wait(settled).await.map(Some)
+    }
+
+    /// One tick of the bundling loop: follow the chain, and in auto mode fill every free key
+    /// with a bundle (without waiting for them).
+    pub async fn on_tick(&self) -> Result<(), BuilderError> {
+        self.on_new_head().await?;
+        while self.mode() == BundlingMode::Auto {
+            match self.start_bundle().await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(BuilderError::AllKeysBusy) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the operation is in a bundle sent and not yet settled (for a status answer).
+    pub fn is_submitted(&self, hash: &B256) -> bool {
+        self.in_flight_ops.lock().unwrap_or_else(PoisonError::into_inner).contains(hash)
+    }
+
+    pub(super) fn set_in_flight(&self, hashes: impl IntoIterator<Item = B256>, in_flight: bool) {
+        let mut set = self.in_flight_ops.lock().unwrap_or_else(PoisonError::into_inner);
+        for hash in hashes {
+            if in_flight {
+                set.insert(hash);
+            } else {
+                set.remove(&hash);
+            }
+        }
+    }
+
+    pub(super) async fn latest_block(&self) -> Result<Block, BuilderError> {
+        self.lanes[0]
             .provider
             .get_block_by_number(BlockNumberOrTag::Latest)
             .await
             .map_err(node)?
-            .ok_or_else(|| BuilderError::Node("the node has no latest block".to_owned()))?;
+            .ok_or_else(|| BuilderError::Node("the node has no latest block".to_owned()))
+    }
+
+    /// Today's first price of a bundle.
+    pub(super) async fn price(&self, base_fee: u128) -> Result<BundleFees, BuilderError> {
+        let priority = self.lanes[0].provider.get_max_priority_fee_per_gas().await.map_err(node)?;
+        Ok(BundleFees::price(base_fee, priority, self.settings.base_fee_margin_percent))
+    }
+
+    /// Builds and sends a bundle on the first free lane; returns where its settlement will be
+    /// reported, or `None` when no operation can go.
+    async fn start_bundle(&self) -> Result<Option<oneshot::Receiver<Settled>>, BuilderError> {
+        let _one_at_a_time = self.building.lock().await;
+        let mut free = None;
+        for lane in &self.lanes {
+            let guard = lane.in_flight.lock().await;
+            if guard.is_none() {
+                free = Some((lane, guard));
+                break;
+            }
+        }
+        // Checked before any node call: auto mode asks on every tick.
+        let Some((lane, mut in_flight)) = free else {
+            return Err(BuilderError::AllKeysBusy);
+        };
+        let block = self.latest_block().await?;
         let base_fee = u128::from(block.header.base_fee_per_gas.unwrap_or_default());
         self.pool.on_block(block.header.timestamp, base_fee);
+        let fees = self.price(base_fee).await?;
         let gas_target = self.settings.max_bundle_gas.min(block.header.gas_limit);
-        let candidates = self.pool.best(self.settings.max_bundle_ops.saturating_mul(4));
+        let candidates: Vec<PoolOperation> = self
+            .pool
+            .best(self.settings.max_bundle_ops.saturating_mul(4))
+            .into_iter()
+            .filter(|p| !self.is_submitted(&p.hash) && fees.covered_by(p))
+            .collect();
+        if candidates.is_empty() {
+            return Ok(None);
+        }
         let mut chosen = select_bundle(candidates, gas_target, self.settings.max_bundle_ops);
-        let dropped = self.drop_failing(&mut chosen).await?;
+        let mut dropped = self.revalidate(&mut chosen).await;
+        dropped.extend(self.drop_failing(lane.address, &mut chosen).await?);
         if chosen.is_empty() {
             return Ok(None);
         }
-        let receipt = self.submit(&chosen, base_fee).await?;
-        let landed: HashSet<B256> = receipt
-            .inner
-            .logs()
-            .iter()
-            .filter(|log| log.address() == self.entry_point)
-            .filter_map(|log| log.log_decode::<EntryPoint::UserOperationEvent>().ok())
-            .map(|log| log.inner.data.userOpHash)
-            .collect();
-        let mut included = Vec::new();
-        for op in &chosen {
-            if landed.contains(&op.hash) {
-                self.pool.mark_included(op.hash);
-                included.push(op.hash);
-            } else {
-                self.pool.remove(op.hash);
-            }
-        }
-        tracing::info!(tx = %receipt.transaction_hash, ops = included.len(), "bundle included");
-        Ok(Some(BundleOutcome { transaction_hash: receipt.transaction_hash, included, dropped }))
+        let nonce = lane
+            .provider
+            .get_transaction_count(lane.address)
+            .block_id(BlockId::latest())
+            .await
+            .map_err(node)?;
+        let op_gas = chosen.iter().fold(U256::ZERO, |sum, p| sum.saturating_add(p.gas_limit()));
+        let gas = op_gas.saturating_add(U256::from(self.settings.bundle_overhead_gas)).saturating_to::<u64>();
+        let calldata = self.handle_ops_call(&chosen, lane.address);
+        let request = bundle_request(lane.address, self.entry_point, nonce, gas, calldata.clone(), fees);
+        let hash = *lane.provider.send_transaction(request).await.map_err(node)?.tx_hash();
+        tracing::info!(tx = %hash, signer = %lane.address, nonce, ops = chosen.len(), "bundle sent");
+        let (done, settled) = oneshot::channel();
+        self.set_in_flight(chosen.iter().map(|p| p.hash), true);
+        *in_flight = Some(InFlight {
+            nonce,
+            ops: chosen,
+            gas,
+            calldata,
+            fees,
+            sent: vec![hash],
+            cancel: None,
+            last_sent_block: block.header.number,
+            resubmissions: 0,
+            dropped,
+            done: Some(done),
+        });
+        Ok(Some(settled))
     }
 
     /// Simulates `handleOps` until the EntryPoint accepts the whole bundle, removing each
-    /// operation it names in `FailedOp` from the bundle and the pool.
+    /// operation it names in `FailedOp` from the bundle and the pool, and penalising the entity
+    /// at fault: the operation passed validation twice, so the failure is the entity's doing.
     async fn drop_failing(
         &self,
+        from: Address,
         chosen: &mut Vec<PoolOperation>,
     ) -> Result<Vec<(B256, String)>, BuilderError> {
         let mut dropped = Vec::new();
         while !chosen.is_empty() {
-            let call = self.handle_ops_call(chosen);
-            let request = TransactionRequest::default()
-                .with_from(self.address)
-                .with_to(self.entry_point)
-                .with_input(call);
-            let Err(err) = self.provider.call(request).await else {
+            let Some((index, reason)) = self.simulate(from, chosen).await? else {
                 break;
             };
-            let data = err.as_error_resp().and_then(|e| e.as_revert_data()).ok_or_else(|| node(&err))?;
-            let (index, reason) = match EntryPoint::EntryPointErrors::abi_decode(&data) {
-                Ok(EntryPoint::EntryPointErrors::FailedOp(e)) => (e.opIndex, e.reason),
-                Ok(EntryPoint::EntryPointErrors::FailedOpWithRevert(e)) => (e.opIndex, e.reason),
-                _ => return Err(BuilderError::Node(format!("handleOps simulation reverted: {data}"))),
-            };
-            let index: usize = index.saturating_to();
             if index >= chosen.len() {
                 return Err(BuilderError::Node(format!("FailedOp names op {index} of {}", chosen.len())));
             }
             let failed = chosen.remove(index);
+            if let Some(entity) = at_fault(&failed, &reason) {
+                self.pool.penalize(entity);
+            }
             tracing::info!(hash = %failed.hash, %reason, "dropped an operation that fails in the bundle");
             self.pool.remove(failed.hash);
             dropped.push((failed.hash, reason));
@@ -194,46 +315,101 @@ impl<P: Mempool> Builder<P> {
         Ok(dropped)
     }
 
-    fn handle_ops_call(&self, ops: &[PoolOperation]) -> Vec<u8> {
-        let packed = ops.iter().map(|p| UserOperation::pack(&p.op)).collect();
-        EntryPoint::handleOpsCall { ops: packed, beneficiary: self.address }.abi_encode()
-    }
-
-    /// Prices the transaction at twice the base fee plus the node's priority fee (room for the
-    /// base fee to rise for a few blocks), sends it and waits for the receipt.
-    async fn submit(
+    /// `handleOps` by `eth_call`: `None` when it succeeds, else the failing operation's index
+    /// and the EntryPoint's reason.
+    pub(super) async fn simulate(
         &self,
+        from: Address,
         ops: &[PoolOperation],
-        base_fee: u128,
-    ) -> Result<TransactionReceipt, BuilderError> {
-        let priority = self.provider.get_max_priority_fee_per_gas().await.map_err(node)?;
-        let op_gas = ops.iter().fold(U256::ZERO, |sum, p| sum.saturating_add(p.gas_limit()));
-        let gas = op_gas.saturating_add(U256::from(self.settings.bundle_overhead_gas)).saturating_to::<u64>();
+    ) -> Result<Option<(usize, String)>, BuilderError> {
         let request = TransactionRequest::default()
+            .with_from(from)
             .with_to(self.entry_point)
-            .with_input(self.handle_ops_call(ops))
-            .with_gas_limit(gas)
-            .with_max_priority_fee_per_gas(priority)
-            .with_max_fee_per_gas(base_fee.saturating_mul(2).saturating_add(priority));
-        let pending = self.provider.send_transaction(request).await.map_err(node)?;
-        let tx = *pending.tx_hash();
-        let receipt = self.wait_for_receipt(tx).await?;
-        if !receipt.status() {
-            return Err(BuilderError::Reverted(tx));
-        }
-        Ok(receipt)
+            .with_input(self.handle_ops_call(ops, from));
+        let Err(err) = self.lanes[0].provider.call(request).await else {
+            return Ok(None);
+        };
+        let data = err.as_error_resp().and_then(|e| e.as_revert_data()).ok_or_else(|| node(&err))?;
+        let (index, reason) = match EntryPoint::EntryPointErrors::abi_decode(&data) {
+            Ok(EntryPoint::EntryPointErrors::FailedOp(e)) => (e.opIndex, e.reason),
+            Ok(EntryPoint::EntryPointErrors::FailedOpWithRevert(e)) => (e.opIndex, e.reason),
+            _ => return Err(BuilderError::Node(format!("handleOps simulation reverted: {data}"))),
+        };
+        Ok(Some((index.saturating_to(), reason)))
     }
 
-    /// Polls briefly rather than through alloy's block watcher, which would add its poll
-    /// interval (a quarter second or more) to every bundle on a fast chain.
-    async fn wait_for_receipt(&self, tx: B256) -> Result<TransactionReceipt, BuilderError> {
-        let deadline = tokio::time::Instant::now() + self.settings.receipt_timeout;
-        while tokio::time::Instant::now() < deadline {
-            if let Some(receipt) = self.provider.get_transaction_receipt(tx).await.map_err(node)? {
-                return Ok(receipt);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    /// `handleOps(ops, beneficiary)`: the signer collects the fees.
+    fn handle_ops_call(&self, ops: &[PoolOperation], beneficiary: Address) -> Bytes {
+        let packed = ops.iter().map(|p| UserOperation::pack(&p.op)).collect();
+        EntryPoint::handleOpsCall { ops: packed, beneficiary }.abi_encode().into()
+    }
+}
+
+/// The bundle transaction at `nonce` with `fees`; a resubmission differs only in the fees.
+pub(super) fn bundle_request(
+    from: Address,
+    entry_point: Address,
+    nonce: u64,
+    gas: u64,
+    calldata: Bytes,
+    fees: BundleFees,
+) -> TransactionRequest {
+    TransactionRequest::default()
+        .with_from(from)
+        .with_to(entry_point)
+        .with_input(calldata)
+        .with_nonce(nonce)
+        .with_gas_limit(gas)
+        .with_max_fee_per_gas(fees.max_fee_per_gas)
+        .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
+}
+
+/// The entity ERC-7562 reputation blames for a `FailedOp` reason: the factory for AA1x, the
+/// paymaster for AA3x (validation) and AA5x (postOp), the account otherwise; nobody for AA9x,
+/// which are the bundle's own faults (its gas, its beneficiary).
+fn at_fault(op: &PoolOperation, reason: &str) -> Option<Address> {
+    let factory = op.factory.map(|f| f.address);
+    let paymaster = op.paymaster.map(|p| p.address);
+    match reason.get(..3) {
+        Some("AA1") => factory.or(Some(op.sender.address)),
+        Some("AA3") | Some("AA5") => paymaster.or(Some(op.sender.address)),
+        Some("AA9") => None,
+        _ => Some(op.sender.address),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validation::{EntityInfo, Wei};
+
+    fn entity(byte: u8) -> EntityInfo {
+        EntityInfo {
+            address: Address::repeat_byte(byte),
+            stake: Wei(U256::ZERO),
+            unstake_delay_secs: 0,
+            staked: false,
         }
-        Err(BuilderError::NotMined(tx))
+    }
+
+    #[test]
+    fn the_entity_at_fault_follows_the_reason_prefix() {
+        let op = PoolOperation {
+            op: UserOperation::default(),
+            hash: B256::ZERO,
+            sender: entity(1),
+            factory: Some(entity(2)),
+            paymaster: Some(entity(3)),
+            valid_until: None,
+            associated_storage: Default::default(),
+            code_hashes: Default::default(),
+        };
+        assert_eq!(at_fault(&op, "AA13 initCode failed or OOG"), Some(Address::repeat_byte(2)));
+        assert_eq!(at_fault(&op, "AA31 paymaster deposit too low"), Some(Address::repeat_byte(3)));
+        assert_eq!(at_fault(&op, "AA23 reverted"), Some(Address::repeat_byte(1)));
+        assert_eq!(at_fault(&op, "AA95 out of gas"), None);
+        let bare = PoolOperation { factory: None, paymaster: None, ..op };
+        assert_eq!(at_fault(&bare, "AA31 paymaster deposit too low"), Some(Address::repeat_byte(1)));
+        assert_eq!(at_fault(&bare, ""), Some(Address::repeat_byte(1)));
     }
 }

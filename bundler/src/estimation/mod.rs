@@ -1,31 +1,55 @@
-//! eth_estimateUserOperationGas: preVerificationGas from the operation's calldata and fixed
-//! overheads; verificationGasLimit from the validation gas `simulateHandleOp` reports, with a
-//! margin; callGasLimit by binary search over `simulateHandleOp` with the operation's callData
-//! as its target call. Every simulation is an `eth_call` with the EntryPoint's code replaced by
-//! EntryPointSimulations, with the caller's state overrides on top.
+//! eth_estimateUserOperationGas: preVerificationGas from the operation's shape, fixed overheads
+//! and, on OP Stack chains, the L1 data fee; verificationGasLimit from the validation gas
+//! `simulateHandleOp` reports, with a margin; callGasLimit by binary search over the
+//! operation's own callGasLimit, each probe judged by whether the operation's execution
+//! succeeded (`UserOperationEvent.success`).
+//!
+//! Every probe runs `EntryPointSimulations.simulateHandleOp` in revm over the node's state at
+//! the latest block (the validator's state machinery: fetched on demand, cached per block), with
+//! the caller's state overrides on top. The logs are what make the search sound: v0.7's
+//! EntryPoint does not revert when the call runs out of gas, and `eth_call` returns no logs.
+//! The search itself costs no node calls once the first probe has loaded the state it touches.
 
+mod handle_op;
+mod oracle;
+mod overlay;
 mod pre_verification;
 mod search;
 
-pub use pre_verification::{calldata_cost, pre_verification_gas};
+pub use handle_op::{HandleOpRun, simulate_handle_op};
+pub use oracle::OracleReader;
+pub use overlay::Overlay;
+pub use pre_verification::{
+    L1Price, bundle_of_one, calldata_cost, calldata_gas, l1_gas, required_pre_verification_gas,
+};
 pub use search::min_gas;
 
-use crate::validation::simulation::decode_revert;
-use crate::validation::{EntryPointSimulations, ExecutionResult};
-use crate::validation::{SimulationRevert, rejection_code};
-use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, Bytes, U128, U256};
+use crate::validation::ValidationSettings;
+use crate::validation::simulation::{SIMULATION_CALLER, overrides as simulation_overrides};
+use crate::validation::state::{BlockCache, CodeCache, RpcState};
+use crate::validation::{PinnedBlock, SimulationEnv, SimulationRevert, StateError, rejection_code};
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{Address, B256, Bytes, U128, U256};
 use alloy::providers::{DynProvider, Provider};
-use alloy::rpc::types::TransactionRequest;
 use alloy::rpc::types::state::StateOverride;
-use alloy::sol_types::SolCall;
+use revm::primitives::hardfork::SpecId;
 use serde::Serialize;
-use tora_core::{ErrorCode, RpcError, UserOperation};
+use std::sync::{Arc, Mutex, PoisonError};
+use tora_core::chain_spec::DaFee;
+use tora_core::{ChainSpec, ErrorCode, RpcError, UserOperation};
 
-/// The gas ceiling of one estimation simulation.
-pub const SIMULATION_GAS: u64 = 10_000_000;
-/// Binary-search precision.
-const SEARCH_TOLERANCE: u64 = 1_000;
+/// Gas of one estimation simulation transaction (capped by the block's gas limit).
+pub const SIMULATION_GAS: u64 = 15_000_000;
+/// The most callGasLimit the search tries; an operation needing more is refused.
+pub const CALL_GAS_CEILING: u64 = 5_000_000;
+/// The verification limits every probe runs with (account and paymaster each).
+pub const VERIFICATION_GAS_CEILING: u64 = 2_000_000;
+/// Binary-search precision, in gas. Probes are local, so it can be tight: about
+/// log2(CALL_GAS_CEILING / 64) ≈ 17 probes.
+pub const SEARCH_TOLERANCE: u64 = 64;
+
+/// The ecrecover precompile: signature checks call it, and the EVM loads its account.
+const ECRECOVER: Address = Address::with_last_byte(1);
 
 /// What eth_estimateUserOperationGas answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -38,148 +62,292 @@ pub struct GasEstimate {
     pub paymaster_verification_gas_limit: Option<U128>,
 }
 
+/// What an estimate cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EstimateCost {
+    /// Requests to the node (the block, state the cache lacked, the L1 oracle).
+    pub node_calls: u64,
+    /// simulateHandleOp runs in revm.
+    pub simulations: u32,
+    /// The least callGasLimit the search found to succeed (to within [`SEARCH_TOLERANCE`]),
+    /// before the margin.
+    pub call_gas_found: u64,
+}
+
 /// Margins over what the simulation measured: verification by 50% (its gas depends on
 /// calldata and warm/cold state that differ in a bundle), execution by 10% plus a floor.
-fn with_margin(verification: u64, call: u64) -> (u64, u64) {
+pub fn with_margin(verification: u64, call: u64) -> (u64, u64) {
     let scale = |gas: u64, num: u128, den: u128| {
         u64::try_from((u128::from(gas) * num).div_ceil(den)).unwrap_or(u64::MAX)
     };
     (scale(verification, 3, 2), scale(call, 11, 10).saturating_add(5_000))
 }
 
+/// What `op` pays per gas at `base_fee`: min(maxFee, baseFee + maxPriorityFee); the base fee
+/// itself when the operation names no fees yet (an estimate request).
+pub fn effective_gas_price(op: &UserOperation, base_fee: u64) -> U256 {
+    let base = U256::from(base_fee);
+    if op.max_fee_per_gas.is_zero() {
+        return base;
+    }
+    U256::from(op.max_fee_per_gas).min(base + U256::from(op.max_priority_fee_per_gas))
+}
+
 pub struct Estimator {
     provider: DynProvider,
     entry_point: Address,
+    chain_id: u64,
+    spec: SpecId,
+    sender_creator: Address,
+    /// Some on OP Stack chains.
+    oracle: Option<OracleReader>,
+    codes: CodeCache,
+    /// The newest block's state cache, replaced when the chain moves on.
+    block_cache: Mutex<Option<(B256, Arc<BlockCache>)>>,
 }
 
-/// One simulateHandleOp run: None when it reverted or ran out of gas.
-type Run = Option<ExecutionResult>;
+fn node<E: std::fmt::Display>(e: E) -> RpcError {
+    RpcError::internal(format!("node: {e}"))
+}
+
+fn state_error(e: StateError) -> RpcError {
+    RpcError::internal(e.to_string())
+}
+
+/// The EntryPoint's refusal (`FailedOp`), with its AAxx code.
+fn refusal(revert: SimulationRevert) -> RpcError {
+    let SimulationRevert { reason, inner } = revert;
+    let message = if inner.is_empty() { reason.clone() } else { format!("{reason} {inner}") };
+    RpcError::new(rejection_code(&reason), message)
+}
 
 impl Estimator {
-    pub fn new(provider: DynProvider, entry_point: Address) -> Self {
-        Self { provider, entry_point }
+    /// `settings` gives the EVM rules and the SenderCreator, as the validator uses them.
+    pub fn new(provider: DynProvider, chain: &ChainSpec, settings: &ValidationSettings) -> Self {
+        let oracle = match chain.da_fee {
+            DaFee::None => None,
+            DaFee::OpStack { gas_price_oracle } => {
+                Some(OracleReader::new(provider.clone(), gas_price_oracle))
+            }
+        };
+        Self {
+            provider,
+            entry_point: chain.entry_point,
+            chain_id: chain.id,
+            spec: settings.spec,
+            sender_creator: settings.sender_creator,
+            oracle,
+            codes: CodeCache::default(),
+            block_cache: Mutex::new(None),
+        }
     }
 
-    /// Estimates `op`'s gas fields; its own gas fields and fees are ignored.
+    /// Estimates `op`'s gas fields; its own gas fields are ignored, and its fees only price
+    /// the L1 data fee on OP Stack chains (the base fee when it has none).
     pub async fn estimate(
         &self,
         op: &UserOperation,
         overrides: Option<StateOverride>,
     ) -> Result<GasEstimate, RpcError> {
+        self.estimate_with_cost(op, overrides).await.map(|(estimate, _)| estimate)
+    }
+
+    /// [`Estimator::estimate`] and what it cost.
+    pub async fn estimate_with_cost(
+        &self,
+        op: &UserOperation,
+        overrides: Option<StateOverride>,
+    ) -> Result<(GasEstimate, EstimateCost), RpcError> {
+        let block = self.latest_block().await?;
         let mut overrides = overrides.unwrap_or_default();
-        let entry = overrides.entry(self.entry_point).or_default();
-        entry.code = Some(EntryPointSimulations::DEPLOYED_BYTECODE.clone());
-        // Fees of zero: no prefund, so an account without funds yet can be estimated. The
-        // execution moves to the target call, so its gas can be searched on its own.
-        let probe = UserOperation {
-            call_data: Bytes::new(),
-            call_gas_limit: U128::ZERO,
-            verification_gas_limit: U128::from(SIMULATION_GAS / 2),
-            pre_verification_gas: U256::ZERO,
-            max_fee_per_gas: U128::ZERO,
-            max_priority_fee_per_gas: U128::ZERO,
-            ..op.clone()
+        // The simulation code must stay at the EntryPoint; its storage may be overridden.
+        if let Some(entry) = overrides.get_mut(&self.entry_point) {
+            entry.code = None;
+        }
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|e| RpcError::internal(format!("estimation needs a tokio runtime: {e}")))?;
+        let state = RpcState::new(
+            self.provider.clone(),
+            handle,
+            block,
+            self.cache_for(block.hash),
+            self.codes.clone(),
+            simulation_overrides(self.entry_point),
+        );
+        let search = Search {
+            op: op.clone(),
+            env: SimulationEnv {
+                entry_point: self.entry_point,
+                sender_creator: self.sender_creator,
+                chain_id: self.chain_id,
+                spec: self.spec,
+                gas_limit: SIMULATION_GAS,
+                block,
+            },
+            overrides,
         };
-        let base = self.run(&probe, Address::ZERO, Bytes::new(), SIMULATION_GAS, &overrides).await?;
-        let verification: u64 = base.preOpGas.saturating_to();
-        let call = if op.call_data.is_empty() { 0 } else { self.call_gas(&probe, op, &overrides).await? };
-        let (verification, call) = with_margin(verification, call);
-        Ok(GasEstimate {
-            pre_verification_gas: U256::from(pre_verification_gas(op)),
+        let (measured, state_calls) = tokio::task::spawn_blocking(move || {
+            let measured = search.run(&state);
+            (measured, state.rpc_calls())
+        })
+        .await
+        .map_err(|e| RpcError::internal(format!("estimation task failed: {e}")))?;
+        let measured = measured?;
+        let (l1, oracle_calls) = self.l1_price(op, &block).await?;
+        let (verification, call) = with_margin(measured.verification, measured.call);
+        let estimate = GasEstimate {
+            pre_verification_gas: required_pre_verification_gas(op, l1.as_ref()),
             verification_gas_limit: U128::from(verification),
             call_gas_limit: U128::from(call),
-            paymaster_verification_gas_limit: op.paymaster.map(|_| U128::from(verification)),
-        })
+            // The probes run the paymaster's validation with its stub data, which a paymaster
+            // may check more cheaply than its real data: never less than the paymaster asked.
+            paymaster_verification_gas_limit: op.paymaster.map(|_| {
+                U128::from(verification).max(op.paymaster_verification_gas_limit.unwrap_or_default())
+            }),
+        };
+        let cost = EstimateCost {
+            // The block lookup, the state the cache lacked, the oracle.
+            node_calls: 1 + state_calls + oracle_calls,
+            simulations: measured.simulations,
+            call_gas_found: measured.call,
+        };
+        tracing::debug!(sender = %op.sender, node_calls = cost.node_calls, simulations = cost.simulations, "estimated");
+        Ok((estimate, cost))
     }
 
-    /// The execution's gas: the least total gas with the operation's callData as the target
-    /// call, minus the least without. The target call gets 63/64 of what is left, so the
-    /// difference slightly overstates what the call needs, which is the safe side.
-    async fn call_gas(
-        &self,
-        probe: &UserOperation,
-        op: &UserOperation,
-        overrides: &StateOverride,
-    ) -> Result<u64, RpcError> {
-        let target_ok = |run: &Run| run.as_ref().is_some_and(|r| r.targetSuccess);
-        let full = self.try_run(probe, op.sender, op.call_data.clone(), SIMULATION_GAS, overrides).await?;
-        if !target_ok(&full) {
-            let data = full.map(|r| r.targetResult).unwrap_or_default();
-            return Err(RpcError::new(ErrorCode::ExecutionReverted, "the operation's callData reverts")
-                .with_data(serde_json::json!({ "revertData": data })));
-        }
-        let with = min_gas(0, SIMULATION_GAS, SEARCH_TOLERANCE, |gas| async move {
-            self.try_run(probe, op.sender, op.call_data.clone(), gas, overrides).await.map(|r| target_ok(&r))
-        })
-        .await?
-        .unwrap_or(SIMULATION_GAS);
-        let without = min_gas(0, SIMULATION_GAS, SEARCH_TOLERANCE, |gas| async move {
-            self.try_run(probe, Address::ZERO, Bytes::new(), gas, overrides).await.map(|r| r.is_some())
-        })
-        .await?
-        .unwrap_or(0);
-        Ok(with.saturating_sub(without))
+    /// The least preVerificationGas `eth_sendUserOperation` accepts for `op` now: what an
+    /// estimate with the operation's fees would answer. No node call off OP Stack chains.
+    pub async fn required_pre_verification_gas(&self, op: &UserOperation) -> Result<U256, RpcError> {
+        let l1 = match self.oracle {
+            None => None,
+            Some(_) => self.l1_price(op, &self.latest_block().await?).await?.0,
+        };
+        Ok(required_pre_verification_gas(op, l1.as_ref()))
     }
 
-    /// A run that must succeed: a revert is the EntryPoint's refusal, with its AAxx code.
-    async fn run(
+    /// The L1 fee's parameters and gas price for `op` at `block` (None off OP Stack), and the
+    /// node calls that took.
+    async fn l1_price(
         &self,
         op: &UserOperation,
-        target: Address,
-        data: Bytes,
-        gas: u64,
-        overrides: &StateOverride,
-    ) -> Result<ExecutionResult, RpcError> {
-        match self.call(op, target, data, gas, overrides).await? {
-            Ok(result) => Ok(result),
-            Err(revert) => {
-                let SimulationRevert { reason, inner } = decode_revert(&revert);
-                let message = if inner.is_empty() { reason.clone() } else { format!("{reason} {inner}") };
-                Err(RpcError::new(rejection_code(&reason), message))
+        block: &PinnedBlock,
+    ) -> Result<(Option<L1Price>, u64), RpcError> {
+        let Some(oracle) = &self.oracle else {
+            return Ok((None, 0));
+        };
+        let (params, calls) = oracle.params(block.number).await?;
+        Ok((Some(L1Price { params, gas_price: effective_gas_price(op, block.base_fee) }), calls))
+    }
+
+    async fn latest_block(&self) -> Result<PinnedBlock, RpcError> {
+        latest_block(&self.provider).await
+    }
+
+    fn cache_for(&self, hash: B256) -> Arc<BlockCache> {
+        let mut slot = self.block_cache.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*slot {
+            Some((cached, cache)) if *cached == hash => cache.clone(),
+            _ => {
+                let cache = Arc::new(BlockCache::default());
+                *slot = Some((hash, cache.clone()));
+                cache
             }
         }
     }
+}
 
-    async fn try_run(
-        &self,
-        op: &UserOperation,
-        target: Address,
-        data: Bytes,
-        gas: u64,
-        overrides: &StateOverride,
-    ) -> Result<Run, RpcError> {
-        Ok(self.call(op, target, data, gas, overrides).await?.ok())
-    }
+/// The node's latest block, as simulations pin it.
+pub async fn latest_block(provider: &DynProvider) -> Result<PinnedBlock, RpcError> {
+    let block = provider
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .map_err(node)?
+        .ok_or_else(|| node("no latest block"))?;
+    let header = &block.header;
+    Ok(PinnedBlock {
+        number: header.number,
+        hash: header.hash,
+        timestamp: header.timestamp,
+        base_fee: header.base_fee_per_gas.unwrap_or_default(),
+        gas_limit: header.gas_limit,
+        beneficiary: header.beneficiary,
+        prevrandao: header.mix_hash,
+    })
+}
 
-    /// `simulateHandleOp` through eth_call: Ok(Err(revert data)) when it reverted (or ran out
-    /// of gas, with empty data); Err only when the node could not answer.
-    async fn call(
-        &self,
-        op: &UserOperation,
-        target: Address,
-        data: Bytes,
-        gas: u64,
-        overrides: &StateOverride,
-    ) -> Result<Result<ExecutionResult, Bytes>, RpcError> {
-        let call = EntryPointSimulations::simulateHandleOpCall {
-            op: op.pack().into(),
-            target,
-            targetCallData: data,
-        };
-        let request = TransactionRequest::default()
-            .with_to(self.entry_point)
-            .with_input(call.abi_encode())
-            .with_gas_limit(gas);
-        match self.provider.call(request).overrides(overrides.clone()).await {
-            Ok(output) => EntryPointSimulations::simulateHandleOpCall::abi_decode_returns(&output)
-                .map(Ok)
-                .map_err(|e| RpcError::internal(format!("undecodable simulateHandleOp result: {e}"))),
-            Err(err) => match err.as_error_resp() {
-                Some(resp) => Ok(Err(resp.as_revert_data().unwrap_or_default())),
-                None => Err(RpcError::internal(format!("node: {err}"))),
-            },
+/// What the simulations measured, before margins.
+struct Measured {
+    verification: u64,
+    call: u64,
+    simulations: u32,
+}
+
+/// One estimate's blocking part: every probe over one block's state.
+struct Search {
+    op: UserOperation,
+    env: SimulationEnv,
+    overrides: StateOverride,
+}
+
+impl Search {
+    /// `op` with `call_gas` as its callGasLimit, generous verification limits and no fees
+    /// (so that no prefund is due: an account without funds yet can be estimated).
+    fn probe(&self, call_gas: u64) -> tora_core::user_operation::PackedUserOperation {
+        let ceiling = U128::from(VERIFICATION_GAS_CEILING);
+        UserOperation {
+            call_gas_limit: U128::from(call_gas),
+            verification_gas_limit: ceiling,
+            pre_verification_gas: U256::ZERO,
+            max_fee_per_gas: U128::ZERO,
+            max_priority_fee_per_gas: U128::ZERO,
+            paymaster_verification_gas_limit: self.op.paymaster.map(|_| ceiling),
+            ..self.op.clone()
         }
+        .pack()
     }
+
+    fn run(&self, base: &RpcState) -> Result<Measured, RpcError> {
+        let op = &self.op;
+        let mut known =
+            vec![SIMULATION_CALLER, self.env.entry_point, self.env.block.beneficiary, op.sender, ECRECOVER];
+        known.extend(op.factory);
+        known.extend(op.factory.map(|_| self.env.sender_creator));
+        known.extend(op.paymaster);
+        base.prefetch(&known).map_err(state_error)?;
+        let db = Overlay::new(base, &self.overrides)?;
+        let mut simulations = 0u32;
+        let mut simulate = |call_gas: u64| {
+            simulations += 1;
+            simulate_handle_op(&db, &self.env, &self.probe(call_gas)).map_err(state_error)
+        };
+
+        let ceiling = simulate(CALL_GAS_CEILING)?.map_err(refusal)?;
+        if !ceiling.success {
+            return Err(failure(&ceiling));
+        }
+        let verification: u64 = ceiling.result.preOpGas.saturating_to();
+        // A probe the EntryPoint refuses (AA95: not enough gas left for the call) counts as a
+        // failure; any other refusal already showed at the ceiling.
+        let call = min_gas(0, CALL_GAS_CEILING, SEARCH_TOLERANCE, |gas| {
+            simulate(gas).map(|run| run.is_ok_and(|r| r.success))
+        })?
+        .unwrap_or(CALL_GAS_CEILING);
+        Ok(Measured { verification, call, simulations })
+    }
+}
+
+/// Why an operation fails even with the most gas the search gives it.
+fn failure(run: &HandleOpRun) -> RpcError {
+    if let Some(data) = &run.call_revert {
+        return RpcError::new(ErrorCode::ExecutionReverted, "the operation's callData reverts")
+            .with_data(serde_json::json!({ "revertData": data }));
+    }
+    if let Some(data) = &run.post_op_revert {
+        return RpcError::new(ErrorCode::RejectedByPaymaster, "the paymaster's postOp reverts")
+            .with_data(serde_json::json!({ "revertData": data }));
+    }
+    RpcError::new(ErrorCode::ExecutionReverted, "the operation does not succeed")
+        .with_data(serde_json::json!({ "revertData": Bytes::new() }))
 }
 
 #[cfg(test)]
@@ -192,5 +360,17 @@ mod tests {
         assert_eq!(with_margin(1, 1), (2, 5_002));
         // Saturates instead of wrapping.
         assert_eq!(with_margin(u64::MAX, u64::MAX), (u64::MAX, u64::MAX));
+    }
+
+    #[test]
+    fn the_effective_gas_price_is_capped_by_max_fee_and_defaults_to_the_base_fee() {
+        let op = |max: u64, tip: u64| UserOperation {
+            max_fee_per_gas: U128::from(max),
+            max_priority_fee_per_gas: U128::from(tip),
+            ..Default::default()
+        };
+        assert_eq!(effective_gas_price(&op(0, 0), 7), U256::from(7));
+        assert_eq!(effective_gas_price(&op(100, 5), 7), U256::from(12));
+        assert_eq!(effective_gas_price(&op(10, 5), 7), U256::from(10));
     }
 }

@@ -219,6 +219,10 @@ impl Mempool for InMemoryPool {
         inner.by_sender_nonce.clear();
     }
 
+    fn penalize(&self, entity: Address) {
+        self.lock().reputation.crashed_handle_ops(entity);
+    }
+
     fn dump_reputation(&self) -> Vec<ReputationEntry> {
         self.lock().reputation.dump()
     }

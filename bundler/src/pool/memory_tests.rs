@@ -28,6 +28,7 @@ fn op(sender: u8, nonce: u64, max_fee: u64, priority: u64) -> PoolOperation {
         paymaster: None,
         valid_until: None,
         associated_storage: BTreeSet::new(),
+        code_hashes: Default::default(),
         op,
     }
 }

@@ -16,8 +16,8 @@ pub use memory::{InMemoryPool, PoolSettings};
 pub use operation::PoolOperation;
 pub use replacement::{MIN_PRICE_BUMP_PERCENT, is_replacement_priced};
 pub use reputation::{
-    BAN_SLACK, MIN_INCLUSION_RATE_DENOMINATOR, Reputation, ReputationEntry, ReputationStatus,
-    THROTTLING_SLACK,
+    BAN_SLACK, CRASHED_HANDLE_OPS_SEEN, MIN_INCLUSION_RATE_DENOMINATOR, Reputation, ReputationEntry,
+    ReputationStatus, THROTTLING_SLACK,
 };
 
 use alloy::primitives::{Address, B256};
@@ -49,6 +49,9 @@ pub trait Mempool: Send + Sync + 'static {
     fn dump(&self) -> Vec<PoolOperation>;
     /// Drops every pending operation (debug_bundler_clearMempool).
     fn clear(&self);
+    /// Bans `entity` for making a bundle's handleOps fail after its operation passed
+    /// validation (the entity at fault: paymaster for AA3x, factory for AA1x, else the account).
+    fn penalize(&self, entity: Address);
     /// Every entity with a reputation record.
     fn dump_reputation(&self) -> Vec<ReputationEntry>;
     /// Overwrites reputation records (debug_bundler_setReputation).

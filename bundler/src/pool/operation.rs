@@ -2,7 +2,7 @@
 
 use crate::validation::{EntityInfo, ValidationOutcome};
 use alloy::primitives::{Address, B256, U256};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use tora_core::UserOperation;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +16,9 @@ pub struct PoolOperation {
     pub valid_until: Option<u64>,
     /// Contracts whose storage validation used through association (ERC-7562 STO-041).
     pub associated_storage: BTreeSet<Address>,
+    /// Code hash of every contract the validation touched, for the bundle-time recheck
+    /// (ERC-7562 COD-010).
+    pub code_hashes: BTreeMap<Address, B256>,
 }
 
 impl PoolOperation {
@@ -28,6 +31,7 @@ impl PoolOperation {
             paymaster: outcome.paymaster,
             valid_until: outcome.time_range.valid_until,
             associated_storage: outcome.associated_storage.clone(),
+            code_hashes: outcome.code_hashes.clone(),
         }
     }
 
@@ -46,6 +50,17 @@ impl PoolOperation {
         let max_fee: u128 = self.op.max_fee_per_gas.to();
         let priority: u128 = self.op.max_priority_fee_per_gas.to();
         max_fee.min(base_fee.saturating_add(priority))
+    }
+
+    /// Contracts whose code changed between this operation's acceptance and `outcome`, a
+    /// later validation of it (ERC-7562 COD-010). A contract the later run did not touch is
+    /// not counted: its code cannot have influenced that verdict.
+    pub fn changed_code(&self, outcome: &ValidationOutcome) -> Vec<Address> {
+        self.code_hashes
+            .iter()
+            .filter(|(address, hash)| outcome.code_hashes.get(*address).is_some_and(|now| now != *hash))
+            .map(|(address, _)| *address)
+            .collect()
     }
 
     /// Every gas limit of the operation together: the most it can add to a bundle.

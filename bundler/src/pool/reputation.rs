@@ -12,6 +12,10 @@ pub const MIN_INCLUSION_RATE_DENOMINATOR: u64 = 10;
 pub const THROTTLING_SLACK: u64 = 10;
 /// ERC-7562 BAN_SLACK.
 pub const BAN_SLACK: u64 = 50;
+/// opsSeen added to an entity whose operation made the bundle's `handleOps` fail after it
+/// passed validation twice (the eth-infinitism bundler's `crashedHandleOps`): far past the ban
+/// line, so the entity stays banned until the hourly decay has worked for days.
+pub const CRASHED_HANDLE_OPS_SEEN: u64 = 10_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,6 +72,14 @@ impl Reputation {
     pub fn included(&mut self, entity: Address) {
         let entry = self.counters.entry(entity).or_default();
         entry.1 = entry.1.saturating_add(1);
+    }
+
+    /// The entity's operation failed in the bundle after passing validation: ban it, and
+    /// forget its inclusions so that past good behaviour does not buy the ban off.
+    pub fn crashed_handle_ops(&mut self, entity: Address) {
+        let entry = self.counters.entry(entity).or_default();
+        entry.0 = entry.0.saturating_add(CRASHED_HANDLE_OPS_SEEN);
+        entry.1 = 0;
     }
 
     /// The hourly decay: both counters times 23/24, rounded down; records at zero are dropped.
@@ -154,5 +166,16 @@ mod tests {
         assert_eq!(json[0]["opsSeen"], "0x65");
         assert_eq!(json[0]["opsIncluded"], "0x1");
         assert_eq!(json[0]["status"], "ok");
+    }
+
+    #[test]
+    fn a_crashed_handle_ops_bans_even_a_well_included_entity() {
+        let mut r = Reputation::default();
+        let a = Address::repeat_byte(3);
+        r.set(&ReputationEntry { address: a, ops_seen: 5, ops_included: 1_000, status: None });
+        r.crashed_handle_ops(a);
+        assert_eq!(r.dump()[0].ops_seen, 10_005);
+        assert_eq!(r.dump()[0].ops_included, 0);
+        assert_eq!(r.status(a), Banned);
     }
 }

@@ -3,12 +3,30 @@
 use super::BundlerRpc;
 use crate::builder::BundlingMode;
 use crate::pool::{Mempool, ReputationEntry};
-use alloy::primitives::Address;
+use alloy::primitives::{Address, U256};
 use serde_json::{Value, json};
 use tora_core::RpcError;
+use tora_core::contracts::EntryPoint;
 use tora_jsonrpc::Params;
 
 impl<P: Mempool> BundlerRpc<P> {
+    /// The eth-infinitism shape: `{stakeInfo: {addr, stake, unstakeDelaySec}, isStaked}`, from
+    /// `EntryPoint.getDepositInfo`; staked by ERC-7562's rule with this bundler's minimums.
+    async fn stake_status(&self, address: Address) -> Result<Value, RpcError> {
+        let info = EntryPoint::new(self.entry_point, &self.provider)
+            .getDepositInfo(address)
+            .call()
+            .await
+            .map_err(|e| RpcError::internal(format!("node: {e}")))?;
+        let stake = U256::from(info.stake.to::<u128>());
+        let delay = u64::from(info.unstakeDelaySec);
+        let rule = self.stake_rule;
+        Ok(json!({
+            "stakeInfo": { "addr": address, "stake": stake, "unstakeDelaySec": U256::from(delay) },
+            "isStaked": stake >= rule.min_stake.0 && delay >= rule.min_unstake_delay_secs,
+        }))
+    }
+
     pub(super) async fn debug(&self, method: &str, params: Params) -> Result<Value, RpcError> {
         let ok = || Ok(json!("ok"));
         match method {
@@ -52,6 +70,11 @@ impl<P: Mempool> BundlerRpc<P> {
                 let outcome =
                     self.builder.send_bundle_now().await.map_err(|e| RpcError::internal(e.to_string()))?;
                 Ok(json!(outcome.map(|o| o.transaction_hash)))
+            }
+            "debug_bundler_getStakeStatus" => {
+                let (address, entry_point): (Address, Option<Address>) = params.positional(2)?;
+                self.check_entry_point(entry_point)?;
+                self.stake_status(address).await
             }
             _ => Err(super::method_not_found(method)),
         }

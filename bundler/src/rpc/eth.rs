@@ -1,7 +1,6 @@
 //! The ERC-4337 `eth_` methods.
 
 use super::{BundlerRpc, lookup};
-use crate::estimation::Estimator;
 use crate::pool::{Mempool, PoolOperation};
 use alloy::primitives::{Address, B256};
 use alloy::rpc::types::state::StateOverride;
@@ -69,8 +68,7 @@ impl<P: Mempool> BundlerRpc<P> {
                 "the bundler is at its simulation capacity; retry shortly",
             ));
         };
-        let estimate =
-            Estimator::new(self.provider.clone(), self.entry_point).estimate(&op, overrides).await?;
+        let estimate = self.estimator.estimate(&op, overrides).await?;
         Ok(serde_json::json!(estimate))
     }
 
@@ -78,6 +76,14 @@ impl<P: Mempool> BundlerRpc<P> {
         let (op, entry_point): (UserOperation, Address) = params.positional(2)?;
         self.check_entry_point(Some(entry_point))?;
         check_fields(&op)?;
+        // The same function that makes the estimate: an estimated operation always passes.
+        let required = self.estimator.required_pre_verification_gas(&op).await?;
+        if op.pre_verification_gas < required {
+            return Err(RpcError::invalid_params(format!(
+                "preVerificationGas {} is below the required {required}",
+                op.pre_verification_gas
+            )));
+        }
         let entities: Vec<Address> =
             [Some(op.sender), op.factory, op.paymaster].into_iter().flatten().collect();
         // A banned entity costs no simulation.
@@ -106,6 +112,19 @@ impl<P: Mempool> BundlerRpc<P> {
             }));
         }
         lookup::included_operation(&self.provider, self.entry_point, self.chain_id, hash).await
+    }
+
+    /// `tora_getUserOperationStatus`: `submitted` while a bundle carrying it is in flight,
+    /// `pending` while in the pool, then what the chain says.
+    pub(super) async fn user_operation_status(&self, params: Params) -> Result<Value, RpcError> {
+        let hash: B256 = params.positional(1)?;
+        if self.builder.is_submitted(&hash) {
+            return Ok(serde_json::json!({ "status": "submitted" }));
+        }
+        if self.pool.get(hash).is_some() {
+            return Ok(serde_json::json!({ "status": "pending" }));
+        }
+        lookup::chain_status(&self.provider, self.entry_point, hash).await
     }
 
     pub(super) async fn user_operation_receipt(&self, params: Params) -> Result<Value, RpcError> {

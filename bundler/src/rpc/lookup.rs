@@ -128,3 +128,29 @@ pub async fn included_operation(
         })
     }))
 }
+
+/// `tora_getUserOperationStatus` for an operation not in the pool: `included` or `failed`
+/// (with the call's revert data as `reason`) when a bundle in the last [`LOOKBACK_BLOCKS`]
+/// carried it, else `unknown`.
+pub async fn chain_status(
+    provider: &DynProvider,
+    entry_point: Address,
+    hash: B256,
+) -> Result<Value, RpcError> {
+    let Some(log) = event_log(provider, entry_point, hash).await? else {
+        return Ok(json!({ "status": "unknown" }));
+    };
+    let event = log.log_decode::<EntryPoint::UserOperationEvent>().map_err(node)?.inner.data;
+    let mut status = json!({
+        "status": if event.success { "included" } else { "failed" },
+        "transactionHash": log.transaction_hash,
+        "blockNumber": log.block_number.map(|n| format!("{n:#x}")),
+    });
+    if !event.success
+        && let Some(tx) = log.transaction_hash
+        && let Some(receipt) = provider.get_transaction_receipt(tx).await.map_err(node)?
+    {
+        status["reason"] = json!(own_logs(&receipt, entry_point, log.log_index).1);
+    }
+    Ok(status)
+}

@@ -7,8 +7,9 @@ mod eth;
 pub mod lookup;
 
 use crate::builder::Builder;
+use crate::estimation::Estimator;
 use crate::pool::Mempool;
-use crate::validation::Validator;
+use crate::validation::{ValidationSettings, Validator, Wei};
 use alloy::primitives::Address;
 use alloy::providers::{DynProvider, Provider};
 use serde_json::Value;
@@ -24,12 +25,29 @@ pub struct BundlerRpc<P> {
     pub validator: Arc<Validator>,
     pub pool: Arc<P>,
     pub builder: Arc<Builder<P>>,
+    /// Gas estimates and the preVerificationGas an operation must carry.
+    pub estimator: Arc<Estimator>,
     /// Reads only: receipts and lookups.
     pub provider: DynProvider,
     /// Validations allowed at once; past it `eth_sendUserOperation` refuses at once instead of
     /// queueing work the node cannot keep up with.
     pub validations: Arc<Semaphore>,
     pub debug_api: bool,
+    /// What `debug_bundler_getStakeStatus` calls staked.
+    pub stake_rule: StakeRule,
+}
+
+/// ERC-7562's staked: at least MIN_STAKE_VALUE locked for at least MIN_UNSTAKE_DELAY.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StakeRule {
+    pub min_stake: Wei,
+    pub min_unstake_delay_secs: u64,
+}
+
+impl From<&ValidationSettings> for StakeRule {
+    fn from(settings: &ValidationSettings) -> Self {
+        Self { min_stake: settings.min_stake, min_unstake_delay_secs: settings.min_unstake_delay_secs }
+    }
 }
 
 fn method_not_found(method: &str) -> RpcError {
@@ -58,6 +76,7 @@ impl<P: Mempool> RpcService for BundlerRpc<P> {
             "eth_getUserOperationByHash" => self.user_operation_by_hash(params).await,
             "eth_getUserOperationReceipt" => self.user_operation_receipt(params).await,
             "eth_estimateUserOperationGas" => self.estimate_user_operation_gas(params).await,
+            "tora_getUserOperationStatus" => self.user_operation_status(params).await,
             m if m.starts_with("debug_bundler_") && self.debug_api => self.debug(m, params).await,
             _ => Err(method_not_found(method)),
         }

@@ -74,8 +74,8 @@ impl Validator {
         chain: &ChainSpec,
         settings: ValidationSettings,
     ) -> Result<Self, ValidationError> {
-        let url = rpc_url.parse().map_err(|_| ValidationError::Url(rpc_url.to_owned()))?;
-        let provider = ProviderBuilder::new().connect_http(url).erased();
+        let client = crate::node::client(rpc_url).map_err(|e| ValidationError::Url(e.0))?;
+        let provider = ProviderBuilder::new().connect_client(client).erased();
         let node = provider.get_chain_id().await.map_err(|e| ValidationError::Node(e.to_string()))?;
         if node != chain.id {
             return Err(ValidationError::ChainIdMismatch { node, spec: chain.id });

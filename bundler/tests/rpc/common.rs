@@ -46,8 +46,15 @@ pub fn settings(h: &Harness) -> BundlerSettings {
 
 impl Stack {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A stack whose bundler settings `adjust` changes first.
+    pub async fn start_with(adjust: impl FnOnce(&mut BundlerSettings)) -> Self {
         let h = Harness::start().await;
-        let bundler = tora_bundler::start(settings(&h)).await.expect("bundler starts");
+        let mut settings = settings(&h);
+        adjust(&mut settings);
+        let bundler = tora_bundler::start(settings).await.expect("bundler starts");
         let url = format!("http://{}/", bundler.address);
         Self { h, bundler, url, client: reqwest::Client::new() }
     }

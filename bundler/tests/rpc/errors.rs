@@ -147,14 +147,15 @@ async fn a_full_validation_budget_sheds_load_at_once_with_32005() {
     let s = Stack::start().await;
     let rpc_url = &s.h.devnet.deployment.rpc_url;
     let spec = dev_spec(s.h.chain_id);
-    let validator = Validator::new(rpc_url, &spec, ValidationSettings::default()).await.unwrap();
+    let validator = Arc::new(Validator::new(rpc_url, &spec, ValidationSettings::default()).await.unwrap());
     let pool = Arc::new(InMemoryPool::new(PoolSettings::default()));
     let key = tora_devnet::keys::BUNDLER;
     let builder = Builder::new(
         rpc_url,
-        key,
+        &[key],
         ENTRY_POINT_V07,
         pool.clone(),
+        validator.clone(),
         BuilderSettings::default(),
         BundlingMode::Manual,
     )
@@ -163,12 +164,18 @@ async fn a_full_validation_budget_sheds_load_at_once_with_32005() {
     let rpc = BundlerRpc {
         chain_id: s.h.chain_id,
         entry_point: ENTRY_POINT_V07,
-        validator: Arc::new(validator),
+        validator,
         pool,
         builder: Arc::new(builder),
+        estimator: Arc::new(tora_bundler::estimation::Estimator::new(
+            s.h.deployer.clone(),
+            &spec,
+            &ValidationSettings::default(),
+        )),
         provider: ProviderBuilder::new().connect_http(rpc_url.parse().unwrap()).erased(),
         validations: Arc::new(Semaphore::new(0)),
         debug_api: false,
+        stake_rule: (&ValidationSettings::default()).into(),
     };
     let wallet = s.funded_wallet(s.h.contracts().tora_account_factory, 4).await;
     let op = s.first_op(&wallet).await;

@@ -47,13 +47,13 @@ fn apply_paymaster(op: &mut UserOperation, stub: &Value, data: &Value) {
     op.paymaster_data = Some(field(data, "paymasterData"));
 }
 
-/// eth_estimateUserOperationGas, applied to preVerificationGas and verificationGasLimit. The
-/// wallet keeps its own callGasLimit: the bundler's callGasLimit estimate is still too low for a
-/// first TORA transfer to a fresh recipient (issue #3 follow-up).
+/// eth_estimateUserOperationGas, applied to preVerificationGas, verificationGasLimit and
+/// callGasLimit.
 async fn estimate(bundler: &str, op: &mut UserOperation) {
     let estimate = call(bundler, "eth_estimateUserOperationGas", json!([op, ENTRY_POINT_V07])).await.unwrap();
     op.pre_verification_gas = field(&estimate, "preVerificationGas");
     op.verification_gas_limit = field(&estimate, "verificationGasLimit");
+    op.call_gas_limit = field(&estimate, "callGasLimit");
 }
 
 /// A wallet's side of ERC-7677 with one paymaster and one bundler.

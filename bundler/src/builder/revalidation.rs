@@ -1,0 +1,56 @@
+//! The second validation, at bundle time: state moved since an operation was accepted, so each
+//! selected operation is validated again, and dropped when it fails or when the code of a
+//! contract its validation touched changed in between (ERC-7562 COD-010).
+
+use super::submit::Builder;
+use crate::pool::{Mempool, PoolOperation};
+use alloy::primitives::B256;
+use tokio::task::JoinSet;
+
+impl<P: Mempool> Builder<P> {
+    /// Keeps in `chosen` the operations that pass again; removes the others from the pool and
+    /// returns them with the reason.
+    pub(super) async fn revalidate(&self, chosen: &mut Vec<PoolOperation>) -> Vec<(B256, String)> {
+        let mut checks = JoinSet::new();
+        for (index, p) in chosen.iter().enumerate() {
+            let validator = self.validator.clone();
+            let op = p.op.clone();
+            checks.spawn(async move { (index, validator.validate(&op).await) });
+        }
+        let mut verdicts: Vec<_> = chosen.iter().map(|_| None).collect();
+        while let Some(joined) = checks.join_next().await {
+            if let Ok((index, verdict)) = joined {
+                verdicts[index] = Some(verdict);
+            }
+        }
+        let mut dropped = Vec::new();
+        let mut kept = Vec::new();
+        for (p, verdict) in chosen.drain(..).zip(verdicts) {
+            let reason = match verdict {
+                // The check itself failed (a panic in the task): skip the operation this time.
+                None => continue,
+                Some(Err(e)) => Some(format!("second validation failed: {e}")),
+                Some(Ok(outcome)) => {
+                    let changed = p.changed_code(&outcome);
+                    (!changed.is_empty()).then(|| {
+                        let changed: Vec<String> = changed.iter().map(|a| a.to_string()).collect();
+                        format!(
+                            "COD-010: code of {} changed since the operation was accepted",
+                            changed.join(", ")
+                        )
+                    })
+                }
+            };
+            match reason {
+                Some(reason) => {
+                    tracing::info!(hash = %p.hash, %reason, "dropped an operation at bundle time");
+                    self.pool.remove(p.hash);
+                    dropped.push((p.hash, reason));
+                }
+                None => kept.push(p),
+            }
+        }
+        *chosen = kept;
+        dropped
+    }
+}

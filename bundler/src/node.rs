@@ -1,0 +1,59 @@
+//! The bundler's connection to its node. Every part (validator, builder, RPC) connects through
+//! [`client`], so `bundler_node_requests_total{method}` on /metrics counts every request the
+//! bundler makes of the node: the figure behind "node calls per operation".
+
+use alloy::rpc::client::{ClientBuilder, RpcClient};
+use alloy::transports::{TransportError, TransportFut};
+use alloy_json_rpc::{RequestPacket, ResponsePacket};
+use std::task::{Context, Poll};
+
+/// A JSON-RPC client for `url` whose requests are counted by method.
+pub fn client(url: &str) -> Result<RpcClient, InvalidNodeUrl> {
+    let url = url.parse().map_err(|_| InvalidNodeUrl(url.to_owned()))?;
+    Ok(ClientBuilder::default().layer(CountRequests).http(url))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid node RPC URL {0}")]
+pub struct InvalidNodeUrl(pub String);
+
+/// Counts each request of a packet (a batch counts each of its calls) before sending it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CountRequests;
+
+impl<S> tower::Layer<S> for CountRequests {
+    type Service = Counted<S>;
+
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Counted<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<RequestPacket> for Counted<S>
+where
+    S: tower::Service<RequestPacket, Response = ResponsePacket, Error = TransportError>
+        + Send
+        + Clone
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = ResponsePacket;
+    type Error = TransportError;
+    type Future = TransportFut<'static>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: RequestPacket) -> Self::Future {
+        for method in request.method_names() {
+            metrics::counter!("bundler_node_requests_total", "method" => method.to_owned()).increment(1);
+        }
+        Box::pin(self.inner.call(request))
+    }
+}

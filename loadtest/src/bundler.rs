@@ -1,0 +1,232 @@
+//! `eth_sendUserOperation` from many distinct SimpleAccounts. Setup (not measured) creates the
+//! accounts with ordinary transactions from the deployment's deployer key, funds them with
+//! anvil_setBalance, asks the bundler once for gas estimates and signs every operation ahead,
+//! so the run measures the bundler alone. Devnet only: it needs the dev keys and anvil.
+
+use crate::rpc::{call, request};
+use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::primitives::{Address, B256, Bytes, U128, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionRequest;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolCall;
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use tora_core::contracts::SimpleAccountFactory;
+use tora_core::{Deployment, UserOperation};
+use tora_devnet::wallet::SmartWallet;
+
+/// Setup requests in flight at once against the node.
+const SETUP_CONCURRENCY: usize = 64;
+/// Enough native coin for every prefund the run can ask for.
+const WALLET_FUNDS: u128 = 1_000_000_000_000_000_000;
+
+/// Signed operations ready to send, with their userOpHashes.
+pub struct PreparedOps {
+    pub bodies: Vec<Value>,
+    pub hashes: Vec<B256>,
+    pub provider: DynProvider,
+    pub start_block: u64,
+}
+
+/// Creates `count` SimpleAccounts and signs one operation for each.
+pub async fn prepare(
+    client: &reqwest::Client,
+    bundler_url: &str,
+    deployment: &Deployment,
+    count: usize,
+) -> anyhow::Result<PreparedOps> {
+    let keys = deployment.dev_keys.as_ref().context(
+        "the bundler load test creates its wallets with the deployment's dev keys: run it against `tora up`",
+    )?;
+    let url = deployment.rpc_url.parse().context("deployment rpcUrl")?;
+    let deployer = PrivateKeySigner::from_bytes(&keys.deployer)?;
+    let sender =
+        ProviderBuilder::new().wallet(EthereumWallet::from(deployer.clone())).connect_http(url).erased();
+    let provider = sender.clone();
+    let factory = deployment.contracts.simple_account_factory;
+
+    // A fresh owner per run, so a second run against the same devnet gets new accounts.
+    let owner = PrivateKeySigner::random();
+    let wallets = addresses(&provider, factory, &owner, count).await?;
+    eprintln!("setup: creating {count} SimpleAccounts");
+    create_accounts(&sender, deployer.address(), &wallets).await?;
+    fund(&provider, &wallets).await?;
+
+    let entry_point = deployment.contracts.entry_point;
+    let chain_id = deployment.chain_id;
+    let call_data = SmartWallet::execute(owner.address(), U256::ZERO, Bytes::new());
+    let fees = fees(&provider).await?;
+    let mut template = UserOperation {
+        sender: wallets[0].address,
+        nonce: U256::ZERO,
+        factory: None,
+        factory_data: None,
+        call_data,
+        call_gas_limit: U128::from(100_000),
+        verification_gas_limit: U128::from(300_000),
+        pre_verification_gas: U256::from(100_000),
+        max_fee_per_gas: fees.0,
+        max_priority_fee_per_gas: fees.1,
+        paymaster: None,
+        paymaster_verification_gas_limit: None,
+        paymaster_post_op_gas_limit: None,
+        paymaster_data: None,
+        signature: Bytes::new(),
+    };
+    wallets[0].sign_user_op(&mut template, entry_point, chain_id);
+    let estimate = call(
+        client,
+        bundler_url,
+        &request(0, "eth_estimateUserOperationGas", json!([template, entry_point])),
+    )
+    .await
+    .map_err(|code| anyhow::anyhow!("eth_estimateUserOperationGas failed with {code}"))?;
+    let field = |name: &str| -> anyhow::Result<U256> {
+        serde_json::from_value(estimate[name].clone()).with_context(|| format!("estimate's {name}"))
+    };
+    template.call_gas_limit = field("callGasLimit")?.saturating_to();
+    template.verification_gas_limit = field("verificationGasLimit")?.saturating_to();
+    // Addresses differ in their zero bytes, so calldata cost varies a little between wallets.
+    template.pre_verification_gas = field("preVerificationGas")? * U256::from(11) / U256::from(10);
+
+    let mut bodies = Vec::with_capacity(count);
+    let mut hashes = Vec::with_capacity(count);
+    for (i, wallet) in wallets.iter().enumerate() {
+        let mut op = UserOperation { sender: wallet.address, ..template.clone() };
+        wallet.sign_user_op(&mut op, entry_point, chain_id);
+        hashes.push(op.hash(entry_point, chain_id));
+        bodies.push(request(i as u64, "eth_sendUserOperation", json!([op, entry_point])));
+    }
+    let start_block = provider.get_block_number().await?;
+    Ok(PreparedOps { bodies, hashes, provider, start_block })
+}
+
+/// Counterfactual addresses of `count` accounts of one owner, salts 0..count.
+async fn addresses(
+    provider: &DynProvider,
+    factory: Address,
+    owner: &PrivateKeySigner,
+    count: usize,
+) -> anyhow::Result<Vec<SmartWallet>> {
+    let mut wallets = Vec::with_capacity(count);
+    for chunk in (0..count).collect::<Vec<_>>().chunks(SETUP_CONCURRENCY) {
+        let mut set = JoinSet::new();
+        for &i in chunk {
+            let (provider, owner) = (provider.clone(), owner.clone());
+            set.spawn(async move { (i, SmartWallet::at(&provider, factory, owner, U256::from(i)).await) });
+        }
+        let mut part: Vec<_> = set.join_all().await;
+        part.sort_by_key(|(i, _)| *i);
+        for (_, wallet) in part {
+            wallets.push(wallet.context("factory getAddress")?);
+        }
+    }
+    Ok(wallets)
+}
+
+/// Sends every createAccount at consecutive nonces without waiting in between, then waits for
+/// the last one: anvil mines them as they come.
+async fn create_accounts(sender: &DynProvider, from: Address, wallets: &[SmartWallet]) -> anyhow::Result<()> {
+    let first_nonce = sender.get_transaction_count(from).await?;
+    let chain_id = sender.get_chain_id().await?;
+    let (max_fee, priority) = fees(sender).await?;
+    let mut last = None;
+    for (chunk_start, chunk) in wallets.chunks(SETUP_CONCURRENCY).enumerate() {
+        let mut set = JoinSet::new();
+        for (j, wallet) in chunk.iter().enumerate() {
+            let data =
+                SimpleAccountFactory::createAccountCall { owner: wallet.owner.address(), salt: wallet.salt };
+            let tx = TransactionRequest::default()
+                .with_to(wallet.factory)
+                .with_input(data.abi_encode())
+                .with_nonce(first_nonce + (chunk_start * SETUP_CONCURRENCY + j) as u64)
+                .with_chain_id(chain_id)
+                .with_gas_limit(1_000_000)
+                .with_max_fee_per_gas(max_fee.to())
+                .with_max_priority_fee_per_gas(priority.to());
+            let sender = sender.clone();
+            set.spawn(async move { sender.send_transaction(tx).await.map(|pending| *pending.tx_hash()) });
+        }
+        for sent in set.join_all().await {
+            last = Some(sent.context("createAccount transaction")?);
+        }
+    }
+    let Some(last) = last else { return Ok(()) };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while sender.get_transaction_count(from).await? < first_nonce + wallets.len() as u64 {
+        if Instant::now() > deadline {
+            bail!("createAccount transactions were not mined within 120 s (last {last})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for wallet in [wallets.first(), wallets.last()].into_iter().flatten() {
+        if sender.get_code_at(wallet.address).await?.is_empty() {
+            bail!("account {} has no code after its createAccount transaction", wallet.address);
+        }
+    }
+    Ok(())
+}
+
+async fn fund(provider: &DynProvider, wallets: &[SmartWallet]) -> anyhow::Result<()> {
+    for chunk in wallets.chunks(SETUP_CONCURRENCY) {
+        let mut set = JoinSet::new();
+        for wallet in chunk {
+            let (provider, address) = (provider.clone(), wallet.address);
+            set.spawn(async move {
+                provider
+                    .raw_request::<_, Value>("anvil_setBalance".into(), (address, U256::from(WALLET_FUNDS)))
+                    .await
+            });
+        }
+        for funded in set.join_all().await {
+            funded.context("anvil_setBalance (the bundler load test needs an anvil devnet)")?;
+        }
+    }
+    Ok(())
+}
+
+/// maxFeePerGas with room for the base fee to triple while bundles fill blocks, and the
+/// node's priority fee.
+async fn fees(provider: &DynProvider) -> anyhow::Result<(U128, U128)> {
+    let block = provider.get_block_by_number(Default::default()).await?.context("latest block")?;
+    let base = u128::from(block.header.base_fee_per_gas.unwrap_or(0));
+    let priority = provider.get_max_priority_fee_per_gas().await?;
+    Ok((U128::from(base * 3 + priority), U128::from(priority)))
+}
+
+/// Node requests the bundler has made so far, from its /metrics (the sum over methods of
+/// `bundler_node_requests_total`); None when the bundler does not export it.
+pub async fn node_requests(client: &reqwest::Client, metrics_url: &str) -> Option<u64> {
+    let text = client.get(metrics_url).send().await.ok()?.text().await.ok()?;
+    sum_counter(&text, "bundler_node_requests_total")
+}
+
+fn sum_counter(exposition: &str, name: &str) -> Option<u64> {
+    let values: Vec<f64> = exposition
+        .lines()
+        .filter(|line| {
+            line.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_a_counter_over_its_labels_only() {
+        let text = "# TYPE bundler_node_requests_total counter\n\
+                    bundler_node_requests_total{method=\"eth_call\"} 7\n\
+                    bundler_node_requests_total{method=\"eth_getCode\"} 5\n\
+                    bundler_node_requests_total_other 100\n\
+                    rpc_requests_total{method=\"x\"} 3\n";
+        assert_eq!(sum_counter(text, "bundler_node_requests_total"), Some(12));
+        assert_eq!(sum_counter(text, "missing_total"), None);
+    }
+}
