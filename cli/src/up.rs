@@ -31,7 +31,7 @@ pub async fn run(args: UpArgs, stop: crate::shutdown::StopSignals) -> anyhow::Re
     // The gateway needs the model files and a Vulkan driver: without them the rest still runs.
     match crate::gateway::start_for(d.clone(), &args.gateway).await {
         Ok(gateway) => println!(
-            "  gateway    http://{} (/v1/embeddings, provider {})",
+            "  gateway    http://{} (OpenAI-style /v1/models, embeddings, completions; provider {})",
             gateway.address, gateway.provider
         ),
         Err(e) => println!("  gateway    not started: {e:#}"),

@@ -40,6 +40,11 @@ fn tora_up_serves_the_paymaster_and_writes_the_deployment() {
         .args(["up", "--port", "0", "--paymaster-listen", "127.0.0.1:0", "--bundler-listen", "127.0.0.1:0"])
         .args(["--gateway-listen", "127.0.0.1:0", "--model-dir"])
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/models/all-minilm-l6-v2"))
+        .arg("--text-model")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../.cache/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+        ))
         .arg("--out")
         .arg(&out)
         .stdout(Stdio::piped())
@@ -76,7 +81,7 @@ fn tora_up_serves_the_paymaster_and_writes_the_deployment() {
     let _ = std::fs::remove_file(&out);
     assert!(health.contains("200 OK") && health.contains("\"ok\""), "{health}");
     assert!(bundler.contains("0x0000000071727de22e5e9d8baf0edac6f37da032"), "{bundler}");
-    assert!(gateway.contains("all-MiniLM-L6-v2"), "{gateway}");
+    assert!(gateway.contains("all-MiniLM-L6-v2") && gateway.contains("SmolLM2-135M-Instruct"), "{gateway}");
     let deployment: serde_json::Value = serde_json::from_str(&deployment).unwrap();
     assert_eq!(deployment["contracts"]["entryPoint"], "0x0000000071727de22e5e9d8baf0edac6f37da032");
     assert_eq!(deployment["chainId"], 31337);

@@ -1,6 +1,7 @@
-//! The TORA inference gateway: sentence embeddings (all-MiniLM-L6-v2) computed with wgpu
-//! compute shaders, on a real GPU or on lavapipe, with a plain-Rust reference of every kernel,
-//! served over an OpenAI-shaped HTTP API and paid per token with cumulative escrow vouchers.
+//! The TORA inference gateway: sentence embeddings (all-MiniLM-L6-v2) and text generation
+//! (SmolLM2-135M-Instruct from GGUF) computed with wgpu compute shaders, on a real GPU or on
+//! lavapipe, with a plain-Rust reference of every kernel, served over an OpenAI-shaped HTTP
+//! API and paid per token with cumulative escrow vouchers.
 //!
 //! `server::start` runs the whole service; `api`, `batcher`, `metering` and `payment` are its
 //! parts, usable on their own.
@@ -8,6 +9,7 @@
 pub mod api;
 pub mod batcher;
 pub mod embedder;
+pub mod gguf;
 pub mod error;
 pub mod gpu;
 pub mod kernels;

@@ -39,6 +39,8 @@ pub struct GatewaySettings {
     pub http: HttpLimits,
     /// How often the latest vouchers are redeemed on-chain; `None` leaves it to the operator.
     pub redeem_interval: Option<Duration>,
+    /// A Llama GGUF (SmolLM2) to serve `/v1/completions` and `/v1/chat/completions` with.
+    pub text_model: Option<PathBuf>,
 }
 
 impl GatewaySettings {
@@ -60,6 +62,7 @@ impl GatewaySettings {
             queue_capacity: 64,
             http: HttpLimits::default(),
             redeem_interval: Some(Duration::from_secs(3_600)),
+            text_model: None,
         }
     }
 }
@@ -134,6 +137,16 @@ async fn serve<S: VoucherStore>(
     .await
     .map_err(|e| crate::error::Error::Gpu(format!("model loading task failed: {e}")))??;
     let dim = embedder.dim();
+    let text = match settings.text_model.clone() {
+        Some(path) => {
+            let capacity = settings.queue_capacity;
+            let model = tokio::task::spawn_blocking(move || api::TextModel::load(&path, capacity))
+                .await
+                .map_err(|e| crate::error::Error::Gpu(format!("text model loading task failed: {e}")))??;
+            Some(Arc::new(model))
+        }
+        None => None,
+    };
     let (queue, worker) = EmbedQueue::start(embedder, settings.queue_capacity);
     let redeemer = Redeemer::new(&settings.deployment.rpc_url, settings.provider_key.clone(), escrow.clone())
         .map_err(|_| ServeError::RpcUrl(settings.deployment.rpc_url.clone()))?;
@@ -144,7 +157,7 @@ async fn serve<S: VoucherStore>(
         .await
         .map_err(|e| ServeError::Listen(settings.listen, e))?;
     let address = listener.local_addr().map_err(|e| ServeError::Listen(settings.listen, e))?;
-    let router = api::router(gateway.clone(), settings.http).layer(tora_telemetry::http_trace_layer());
+    let router = api::router_with_text(gateway.clone(), text, settings.http).layer(tora_telemetry::http_trace_layer());
     let http = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "gateway HTTP server stopped");

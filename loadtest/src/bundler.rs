@@ -83,7 +83,8 @@ pub async fn prepare(
         &request(0, "eth_estimateUserOperationGas", json!([template, entry_point])),
     )
     .await
-    .map_err(|code| anyhow::anyhow!("eth_estimateUserOperationGas failed with {code}"))?;
+    .map_err(|f| anyhow::anyhow!("eth_estimateUserOperationGas failed with {}: {}", f.label, f.message))?;
+    eprintln!("setup: eth_estimateUserOperationGas {estimate}");
     let field = |name: &str| -> anyhow::Result<U256> {
         serde_json::from_value(estimate[name].clone()).with_context(|| format!("estimate's {name}"))
     };

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -81,22 +82,37 @@ async fn main() -> anyhow::Result<()> {
             );
             let node_before = bundler::node_requests(&client, &metrics_url).await;
             let sent_at = Arc::new(Mutex::new(vec![None; ops.bodies.len()]));
+            let samples = Arc::new(Mutex::new(BTreeMap::new()));
             let bodies = Arc::new(ops.bodies);
-            let (run_client, run_url, run_sent_at) = (client.clone(), url.clone(), sent_at.clone());
+            let (run_client, run_url, run_sent_at, run_samples) =
+                (client.clone(), url.clone(), sent_at.clone(), samples.clone());
             let report = run(plan, move |i| {
-                let (client, url, bodies, sent_at) =
-                    (run_client.clone(), run_url.clone(), bodies.clone(), run_sent_at.clone());
+                let (client, url, bodies, sent_at, samples) = (
+                    run_client.clone(),
+                    run_url.clone(),
+                    bodies.clone(),
+                    run_sent_at.clone(),
+                    run_samples.clone(),
+                );
                 async move {
                     let sent = Instant::now();
-                    let outcome = rpc::outcome(&client, &url, &bodies[i as usize]).await;
-                    if outcome.is_ok() {
-                        sent_at.lock().unwrap()[i as usize] = Some(sent);
+                    match rpc::call(&client, &url, &bodies[i as usize]).await {
+                        Ok(_) => {
+                            sent_at.lock().unwrap()[i as usize] = Some(sent);
+                            Ok(())
+                        }
+                        Err(failure) => {
+                            samples.lock().unwrap().entry(failure.label.clone()).or_insert(failure.message);
+                            Err(failure.label)
+                        }
                     }
-                    outcome
                 }
             })
             .await;
             print!("{}", report.text());
+            for (label, message) in samples.lock().unwrap().iter() {
+                println!("first {label}: {message}");
+            }
             let accepted: Vec<_> = ops
                 .hashes
                 .iter()
@@ -109,13 +125,14 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", inclusion.text());
             let node_after = bundler::node_requests(&client, &metrics_url).await;
             let per_op = match (node_before, node_after) {
-                (Some(before), Some(after)) if !accepted.is_empty() => {
-                    let per_op = (after - before) as f64 / accepted.len() as f64;
-                    println!("node requests per operation {per_op:.2} ({} in all)", after - before);
+                (Some(before), Some(after)) => {
+                    let made = after.saturating_sub(before);
+                    let per_op = made as f64 / accepted.len().max(1) as f64;
+                    println!("node requests {made}, per accepted operation {per_op:.2}");
                     Some(per_op)
                 }
                 _ => {
-                    println!("node requests per operation: not exported at {metrics_url}");
+                    println!("node requests: bundler_node_requests_total not exported at {metrics_url}");
                     None
                 }
             };

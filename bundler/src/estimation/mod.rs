@@ -32,7 +32,9 @@ use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256, Bytes, U128, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::state::StateOverride;
+use revm::DatabaseRef;
 use revm::primitives::hardfork::SpecId;
+use alloy::sol_types::SolValue;
 use serde::Serialize;
 use std::sync::{Arc, Mutex, PoisonError};
 use tora_core::chain_spec::DaFee;
@@ -164,6 +166,7 @@ impl Estimator {
         if let Some(entry) = overrides.get_mut(&self.entry_point) {
             entry.code = None;
         }
+
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|e| RpcError::internal(format!("estimation needs a tokio runtime: {e}")))?;
         let state = RpcState::new(
@@ -256,6 +259,30 @@ impl Estimator {
     }
 }
 
+/// The EntryPoint v0.7's `deposits` mapping (StakeManager's first variable) is at slot 0;
+/// `DepositInfo.deposit` is the first word of an entry.
+pub fn deposit_slot(account: Address) -> B256 {
+    alloy::primitives::keccak256((account, U256::ZERO).abi_encode())
+}
+
+/// More than any probe's prefund: (verification + call ceilings) × 1 wei.
+const PROBE_PREFUND: U256 = U256::from_limbs([1_000_000_000, 0, 0, 0]);
+
+/// Makes an account that pays its own gas take the costly path in every probe: its deposit
+/// is zeroed and its balance raised by just the probe's prefund, so validation sends the
+/// prefund (a value call to the EntryPoint, ~10k gas) as it will in a bundle with real fees,
+/// even before the wallet is funded. Without this, an estimate with zero fees (or a deposit
+/// covering the probes' 1-wei fees) would skip that call and come out short. `balance` is the
+/// account's balance under the caller's overrides; a storage override the caller gave for
+/// the deposit slot wins.
+fn prefund_from_balance(overrides: &mut StateOverride, entry_point: Address, sender: Address, balance: U256) {
+    overrides.entry(sender).or_default().balance = Some(balance.saturating_add(PROBE_PREFUND));
+    let entry = overrides.entry(entry_point).or_default();
+    if entry.state.is_none() {
+        entry.state_diff.get_or_insert_with(Default::default).entry(deposit_slot(sender)).or_insert(B256::ZERO);
+    }
+}
+
 /// The node's latest block, as simulations pin it.
 pub async fn latest_block(provider: &DynProvider) -> Result<PinnedBlock, RpcError> {
     let block = provider
@@ -290,16 +317,19 @@ struct Search {
 }
 
 impl Search {
-    /// `op` with `call_gas` as its callGasLimit, generous verification limits and no fees
-    /// (so that no prefund is due: an account without funds yet can be estimated).
+    /// `op` with `call_gas` as its callGasLimit and generous verification limits. An account
+    /// paying its own gas gets fees of 1 wei, so a prefund is due and sent (see
+    /// [`prefund_from_balance`]); with a paymaster, fees of zero, so the paymaster's charge
+    /// cannot fail the probe.
     fn probe(&self, call_gas: u64) -> tora_core::user_operation::PackedUserOperation {
         let ceiling = U128::from(VERIFICATION_GAS_CEILING);
+        let fee = if self.op.paymaster.is_none() { U128::from(1) } else { U128::ZERO };
         UserOperation {
             call_gas_limit: U128::from(call_gas),
             verification_gas_limit: ceiling,
             pre_verification_gas: U256::ZERO,
-            max_fee_per_gas: U128::ZERO,
-            max_priority_fee_per_gas: U128::ZERO,
+            max_fee_per_gas: fee,
+            max_priority_fee_per_gas: fee,
             paymaster_verification_gas_limit: self.op.paymaster.map(|_| ceiling),
             ..self.op.clone()
         }
@@ -314,7 +344,13 @@ impl Search {
         known.extend(op.factory.map(|_| self.env.sender_creator));
         known.extend(op.paymaster);
         base.prefetch(&known).map_err(state_error)?;
-        let db = Overlay::new(base, &self.overrides)?;
+        let mut overrides = self.overrides.clone();
+        if op.paymaster.is_none() {
+            let sender = Overlay::new(base, &self.overrides)?.basic_ref(op.sender).map_err(state_error)?;
+            let balance = sender.map(|account| account.balance).unwrap_or_default();
+            prefund_from_balance(&mut overrides, self.env.entry_point, op.sender, balance);
+        }
+        let db = Overlay::new(base, &overrides)?;
         let mut simulations = 0u32;
         let mut simulate = |call_gas: u64| {
             simulations += 1;

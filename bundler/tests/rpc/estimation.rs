@@ -105,6 +105,29 @@ async fn a_plain_calls_estimate_lands_and_less_call_gas_fails() {
     assert!(lands(&s, &op).await, "the estimated operation succeeds");
     assert_eq!(s.h.deployer.get_balance(RECIPIENT).await.unwrap(), U256::from(1));
 
+    // A wallet deployed beforehand (by a plain createAccount transaction) with ETH and no
+    // deposit, as most wallets are: validation is cheap, and the prefund it sends from its
+    // balance (a value call that also creates its deposit entry, ~30k gas) is a large share of
+    // it. Probes with zero fees would not send it, and the operation would fail with AA26.
+    let wallet = s.funded_wallet(s.h.contracts().simple_account_factory, 7).await;
+    let factory = tora_core::contracts::SimpleAccountFactory::new(wallet.factory, &s.h.deployer);
+    let create = factory.createAccount(wallet.owner.address(), wallet.salt);
+    tora_devnet::confirm(&s.h.deployer, "createAccount", create.send().await.unwrap()).await.unwrap();
+    // The probes zero the sender's deposit slot: it is where the EntryPoint keeps deposits
+    // (checked against the paymaster's, the one deposit the devnet has).
+    let paymaster = s.h.contracts().paymaster;
+    let slot = tora_bundler::estimation::deposit_slot(paymaster);
+    let stored = s.h.deployer.get_storage_at(ENTRY_POINT_V07, slot.into()).await.unwrap();
+    let deposit = s.h.entry_point().balanceOf(paymaster).call().await.unwrap();
+    assert!(!deposit.is_zero());
+    assert_eq!(stored, deposit, "the deposit's storage slot");
+    let mut op = s.h.op(&wallet, false, SmartWallet::execute(RECIPIENT, U256::from(1), Bytes::new())).await;
+    wallet.sign_user_op(&mut op, ENTRY_POINT_V07, s.h.chain_id);
+    estimate_into(&s, &op.clone(), &mut op).await;
+    wallet.sign_user_op(&mut op, ENTRY_POINT_V07, s.h.chain_id);
+    assert!(lands(&s, &op).await, "the estimated second operation succeeds");
+    assert_eq!(s.h.deployer.get_balance(RECIPIENT).await.unwrap(), U256::from(2));
+
     // The same operation from another new wallet (RECIPIENT exists now), with less callGas
     // than its estimate found: its call runs out of gas in the bundle.
     let (wallet, mut op) = first_plain_op(&s, 6).await;
@@ -112,7 +135,7 @@ async fn a_plain_calls_estimate_lands_and_less_call_gas_fails() {
     op.call_gas_limit = too_little(&estimate, 0);
     wallet.sign_user_op(&mut op, ENTRY_POINT_V07, s.h.chain_id);
     assert!(!lands(&s, &op).await, "callGasLimit {} is too little", op.call_gas_limit);
-    assert_eq!(s.h.deployer.get_balance(RECIPIENT).await.unwrap(), U256::from(1));
+    assert_eq!(s.h.deployer.get_balance(RECIPIENT).await.unwrap(), U256::from(2));
 }
 
 /// A new wallet holding only TORA: its first operation deploys it and transfers 5 TORA to a

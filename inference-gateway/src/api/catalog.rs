@@ -8,20 +8,46 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::embeddings::MODEL_ID;
+use super::text_model::TEXT_MODEL_ID;
 use super::{ApiError, Gateway};
 use crate::payment::VoucherStore;
 
-pub async fn models() -> Json<Value> {
-    Json(json!({
-        "object": "list",
-        "data": [{ "id": MODEL_ID, "object": "model", "created": 0, "owned_by": "tensora" }],
-    }))
+/// Which models this gateway serves besides the embeddings model.
+#[derive(Clone, Copy, Debug)]
+pub struct Served {
+    pub text: bool,
+}
+
+impl Served {
+    fn ids(self) -> Vec<&'static str> {
+        let mut ids = vec![MODEL_ID];
+        if self.text {
+            ids.push(TEXT_MODEL_ID);
+        }
+        ids
+    }
+}
+
+pub async fn models(served: Served) -> Json<Value> {
+    let data: Vec<Value> = served
+        .ids()
+        .into_iter()
+        .map(|id| json!({ "id": id, "object": "model", "created": 0, "owned_by": "tensora" }))
+        .collect();
+    Json(json!({ "object": "list", "data": data }))
 }
 
 /// Prices in TORA base units (18 decimals) as decimal strings, with what a client needs to
 /// sign vouchers: the provider, the escrow and its chain.
-pub async fn pricing<S: VoucherStore>(State(gateway): State<Arc<Gateway<S>>>) -> Json<Value> {
+/// Every model costs the cashier's one price per token (prompt and generated tokens alike).
+pub async fn pricing<S: VoucherStore>(State(gateway): State<Arc<Gateway<S>>>, served: Served) -> Json<Value> {
     let escrow = gateway.cashier.escrow();
+    let per_token = gateway.cashier.per_token().0.0.to_string();
+    let data: Vec<Value> = served
+        .ids()
+        .into_iter()
+        .map(|model| json!({ "model": model, "unit": "token", "price_per_token": per_token }))
+        .collect();
     Json(json!({
         "object": "list",
         "currency": "TORA",
@@ -29,11 +55,7 @@ pub async fn pricing<S: VoucherStore>(State(gateway): State<Arc<Gateway<S>>>) ->
         "provider": escrow.provider(),
         "escrow": escrow.address(),
         "chain_id": escrow.chain_id(),
-        "data": [{
-            "model": MODEL_ID,
-            "unit": "token",
-            "price_per_token": gateway.cashier.per_token().0.0.to_string(),
-        }],
+        "data": data,
     }))
 }
 

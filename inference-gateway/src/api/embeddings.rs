@@ -113,7 +113,7 @@ struct EmbeddingsResponse {
     usage: Usage,
 }
 
-fn voucher(headers: &HeaderMap) -> Result<Option<SignedVoucher>, ApiError> {
+pub(super) fn voucher(headers: &HeaderMap) -> Result<Option<SignedVoucher>, ApiError> {
     headers
         .get(VOUCHER_HEADER)
         .map(|value| SignedVoucher::from_header(value.as_bytes()).map_err(PaymentError::Malformed))
@@ -162,7 +162,7 @@ pub async fn create<S: VoucherStore>(
 }
 
 /// What was charged, for clients that keep their own account of the cumulative amount.
-fn charge_headers(charge: &Charge) -> HeaderMap {
+pub(super) fn charge_headers(charge: &Charge) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let decimal = |v: alloy::primitives::U256| {
         HeaderValue::from_str(&v.to_string()).unwrap_or_else(|_| HeaderValue::from_static("0"))

@@ -1,11 +1,15 @@
 //! The HTTP surface, in the shape the OpenAI SDKs speak: `POST /v1/embeddings`,
+//! `POST /v1/completions` and `POST /v1/chat/completions` (when a text model is loaded),
 //! `GET /v1/models`, `GET /v1/pricing`, plus `/health` and `/ready`. Handlers parse, call the
 //! domain (metering, payment, the queue) and map its errors; limits are tower layers.
 
 mod catalog;
+mod completions;
 mod embeddings;
 pub mod error;
 mod json;
+mod stop;
+mod text_model;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +24,10 @@ use crate::batcher::EmbedQueue;
 use crate::metering::Meter;
 use crate::payment::{Cashier, VoucherStore};
 
+pub use completions::TextState;
 pub use embeddings::{EncodingFormat, MODEL_ID};
 pub use error::ApiError;
+pub use text_model::{MAX_COMPLETION_TOKENS, TEXT_MODEL_ID, TextModel};
 
 /// Everything a handler needs, shared by all of them.
 pub struct Gateway<S> {
@@ -48,13 +54,34 @@ impl Default for HttpLimits {
 }
 
 pub fn router<S: VoucherStore>(gateway: Arc<Gateway<S>>, limits: HttpLimits) -> Router {
+    router_with_text(gateway, None, limits)
+}
+
+/// The API with the text endpoints too when `text` is given; both models share the cashier.
+pub fn router_with_text<S: VoucherStore>(
+    gateway: Arc<Gateway<S>>,
+    text: Option<Arc<TextModel>>,
+    limits: HttpLimits,
+) -> Router {
     let timeout = limits.request_timeout;
-    Router::new()
+    let served = catalog::Served { text: text.is_some() };
+    let mut router = Router::new()
         .route("/v1/embeddings", post(embeddings::create::<S>))
-        .route("/v1/models", get(catalog::models))
-        .route("/v1/pricing", get(catalog::pricing::<S>))
+        .route("/v1/models", get(move || catalog::models(served)))
+        .route("/v1/pricing", get(move |state| catalog::pricing::<S>(state, served)))
         .route("/health", get(catalog::health))
         .route("/ready", get(catalog::ready::<S>))
+        .with_state(gateway.clone());
+    if let Some(model) = text {
+        let state = Arc::new(TextState { gateway, model });
+        router = router.merge(
+            Router::new()
+                .route("/v1/completions", post(completions::completion::<S>))
+                .route("/v1/chat/completions", post(completions::chat::<S>))
+                .with_state(state),
+        );
+    }
+    router
         .fallback(catalog::not_found)
         .method_not_allowed_fallback(catalog::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
@@ -65,5 +92,4 @@ pub fn router<S: VoucherStore>(gateway: Arc<Gateway<S>>, limits: HttpLimits) -> 
                 ))
                 .timeout(timeout),
         )
-        .with_state(gateway)
 }

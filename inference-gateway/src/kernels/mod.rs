@@ -10,13 +10,20 @@ mod attention;
 mod embeddings;
 mod layer_norm;
 mod linear;
+mod llama_ops;
 mod pooling;
+mod quant;
 
 pub use attention::{AttentionDims, HEAD_DIM, attention_cpu};
 pub use embeddings::{EmbeddingDims, EmbeddingTables, embeddings_cpu};
 pub use layer_norm::{LayerNormDims, layer_norm_cpu};
 pub use linear::{Activation, LinearDims, erf_approx, linear_cpu, to_input_major};
+pub use llama_ops::{
+    CachedAttentionDims, HEAD_DIM as LLAMA_HEAD_DIM, RopeMode, RopeStoreDims, argmax_cpu,
+    cached_attention_cpu, rms_norm_cpu, rope_cpu, rope_table, silu_mul_cpu,
+};
 pub use pooling::{PoolDims, pool_normalize_cpu};
+pub use quant::{QMatrix, QMatvecDims, QuantFormat, gather_rows_cpu, qmatvec_cpu};
 
 /// Which matmul shader the linear kernel uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +95,51 @@ impl Kernels {
             attention: Kernel::new(device, "attention", include_str!("attention.wgsl")),
             embeddings: Kernel::new(device, "embeddings", include_str!("embeddings.wgsl")),
             pooling: Kernel::new(device, "pooling", include_str!("pooling.wgsl")),
+            variant,
+        }
+    }
+
+    pub fn matmul_variant(&self) -> MatmulVariant {
+        self.variant
+    }
+}
+
+/// The compiled pipelines of the Llama kernels, built once per device.
+pub struct LlamaKernels {
+    /// The matvecs of `variant`.
+    matvec_q4_1: Kernel,
+    matvec_q8_0: Kernel,
+    gather_q8_0: Kernel,
+    rms_norm: Kernel,
+    rope_store: Kernel,
+    attention: Kernel,
+    silu_mul: Kernel,
+    argmax: Kernel,
+    variant: MatmulVariant,
+}
+
+impl LlamaKernels {
+    pub fn new(device: &wgpu::Device, variant: MatmulVariant) -> Self {
+        // The block decoder is concatenated in front of the variant's matvec body.
+        let (q4, q8) = match variant {
+            MatmulVariant::Vec4 => (
+                concat!(include_str!("q4_1.wgsl"), include_str!("matvec_vec4.wgsl")),
+                concat!(include_str!("q8_0.wgsl"), include_str!("matvec_vec4.wgsl")),
+            ),
+            MatmulVariant::Tiled => (
+                concat!(include_str!("q4_1.wgsl"), include_str!("matvec_tiled.wgsl")),
+                concat!(include_str!("q8_0.wgsl"), include_str!("matvec_tiled.wgsl")),
+            ),
+        };
+        Self {
+            matvec_q4_1: Kernel::new(device, "matvec_q4_1", q4),
+            matvec_q8_0: Kernel::new(device, "matvec_q8_0", q8),
+            gather_q8_0: Kernel::new(device, "gather_q8_0", include_str!("gather_q8_0.wgsl")),
+            rms_norm: Kernel::new(device, "rms_norm", include_str!("rms_norm.wgsl")),
+            rope_store: Kernel::new(device, "rope_store", include_str!("rope_store.wgsl")),
+            attention: Kernel::new(device, "cached_attention", include_str!("cached_attention.wgsl")),
+            silu_mul: Kernel::new(device, "silu_mul", include_str!("silu_mul.wgsl")),
+            argmax: Kernel::new(device, "argmax", include_str!("argmax.wgsl")),
             variant,
         }
     }

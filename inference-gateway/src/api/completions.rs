@@ -1,0 +1,358 @@
+//! `POST /v1/completions` and `POST /v1/chat/completions`: validate, tokenize, take a queue
+//! place, check the voucher for the largest possible price (prompt + max_tokens), generate,
+//! record the payment, answer (whole, or as server-sent events).
+//!
+//! Payment: vouchers are cumulative signatures, so a call cannot be charged less than the
+//! voucher it carries adds. A completion's length is unknown upfront, so the voucher must
+//! cover prompt + max_tokens at the price per token, and that is what the cashier authorizes
+//! and records; `usage` reports the exact tokens run (prompt + generated), and the
+//! `x-tora-used` header their exact price, so a client that keeps max_tokens tight pays for
+//! little more than it uses.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::embeddings::{charge_headers, voucher};
+use super::json::ApiJson;
+use super::stop::TextAssembler;
+use super::text_model::{Generated, MAX_COMPLETION_TOKENS, TEXT_MODEL_ID, TextModel};
+use super::{ApiError, Gateway};
+use crate::models::llama::{ChatMessage, Sampling};
+use crate::payment::VoucherStore;
+
+/// What the text routes share: the embeddings gateway (its cashier and voucher store, so both
+/// models draw on one cumulative voucher per payer) and the text model.
+pub struct TextState<S> {
+    pub gateway: Arc<Gateway<S>>,
+    pub model: Arc<TextModel>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(s) => vec![s],
+            Self::Many(v) => v,
+        }
+    }
+}
+
+/// The fields both endpoints share.
+#[derive(Deserialize)]
+pub struct Options {
+    model: String,
+    max_tokens: Option<usize>,
+    /// The chat API's newer name for max_tokens.
+    max_completion_tokens: Option<usize>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    seed: Option<u64>,
+    #[serde(default)]
+    stream: bool,
+    stop: Option<OneOrMany>,
+}
+
+#[derive(Deserialize)]
+pub struct CompletionRequest {
+    prompt: OneOrMany,
+    #[serde(flatten)]
+    options: Options,
+}
+
+#[derive(Deserialize)]
+pub struct ChatRequest {
+    messages: Vec<ChatMessage>,
+    #[serde(flatten)]
+    options: Options,
+}
+
+/// OpenAI's default when max_tokens is absent (completions API).
+const DEFAULT_MAX_TOKENS: usize = 16;
+
+/// A request checked and ready to run.
+struct Job {
+    prompt: Vec<u32>,
+    max_tokens: usize,
+    sampling: Sampling,
+    stops: Vec<String>,
+    stream: bool,
+}
+
+impl Options {
+    fn check(self, model: &TextModel, prompt: Vec<u32>) -> Result<Job, ApiError> {
+        if self.model != TEXT_MODEL_ID {
+            return Err(ApiError::ModelNotFound(self.model));
+        }
+        let max_tokens = self.max_completion_tokens.or(self.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS);
+        if max_tokens == 0 || max_tokens > MAX_COMPLETION_TOKENS {
+            return Err(ApiError::invalid(
+                format!("max_tokens must be between 1 and {MAX_COMPLETION_TOKENS}"),
+                Some("max_tokens"),
+            ));
+        }
+        let temperature = self.temperature.unwrap_or(1.0);
+        if !(0.0..=2.0).contains(&temperature) {
+            return Err(ApiError::invalid("temperature must be between 0 and 2", Some("temperature")));
+        }
+        let top_p = self.top_p.unwrap_or(1.0);
+        if !(top_p > 0.0 && top_p <= 1.0) {
+            return Err(ApiError::invalid("top_p must be in (0, 1]", Some("top_p")));
+        }
+        let stops = self.stop.map(OneOrMany::into_vec).unwrap_or_default();
+        if stops.len() > 4 || stops.iter().any(String::is_empty) {
+            return Err(ApiError::invalid("stop must be up to 4 non-empty strings", Some("stop")));
+        }
+        if prompt.is_empty() {
+            return Err(ApiError::invalid("the prompt is empty", Some("prompt")));
+        }
+        if prompt.len() + max_tokens > model.max_context() {
+            return Err(ApiError::InvalidRequest {
+                message: format!(
+                    "the prompt ({} tokens) plus max_tokens ({max_tokens}) exceed the {}-token context",
+                    prompt.len(),
+                    model.max_context()
+                ),
+                param: Some("max_tokens"),
+                code: Some("context_length_exceeded"),
+            });
+        }
+        // Without a seed each call draws differently; with one, the same request repeats.
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        });
+        Ok(Job {
+            prompt,
+            max_tokens,
+            sampling: Sampling { temperature, top_p, seed },
+            stops,
+            stream: self.stream,
+        })
+    }
+}
+
+fn encode(model: &TextModel, text: &str) -> Result<Vec<u32>, ApiError> {
+    model.tokenizer.encode(text).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+pub async fn completion<S: VoucherStore>(
+    State(state): State<Arc<TextState<S>>>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<CompletionRequest>,
+) -> Result<Response, ApiError> {
+    let prompts = request.prompt.into_vec();
+    let [prompt] = prompts.as_slice() else {
+        return Err(ApiError::invalid("prompt must be one string", Some("prompt")));
+    };
+    let ids = encode(&state.model, prompt)?;
+    let job = request.options.check(&state.model, ids)?;
+    run(&state, &headers, job, Kind::Completion).await
+}
+
+pub async fn chat<S: VoucherStore>(
+    State(state): State<Arc<TextState<S>>>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<ChatRequest>,
+) -> Result<Response, ApiError> {
+    if request.messages.is_empty() {
+        return Err(ApiError::invalid("messages must not be empty", Some("messages")));
+    }
+    if let Some(m) =
+        request.messages.iter().find(|m| !matches!(m.role.as_str(), "system" | "user" | "assistant"))
+    {
+        return Err(ApiError::invalid(format!("unknown role {:?}", m.role), Some("messages")));
+    }
+    let ids = state
+        .model
+        .chat
+        .render(&state.model.tokenizer, &request.messages)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let job = request.options.check(&state.model, ids)?;
+    run(&state, &headers, job, Kind::Chat).await
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Completion,
+    Chat,
+}
+
+impl Kind {
+    fn object(self, stream: bool) -> &'static str {
+        match (self, stream) {
+            (Self::Completion, _) => "text_completion",
+            (Self::Chat, false) => "chat.completion",
+            (Self::Chat, true) => "chat.completion.chunk",
+        }
+    }
+
+    /// One choice: the whole text, or a streamed delta.
+    fn choice(self, text: &str, finish: Option<&str>, stream: bool) -> Value {
+        match (self, stream) {
+            (Self::Completion, _) => {
+                json!({ "index": 0, "text": text, "logprobs": null, "finish_reason": finish })
+            }
+            (Self::Chat, false) => json!({
+                "index": 0,
+                "message": { "role": "assistant", "content": text },
+                "finish_reason": finish,
+            }),
+            (Self::Chat, true) => {
+                json!({ "index": 0, "delta": { "content": text }, "finish_reason": finish })
+            }
+        }
+    }
+}
+
+fn usage(prompt: usize, completion: usize) -> Value {
+    json!({ "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion })
+}
+
+fn response_id() -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("cmpl-{nanos:x}")
+}
+
+fn created() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+async fn run<S: VoucherStore>(
+    state: &TextState<S>,
+    headers: &HeaderMap,
+    job: Job,
+    kind: Kind,
+) -> Result<Response, ApiError> {
+    let voucher = voucher(headers)?;
+    let cashier = &state.gateway.cashier;
+    let prompt_tokens = job.prompt.len();
+    let most = cashier.price((prompt_tokens + job.max_tokens) as u64)?;
+    let slot = state.model.reserve()?;
+    let authorized = cashier.authorize(voucher, most).await?;
+    let tokens = state.model.start(slot, job.prompt, job.max_tokens, job.sampling);
+    let mut text = TextAssembler::new(job.stops);
+    let (id, created) = (response_id(), created());
+
+    if !job.stream {
+        let mut tokens = tokens;
+        collect(&state.model, &mut tokens, &mut text, |_| true).await?;
+        text.finish_length();
+        let charge = cashier.settle(authorized).await?;
+        let used = text.generated();
+        let mut headers = charge_headers(&charge);
+        headers.insert("x-tora-used", used_price(state, prompt_tokens + used));
+        let finish = text.finish.map(|f| f.as_str());
+        let body = json!({
+            "id": id,
+            "object": kind.object(false),
+            "created": created,
+            "model": TEXT_MODEL_ID,
+            "choices": [kind.choice(text.text(), finish, false)],
+            "usage": usage(prompt_tokens, used),
+        });
+        return Ok((headers, Json(body)).into_response());
+    }
+
+    // Streaming: the payment is recorded before the first byte, for the largest price the
+    // voucher was checked for (the answer's headers carry it); usage comes in the last chunk.
+    let charge = cashier.settle(authorized).await?;
+    let headers = charge_headers(&charge);
+    // Room for every event a generation can make, so sending never waits on a slow reader.
+    let (events, stream) = mpsc::channel::<Event>(MAX_COMPLETION_TOKENS + 4);
+    let model = state.model.clone();
+    tokio::spawn(async move {
+        let chunk = |delta: &str, finish: Option<&str>, usage_value: Option<Value>| {
+            let mut body = json!({
+                "id": id,
+                "object": kind.object(true),
+                "created": created,
+                "model": TEXT_MODEL_ID,
+                "choices": [kind.choice(delta, finish, true)],
+            });
+            if let Some(u) = usage_value {
+                body["usage"] = u;
+            }
+            Event::default().data(body.to_string())
+        };
+        if matches!(kind, Kind::Chat) {
+            let first = json!({
+                "id": id, "object": kind.object(true), "created": created, "model": TEXT_MODEL_ID,
+                "choices": [{ "index": 0, "delta": { "role": "assistant", "content": "" }, "finish_reason": null }],
+            });
+            let _ = events.send(Event::default().data(first.to_string())).await;
+        }
+        let mut tokens = tokens;
+        let sent = collect(&model, &mut tokens, &mut text, |delta| {
+            delta.is_empty() || events.try_send(chunk(delta, None, None)).is_ok()
+        })
+        .await;
+        if let Err(e) = sent {
+            let error = json!({ "error": { "message": e.to_string(), "type": "server_error" } });
+            let _ = events.send(Event::default().data(error.to_string())).await;
+            return;
+        }
+        let tail = text.finish_length();
+        let finish = text.finish.map(|f| f.as_str());
+        let _ = events.send(chunk(&tail, finish, Some(usage(prompt_tokens, text.generated())))).await;
+        let _ = events.send(Event::default().data("[DONE]")).await;
+    });
+    Ok((headers, Sse::new(EventStream(stream))).into_response())
+}
+
+fn used_price<S: VoucherStore>(state: &TextState<S>, tokens: usize) -> HeaderValue {
+    let price = state.gateway.cashier.price(tokens as u64).map(|p| p.0.to_string()).unwrap_or_default();
+    HeaderValue::from_str(&price).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+/// Feeds generated tokens into `text` until the model is done or a stop is found, handing
+/// each piece of final text to `emit` (which returns false when nobody listens any more).
+async fn collect(
+    model: &TextModel,
+    tokens: &mut mpsc::Receiver<Generated>,
+    text: &mut TextAssembler,
+    mut emit: impl FnMut(&str) -> bool,
+) -> Result<(), ApiError> {
+    while let Some(item) = tokens.recv().await {
+        match item {
+            Generated::Token(t) => {
+                let delta = text.push(&model.tokenizer, t).map_err(|e| ApiError::Internal(e.to_string()))?;
+                if !emit(&delta) || text.finish.is_some() {
+                    // Dropping the receiver stops the generation after this token.
+                    return Ok(());
+                }
+            }
+            Generated::Done(result) => return result.map_err(|e| ApiError::Internal(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// The server-sent events as the stream axum's `Sse` wants.
+struct EventStream(mpsc::Receiver<Event>);
+
+impl futures_core::Stream for EventStream {
+    type Item = Result<Event, std::convert::Infallible>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|e| e.map(Ok))
+    }
+}

@@ -1,0 +1,59 @@
+// Causal grouped-query attention of new tokens over the KV cache: one invocation per
+// (query head, token), a single pass with an online softmax so no score buffer is needed.
+// Query head h reads KV head h / (heads / kv_heads).
+
+struct Params {
+    m: u32,
+    pos0: u32,
+    heads: u32,
+    kv_heads: u32,
+    cache_offset: u32,
+    _a: u32,
+    _b: u32,
+    _c: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v_cache: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let h = gid.x;
+    let t = gid.y;
+    if (h >= p.heads) {
+        return;
+    }
+    let width4 = (p.heads + 2u * p.kv_heads) * 16u;
+    let kvw4 = p.kv_heads * 16u;
+    let kv4 = (h / (p.heads / p.kv_heads)) * 16u;
+    var q: array<vec4<f32>, 16>;
+    var acc: array<vec4<f32>, 16>;
+    for (var j = 0u; j < 16u; j++) {
+        q[j] = qkv[t * width4 + h * 16u + j] * 0.125; // 1 / sqrt(64)
+        acc[j] = vec4<f32>(0.0);
+    }
+    var mx = -3.4e38;
+    var total = 0.0;
+    let len = p.pos0 + t + 1u;
+    for (var pos = 0u; pos < len; pos++) {
+        let base = p.cache_offset / 4u + pos * kvw4 + kv4;
+        var s = 0.0;
+        for (var j = 0u; j < 16u; j++) {
+            s += dot(q[j], k_cache[base + j]);
+        }
+        let new_mx = max(mx, s);
+        let corr = exp(mx - new_mx);
+        let wgt = exp(s - new_mx);
+        total = total * corr + wgt;
+        for (var j = 0u; j < 16u; j++) {
+            acc[j] = acc[j] * corr + wgt * v_cache[base + j];
+        }
+        mx = new_mx;
+    }
+    for (var j = 0u; j < 16u; j++) {
+        out[t * p.heads * 16u + h * 16u + j] = acc[j] / total;
+    }
+}

@@ -1,0 +1,158 @@
+//! The text endpoints' shapes and refusals, on the real model files: every request here is
+//! refused before the chain would be asked (bad input → 400, no voucher → 402 for
+//! prompt + max_tokens), so the escrow points at no chain. The paid path, with generation on
+//! the GPU, runs against a devnet in paid_completions.rs.
+
+mod common;
+#[path = "common/llama.rs"]
+mod llama;
+
+use std::sync::Arc;
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::{Provider, ProviderBuilder};
+use common::minilm_dir;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tora_core::money::ToraUnits;
+use tora_inference_gateway::api::{Gateway, HttpLimits, TEXT_MODEL_ID, TextModel, router_with_text};
+use tora_inference_gateway::batcher::EmbedQueue;
+use tora_inference_gateway::gguf::Gguf;
+use tora_inference_gateway::metering::Meter;
+use tora_inference_gateway::models::llama::{CpuLlama, HostWeights, LlamaFiles};
+use tora_inference_gateway::payment::{Cashier, Escrow, MemoryVoucherStore, PricePerToken};
+use tora_inference_gateway::{CpuEmbedder, SentenceTokenizer};
+
+const PRICE: u64 = 1_000_000_000_000_007;
+
+struct Served {
+    url: String,
+    http: reqwest::Client,
+}
+
+/// The API with SmolLM2 on the CPU reference (no request here reaches the model).
+async fn serve() -> Served {
+    let dir = minilm_dir();
+    let (queue, _worker) = EmbedQueue::start(CpuEmbedder::load(&dir).unwrap(), 4);
+    let rpc = ProviderBuilder::new().connect_http("http://127.0.0.1:9".parse().unwrap()).erased();
+    let escrow = Escrow::new(rpc, 31337, Address::repeat_byte(0xe5), Address::repeat_byte(0x9a));
+    let gateway = Arc::new(Gateway {
+        meter: Meter::new(SentenceTokenizer::load(&dir).unwrap()),
+        queue,
+        cashier: Cashier::new(
+            MemoryVoucherStore::default(),
+            escrow,
+            PricePerToken(ToraUnits(U256::from(PRICE))),
+        ),
+        dim: 384,
+    });
+    let LlamaFiles { cfg, tokenizer, chat, .. } = LlamaFiles::load(&llama::smollm_path()).unwrap();
+    let weights = HostWeights::load(&Gguf::load(&llama::smollm_path()).unwrap(), &cfg).unwrap();
+    let text = TextModel::new(Box::new(CpuLlama::new(cfg, weights)), tokenizer, chat, 2);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = router_with_text(gateway, Some(Arc::new(text)), HttpLimits::default());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Served { url, http: reqwest::Client::new() }
+}
+
+impl Served {
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self.http.post(format!("{}{path}", self.url)).json(&body).send().await.unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.http.get(format!("{}{path}", self.url)).send().await.unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+}
+
+fn error(body: &Value) -> &Value {
+    let e = &body["error"];
+    assert!(e["message"].is_string() && e["type"].is_string(), "not an OpenAI error: {body}");
+    e
+}
+
+#[tokio::test]
+async fn bad_requests_get_openai_shaped_400s() {
+    let s = serve().await;
+    let completion = |extra: Value| {
+        let mut body = json!({ "model": TEXT_MODEL_ID, "prompt": "Hello" });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    for (extra, param) in [
+        (json!({ "max_tokens": 0 }), "max_tokens"),
+        (json!({ "max_tokens": 513 }), "max_tokens"),
+        (json!({ "temperature": 2.5 }), "temperature"),
+        (json!({ "top_p": 0.0 }), "top_p"),
+        (json!({ "stop": ["a", "b", "c", "d", "e"] }), "stop"),
+        (json!({ "stop": "" }), "stop"),
+        (json!({ "prompt": "" }), "prompt"),
+        (json!({ "prompt": ["a", "b"] }), "prompt"),
+    ] {
+        let (status, body) = s.post("/v1/completions", completion(extra.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{extra}: {body}");
+        assert_eq!(error(&body)["param"], param, "{extra}");
+        assert_eq!(error(&body)["type"], "invalid_request_error");
+    }
+    let long = "word ".repeat(2100); // 2100 tokens + 16 over the 2048-token context
+    let (status, body) = s.post("/v1/completions", completion(json!({ "prompt": long }))).await;
+    assert_eq!(
+        (status, error(&body)["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("context_length_exceeded"))
+    );
+
+    let (status, body) =
+        s.post("/v1/chat/completions", json!({ "model": TEXT_MODEL_ID, "messages": [] })).await;
+    assert_eq!((status, error(&body)["param"].as_str()), (StatusCode::BAD_REQUEST, Some("messages")));
+    let bad_role = json!({ "model": TEXT_MODEL_ID, "messages": [{ "role": "robot", "content": "hi" }] });
+    let (status, body) = s.post("/v1/chat/completions", bad_role).await;
+    assert_eq!((status, error(&body)["param"].as_str()), (StatusCode::BAD_REQUEST, Some("messages")));
+
+    let (status, body) = s.post("/v1/completions", json!({ "model": "gpt-4", "prompt": "Hello" })).await;
+    assert_eq!((status, error(&body)["code"].as_str()), (StatusCode::NOT_FOUND, Some("model_not_found")));
+    let (status, body) = s.post("/v1/completions", json!({ "model": TEXT_MODEL_ID })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    error(&body);
+}
+
+#[tokio::test]
+async fn an_unpaid_completion_gets_402_for_prompt_plus_max_tokens() {
+    let s = serve().await;
+    let prompt_tokens = llama::smollm().tokenizer.encode("The capital of France is").unwrap().len() as u64;
+    assert_eq!(prompt_tokens, 5);
+    let body = json!({ "model": TEXT_MODEL_ID, "prompt": "The capital of France is", "max_tokens": 10 });
+    let (status, body) = s.post("/v1/completions", body).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(error(&body)["amount_due"], (U256::from(PRICE) * U256::from(15)).to_string());
+
+    // The chat prompt: the default system turn + the user turn + the assistant opener.
+    let chat = json!({
+        "model": TEXT_MODEL_ID,
+        "messages": [{ "role": "user", "content": "What is the capital of France?" }],
+        "max_tokens": 3,
+    });
+    let (status, body) = s.post("/v1/chat/completions", chat).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    let expected = llama::capital_prompt().len() as u64 + 3;
+    assert_eq!(error(&body)["amount_due"], (U256::from(PRICE) * U256::from(expected)).to_string());
+}
+
+#[tokio::test]
+async fn models_and_pricing_list_both_models() {
+    let s = serve().await;
+    let (status, body) = s.get("/v1/models").await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = body["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["all-MiniLM-L6-v2", TEXT_MODEL_ID]);
+    let (_, body) = s.get("/v1/pricing").await;
+    let prices: Vec<(&str, &str)> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["model"].as_str().unwrap(), m["price_per_token"].as_str().unwrap()))
+        .collect();
+    assert_eq!(prices, [("all-MiniLM-L6-v2", "1000000000000007"), (TEXT_MODEL_ID, "1000000000000007")]);
+}
