@@ -12,9 +12,10 @@ pub struct DevnetArgs {
     pub port: u16,
     #[arg(long, default_value_t = 31337)]
     pub chain_id: u64,
-    /// Seconds between blocks; by default a block is mined per transaction.
-    #[arg(long)]
-    pub block_time: Option<u64>,
+    /// Also mine a block every this many seconds (a chain that moves like opBNB's); each
+    /// transaction is still mined as it arrives. 0: only a block per transaction.
+    #[arg(long, default_value_t = 1)]
+    pub block_time: u64,
     /// Where to write the deployment file the services read.
     #[arg(long, default_value = ".tora/devnet.json", env = "TORA_DEPLOYMENT")]
     pub out: PathBuf,
@@ -37,7 +38,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
         binary: Some(binary),
         port: args.port,
         chain_id: args.chain_id,
-        block_time: args.block_time,
+        block_time: (args.block_time > 0).then_some(args.block_time),
     };
     let devnet = Devnet::start(config).await.context("starting the devnet")?;
     devnet.deployment.write(&args.out)?;

@@ -22,7 +22,10 @@ pub struct AnvilConfig {
     /// 0 picks a free port (what tests want).
     pub port: u16,
     pub chain_id: u64,
-    /// Seconds between blocks; `None` mines one block per transaction.
+    /// Also mine a block every this many seconds. Each transaction is still mined as it arrives
+    /// (anvil's mixed mining): deployment stays instant, and a transaction anvil's automine
+    /// leaves waiting (a same-nonce replacement, as a bundler's fee bump or cancellation sends)
+    /// still lands within the interval. `None`: only a block per transaction.
     pub block_time: Option<u64>,
 }
 
@@ -117,7 +120,7 @@ impl Anvil {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         if let Some(seconds) = config.block_time {
-            command.args(["--block-time", &seconds.to_string()]);
+            command.args(["--block-time", &seconds.to_string(), "--mixed-mining"]);
         }
         let mut child = command
             .spawn()

@@ -20,6 +20,8 @@ use tora_devnet::wallet::SmartWallet;
 
 /// Setup requests in flight at once against the node.
 const SETUP_CONCURRENCY: usize = 64;
+/// createAccount transactions sent before waiting for them to be mined.
+const SETUP_BATCH: usize = 500;
 /// Enough native coin for every prefund the run can ask for.
 const WALLET_FUNDS: u128 = 1_000_000_000_000_000_000;
 
@@ -128,45 +130,49 @@ async fn addresses(
     Ok(wallets)
 }
 
-/// Sends every createAccount at consecutive nonces without waiting in between, then waits for
-/// the last one: anvil mines them as they come.
+/// Sends every createAccount at consecutive nonces, in nonce order without waiting for
+/// receipts (anvil mines each as it arrives), then waits for the last one. Sending them
+/// concurrently would let later nonces arrive first, and anvil's automine leaves such
+/// transactions pending until something else triggers a block.
 async fn create_accounts(sender: &DynProvider, from: Address, wallets: &[SmartWallet]) -> anyhow::Result<()> {
-    let first_nonce = sender.get_transaction_count(from).await?;
+    let first_nonce = sender.get_transaction_count(from).pending().await?;
     let chain_id = sender.get_chain_id().await?;
     let (max_fee, priority) = fees(sender).await?;
-    let mut last = None;
-    for (chunk_start, chunk) in wallets.chunks(SETUP_CONCURRENCY).enumerate() {
-        let mut set = JoinSet::new();
-        for (j, wallet) in chunk.iter().enumerate() {
-            let data =
-                SimpleAccountFactory::createAccountCall { owner: wallet.owner.address(), salt: wallet.salt };
-            let tx = TransactionRequest::default()
-                .with_to(wallet.factory)
-                .with_input(data.abi_encode())
-                .with_nonce(first_nonce + (chunk_start * SETUP_CONCURRENCY + j) as u64)
-                .with_chain_id(chain_id)
-                .with_gas_limit(1_000_000)
-                .with_max_fee_per_gas(max_fee.to())
-                .with_max_priority_fee_per_gas(priority.to());
-            let sender = sender.clone();
-            set.spawn(async move { sender.send_transaction(tx).await.map(|pending| *pending.tx_hash()) });
+    for (i, wallet) in wallets.iter().enumerate() {
+        let data =
+            SimpleAccountFactory::createAccountCall { owner: wallet.owner.address(), salt: wallet.salt };
+        let tx = TransactionRequest::default()
+            .with_to(wallet.factory)
+            .with_input(data.abi_encode())
+            .with_nonce(first_nonce + i as u64)
+            .with_chain_id(chain_id)
+            .with_gas_limit(500_000)
+            .with_max_fee_per_gas(max_fee.to())
+            .with_max_priority_fee_per_gas(priority.to());
+        let _pending = sender.send_transaction(tx).await.context("createAccount transaction")?;
+        // anvil silently drops transactions past a few thousand waiting: let it catch up.
+        if (i + 1) % SETUP_BATCH == 0 || i + 1 == wallets.len() {
+            mined(sender, from, first_nonce + i as u64 + 1).await?;
         }
-        for sent in set.join_all().await {
-            last = Some(sent.context("createAccount transaction")?);
-        }
-    }
-    let Some(last) = last else { return Ok(()) };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while sender.get_transaction_count(from).await? < first_nonce + wallets.len() as u64 {
-        if Instant::now() > deadline {
-            bail!("createAccount transactions were not mined within 120 s (last {last})");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for wallet in [wallets.first(), wallets.last()].into_iter().flatten() {
         if sender.get_code_at(wallet.address).await?.is_empty() {
             bail!("account {} has no code after its createAccount transaction", wallet.address);
         }
+    }
+    Ok(())
+}
+
+/// Waits until `from` has sent `nonce` transactions, mining blocks for stragglers.
+async fn mined(sender: &DynProvider, from: Address, nonce: u64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while sender.get_transaction_count(from).await? < nonce {
+        if Instant::now() > deadline {
+            bail!("createAccount transactions were not mined within 120 s");
+        }
+        // On a chain with interval mining this only waits; on automine it mines stragglers.
+        let _ = sender.raw_request::<_, Value>("evm_mine".into(), ()).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
 }

@@ -268,6 +268,9 @@ impl<P: Mempool> Builder<P> {
         let gas = op_gas.saturating_add(U256::from(self.settings.bundle_overhead_gas)).saturating_to::<u64>();
         let calldata = self.handle_ops_call(&chosen, lane.address);
         let request = bundle_request(lane.address, self.entry_point, nonce, gas, calldata.clone(), fees);
+        // Building can take a while (every operation is validated again): count the blocks a
+        // bundle waits from when it was sent, not from the head it was built on.
+        let sent_at_block = lane.provider.get_block_number().await.map_err(node)?.max(block.header.number);
         let hash = *lane.provider.send_transaction(request).await.map_err(node)?.tx_hash();
         tracing::info!(tx = %hash, signer = %lane.address, nonce, ops = chosen.len(), "bundle sent");
         let (done, settled) = oneshot::channel();
@@ -280,7 +283,7 @@ impl<P: Mempool> Builder<P> {
             fees,
             sent: vec![hash],
             cancel: None,
-            last_sent_block: block.header.number,
+            last_sent_block: sent_at_block,
             resubmissions: 0,
             dropped,
             done: Some(done),

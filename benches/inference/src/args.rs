@@ -1,0 +1,105 @@
+//! Command-line options. Defaults are sized for lavapipe on 2 cores (a few minutes in all).
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use tora_inference_gateway::MatmulVariant;
+
+#[derive(Parser, Debug, PartialEq)]
+#[command(
+    about = "MiniLM embeddings and SmolLM2 decoding: the wgpu path, and candle on the CPU with --features candle"
+)]
+pub struct Args {
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Folder with all-minilm-l6-v2/ and smollm2-135m-instruct/ (scripts/fetch-models.sh).
+    #[arg(long, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+    /// Untimed calls before each measurement.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Timed calls of one text each.
+    #[arg(long, default_value_t = 16)]
+    pub batch1_calls: usize,
+    /// Timed calls of 32 texts each.
+    #[arg(long, default_value_t = 3)]
+    pub batch32_calls: usize,
+    /// Tokens to generate greedily (the first comes with the prompt pass).
+    #[arg(long, default_value_t = 64)]
+    pub tokens: usize,
+    /// Leading greedy tokens that candle and wgpu must agree on.
+    #[arg(long, default_value_t = 8)]
+    pub check_tokens: usize,
+    /// Force the matmul kernel instead of the one the adapter suits.
+    #[arg(long, value_enum)]
+    pub matmul: Option<Matmul>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Matmul {
+    Vec4,
+    Tiled,
+}
+
+impl From<Matmul> for MatmulVariant {
+    fn from(m: Matmul) -> Self {
+        match m {
+            Matmul::Vec4 => MatmulVariant::Vec4,
+            Matmul::Tiled => MatmulVariant::Tiled,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_suit_lavapipe() {
+        let args = Args::try_parse_from(["bench"]).unwrap();
+        assert_eq!(
+            args,
+            Args {
+                json: None,
+                models: None,
+                warmup: 1,
+                batch1_calls: 16,
+                batch32_calls: 3,
+                tokens: 64,
+                check_tokens: 8,
+                matmul: None,
+            }
+        );
+    }
+
+    #[test]
+    fn every_option_parses() {
+        let args = Args::try_parse_from([
+            "bench",
+            "--json",
+            "out.json",
+            "--models",
+            "/m",
+            "--warmup",
+            "2",
+            "--batch1-calls",
+            "5",
+            "--batch32-calls",
+            "1",
+            "--tokens",
+            "64",
+            "--check-tokens",
+            "4",
+            "--matmul",
+            "tiled",
+        ])
+        .unwrap();
+        assert_eq!(args.json, Some(PathBuf::from("out.json")));
+        assert_eq!(args.models, Some(PathBuf::from("/m")));
+        assert_eq!((args.warmup, args.batch1_calls, args.batch32_calls), (2, 5, 1));
+        assert_eq!((args.tokens, args.check_tokens), (64, 4));
+        assert_eq!(args.matmul.map(MatmulVariant::from), Some(MatmulVariant::Tiled));
+        assert!(Args::try_parse_from(["bench", "--matmul", "cuda"]).is_err());
+    }
+}

@@ -1,0 +1,126 @@
+//! The timed loops, written once against two small traits so that the wgpu path and the
+//! candle baseline run exactly the same schedule: warm-up calls first (not timed: pipeline
+//! compilation, first allocations), then a fixed number of timed calls.
+
+use std::time::{Duration, Instant};
+
+use tora_inference_gateway::Embedder;
+use tora_inference_gateway::models::llama::{Decoder, GpuLlama};
+
+use crate::report::{DecodeFigures, EmbedFigures};
+use crate::stats::{p50_ms, per_second};
+
+/// Texts in, one unit-length vector per text out.
+pub trait SentenceEmbedder {
+    fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>>;
+}
+
+impl SentenceEmbedder for Embedder {
+    fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+        Ok(Embedder::embed(self, texts)?.vectors)
+    }
+}
+
+/// A decoder with a KV cache, driven greedily.
+pub trait GreedyDecoder {
+    /// Forgets every cached position.
+    fn reset(&mut self);
+    /// Runs `ids` at the next positions; the most likely token after the last one.
+    fn next_greedy(&mut self, ids: &[u32]) -> anyhow::Result<u32>;
+}
+
+impl GreedyDecoder for GpuLlama {
+    fn reset(&mut self) {
+        Decoder::reset(self);
+    }
+
+    fn next_greedy(&mut self, ids: &[u32]) -> anyhow::Result<u32> {
+        Ok(Decoder::next_greedy(self, ids)?)
+    }
+}
+
+/// How many calls of each kind a measurement makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    pub warmup: usize,
+    pub iterations: usize,
+}
+
+/// Embeds `batch` texts per call, cycling through `sentences`, and times each call.
+pub fn embeddings(
+    backend: &str,
+    model: &dyn SentenceEmbedder,
+    sentences: &[&str],
+    batch: usize,
+    schedule: Schedule,
+) -> anyhow::Result<EmbedFigures> {
+    anyhow::ensure!(batch > 0 && !sentences.is_empty(), "empty batch");
+    let call = |i: usize| -> Vec<&str> {
+        (0..batch).map(|j| sentences[(i * batch + j) % sentences.len()]).collect()
+    };
+    for i in 0..schedule.warmup {
+        model.embed(&call(i))?;
+    }
+    let mut latencies = Vec::with_capacity(schedule.iterations);
+    for i in 0..schedule.iterations {
+        let texts = call(i);
+        let start = Instant::now();
+        let out = model.embed(&texts)?;
+        latencies.push(start.elapsed());
+        anyhow::ensure!(out.len() == batch, "{backend}: {} vectors for {batch} texts", out.len());
+    }
+    let total: Duration = latencies.iter().sum();
+    Ok(EmbedFigures {
+        backend: backend.into(),
+        batch,
+        iterations: schedule.iterations,
+        embeddings_per_s: per_second(batch * schedule.iterations, total),
+        p50_ms: p50_ms(&latencies).unwrap_or(0.0),
+    })
+}
+
+/// What one greedy run produced, with its figures.
+pub struct Decoded {
+    pub figures: DecodeFigures,
+    pub tokens: Vec<u32>,
+}
+
+/// Runs `prompt` (timed as prompt processing, which also yields the first token) and then
+/// `tokens - 1` single-token steps (timed as decoding). First come `warmup` untimed rounds of
+/// one prompt pass and one single-token step, so that both code paths (many rows and one
+/// row: different kernels, masks and buffer sizes) are warm.
+pub fn greedy_decode(
+    backend: &str,
+    model: &mut dyn GreedyDecoder,
+    prompt: &[u32],
+    tokens: usize,
+    warmup: usize,
+) -> anyhow::Result<Decoded> {
+    anyhow::ensure!(!prompt.is_empty() && tokens > 0, "empty prompt or no tokens to generate");
+    for _ in 0..warmup {
+        model.reset();
+        let first = model.next_greedy(prompt)?;
+        model.next_greedy(&[first])?;
+    }
+    model.reset();
+    let start = Instant::now();
+    let mut next = model.next_greedy(prompt)?;
+    let prefill = start.elapsed();
+    let mut out = vec![next];
+    let start = Instant::now();
+    while out.len() < tokens {
+        next = model.next_greedy(&[next])?;
+        out.push(next);
+    }
+    let decode = start.elapsed();
+    Ok(Decoded {
+        figures: DecodeFigures {
+            backend: backend.into(),
+            prompt_tokens: prompt.len(),
+            prompt_tokens_per_s: per_second(prompt.len(), prefill),
+            generated: tokens - 1,
+            tokens_per_s: per_second(tokens - 1, decode),
+        },
+        tokens: out,
+    })
+}

@@ -1,0 +1,141 @@
+//! The bench's results: one struct, written as text for people and as JSON for scripts.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EmbedFigures {
+    pub backend: String,
+    pub batch: usize,
+    /// Timed calls (warm-up excluded).
+    pub iterations: usize,
+    pub embeddings_per_s: f64,
+    /// Median latency of one call of `batch` texts.
+    pub p50_ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DecodeFigures {
+    pub backend: String,
+    pub prompt_tokens: usize,
+    pub prompt_tokens_per_s: f64,
+    /// Tokens from single-token decode steps (the first token comes with the prompt pass).
+    pub generated: usize,
+    pub tokens_per_s: f64,
+}
+
+/// Whether the baseline computed the same thing as the wgpu path.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Agreement {
+    pub what: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Report {
+    /// The wgpu adapter and the matmul kernel it runs.
+    pub adapter: String,
+    /// /proc/loadavg's 1, 5 and 15 minute averages when the run started and when it ended:
+    /// the bench itself keeps both cores busy, so much more than 2 at the end means it shared them.
+    pub load_average: String,
+    pub load_average_end: String,
+    /// Mean MiniLM tokens per input text ([CLS] and [SEP] included).
+    pub tokens_per_text: f64,
+    pub embeddings: Vec<EmbedFigures>,
+    pub decode: Vec<DecodeFigures>,
+    /// The wgpu path's greedy completion, to see that it is text.
+    pub completion: String,
+    pub agreement: Vec<Agreement>,
+}
+
+impl Report {
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        // Writing to a String cannot fail.
+        let _ = writeln!(s, "adapter: {}", self.adapter);
+        let _ = writeln!(s, "load average: {} at start, {} at end", self.load_average, self.load_average_end);
+        let _ = writeln!(s, "MiniLM embeddings ({:.1} tokens per text):", self.tokens_per_text);
+        for e in &self.embeddings {
+            let _ = writeln!(
+                s,
+                "  {:<6} batch {:>2}: {:>8.2} embeddings/s, p50 {:>9.2} ms ({} calls)",
+                e.backend, e.batch, e.embeddings_per_s, e.p50_ms, e.iterations
+            );
+        }
+        s.push_str("SmolLM2-135M Q4_1 greedy decode:\n");
+        for d in &self.decode {
+            let _ = writeln!(
+                s,
+                "  {:<6} prompt {} tokens at {:.1} tokens/s, decode {} tokens at {:.2} tokens/s",
+                d.backend, d.prompt_tokens, d.prompt_tokens_per_s, d.generated, d.tokens_per_s
+            );
+        }
+        let _ = writeln!(s, "completion: {:?}", self.completion);
+        for a in &self.agreement {
+            let verdict = if a.passed { "ok" } else { "DIFFERS" };
+            let _ = writeln!(s, "check {}: {verdict} ({})", a.what, a.detail);
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Report {
+        Report {
+            adapter: "llvmpipe (LLVM 19.1.7, 256 bits) (Vec4)".into(),
+            load_average: "0.52 0.80 1.10".into(),
+            load_average_end: "2.01 1.20 1.15".into(),
+            tokens_per_text: 15.5,
+            embeddings: vec![EmbedFigures {
+                backend: "wgpu".into(),
+                batch: 32,
+                iterations: 3,
+                embeddings_per_s: 12.345,
+                p50_ms: 2592.0,
+            }],
+            decode: vec![DecodeFigures {
+                backend: "candle".into(),
+                prompt_tokens: 30,
+                prompt_tokens_per_s: 250.04,
+                generated: 31,
+                tokens_per_s: 40.25,
+            }],
+            completion: "Once upon".into(),
+            agreement: vec![Agreement {
+                what: "greedy tokens".into(),
+                passed: false,
+                detail: "first 8 tokens differ at 5".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn text_report_lists_every_figure() {
+        assert_eq!(
+            sample().to_text(),
+            "adapter: llvmpipe (LLVM 19.1.7, 256 bits) (Vec4)\n\
+             load average: 0.52 0.80 1.10 at start, 2.01 1.20 1.15 at end\n\
+             MiniLM embeddings (15.5 tokens per text):\n  \
+             wgpu   batch 32:    12.35 embeddings/s, p50   2592.00 ms (3 calls)\n\
+             SmolLM2-135M Q4_1 greedy decode:\n  \
+             candle prompt 30 tokens at 250.0 tokens/s, decode 31 tokens at 40.25 tokens/s\n\
+             completion: \"Once upon\"\n\
+             check greedy tokens: DIFFERS (first 8 tokens differ at 5)\n"
+        );
+    }
+
+    #[test]
+    fn json_report_keeps_field_names_and_values() {
+        let json = serde_json::to_value(sample()).unwrap();
+        assert_eq!(json["embeddings"][0]["embeddings_per_s"], 12.345);
+        assert_eq!(json["embeddings"][0]["p50_ms"], 2592.0);
+        assert_eq!(json["decode"][0]["tokens_per_s"], 40.25);
+        assert_eq!(json["decode"][0]["prompt_tokens"], 30);
+        assert_eq!(json["agreement"][0]["passed"], false);
+    }
+}
