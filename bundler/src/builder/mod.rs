@@ -3,6 +3,7 @@
 //! transaction on a free key, follows it block by block (resubmitting with higher fees, or
 //! cancelling), and reports each operation's fate back to the pool, reorgs included.
 
+mod drops;
 mod fees;
 mod lanes;
 mod reorg;
@@ -11,6 +12,7 @@ mod selection;
 mod submit;
 mod tracker;
 
+pub use drops::{DROP_RECORD_CAPACITY, DropRecord};
 pub use fees::{BundleFees, REPLACEMENT_BUMP_PERCENT, bump};
 pub use selection::select_bundle;
 pub use submit::{Builder, BuilderError, BuilderSettings, BundleOutcome, BundlingMode};

@@ -5,8 +5,8 @@
 use super::fees::BundleFees;
 use super::lanes::{Lane, lanes};
 use super::reorg::RecentBundles;
-use super::select_bundle;
 use super::tracker::{InFlight, Settled};
+use super::select_bundle;
 use crate::pool::{Mempool, PoolOperation};
 use crate::validation::Validator;
 use alloy::eips::{BlockId, BlockNumberOrTag};
@@ -122,6 +122,8 @@ pub struct Builder<P> {
     pub(super) in_flight_ops: Mutex<HashSet<B256>>,
     /// One head processed at a time.
     pub(super) head: tokio::sync::Mutex<Head>,
+    /// Why recent operations were dropped, for the status method.
+    pub(super) drops: super::DropRecord,
 }
 
 impl<P: Mempool> Builder<P> {
@@ -145,7 +147,20 @@ impl<P: Mempool> Builder<P> {
             building: tokio::sync::Mutex::new(()),
             in_flight_ops: Mutex::new(HashSet::new()),
             head: tokio::sync::Mutex::new(Head { number: 0, hash: B256::ZERO, recent }),
+            drops: super::DropRecord::default(),
         })
+    }
+
+    /// Why the builder dropped the operation `hash`, while it remembers (see [`super::DropRecord`]).
+    pub fn drop_reason(&self, hash: &B256) -> Option<String> {
+        self.drops.reason(hash)
+    }
+
+    /// The pool's step for a new block, remembering the operations it expired.
+    pub(super) fn on_block(&self, timestamp: u64, base_fee: u128) {
+        for hash in self.pool.on_block(timestamp, base_fee) {
+            self.drops.record(hash, "expired: the block passed its validUntil");
+        }
     }
 
     /// The first bundler account: it signs bundles and receives the operations' fees.
@@ -240,7 +255,7 @@ impl<P: Mempool> Builder<P> {
         };
         let block = self.latest_block().await?;
         let base_fee = u128::from(block.header.base_fee_per_gas.unwrap_or_default());
-        self.pool.on_block(block.header.timestamp, base_fee);
+        self.on_block(block.header.timestamp, base_fee);
         let fees = self.price(base_fee).await?;
         let gas_target = self.settings.max_bundle_gas.min(block.header.gas_limit);
         let candidates: Vec<PoolOperation> = self
@@ -255,6 +270,9 @@ impl<P: Mempool> Builder<P> {
         let mut chosen = select_bundle(candidates, gas_target, self.settings.max_bundle_ops);
         let mut dropped = self.revalidate(&mut chosen).await;
         dropped.extend(self.drop_failing(lane.address, &mut chosen).await?);
+        for (hash, reason) in &dropped {
+            self.drops.record(*hash, reason.clone());
+        }
         if chosen.is_empty() {
             return Ok(None);
         }

@@ -57,7 +57,7 @@ impl<P: Mempool> Builder<P> {
             return Ok(());
         }
         let base_fee = u128::from(block.header.base_fee_per_gas.unwrap_or_default());
-        self.pool.on_block(block.header.timestamp, base_fee);
+        self.on_block(block.header.timestamp, base_fee);
         // Blocks skipped between two polls also break the parent link; the check that follows
         // only costs a lookup per recent bundle.
         if block.header.parent_hash != head.hash {

@@ -115,7 +115,8 @@ impl<P: Mempool> BundlerRpc<P> {
     }
 
     /// `tora_getUserOperationStatus`: `submitted` while a bundle carrying it is in flight,
-    /// `pending` while in the pool, then what the chain says.
+    /// `pending` while in the pool, then what the chain says, else `dropped` with the
+    /// builder's reason when it remembers one.
     pub(super) async fn user_operation_status(&self, params: Params) -> Result<Value, RpcError> {
         let hash: B256 = params.positional(1)?;
         if self.builder.is_submitted(&hash) {
@@ -124,7 +125,13 @@ impl<P: Mempool> BundlerRpc<P> {
         if self.pool.get(hash).is_some() {
             return Ok(serde_json::json!({ "status": "pending" }));
         }
-        lookup::chain_status(&self.provider, self.entry_point, hash).await
+        let status = lookup::chain_status(&self.provider, self.entry_point, hash).await?;
+        if status["status"] == "unknown"
+            && let Some(reason) = self.builder.drop_reason(&hash)
+        {
+            return Ok(serde_json::json!({ "status": "dropped", "reason": reason }));
+        }
+        Ok(status)
     }
 
     pub(super) async fn user_operation_receipt(&self, params: Params) -> Result<Value, RpcError> {

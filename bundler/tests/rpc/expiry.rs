@@ -29,4 +29,8 @@ async fn an_operation_past_valid_until_is_dropped_at_the_next_block() {
     assert_eq!(s.ok("debug_bundler_sendBundleNow", json!([])).await, Value::Null);
     assert_eq!(s.ok("debug_bundler_dumpMempool", json!([])).await, json!([]));
     assert_eq!(s.ok("eth_getUserOperationByHash", json!([hash])).await, Value::Null);
+    assert_eq!(
+        s.ok("tora_getUserOperationStatus", json!([hash])).await,
+        json!({ "status": "dropped", "reason": "expired: the block passed its validUntil" })
+    );
 }

@@ -2,15 +2,15 @@
 //! stack deployed and a bundler on it (manual bundling, debug API on).
 
 mod bundling;
+mod chain;
 mod common;
 mod errors;
 mod estimation;
+mod expiry;
 mod flow;
 mod l1_fee;
-mod status;
-mod chain;
 mod lanes;
 mod reorg;
 mod revalidation;
+mod status;
 mod submission;
-mod expiry;

@@ -74,6 +74,8 @@ async fn an_account_whose_code_changed_after_acceptance_is_dropped_at_bundle_tim
         format!("COD-010: code of {} changed since the operation was accepted", changing.address)
     );
     assert!(own.pool.dump().is_empty());
+    // The status method can tell the wallet why (the chain never saw the operation).
+    assert_eq!(own.builder.drop_reason(&dropped), Some(outcome.dropped[0].1.clone()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
