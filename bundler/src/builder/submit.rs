@@ -56,7 +56,8 @@ pub struct BuilderSettings {
 impl Default for BuilderSettings {
     fn default() -> Self {
         Self {
-            max_bundle_gas: 15_000_000,
+            // The chain spec's max_bundle_gas caps it (the server takes the smaller).
+            max_bundle_gas: 30_000_000,
             max_bundle_ops: 256,
             bundle_overhead_gas: 100_000,
             receipt_timeout: Duration::from_secs(60),
