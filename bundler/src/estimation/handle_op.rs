@@ -4,15 +4,14 @@
 //! `success = false`), so only the logs, which `eth_call` does not return, say whether the
 //! operation would succeed.
 
-use crate::validation::simulation::{SIMULATION_CALLER, decode_revert};
+use crate::validation::simulation::{decode_revert, evm_error};
 use crate::validation::{
     EntryPointSimulations, ExecutionResult, SimulationEnv, SimulationRevert, StateError,
 };
-use alloy::primitives::{Bytes, Log, U256};
+use alloy::primitives::{Bytes, Log};
 use alloy::sol_types::{SolCall, SolEvent};
-use revm::context::result::{EVMError, ExecutionResult as EvmResult, Output};
-use revm::context::{BlockEnv, Context, TxEnv};
-use revm::primitives::TxKind;
+use revm::context::result::{ExecutionResult as EvmResult, Output};
+use revm::context::{BlockEnv, Context};
 use revm::{DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
 use tora_core::user_operation::PackedUserOperation;
 
@@ -65,38 +64,12 @@ pub fn simulate_handle_op<D: DatabaseRef<Error = StateError>>(
         targetCallData: Bytes::new(),
     }
     .abi_encode();
-    let block = env.block;
     let ctx = Context::mainnet()
         .with_ref_db(db)
-        .modify_cfg_chained(|cfg| {
-            cfg.chain_id = env.chain_id;
-            cfg.spec = env.spec;
-            // As with eth_call: the caller is a placeholder.
-            cfg.disable_nonce_check = true;
-            cfg.tx_gas_limit_cap = Some(u64::MAX);
-        })
-        .modify_block_chained(|b: &mut BlockEnv| {
-            b.number = U256::from(block.number);
-            b.timestamp = U256::from(block.timestamp);
-            b.basefee = block.base_fee;
-            b.gas_limit = block.gas_limit;
-            b.beneficiary = block.beneficiary;
-            b.prevrandao = Some(block.prevrandao);
-        });
+        .modify_cfg_chained(|cfg| env.configure(cfg))
+        .modify_block_chained(|b: &mut BlockEnv| env.configure_block(b));
     let mut evm = ctx.build_mainnet();
-    let tx = TxEnv {
-        caller: SIMULATION_CALLER,
-        kind: TxKind::Call(env.entry_point),
-        data: calldata.into(),
-        gas_limit: env.gas_limit.min(block.gas_limit),
-        gas_price: u128::from(block.base_fee),
-        chain_id: Some(env.chain_id),
-        ..Default::default()
-    };
-    let executed = evm.transact_one(tx).map_err(|e| match e {
-        EVMError::Database(db) => db,
-        other => StateError(format!("the simulation transaction is invalid: {other}")),
-    })?;
+    let executed = evm.transact_one(env.transaction(calldata)).map_err(evm_error)?;
     Ok(match executed {
         EvmResult::Success { output, logs, .. } => {
             let bytes = match output {

@@ -28,13 +28,12 @@ use crate::validation::ValidationSettings;
 use crate::validation::simulation::{SIMULATION_CALLER, overrides as simulation_overrides};
 use crate::validation::state::{BlockCache, CodeCache, RpcState};
 use crate::validation::{PinnedBlock, SimulationEnv, SimulationRevert, StateError, rejection_code};
-use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256, Bytes, U128, U256};
-use alloy::providers::{DynProvider, Provider};
+use alloy::providers::DynProvider;
 use alloy::rpc::types::state::StateOverride;
+use alloy::sol_types::SolValue;
 use revm::DatabaseRef;
 use revm::primitives::hardfork::SpecId;
-use alloy::sol_types::SolValue;
 use serde::Serialize;
 use std::sync::{Arc, Mutex, PoisonError};
 use tora_core::chain_spec::DaFee;
@@ -279,27 +278,17 @@ fn prefund_from_balance(overrides: &mut StateOverride, entry_point: Address, sen
     overrides.entry(sender).or_default().balance = Some(balance.saturating_add(PROBE_PREFUND));
     let entry = overrides.entry(entry_point).or_default();
     if entry.state.is_none() {
-        entry.state_diff.get_or_insert_with(Default::default).entry(deposit_slot(sender)).or_insert(B256::ZERO);
+        entry
+            .state_diff
+            .get_or_insert_with(Default::default)
+            .entry(deposit_slot(sender))
+            .or_insert(B256::ZERO);
     }
 }
 
 /// The node's latest block, as simulations pin it.
 pub async fn latest_block(provider: &DynProvider) -> Result<PinnedBlock, RpcError> {
-    let block = provider
-        .get_block_by_number(BlockNumberOrTag::Latest)
-        .await
-        .map_err(node)?
-        .ok_or_else(|| node("no latest block"))?;
-    let header = &block.header;
-    Ok(PinnedBlock {
-        number: header.number,
-        hash: header.hash,
-        timestamp: header.timestamp,
-        base_fee: header.base_fee_per_gas.unwrap_or_default(),
-        gas_limit: header.gas_limit,
-        beneficiary: header.beneficiary,
-        prevrandao: header.mix_hash,
-    })
+    PinnedBlock::latest(provider).await.map_err(node)
 }
 
 /// What the simulations measured, before margins.

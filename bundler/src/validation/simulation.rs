@@ -8,7 +8,7 @@ use super::tracer::{ValidationTrace, ValidationTracer};
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::sol_types::{SolCall, SolInterface};
 use revm::context::result::{EVMError, ExecutionResult, Output};
-use revm::context::{BlockEnv, Context, TxEnv};
+use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
 use revm::primitives::TxKind;
 use revm::primitives::hardfork::SpecId;
 use revm::{InspectEvm, MainBuilder, MainContext};
@@ -28,6 +28,50 @@ pub struct SimulationEnv {
     pub spec: SpecId,
     pub gas_limit: u64,
     pub block: PinnedBlock,
+}
+
+impl SimulationEnv {
+    /// The chain's rules, with eth_call's leniency: the caller is a placeholder whose nonce
+    /// does not matter, and the transaction may use the whole simulation gas.
+    pub fn configure(&self, cfg: &mut CfgEnv) {
+        cfg.chain_id = self.chain_id;
+        cfg.spec = self.spec;
+        cfg.disable_nonce_check = true;
+        cfg.tx_gas_limit_cap = Some(u64::MAX);
+    }
+
+    /// The pinned block, as the simulated transaction sees it.
+    pub fn configure_block(&self, b: &mut BlockEnv) {
+        let block = self.block;
+        b.number = U256::from(block.number);
+        b.timestamp = U256::from(block.timestamp);
+        b.basefee = block.base_fee;
+        b.gas_limit = block.gas_limit;
+        b.beneficiary = block.beneficiary;
+        b.prevrandao = Some(block.prevrandao);
+    }
+
+    /// The simulating caller's call of the EntryPoint (simulation code) with `calldata`.
+    pub fn transaction(&self, calldata: Vec<u8>) -> TxEnv {
+        TxEnv {
+            caller: SIMULATION_CALLER,
+            kind: TxKind::Call(self.entry_point),
+            data: calldata.into(),
+            gas_limit: self.gas_limit.min(self.block.gas_limit),
+            gas_price: u128::from(self.block.base_fee),
+            chain_id: Some(self.chain_id),
+            ..Default::default()
+        }
+    }
+}
+
+/// A failed simulation transaction: the node's error when state could not be read, else why
+/// revm refused the transaction.
+pub fn evm_error(e: EVMError<StateError>) -> StateError {
+    match e {
+        EVMError::Database(db) => db,
+        other => StateError(format!("the simulation transaction is invalid: {other}")),
+    }
 }
 
 /// How the EntryPoint refused the operation (`FailedOp` / `FailedOpWithRevert`, or anything
@@ -76,39 +120,13 @@ pub fn simulate_validation(
     paymaster: Option<Address>,
 ) -> Result<SimulationOutput, StateError> {
     let calldata = EntryPointSimulations::simulateValidationCall { userOp: op.clone().into() }.abi_encode();
-    let block = env.block;
     let ctx = Context::mainnet()
         .with_ref_db(state)
-        .modify_cfg_chained(|cfg| {
-            cfg.chain_id = env.chain_id;
-            cfg.spec = env.spec;
-            // The caller is a placeholder; its nonce does not matter, as with eth_call.
-            cfg.disable_nonce_check = true;
-            cfg.tx_gas_limit_cap = Some(u64::MAX);
-        })
-        .modify_block_chained(|b: &mut BlockEnv| {
-            b.number = U256::from(block.number);
-            b.timestamp = U256::from(block.timestamp);
-            b.basefee = block.base_fee;
-            b.gas_limit = block.gas_limit;
-            b.beneficiary = block.beneficiary;
-            b.prevrandao = Some(block.prevrandao);
-        });
+        .modify_cfg_chained(|cfg| env.configure(cfg))
+        .modify_block_chained(|b: &mut BlockEnv| env.configure_block(b));
     let tracer = ValidationTracer::new(env.entry_point, env.sender_creator, sender, paymaster);
     let mut evm = ctx.build_mainnet_with_inspector(tracer);
-    let tx = TxEnv {
-        caller: SIMULATION_CALLER,
-        kind: TxKind::Call(env.entry_point),
-        data: calldata.into(),
-        gas_limit: env.gas_limit.min(block.gas_limit),
-        gas_price: u128::from(block.base_fee),
-        chain_id: Some(env.chain_id),
-        ..Default::default()
-    };
-    let executed = evm.inspect_one_tx(tx).map_err(|e| match e {
-        EVMError::Database(db) => db,
-        other => StateError(format!("the simulation transaction is invalid: {other}")),
-    })?;
+    let executed = evm.inspect_one_tx(env.transaction(calldata)).map_err(evm_error)?;
     let trace = std::mem::take(&mut evm.inspector.trace);
     let (result, gas_used) = match executed {
         ExecutionResult::Success { output, gas, .. } => {

@@ -46,6 +46,27 @@ pub struct PinnedBlock {
     pub prevrandao: B256,
 }
 
+impl PinnedBlock {
+    /// The node's latest block, as simulations pin it (the node's error as text).
+    pub async fn latest(provider: &DynProvider) -> Result<Self, String> {
+        let block = provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "the node has no latest block".to_owned())?;
+        let header = &block.header;
+        Ok(Self {
+            number: header.number,
+            hash: header.hash,
+            timestamp: header.timestamp,
+            base_fee: header.base_fee_per_gas.unwrap_or_default(),
+            gas_limit: header.gas_limit,
+            beneficiary: header.beneficiary,
+            prevrandao: header.mix_hash,
+        })
+    }
+}
+
 /// An account as the simulation must see it regardless of the chain.
 #[derive(Clone, Debug, Default)]
 pub struct AccountOverride {

@@ -7,7 +7,6 @@ use super::outcome::{EntityInfo, SIG_VALIDATION_FAILED, ValidationData, Validati
 use super::rules::{self, RuleContext};
 use super::simulation::{self, SimulationEnv};
 use super::state::{BlockCache, CodeCache, PinnedBlock, RpcState};
-use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use revm::primitives::hardfork::SpecId;
@@ -142,22 +141,7 @@ impl Validator {
     }
 
     async fn pin_latest(&self) -> Result<PinnedBlock, ValidationError> {
-        let block = self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await
-            .map_err(|e| ValidationError::Node(e.to_string()))?
-            .ok_or_else(|| ValidationError::Node("the node has no latest block".to_owned()))?;
-        let header = &block.header;
-        Ok(PinnedBlock {
-            number: header.number,
-            hash: header.hash,
-            timestamp: header.timestamp,
-            base_fee: header.base_fee_per_gas.unwrap_or_default(),
-            gas_limit: header.gas_limit,
-            beneficiary: header.beneficiary,
-            prevrandao: header.mix_hash,
-        })
+        PinnedBlock::latest(&self.provider).await.map_err(ValidationError::Node)
     }
 
     fn cache_for(&self, hash: B256) -> Arc<BlockCache> {
