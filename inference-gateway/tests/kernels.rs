@@ -3,29 +3,14 @@
 
 mod common;
 
-use common::{max_abs_diff, random};
-use tora_inference_gateway::Gpu;
+use common::{gpu, max_abs_diff, random, run};
 use tora_inference_gateway::kernels::{
     Activation, AttentionDims, EmbeddingDims, EmbeddingTables, HEAD_DIM, Kernels, LayerNormDims, LinearDims,
-    MatmulVariant, Pass, PoolDims, attention_cpu, embeddings_cpu, erf_approx, layer_norm_cpu, linear_cpu,
+    MatmulVariant, PoolDims, attention_cpu, embeddings_cpu, erf_approx, layer_norm_cpu, linear_cpu,
     pool_normalize_cpu, to_input_major,
 };
 
-const TOLERANCE: f32 = 1e-4;
-
-fn gpu() -> Gpu {
-    Gpu::new().unwrap_or_else(|e| panic!("these tests need a Vulkan adapter: {e}"))
-}
-
-/// Records what `record` dispatches into one command buffer and reads back `len` f32s of `out`.
-fn run(gpu: &Gpu, out: &wgpu::Buffer, len: usize, record: impl FnOnce(&mut Pass<'_>)) -> Vec<f32> {
-    let mut encoder = gpu.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = Pass::new(&gpu.device, &mut encoder);
-        record(&mut pass);
-    }
-    gpu.submit_and_read(encoder, out, len).expect("readback")
-}
+const TOLERANCE: f32 = common::KERNEL_TOLERANCE;
 
 fn check_linear(variant: MatmulVariant, d: LinearDims, act: Activation, seed: u64) {
     let gpu = gpu();

@@ -3,28 +3,14 @@
 
 mod common;
 
-use common::{max_abs_diff, random};
-use tora_inference_gateway::Gpu;
+use common::{gpu, max_abs_diff, random, run};
 use tora_inference_gateway::kernels::{
     CachedAttentionDims, LLAMA_HEAD_DIM, LlamaKernels, MatmulVariant, Pass, QMatrix, QMatvecDims,
     QuantFormat, RopeMode, RopeStoreDims, argmax_cpu, cached_attention_cpu, gather_rows_cpu, qmatvec_cpu,
     rms_norm_cpu, rope_cpu, rope_table, silu_mul_cpu,
 };
 
-const TOLERANCE: f32 = 1e-4;
-
-fn gpu() -> Gpu {
-    Gpu::new().unwrap_or_else(|e| panic!("these tests need a Vulkan adapter: {e}"))
-}
-
-fn run(gpu: &Gpu, out: &wgpu::Buffer, len: usize, record: impl FnOnce(&mut Pass<'_>)) -> Vec<f32> {
-    let mut encoder = gpu.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = Pass::new(&gpu.device, &mut encoder);
-        record(&mut pass);
-    }
-    gpu.submit_and_read(encoder, out, len).expect("readback")
-}
+const TOLERANCE: f32 = common::KERNEL_TOLERANCE;
 
 /// A random quantised matrix: random bytes for the nibbles/int8s, small f16 scales.
 fn random_qmatrix(format: QuantFormat, rows: usize, cols: usize, seed: u64) -> QMatrix {

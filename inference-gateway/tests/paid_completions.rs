@@ -12,11 +12,10 @@ use alloy::signers::local::PrivateKeySigner;
 use common::minilm_dir;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tora_core::contracts::{InferenceEscrow, ToraAccountFactory};
 use tora_core::escrow_voucher::Voucher;
 use tora_core::money::ToraUnits;
 use tora_devnet::harness::{Harness, tora};
-use tora_devnet::{SmartWallet, confirm};
+use tora_devnet::SmartWallet;
 use tora_inference_gateway::api::TEXT_MODEL_ID;
 use tora_inference_gateway::{GatewaySettings, start};
 
@@ -48,17 +47,7 @@ fn sse_data(body: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_smart_wallet_pays_for_a_completion_and_a_streamed_chat() {
     let h = Harness::start().await;
-    let escrow_addr = h.contracts().inference_escrow;
-    let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
-    let wallet = h.new_wallet(9).await;
-    let factory = ToraAccountFactory::new(wallet.factory, h.deployer.clone());
-    let pending = factory.createAccount(wallet.owner.address(), wallet.salt).send().await.unwrap();
-    confirm(&h.deployer, "create wallet", pending).await.unwrap();
-    let pending = h.tora().approve(escrow_addr, tora(1)).send().await.unwrap();
-    confirm(&h.deployer, "approve", pending).await.unwrap();
-    confirm(&h.deployer, "deposit", escrow.depositFor(wallet.address, tora(1)).send().await.unwrap())
-        .await
-        .unwrap();
+    let wallet = common::wallet_with_escrow(&h, 9, tora(1)).await;
 
     let key = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x43)).unwrap();
     let mut settings = GatewaySettings::new(

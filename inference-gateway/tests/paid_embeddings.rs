@@ -14,7 +14,7 @@ use base64::Engine;
 use common::minilm_dir;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tora_core::contracts::{InferenceEscrow, ToraAccountFactory};
+use tora_core::contracts::InferenceEscrow;
 use tora_core::escrow_voucher::Voucher;
 use tora_core::money::ToraUnits;
 use tora_devnet::harness::{Harness, tora};
@@ -110,15 +110,7 @@ async fn a_smart_wallet_pays_per_token_and_the_provider_redeems_exactly_that() {
     let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
 
     // A deployed ToraAccount with 1 TORA in escrow, deposited for it by the deployer.
-    let wallet = h.new_wallet(7).await;
-    let factory = ToraAccountFactory::new(wallet.factory, h.deployer.clone());
-    let pending = factory.createAccount(wallet.owner.address(), wallet.salt).send().await.unwrap();
-    confirm(&h.deployer, "create wallet", pending).await.unwrap();
-    let pending = h.tora().approve(escrow_addr, tora(1)).send().await.unwrap();
-    confirm(&h.deployer, "approve", pending).await.unwrap();
-    confirm(&h.deployer, "deposit", escrow.depositFor(wallet.address, tora(1)).send().await.unwrap())
-        .await
-        .unwrap();
+    let wallet = common::wallet_with_escrow(&h, 7, tora(1)).await;
 
     // The provider: a fresh key with gas for redemptions and no TORA.
     let key = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x42)).unwrap();
@@ -239,13 +231,8 @@ async fn an_eoa_pays_with_ecdsa_and_redeemed_amounts_are_never_accepted_twice() 
 
     let h = Harness::start().await;
     let escrow_addr = h.contracts().inference_escrow;
-    let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
     let payer = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x51)).unwrap();
-    let pending = h.tora().approve(escrow_addr, tora(1)).send().await.unwrap();
-    confirm(&h.deployer, "approve", pending).await.unwrap();
-    confirm(&h.deployer, "deposit", escrow.depositFor(payer.address(), tora(1)).send().await.unwrap())
-        .await
-        .unwrap();
+    common::deposit_for(&h, payer.address(), tora(1)).await;
     let key = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x43)).unwrap();
     let fund = TransactionRequest::default().with_to(key.address()).with_value(U256::from(10u64.pow(18)));
     confirm(&h.deployer, "fund provider", h.deployer.send_transaction(fund).await.unwrap()).await.unwrap();

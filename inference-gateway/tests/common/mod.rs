@@ -41,3 +41,55 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
 }
+
+/// Kernels must match their CPU reference to this much (max abs error).
+pub const KERNEL_TOLERANCE: f32 = 1e-4;
+
+/// The machine's Vulkan adapter: no adapter fails the test, it never skips.
+pub fn gpu() -> tora_inference_gateway::Gpu {
+    tora_inference_gateway::Gpu::new().unwrap_or_else(|e| panic!("these tests need a Vulkan adapter: {e}"))
+}
+
+/// Records what `record` dispatches into one command buffer and reads back `len` f32s of `out`.
+pub fn run(
+    gpu: &tora_inference_gateway::Gpu,
+    out: &wgpu::Buffer,
+    len: usize,
+    record: impl FnOnce(&mut tora_inference_gateway::kernels::Pass<'_>),
+) -> Vec<f32> {
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = tora_inference_gateway::kernels::Pass::new(&gpu.device, &mut encoder);
+        record(&mut pass);
+    }
+    gpu.submit_and_read(encoder, out, len).expect("readback")
+}
+
+/// Puts `amount` TORA in InferenceEscrow for `payer`, from the deployer's TORA.
+pub async fn deposit_for(
+    h: &tora_devnet::harness::Harness,
+    payer: alloy::primitives::Address,
+    amount: alloy::primitives::U256,
+) {
+    use tora_devnet::confirm;
+    let escrow_addr = h.contracts().inference_escrow;
+    let escrow = tora_core::contracts::InferenceEscrow::new(escrow_addr, h.deployer.clone());
+    confirm(&h.deployer, "approve", h.tora().approve(escrow_addr, amount).send().await.unwrap())
+        .await
+        .unwrap();
+    confirm(&h.deployer, "deposit", escrow.depositFor(payer, amount).send().await.unwrap()).await.unwrap();
+}
+
+/// A deployed ToraAccount (ERC-1271, so it can sign vouchers) with `amount` TORA in escrow.
+pub async fn wallet_with_escrow(
+    h: &tora_devnet::harness::Harness,
+    salt: u64,
+    amount: alloy::primitives::U256,
+) -> tora_devnet::SmartWallet {
+    let wallet = h.new_wallet(salt).await;
+    let factory = tora_core::contracts::ToraAccountFactory::new(wallet.factory, h.deployer.clone());
+    let pending = factory.createAccount(wallet.owner.address(), wallet.salt).send().await.unwrap();
+    tora_devnet::confirm(&h.deployer, "create wallet", pending).await.unwrap();
+    deposit_for(h, wallet.address, amount).await;
+    wallet
+}
