@@ -26,7 +26,7 @@ pub use search::min_gas;
 
 use crate::validation::ValidationSettings;
 use crate::validation::simulation::{SIMULATION_CALLER, overrides as simulation_overrides};
-use crate::validation::state::{BlockCache, CodeCache, RpcState};
+use crate::validation::state::{CodeCache, NewestBlockCache, RpcState};
 use crate::validation::{PinnedBlock, SimulationEnv, SimulationRevert, StateError, rejection_code};
 use alloy::primitives::{Address, B256, Bytes, U128, U256};
 use alloy::providers::DynProvider;
@@ -35,7 +35,6 @@ use alloy::sol_types::SolValue;
 use revm::DatabaseRef;
 use revm::primitives::hardfork::SpecId;
 use serde::Serialize;
-use std::sync::{Arc, Mutex, PoisonError};
 use tora_core::chain_spec::DaFee;
 use tora_core::{ChainSpec, ErrorCode, RpcError, UserOperation};
 
@@ -104,7 +103,7 @@ pub struct Estimator {
     oracle: Option<OracleReader>,
     codes: CodeCache,
     /// The newest block's state cache, replaced when the chain moves on.
-    block_cache: Mutex<Option<(B256, Arc<BlockCache>)>>,
+    block_cache: NewestBlockCache,
 }
 
 fn node<E: std::fmt::Display>(e: E) -> RpcError {
@@ -139,7 +138,7 @@ impl Estimator {
             sender_creator: settings.sender_creator,
             oracle,
             codes: CodeCache::default(),
-            block_cache: Mutex::new(None),
+            block_cache: NewestBlockCache::default(),
         }
     }
 
@@ -172,7 +171,7 @@ impl Estimator {
             self.provider.clone(),
             handle,
             block,
-            self.cache_for(block.hash),
+            self.block_cache.for_block(block.hash),
             self.codes.clone(),
             simulation_overrides(self.entry_point),
         );
@@ -243,18 +242,6 @@ impl Estimator {
 
     async fn latest_block(&self) -> Result<PinnedBlock, RpcError> {
         latest_block(&self.provider).await
-    }
-
-    fn cache_for(&self, hash: B256) -> Arc<BlockCache> {
-        let mut slot = self.block_cache.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*slot {
-            Some((cached, cache)) if *cached == hash => cache.clone(),
-            _ => {
-                let cache = Arc::new(BlockCache::default());
-                *slot = Some((hash, cache.clone()));
-                cache
-            }
-        }
     }
 }
 

@@ -34,6 +34,26 @@ pub struct BlockCache {
     storage: Mutex<HashMap<(Address, U256), U256>>,
 }
 
+/// The newest block's [`BlockCache`], replaced when the chain moves on: what validations (or
+/// estimates) at the same block share.
+#[derive(Debug, Default)]
+pub struct NewestBlockCache(Mutex<Option<(B256, Arc<BlockCache>)>>);
+
+impl NewestBlockCache {
+    /// The cache for block `hash`: the current one, or a fresh one that replaces it.
+    pub fn for_block(&self, hash: B256) -> Arc<BlockCache> {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*slot {
+            Some((cached, cache)) if *cached == hash => cache.clone(),
+            _ => {
+                let cache = Arc::new(BlockCache::default());
+                *slot = Some((hash, cache.clone()));
+                cache
+            }
+        }
+    }
+}
+
 /// The pinned block a simulation runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PinnedBlock {

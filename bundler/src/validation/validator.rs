@@ -6,12 +6,11 @@ use super::error::{ValidationError, rejection_code};
 use super::outcome::{EntityInfo, SIG_VALIDATION_FAILED, ValidationData, ValidationOutcome, Wei};
 use super::rules::{self, RuleContext};
 use super::simulation::{self, SimulationEnv};
-use super::state::{BlockCache, CodeCache, PinnedBlock, RpcState};
-use alloy::primitives::{Address, B256, U256};
+use super::state::{CodeCache, NewestBlockCache, PinnedBlock, RpcState};
+use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use revm::primitives::hardfork::SpecId;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tora_core::contracts::SENDER_CREATOR_V07;
 use tora_core::{ChainSpec, UserOperation};
@@ -62,7 +61,7 @@ pub struct Validator {
     settings: ValidationSettings,
     codes: CodeCache,
     /// The newest block's state cache, replaced when the chain moves on.
-    block_cache: Mutex<Option<(B256, Arc<BlockCache>)>>,
+    block_cache: NewestBlockCache,
 }
 
 impl Validator {
@@ -85,7 +84,7 @@ impl Validator {
             chain_id: chain.id,
             settings,
             codes: CodeCache::default(),
-            block_cache: Mutex::new(None),
+            block_cache: NewestBlockCache::default(),
         })
     }
 
@@ -101,7 +100,7 @@ impl Validator {
     pub async fn validate(&self, op: &UserOperation) -> Result<ValidationOutcome, ValidationError> {
         let started = Instant::now();
         let block = self.pin_latest().await?;
-        let cache = self.cache_for(block.hash);
+        let cache = self.block_cache.for_block(block.hash);
         // The state blocks on this runtime from the blocking thread below; a caller outside
         // tokio gets an error instead of a panic.
         let handle = tokio::runtime::Handle::try_current()
@@ -142,18 +141,6 @@ impl Validator {
 
     async fn pin_latest(&self) -> Result<PinnedBlock, ValidationError> {
         PinnedBlock::latest(&self.provider).await.map_err(ValidationError::Node)
-    }
-
-    fn cache_for(&self, hash: B256) -> Arc<BlockCache> {
-        let mut slot = self.block_cache.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*slot {
-            Some((cached, cache)) if *cached == hash => cache.clone(),
-            _ => {
-                let cache = Arc::new(BlockCache::default());
-                *slot = Some((hash, cache.clone()));
-                cache
-            }
-        }
     }
 }
 
