@@ -264,3 +264,35 @@ async fn a_request_past_its_deadline_gets_408() {
     assert_eq!(error(&body)["type"], "timeout_error");
     assert_eq!(s.gateway.queue.waiting(), 0, "the timed-out request gave its queue place back");
 }
+
+/// The value of the series `name{labels}` in a Prometheus text exposition, if present.
+fn series(exposition: &str, name_and_labels: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_status() {
+    let s = serve(4, HttpLimits::default()).await;
+    for _ in 0..2 {
+        let (status, _) = s.post(json!({ "model": "all-MiniLM-L6-v2", "input": "" })).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    for path in ["/nowhere/1", "/nowhere/2", "/nowhere/3"] {
+        assert_eq!(s.get(path).await.0, StatusCode::NOT_FOUND);
+    }
+    let response = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    // Counters are process-wide: under nextest each test has its own process, so these are
+    // exact; other tests in a shared process could only add to them.
+    let bad = series(&text, r#"gateway_http_requests_total{route="/v1/embeddings",status="400"}"#);
+    assert!(bad.is_some_and(|n| n >= 2.0), "{text}");
+    // Unknown paths share one series instead of one per path.
+    let unknown = series(&text, r#"gateway_http_requests_total{route="unmatched",status="404"}"#);
+    assert!(unknown.is_some_and(|n| n >= 3.0), "{text}");
+    assert!(!text.contains("/nowhere/"), "{text}");
+    assert!(
+        text.contains(r#"gateway_http_request_duration_seconds{route="/v1/embeddings",quantile="0.5"}"#),
+        "{text}"
+    );
+}

@@ -14,10 +14,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 use tora_core::{ErrorCode, RpcError};
 use tracing::Instrument;
@@ -84,21 +83,9 @@ impl<S> Clone for AppState<S> {
     }
 }
 
-/// The process-wide Prometheus recorder (metrics has one global recorder).
-fn prometheus() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        // Another recorder may already be installed (tests, embedding): then ours only renders.
-        let _ = metrics::set_global_recorder(recorder);
-        handle
-    })
-}
-
 /// The routes of a JSON-RPC service.
 pub fn router<S: RpcService>(service: Arc<S>, limits: Limits) -> Router {
-    prometheus();
+    tora_telemetry::prometheus();
     let rpc = post(handle_rpc::<S>);
     let rpc = match limits.rate_per_key {
         Some(limit) => rpc.layer(RateLimitLayer::new(limit)),
@@ -108,7 +95,7 @@ pub fn router<S: RpcService>(service: Arc<S>, limits: Limits) -> Router {
         .route("/", rpc)
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(handle_ready::<S>))
-        .route("/metrics", get(|| async { prometheus().render() }))
+        .route("/metrics", get(tora_telemetry::render_metrics))
         .with_state(AppState { service, limits })
         .layer(tora_telemetry::http_trace_layer())
 }

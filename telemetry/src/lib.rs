@@ -1,12 +1,15 @@
 //! Observability shared by every Tensora service: one `init` that installs structured logs
 //! (text or JSON) and, when an OTLP endpoint is configured through the standard `OTEL_*`
-//! variables, OpenTelemetry traces; and the tower layer that opens one span per HTTP request.
+//! variables, OpenTelemetry traces; the tower layer that opens one span per HTTP request; and
+//! the process's Prometheus recorder behind every service's /metrics.
 
 mod http_span;
 mod otlp;
+mod prometheus;
 mod subscriber;
 
 pub use http_span::{HttpTraceLayer, RecordStatus, ServerSpan, http_trace_layer};
+pub use prometheus::{prometheus, render_metrics};
 pub use subscriber::{Guard, init, init_with_writer};
 
 use opentelemetry::trace::TraceContextExt;

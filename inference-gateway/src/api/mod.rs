@@ -8,6 +8,7 @@ mod completions;
 mod embeddings;
 pub mod error;
 mod json;
+mod metrics;
 mod stop;
 mod text_model;
 
@@ -65,12 +66,14 @@ pub fn router_with_text<S: VoucherStore>(
 ) -> Router {
     let timeout = limits.request_timeout;
     let served = catalog::Served { text: text.is_some() };
+    tora_telemetry::prometheus();
     let mut router = Router::new()
         .route("/v1/embeddings", post(embeddings::create::<S>))
         .route("/v1/models", get(move || catalog::models(served)))
         .route("/v1/pricing", get(move |state| catalog::pricing::<S>(state, served)))
         .route("/health", get(catalog::health))
         .route("/ready", get(catalog::ready::<S>))
+        .route("/metrics", get(tora_telemetry::render_metrics))
         .with_state(gateway.clone());
     if let Some(model) = text {
         let state = Arc::new(TextState { gateway, model });
@@ -92,4 +95,6 @@ pub fn router_with_text<S: VoucherStore>(
                 ))
                 .timeout(timeout),
         )
+        // Outermost, so refusals by the limits above (413, 408) are counted too.
+        .layer(axum::middleware::from_fn(metrics::record))
 }
