@@ -149,8 +149,8 @@ fn run_batch(model: &dyn EmbedModel, batch: Vec<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc as std_mpsc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc as std_mpsc;
     use std::sync::{Arc, Mutex};
 
     /// Embeds a text as its length and reports each batch it ran; waits for a go-ahead before

@@ -9,8 +9,8 @@
 pub mod api;
 pub mod batcher;
 pub mod embedder;
-pub mod gguf;
 pub mod error;
+pub mod gguf;
 pub mod gpu;
 pub mod kernels;
 pub mod metering;

@@ -140,9 +140,10 @@ async fn serve<S: VoucherStore>(
     let text = match settings.text_model.clone() {
         Some(path) => {
             let capacity = settings.queue_capacity;
-            let model = tokio::task::spawn_blocking(move || api::TextModel::load(&path, capacity))
-                .await
-                .map_err(|e| crate::error::Error::Gpu(format!("text model loading task failed: {e}")))??;
+            let model =
+                tokio::task::spawn_blocking(move || api::TextModel::load(&path, capacity)).await.map_err(
+                    |e| crate::error::Error::Gpu(format!("text model loading task failed: {e}")),
+                )??;
             Some(Arc::new(model))
         }
         None => None,
@@ -157,7 +158,8 @@ async fn serve<S: VoucherStore>(
         .await
         .map_err(|e| ServeError::Listen(settings.listen, e))?;
     let address = listener.local_addr().map_err(|e| ServeError::Listen(settings.listen, e))?;
-    let router = api::router_with_text(gateway.clone(), text, settings.http).layer(tora_telemetry::http_trace_layer());
+    let router =
+        api::router_with_text(gateway.clone(), text, settings.http).layer(tora_telemetry::http_trace_layer());
     let http = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "gateway HTTP server stopped");

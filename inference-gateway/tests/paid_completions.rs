@@ -14,8 +14,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tora_core::escrow_voucher::Voucher;
 use tora_core::money::ToraUnits;
-use tora_devnet::harness::{Harness, tora};
 use tora_devnet::SmartWallet;
+use tora_devnet::harness::{Harness, tora};
 use tora_inference_gateway::api::TEXT_MODEL_ID;
 use tora_inference_gateway::{GatewaySettings, start};
 

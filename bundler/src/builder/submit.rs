@@ -5,8 +5,8 @@
 use super::fees::BundleFees;
 use super::lanes::{Lane, lanes};
 use super::reorg::RecentBundles;
-use super::tracker::{InFlight, Settled};
 use super::select_bundle;
+use super::tracker::{InFlight, Settled};
 use crate::pool::{Mempool, PoolOperation};
 use crate::validation::Validator;
 use alloy::eips::{BlockId, BlockNumberOrTag};

@@ -92,6 +92,20 @@ pub struct SimulationOutput {
     pub gas_used: u64,
 }
 
+/// The same substitution as an `eth_call` state override (EntryPointSimulations' code at the
+/// EntryPoint), for running a simulation on the node: how tests cross-check the revm verdicts.
+pub fn eth_call_overrides(entry_point: Address) -> alloy::rpc::types::state::StateOverride {
+    let mut overrides = alloy::rpc::types::state::StateOverride::default();
+    overrides.insert(
+        entry_point,
+        alloy::rpc::types::state::AccountOverride {
+            code: Some(EntryPointSimulations::DEPLOYED_BYTECODE.clone()),
+            ..Default::default()
+        },
+    );
+    overrides
+}
+
 /// The overlay every simulation needs: simulation code at the EntryPoint, a rich caller.
 pub fn overrides(entry_point: Address) -> HashMap<Address, AccountOverride> {
     HashMap::from([

@@ -254,7 +254,6 @@ async fn an_estimate_at_a_block_already_estimated_costs_one_node_call() {
 async fn a_probe_in_revm_matches_eth_call_of_simulate_handle_op() {
     use alloy::network::TransactionBuilder;
     use alloy::rpc::types::TransactionRequest;
-    use alloy::rpc::types::state::{AccountOverride, StateOverride};
     use tora_bundler::estimation::{latest_block, simulate_handle_op};
     use tora_bundler::validation::state::RpcState;
     use tora_bundler::validation::{EntryPointSimulations, SimulationEnv, simulation};
@@ -270,14 +269,7 @@ async fn a_probe_in_revm_matches_eth_call_of_simulate_handle_op() {
     let gas_limit = 15_000_000;
     let block = latest_block(&s.h.deployer).await.unwrap();
 
-    let mut overrides = StateOverride::default();
-    overrides.insert(
-        ENTRY_POINT_V07,
-        AccountOverride {
-            code: Some(EntryPointSimulations::DEPLOYED_BYTECODE.clone()),
-            ..Default::default()
-        },
-    );
+    let overrides = simulation::eth_call_overrides(ENTRY_POINT_V07);
     let call = EntryPointSimulations::simulateHandleOpCall {
         op: probe.clone().into(),
         target: Address::ZERO,

@@ -5,7 +5,6 @@ use alloy::primitives::aliases::U192;
 use alloy::primitives::{Address, Bytes, U128, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionRequest;
-use alloy::rpc::types::state::{AccountOverride, StateOverride};
 use alloy::sol_types::SolCall;
 use tora_bundler::validation::{EntryPointSimulations, ValidationResult};
 use tora_bundler::{ValidationError, ValidationOutcome, ValidationSettings, Validator};
@@ -159,14 +158,7 @@ impl Harness {
             .with_to(ENTRY_POINT_V07)
             .with_input(call.abi_encode())
             .with_gas_limit(10_000_000);
-        let mut overrides = StateOverride::default();
-        overrides.insert(
-            ENTRY_POINT_V07,
-            AccountOverride {
-                code: Some(EntryPointSimulations::DEPLOYED_BYTECODE.clone()),
-                ..Default::default()
-            },
-        );
+        let overrides = tora_bundler::validation::simulation::eth_call_overrides(ENTRY_POINT_V07);
         let output = self
             .deployer
             .call(tx)

@@ -2,17 +2,6 @@
 // (query head, token), a single pass with an online softmax so no score buffer is needed.
 // Query head h reads KV head h / (heads / kv_heads).
 
-struct Params {
-    m: u32,
-    pos0: u32,
-    heads: u32,
-    kv_heads: u32,
-    cache_offset: u32,
-    _a: u32,
-    _b: u32,
-    _c: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>;

@@ -1,6 +1,7 @@
 // BERT input embeddings: word[id] + position[pos] + token_type[0], then LayerNorm, one
 // invocation per token row. Rows are laid out [batch][seq_len], so a row's position is
 // row % seq_len. Single-sentence inputs only ever use token type 0, so just that row is bound.
+// The normalisation is layer_norm_row.wgsl, appended to this source.
 
 struct Params {
     rows: u32,
@@ -28,24 +29,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (row >= p.rows) {
         return;
     }
+    layer_norm_row(row);
+}
+
+fn row_input(row: u32, i: u32) -> vec4<f32> {
     let d4 = p.dim / 4u;
     // The host validates ids; the clamps only keep a bad id from reading another tensor's rows.
     let wb = min(ids[row], p.vocab - 1u) * d4;
     let pb = min(row % p.seq_len, p.max_positions - 1u) * d4;
-    let base = row * d4;
-    var s = vec4<f32>(0.0);
-    for (var i = 0u; i < d4; i++) {
-        s += word[wb + i] + position[pb + i] + token_type[i];
-    }
-    let mean = (s.x + s.y + s.z + s.w) / f32(p.dim);
-    var v = vec4<f32>(0.0);
-    for (var i = 0u; i < d4; i++) {
-        let d = word[wb + i] + position[pb + i] + token_type[i] - mean;
-        v += d * d;
-    }
-    let inv = inverseSqrt((v.x + v.y + v.z + v.w) / f32(p.dim) + p.eps);
-    for (var i = 0u; i < d4; i++) {
-        let d = word[wb + i] + position[pb + i] + token_type[i] - mean;
-        out[base + i] = d * inv * gamma[i] + beta[i];
-    }
+    return word[wb + i] + position[pb + i] + token_type[i];
 }

@@ -1,7 +1,6 @@
 // out[row] = LayerNorm(x[row] + residual[row]) * gamma + beta: the residual add is fused in so
 // the sum never goes through memory. One invocation per row; rows are short (384) and few.
-// The variance is computed from the mean in a second pass, not as E[x^2] - E[x]^2, which
-// cancels badly in f32.
+// The normalisation itself is layer_norm_row.wgsl, appended to this source.
 
 struct Params {
     rows: u32,
@@ -23,21 +22,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (row >= p.rows) {
         return;
     }
-    let d4 = p.dim / 4u;
-    let base = row * d4;
-    var s = vec4<f32>(0.0);
-    for (var i = 0u; i < d4; i++) {
-        s += x[base + i] + residual[base + i];
-    }
-    let mean = (s.x + s.y + s.z + s.w) / f32(p.dim);
-    var v = vec4<f32>(0.0);
-    for (var i = 0u; i < d4; i++) {
-        let d = x[base + i] + residual[base + i] - mean;
-        v += d * d;
-    }
-    let inv = inverseSqrt((v.x + v.y + v.z + v.w) / f32(p.dim) + p.eps);
-    for (var i = 0u; i < d4; i++) {
-        let d = x[base + i] + residual[base + i] - mean;
-        out[base + i] = d * inv * gamma[i] + beta[i];
-    }
+    layer_norm_row(row);
+}
+
+fn row_input(row: u32, i: u32) -> vec4<f32> {
+    let at = row * (p.dim / 4u) + i;
+    return x[at] + residual[at];
 }

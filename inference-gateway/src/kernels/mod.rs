@@ -91,9 +91,17 @@ impl Kernels {
         };
         Self {
             linear: Kernel::new(device, "linear", linear_src),
-            layer_norm: Kernel::new(device, "layer_norm", include_str!("layer_norm.wgsl")),
+            layer_norm: Kernel::new(
+                device,
+                "layer_norm",
+                concat!(include_str!("layer_norm.wgsl"), include_str!("layer_norm_row.wgsl")),
+            ),
             attention: Kernel::new(device, "attention", include_str!("attention.wgsl")),
-            embeddings: Kernel::new(device, "embeddings", include_str!("embeddings.wgsl")),
+            embeddings: Kernel::new(
+                device,
+                "embeddings",
+                concat!(include_str!("embeddings.wgsl"), include_str!("layer_norm_row.wgsl")),
+            ),
             pooling: Kernel::new(device, "pooling", include_str!("pooling.wgsl")),
             variant,
         }
@@ -136,8 +144,16 @@ impl LlamaKernels {
             matvec_q8_0: Kernel::new(device, "matvec_q8_0", q8),
             gather_q8_0: Kernel::new(device, "gather_q8_0", include_str!("gather_q8_0.wgsl")),
             rms_norm: Kernel::new(device, "rms_norm", include_str!("rms_norm.wgsl")),
-            rope_store: Kernel::new(device, "rope_store", include_str!("rope_store.wgsl")),
-            attention: Kernel::new(device, "cached_attention", include_str!("cached_attention.wgsl")),
+            rope_store: Kernel::new(
+                device,
+                "rope_store",
+                concat!(include_str!("kv_cache_params.wgsl"), include_str!("rope_store.wgsl")),
+            ),
+            attention: Kernel::new(
+                device,
+                "cached_attention",
+                concat!(include_str!("kv_cache_params.wgsl"), include_str!("cached_attention.wgsl")),
+            ),
             silu_mul: Kernel::new(device, "silu_mul", include_str!("silu_mul.wgsl")),
             argmax: Kernel::new(device, "argmax", include_str!("argmax.wgsl")),
             variant,

@@ -3,17 +3,6 @@
 // this layer's part of the caches at the token's position. cos/sin come from a table the
 // host computed once, so the shader and the CPU reference rotate by identical values.
 
-struct Params {
-    m: u32,
-    pos0: u32,
-    heads: u32,
-    kv_heads: u32,
-    cache_offset: u32,
-    _a: u32,
-    _b: u32,
-    _c: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> qkv: array<f32>;
 @group(0) @binding(2) var<storage, read_write> k_cache: array<f32>;
