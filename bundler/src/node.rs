@@ -1,6 +1,7 @@
 //! The bundler's connection to its node. Every part (validator, builder, RPC) connects through
-//! [`client`], so `bundler_node_requests_total{method}` on /metrics counts every request the
-//! bundler makes of the node: the figure behind "node calls per operation".
+//! [`client`], so /metrics counts everything the bundler asks of the node, the figures behind
+//! "node calls per operation": `bundler_node_requests_total{method}` counts JSON-RPC calls (each
+//! call of a batch), `bundler_node_round_trips_total` HTTP requests (a batch counts once).
 
 use alloy::rpc::client::{ClientBuilder, RpcClient};
 use alloy::transports::{TransportError, TransportFut};
@@ -17,7 +18,7 @@ pub fn client(url: &str) -> Result<RpcClient, InvalidNodeUrl> {
 #[error("invalid node RPC URL {0}")]
 pub struct InvalidNodeUrl(pub String);
 
-/// Counts each request of a packet (a batch counts each of its calls) before sending it.
+/// Counts each call of a packet, and the packet, before sending it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CountRequests;
 
@@ -51,6 +52,7 @@ where
     }
 
     fn call(&mut self, request: RequestPacket) -> Self::Future {
+        metrics::counter!("bundler_node_round_trips_total").increment(1);
         for method in request.method_names() {
             metrics::counter!("bundler_node_requests_total", "method" => method.to_owned()).increment(1);
         }

@@ -204,11 +204,32 @@ async fn fees(provider: &DynProvider) -> anyhow::Result<(U128, U128)> {
     Ok((U128::from(base * 3 + priority), U128::from(priority)))
 }
 
-/// Node requests the bundler has made so far, from its /metrics (the sum over methods of
-/// `bundler_node_requests_total`); None when the bundler does not export it.
-pub async fn node_requests(client: &reqwest::Client, metrics_url: &str) -> Option<u64> {
+/// What the bundler has asked of its node so far, from its /metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeUsage {
+    /// JSON-RPC calls, each call of a batch included (`bundler_node_requests_total`, summed
+    /// over methods).
+    pub calls: u64,
+    /// HTTP requests: a batch counts once (`bundler_node_round_trips_total`).
+    pub round_trips: u64,
+}
+
+impl NodeUsage {
+    pub fn since(self, earlier: NodeUsage) -> NodeUsage {
+        NodeUsage {
+            calls: self.calls.saturating_sub(earlier.calls),
+            round_trips: self.round_trips.saturating_sub(earlier.round_trips),
+        }
+    }
+}
+
+/// None when the bundler does not export the counters.
+pub async fn node_usage(client: &reqwest::Client, metrics_url: &str) -> Option<NodeUsage> {
     let text = client.get(metrics_url).send().await.ok()?.text().await.ok()?;
-    sum_counter(&text, "bundler_node_requests_total")
+    Some(NodeUsage {
+        calls: sum_counter(&text, "bundler_node_requests_total")?,
+        round_trips: sum_counter(&text, "bundler_node_round_trips_total")?,
+    })
 }
 
 fn sum_counter(exposition: &str, name: &str) -> Option<u64> {

@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
                 deployment.contracts.entry_point,
                 ops.start_block,
             );
-            let node_before = bundler::node_requests(&client, &metrics_url).await;
+            let node_before = bundler::node_usage(&client, &metrics_url).await;
             let sent_at = Arc::new(Mutex::new(vec![None; ops.bodies.len()]));
             let samples = Arc::new(Mutex::new(BTreeMap::new()));
             let bodies = Arc::new(ops.bodies);
@@ -123,20 +123,29 @@ async fn main() -> anyhow::Result<()> {
             let seen = watcher.settle(accepted.len(), Duration::from_secs(inclusion_patience)).await;
             let inclusion = summarise(&accepted, &seen);
             print!("{}", inclusion.text());
-            let node_after = bundler::node_requests(&client, &metrics_url).await;
+            let node_after = bundler::node_usage(&client, &metrics_url).await;
+            let ops_done = accepted.len().max(1) as f64;
             let per_op = match (node_before, node_after) {
                 (Some(before), Some(after)) => {
-                    let made = after.saturating_sub(before);
-                    let per_op = made as f64 / accepted.len().max(1) as f64;
-                    println!("node requests {made}, per accepted operation {per_op:.2}");
-                    Some(per_op)
+                    let used = after.since(before);
+                    let (calls, trips) = (used.calls as f64 / ops_done, used.round_trips as f64 / ops_done);
+                    println!(
+                        "node calls {} ({calls:.2} per accepted operation), HTTP round trips {} ({trips:.2} per operation)",
+                        used.calls, used.round_trips
+                    );
+                    Some((calls, trips))
                 }
                 _ => {
-                    println!("node requests: bundler_node_requests_total not exported at {metrics_url}");
+                    println!("node usage: the bundler's node counters are not exported at {metrics_url}");
                     None
                 }
             };
-            json!({ "send": report.summary(), "inclusion": inclusion, "nodeRequestsPerOp": per_op })
+            json!({
+                "send": report.summary(),
+                "inclusion": inclusion,
+                "nodeCallsPerOp": per_op.map(|p| p.0),
+                "nodeRoundTripsPerOp": per_op.map(|p| p.1),
+            })
         }
     };
     if let Some(path) = cli.json {

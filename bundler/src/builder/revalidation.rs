@@ -4,18 +4,30 @@
 
 use super::submit::Builder;
 use crate::pool::{Mempool, PoolOperation};
+use crate::validation::PinnedBlock;
 use alloy::primitives::B256;
+use tora_core::UserOperation;
 use tokio::task::JoinSet;
 
 impl<P: Mempool> Builder<P> {
     /// Keeps in `chosen` the operations that pass again; removes the others from the pool and
     /// returns them with the reason.
-    pub(super) async fn revalidate(&self, chosen: &mut Vec<PoolOperation>) -> Vec<(B256, String)> {
+    pub(super) async fn revalidate(
+        &self,
+        chosen: &mut Vec<PoolOperation>,
+        block: PinnedBlock,
+    ) -> Vec<(B256, String)> {
+        // What the validations will read, in a few batched round trips rather than each
+        // operation's own; a failure here only means they fetch it themselves.
+        let ops: Vec<&UserOperation> = chosen.iter().map(|p| &p.op).collect();
+        if let Err(e) = self.validator.prefetch(&ops, block).await {
+            tracing::warn!(error = %e, "could not prefetch the state of a bundle's operations");
+        }
         let mut checks = JoinSet::new();
         for (index, p) in chosen.iter().enumerate() {
             let validator = self.validator.clone();
             let op = p.op.clone();
-            checks.spawn(async move { (index, validator.validate(&op).await) });
+            checks.spawn(async move { (index, validator.validate_at(&op, block).await) });
         }
         let mut verdicts: Vec<_> = chosen.iter().map(|_| None).collect();
         while let Some(joined) = checks.join_next().await {

@@ -8,7 +8,7 @@ use super::reorg::RecentBundles;
 use super::select_bundle;
 use super::tracker::{InFlight, Settled};
 use crate::pool::{Mempool, PoolOperation};
-use crate::validation::Validator;
+use crate::validation::{PinnedBlock, Validator};
 use alloy::eips::{BlockId, BlockNumberOrTag};
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, B256, Bytes, U256};
@@ -186,8 +186,8 @@ impl<P: Mempool> Builder<P> {
     /// cancelled), driving the resubmissions itself as blocks come; `None` when nothing is
     /// pending.
     pub async fn send_bundle_now(&self) -> Result<Option<BundleOutcome>, BuilderError> {
-        self.on_new_head().await?;
-        let Some(settled) = self.start_bundle().await? else {
+        let block = self.on_new_head().await?;
+        let Some(settled) = self.start_bundle(&block).await? else {
             return Ok(None);
         };
         self.wait(settled).await.map(Some)
@@ -196,9 +196,9 @@ impl<P: Mempool> Builder<P> {
     /// One tick of the bundling loop: follow the chain, and in auto mode fill every free key
     /// with a bundle (without waiting for them).
     pub async fn on_tick(&self) -> Result<(), BuilderError> {
-        self.on_new_head().await?;
+        let block = self.on_new_head().await?;
         while self.mode() == BundlingMode::Auto {
-            match self.start_bundle().await {
+            match self.start_bundle(&block).await {
                 Ok(Some(_)) => {}
                 Ok(None) | Err(BuilderError::AllKeysBusy) => break,
                 Err(e) => return Err(e),
@@ -240,7 +240,7 @@ impl<P: Mempool> Builder<P> {
 
     /// Builds and sends a bundle on the first free lane; returns where its settlement will be
     /// reported, or `None` when no operation can go.
-    async fn start_bundle(&self) -> Result<Option<oneshot::Receiver<Settled>>, BuilderError> {
+    async fn start_bundle(&self, block: &Block) -> Result<Option<oneshot::Receiver<Settled>>, BuilderError> {
         let _one_at_a_time = self.building.lock().await;
         let mut free = None;
         for lane in &self.lanes {
@@ -254,9 +254,11 @@ impl<P: Mempool> Builder<P> {
         let Some((lane, mut in_flight)) = free else {
             return Err(BuilderError::AllKeysBusy);
         };
-        let block = self.latest_block().await?;
+        // An empty pool costs the node nothing.
+        if self.pool.best(1).is_empty() {
+            return Ok(None);
+        }
         let base_fee = u128::from(block.header.base_fee_per_gas.unwrap_or_default());
-        self.on_block(block.header.timestamp, base_fee);
         let fees = self.price(base_fee).await?;
         let gas_target = self.settings.max_bundle_gas.min(block.header.gas_limit);
         let candidates: Vec<PoolOperation> = self
@@ -269,7 +271,7 @@ impl<P: Mempool> Builder<P> {
             return Ok(None);
         }
         let mut chosen = select_bundle(candidates, gas_target, self.settings.max_bundle_ops);
-        let mut dropped = self.revalidate(&mut chosen).await;
+        let mut dropped = self.revalidate(&mut chosen, PinnedBlock::from_header(&block.header)).await;
         dropped.extend(self.drop_failing(lane.address, &mut chosen).await?);
         for (hash, reason) in &dropped {
             self.drops.record(*hash, reason.clone());

@@ -49,12 +49,12 @@ pub(super) struct InFlight {
 
 impl<P: Mempool> Builder<P> {
     /// Processes the newest block once: expiries in the pool, reorgs of included bundles, and
-    /// every lane's bundle in flight.
-    pub(super) async fn on_new_head(&self) -> Result<(), BuilderError> {
+    /// every lane's bundle in flight. Returns the block, for the bundles built on it.
+    pub(super) async fn on_new_head(&self) -> Result<Block, BuilderError> {
         let mut head = self.head.lock().await;
         let block = self.latest_block().await?;
         if block.header.hash == head.hash {
-            return Ok(());
+            return Ok(block);
         }
         let base_fee = u128::from(block.header.base_fee_per_gas.unwrap_or_default());
         self.on_block(block.header.timestamp, base_fee);
@@ -84,7 +84,7 @@ impl<P: Mempool> Builder<P> {
         }
         head.number = block.header.number;
         head.hash = block.header.hash;
-        Ok(())
+        Ok(block)
     }
 
     /// Waits for the bundle behind `settled`, processing heads meanwhile.

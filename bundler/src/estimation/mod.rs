@@ -25,8 +25,8 @@ pub use pre_verification::{
 pub use search::min_gas;
 
 use crate::validation::ValidationSettings;
-use crate::validation::simulation::{SIMULATION_CALLER, overrides as simulation_overrides};
-use crate::validation::state::{CodeCache, NewestBlockCache, RpcState};
+use crate::validation::simulation::overrides as simulation_overrides;
+use crate::validation::state::{CodeCache, RecentBlockCaches, RpcState};
 use crate::validation::{PinnedBlock, SimulationEnv, SimulationRevert, StateError, rejection_code};
 use alloy::primitives::{Address, B256, Bytes, U128, U256};
 use alloy::providers::DynProvider;
@@ -47,9 +47,6 @@ pub const VERIFICATION_GAS_CEILING: u64 = 2_000_000;
 /// Binary-search precision, in gas. Probes are local, so it can be tight: about
 /// log2(CALL_GAS_CEILING / 64) ≈ 17 probes.
 pub const SEARCH_TOLERANCE: u64 = 64;
-
-/// The ecrecover precompile: signature checks call it, and the EVM loads its account.
-const ECRECOVER: Address = Address::with_last_byte(1);
 
 /// What eth_estimateUserOperationGas answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -102,8 +99,8 @@ pub struct Estimator {
     /// Some on OP Stack chains.
     oracle: Option<OracleReader>,
     codes: CodeCache,
-    /// The newest block's state cache, replaced when the chain moves on.
-    block_cache: NewestBlockCache,
+    /// State caches of the newest blocks pinned, dropped as the chain moves on.
+    block_cache: RecentBlockCaches,
 }
 
 fn node<E: std::fmt::Display>(e: E) -> RpcError {
@@ -138,7 +135,7 @@ impl Estimator {
             sender_creator: settings.sender_creator,
             oracle,
             codes: CodeCache::default(),
-            block_cache: NewestBlockCache::default(),
+            block_cache: RecentBlockCaches::default(),
         }
     }
 
@@ -314,12 +311,7 @@ impl Search {
 
     fn run(&self, base: &RpcState) -> Result<Measured, RpcError> {
         let op = &self.op;
-        let mut known =
-            vec![SIMULATION_CALLER, self.env.entry_point, self.env.block.beneficiary, op.sender, ECRECOVER];
-        known.extend(op.factory);
-        known.extend(op.factory.map(|_| self.env.sender_creator));
-        known.extend(op.paymaster);
-        base.prefetch(&known).map_err(state_error)?;
+        base.prefetch(&self.env.accounts_read(op)).map_err(state_error)?;
         let mut overrides = self.overrides.clone();
         if op.paymaster.is_none() {
             let sender = Overlay::new(base, &self.overrides)?.basic_ref(op.sender).map_err(state_error)?;

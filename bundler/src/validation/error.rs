@@ -36,6 +36,12 @@ pub enum ValidationError {
 }
 
 impl ValidationError {
+    /// Whether the same operation could pass at a newer block: every verdict but a
+    /// misconfiguration comes from the chain's state or time.
+    pub fn depends_on_state(&self) -> bool {
+        !matches!(self, ValidationError::ChainIdMismatch { .. } | ValidationError::Url(_))
+    }
+
     /// The ERC-4337 JSON-RPC code, mapped here and nowhere else.
     pub fn code(&self) -> ErrorCode {
         match self {

@@ -5,7 +5,9 @@
 
 mod bindings;
 mod error;
+pub mod head;
 mod outcome;
+pub mod prediction;
 pub mod rules;
 pub mod simulation;
 pub mod state;
@@ -17,6 +19,6 @@ pub use error::{ValidationError, rejection_code};
 pub use outcome::{EntityInfo, SIG_VALIDATION_FAILED, TimeRange, ValidationData, ValidationOutcome, Wei};
 pub use rules::{RuleContext, TraceVerdict, Violation};
 pub use simulation::{SimulationEnv, SimulationRevert};
-pub use state::{PinnedBlock, StateError};
+pub use state::{ChainReads, PinnedBlock, StateError};
 pub use tracer::Phase;
 pub use validator::{MIN_UNSTAKE_DELAY, ValidationSettings, Validator};

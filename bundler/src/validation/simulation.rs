@@ -3,7 +3,7 @@
 //! exactly as bundlers do with an `eth_call` state override, and the tracer watches every step.
 
 use super::bindings::{EntryPointSimulations, ValidationResult};
-use super::state::{AccountOverride, PinnedBlock, RpcState, StateError};
+use super::state::{AccountOverride, ChainReads, PinnedBlock, RpcState, StateError};
 use super::tracer::{ValidationTrace, ValidationTracer};
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::sol_types::{SolCall, SolInterface};
@@ -62,6 +62,22 @@ impl SimulationEnv {
             chain_id: Some(self.chain_id),
             ..Default::default()
         }
+    }
+}
+
+/// The ecrecover precompile: signature checks call it, and the EVM loads its account.
+const ECRECOVER: Address = Address::with_last_byte(1);
+
+impl SimulationEnv {
+    /// Accounts any simulation of `op` reads (the caller, the EntryPoint, the block's
+    /// beneficiary, the entities, ecrecover): fetched upfront instead of one by one.
+    pub fn accounts_read(&self, op: &tora_core::UserOperation) -> ChainReads {
+        let mut reads = ChainReads::default();
+        reads.accounts.extend([SIMULATION_CALLER, self.entry_point, self.block.beneficiary, op.sender, ECRECOVER]);
+        reads.accounts.extend(op.factory);
+        reads.accounts.extend(op.factory.map(|_| self.sender_creator));
+        reads.accounts.extend(op.paymaster);
+        reads
     }
 }
 

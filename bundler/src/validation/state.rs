@@ -4,14 +4,14 @@
 //! EntryPoint's code, the simulating caller's balance) without touching the caches.
 
 use alloy::eips::BlockId;
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::primitives::{Address, B256, Bytes, U64, U256};
 use alloy::providers::{DynProvider, Provider};
 use revm::DatabaseRef;
 use revm::bytecode::Bytecode;
 use revm::database_interface::DBErrorMarker;
 use revm::primitives::{KECCAK_EMPTY, StorageKey, StorageValue};
 use revm::state::AccountInfo;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::IntoFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,23 +34,74 @@ pub struct BlockCache {
     storage: Mutex<HashMap<(Address, U256), U256>>,
 }
 
-/// The newest block's [`BlockCache`], replaced when the chain moves on: what validations (or
-/// estimates) at the same block share.
-#[derive(Debug, Default)]
-pub struct NewestBlockCache(Mutex<Option<(B256, Arc<BlockCache>)>>);
+impl BlockCache {
+    /// Caches a fetched account (and its code, by hash) for the rest of the block.
+    fn remember_account(&self, codes: &CodeCache, fetched: FetchedAccount) -> Option<AccountInfo> {
+        let FetchedAccount { address, balance, nonce, code } = fetched;
+        let info = if balance.is_zero() && nonce == 0 && code.is_empty() {
+            None
+        } else {
+            Some(account_info(codes, balance, nonce, &code))
+        };
+        lock(&self.accounts).insert(address, info.clone());
+        info
+    }
 
-impl NewestBlockCache {
-    /// The cache for block `hash`: the current one, or a fresh one that replaces it.
-    pub fn for_block(&self, hash: B256) -> Arc<BlockCache> {
-        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*slot {
-            Some((cached, cache)) if *cached == hash => cache.clone(),
-            _ => {
-                let cache = Arc::new(BlockCache::default());
-                *slot = Some((hash, cache.clone()));
-                cache
-            }
+    /// What of `reads` this block has not fetched yet.
+    fn missing(&self, reads: &ChainReads) -> ChainReads {
+        let accounts = lock(&self.accounts);
+        let storage = lock(&self.storage);
+        ChainReads {
+            accounts: reads.accounts.iter().filter(|a| !accounts.contains_key(*a)).copied().collect(),
+            slots: reads.slots.iter().filter(|s| !storage.contains_key(*s)).copied().collect(),
         }
+    }
+
+    /// Fetches what of `reads` is not cached yet in one batch of node calls; returns the
+    /// number of calls.
+    pub async fn prefetch(
+        &self,
+        provider: &DynProvider,
+        codes: &CodeCache,
+        block: u64,
+        reads: &ChainReads,
+    ) -> Result<u64, StateError> {
+        let missing = self.missing(reads);
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let fetched = fetch_batch(provider, BlockId::number(block), &missing).await?;
+        let calls = missing.calls();
+        for account in fetched.accounts {
+            self.remember_account(codes, account);
+        }
+        lock(&self.storage).extend(fetched.slots);
+        Ok(calls)
+    }
+}
+
+/// The [`BlockCache`]s of the few newest blocks simulations pinned: new operations are
+/// validated on a cached head while the builder validates a bundle on the latest block, and
+/// keeping one block only would make each throw away the other's cache.
+#[derive(Debug, Default)]
+pub struct RecentBlockCaches(Mutex<VecDeque<(B256, Arc<BlockCache>)>>);
+
+/// Blocks whose state stays cached; older ones are dropped first.
+const CACHED_BLOCKS: usize = 4;
+
+impl RecentBlockCaches {
+    /// The cache for block `hash`: a held one, or a fresh one that replaces the oldest.
+    pub fn for_block(&self, hash: B256) -> Arc<BlockCache> {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, cache)) = held.iter().find(|(cached, _)| *cached == hash) {
+            return cache.clone();
+        }
+        let cache = Arc::new(BlockCache::default());
+        if held.len() >= CACHED_BLOCKS {
+            held.pop_front();
+        }
+        held.push_back((hash, cache.clone()));
+        cache
     }
 }
 
@@ -74,8 +125,11 @@ impl PinnedBlock {
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| "the node has no latest block".to_owned())?;
-        let header = &block.header;
-        Ok(Self {
+        Ok(Self::from_header(&block.header))
+    }
+
+    pub fn from_header(header: &alloy::rpc::types::Header) -> Self {
+        Self {
             number: header.number,
             hash: header.hash,
             timestamp: header.timestamp,
@@ -83,7 +137,7 @@ impl PinnedBlock {
             gas_limit: header.gas_limit,
             beneficiary: header.beneficiary,
             prevrandao: header.mix_hash,
-        })
+        }
     }
 }
 
@@ -103,6 +157,7 @@ pub struct RpcState {
     cache: Arc<BlockCache>,
     codes: CodeCache,
     overrides: HashMap<Address, AccountOverride>,
+    reads: Mutex<ChainReads>,
     rpc_calls: AtomicU64,
     round_trips: AtomicU64,
 }
@@ -123,6 +178,7 @@ impl RpcState {
             cache,
             codes,
             overrides,
+            reads: Mutex::default(),
             rpc_calls: AtomicU64::new(0),
             round_trips: AtomicU64::new(0),
         }
@@ -150,67 +206,29 @@ impl RpcState {
 
     /// The account as the chain has it, before any overlay.
     fn chain_account(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        lock(&self.reads).accounts.insert(address);
         if let Some(hit) = lock(&self.cache.accounts).get(&address) {
             return Ok(hit.clone());
         }
         let fetched = self.wait(fetch_account(self.provider.clone(), self.block_id(), address));
         self.rpc_calls.fetch_add(CALLS_PER_ACCOUNT, Ordering::Relaxed);
-        Ok(self.remember(fetched?))
+        Ok(self.cache.remember_account(&self.codes, fetched?))
     }
 
-    /// Loads accounts the simulation is certain to read, all at once: one round trip to the
-    /// node instead of one each time the EVM meets another of them.
-    pub fn prefetch(&self, addresses: &[Address]) -> Result<(), StateError> {
-        let missing: Vec<Address> = {
-            let cached = lock(&self.cache.accounts);
-            let mut missing: Vec<Address> =
-                addresses.iter().copied().filter(|a| !cached.contains_key(a)).collect();
-            missing.sort();
-            missing.dedup();
-            missing
-        };
-        if missing.is_empty() {
+    /// Loads what the simulation is expected to read, all at once: one round trip to the node
+    /// instead of one each time the EVM meets another account or slot.
+    pub fn prefetch(&self, reads: &ChainReads) -> Result<(), StateError> {
+        if self.cache.missing(reads).is_empty() {
             return Ok(());
         }
-        let (provider, block) = (self.provider.clone(), self.block_id());
-        let fetched = self.wait(async move {
-            let mut set = tokio::task::JoinSet::new();
-            for address in missing {
-                set.spawn(fetch_account(provider.clone(), block, address));
-            }
-            let mut out = Vec::new();
-            while let Some(joined) = set.join_next().await {
-                out.push(joined.map_err(|e| StateError(e.to_string()))?);
-            }
-            Ok::<_, StateError>(out)
-        })?;
-        for account in fetched {
-            self.rpc_calls.fetch_add(CALLS_PER_ACCOUNT, Ordering::Relaxed);
-            self.remember(account?);
-        }
+        let calls = self.wait(self.cache.prefetch(&self.provider, &self.codes, self.block.number, reads))?;
+        self.rpc_calls.fetch_add(calls, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Caches a fetched account (and its code, by hash) for the rest of the block.
-    fn remember(&self, fetched: FetchedAccount) -> Option<AccountInfo> {
-        let FetchedAccount { address, balance, nonce, code } = fetched;
-        let info = if balance.is_zero() && nonce == 0 && code.is_empty() {
-            None
-        } else {
-            Some(self.account_info(balance, nonce, &code))
-        };
-        lock(&self.cache.accounts).insert(address, info.clone());
-        info
-    }
-
-    fn account_info(&self, balance: U256, nonce: u64, code: &Bytes) -> AccountInfo {
-        if code.is_empty() {
-            return AccountInfo::new(balance, nonce, KECCAK_EMPTY, Bytecode::default());
-        }
-        let bytecode = bytecode_of(code);
-        let hash = bytecode.hash_slow();
-        lock(&self.codes).insert(hash, bytecode.clone());
-        AccountInfo::new(balance, nonce, hash, bytecode)
+    /// Every account and slot the simulation read from the chain so far.
+    pub fn reads(&self) -> ChainReads {
+        lock(&self.reads).clone()
     }
 
     /// The code hash the chain has at `address` (empty-code hash when there is none); used to
@@ -223,6 +241,16 @@ impl RpcState {
     pub fn chain_has_code(&self, address: Address) -> Result<bool, StateError> {
         Ok(self.chain_code_hash(address)? != KECCAK_EMPTY)
     }
+}
+
+fn account_info(codes: &CodeCache, balance: U256, nonce: u64, code: &Bytes) -> AccountInfo {
+    if code.is_empty() {
+        return AccountInfo::new(balance, nonce, KECCAK_EMPTY, Bytecode::default());
+    }
+    let bytecode = bytecode_of(code);
+    let hash = bytecode.hash_slow();
+    lock(codes).insert(hash, bytecode.clone());
+    AccountInfo::new(balance, nonce, hash, bytecode)
 }
 
 /// The node's code as revm runs it. Malformed EIP-7702-prefixed code (no chain with EIP-3541
@@ -255,6 +283,96 @@ async fn fetch_account(
     )
     .map_err(|e| StateError(e.to_string()))?;
     Ok(FetchedAccount { address, balance, nonce, code })
+}
+
+/// Accounts and storage slots of the chain at one block: what a simulation read, or is
+/// expected to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChainReads {
+    pub accounts: BTreeSet<Address>,
+    pub slots: BTreeSet<(Address, U256)>,
+}
+
+impl ChainReads {
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.slots.is_empty()
+    }
+
+    /// Node calls that fetching all of it takes.
+    pub fn calls(&self) -> u64 {
+        self.accounts.len() as u64 * CALLS_PER_ACCOUNT + self.slots.len() as u64
+    }
+
+    pub fn extend(&mut self, other: ChainReads) {
+        self.accounts.extend(other.accounts);
+        self.slots.extend(other.slots);
+    }
+}
+
+/// Node calls in one JSON-RPC batch: large enough that a bundle's worth of operations takes a
+/// handful of round trips, small enough that no node refuses the batch.
+const MAX_BATCH_CALLS: usize = 1_000;
+
+struct FetchedBatch {
+    accounts: Vec<FetchedAccount>,
+    slots: Vec<((Address, U256), U256)>,
+}
+
+/// Fetches `reads` in JSON-RPC batches (one HTTP request per [`MAX_BATCH_CALLS`] calls), the
+/// batches concurrently.
+async fn fetch_batch(provider: &DynProvider, block: BlockId, reads: &ChainReads) -> Result<FetchedBatch, StateError> {
+    let per_batch_accounts = MAX_BATCH_CALLS / CALLS_PER_ACCOUNT as usize;
+    let accounts: Vec<Address> = reads.accounts.iter().copied().collect();
+    let slots: Vec<(Address, U256)> = reads.slots.iter().copied().collect();
+    let mut batches = tokio::task::JoinSet::new();
+    for part in accounts.chunks(per_batch_accounts) {
+        batches.spawn(fetch_chunk(provider.clone(), block, part.to_vec(), Vec::new()));
+    }
+    for part in slots.chunks(MAX_BATCH_CALLS) {
+        batches.spawn(fetch_chunk(provider.clone(), block, Vec::new(), part.to_vec()));
+    }
+    let mut out = FetchedBatch { accounts: Vec::new(), slots: Vec::new() };
+    while let Some(joined) = batches.join_next().await {
+        let chunk = joined.map_err(|e| StateError(e.to_string()))??;
+        out.accounts.extend(chunk.accounts);
+        out.slots.extend(chunk.slots);
+    }
+    Ok(out)
+}
+
+/// One JSON-RPC batch: balance, nonce and code of each account, and each slot.
+async fn fetch_chunk(
+    provider: DynProvider,
+    block: BlockId,
+    accounts: Vec<Address>,
+    slots: Vec<(Address, U256)>,
+) -> Result<FetchedBatch, StateError> {
+    let failed = |e: alloy::transports::TransportError| StateError(e.to_string());
+    let client = provider.client();
+    let mut batch = alloy::rpc::client::BatchRequest::new(&client);
+    let mut account_calls = Vec::with_capacity(accounts.len());
+    for &address in &accounts {
+        account_calls.push((
+            address,
+            batch.add_call::<_, U256>("eth_getBalance", &(address, block)).map_err(failed)?,
+            batch.add_call::<_, U64>("eth_getTransactionCount", &(address, block)).map_err(failed)?,
+            batch.add_call::<_, Bytes>("eth_getCode", &(address, block)).map_err(failed)?,
+        ));
+    }
+    let mut slot_calls = Vec::with_capacity(slots.len());
+    for &(address, slot) in &slots {
+        slot_calls.push(((address, slot), batch.add_call::<_, U256>("eth_getStorageAt", &(address, slot, block)).map_err(failed)?));
+    }
+    batch.send().await.map_err(failed)?;
+    let mut out = FetchedBatch { accounts: Vec::with_capacity(accounts.len()), slots: Vec::with_capacity(slots.len()) };
+    for (address, balance, nonce, code) in account_calls {
+        let (balance, nonce, code) = (balance.await.map_err(failed)?, nonce.await.map_err(failed)?, code.await.map_err(failed)?);
+        out.accounts.push(FetchedAccount { address, balance, nonce: nonce.saturating_to(), code });
+    }
+    for (key, value) in slot_calls {
+        out.slots.push((key, value.await.map_err(failed)?));
+    }
+    Ok(out)
 }
 
 /// A poisoned cache only means another validation panicked mid-insert; the map is still valid.
@@ -295,6 +413,7 @@ impl DatabaseRef for RpcState {
     }
 
     fn storage_ref(&self, address: Address, index: StorageKey) -> Result<StorageValue, Self::Error> {
+        lock(&self.reads).slots.insert((address, index));
         if let Some(value) = lock(&self.cache.storage).get(&(address, index)) {
             return Ok(*value);
         }
@@ -324,6 +443,23 @@ impl DatabaseRef for RpcState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn caches_of_the_newest_blocks_are_kept_and_the_oldest_dropped() {
+        let caches = RecentBlockCaches::default();
+        let hashes: Vec<B256> = (1..=5u8).map(B256::repeat_byte).collect();
+        let first = caches.for_block(hashes[0]);
+        let second = caches.for_block(hashes[1]);
+        // Alternating between two blocks keeps both caches.
+        assert!(Arc::ptr_eq(&first, &caches.for_block(hashes[0])));
+        assert!(Arc::ptr_eq(&second, &caches.for_block(hashes[1])));
+        for hash in &hashes[2..] {
+            caches.for_block(*hash);
+        }
+        // The fifth block pushed out the first; the newest stays held.
+        assert!(!Arc::ptr_eq(&first, &caches.for_block(hashes[0])));
+        assert!(Arc::ptr_eq(&caches.for_block(hashes[4]), &caches.for_block(hashes[4])));
+    }
 
     #[test]
     fn malformed_delegation_code_does_not_panic() {

@@ -102,6 +102,9 @@ pub struct ValidationTrace {
     /// `(first 32 bytes, keccak)` of every keccak input of at least 32 bytes, to associate
     /// storage slots with addresses (ERC-7562 "associated storage").
     pub keccak: Vec<(B256, U256)>,
+    /// `(key, slot, keccak)` of every 64-byte keccak input: how Solidity locates a mapping's
+    /// entry, so a slot can be traced back to the keys it was derived from.
+    pub mapping_keys: Vec<(B256, B256, U256)>,
     /// Contracts whose code ran or was inspected in a phase (COD-010 needs their code hashes).
     pub touched: Vec<Address>,
     /// Which phases actually ran.
@@ -210,6 +213,20 @@ fn read_memory(interp: &Interpreter<EthInterpreter>, offset: U256, len: usize) -
     out
 }
 
+impl ValidationTracer {
+    /// A 64-byte keccak, in any code (the EntryPoint's nonce and deposit lookups included).
+    fn record_mapping_key(&mut self, interp: &Interpreter<EthInterpreter>) {
+        if let (Some(offset), Some(len)) = (peek(interp, 0), peek(interp, 1))
+            && len == U256::from(64)
+        {
+            let data = read_memory(interp, offset, 64);
+            let hash = U256::from_be_bytes(keccak256(&data).0);
+            let (key, slot) = data.split_at(32);
+            self.trace.mapping_keys.push((B256::from_slice(key), B256::from_slice(slot), hash));
+        }
+    }
+}
+
 impl<CTX: ContextTr> Inspector<CTX, EthInterpreter> for ValidationTracer {
     fn step(&mut self, interp: &mut Interpreter<EthInterpreter>, _context: &mut CTX) {
         let op = interp.bytecode.opcode();
@@ -228,6 +245,9 @@ impl<CTX: ContextTr> Inspector<CTX, EthInterpreter> for ValidationTracer {
             access.next_opcode = Some(op);
         }
 
+        if op == opcode::KECCAK256 {
+            self.record_mapping_key(interp);
+        }
         let Some(phase) = self.current_phase() else {
             return;
         };

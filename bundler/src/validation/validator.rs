@@ -6,8 +6,10 @@ use super::error::{ValidationError, rejection_code};
 use super::outcome::{EntityInfo, SIG_VALIDATION_FAILED, ValidationData, ValidationOutcome, Wei};
 use super::rules::{self, RuleContext};
 use super::simulation::{self, SimulationEnv};
-use super::state::{CodeCache, NewestBlockCache, PinnedBlock, RpcState};
-use alloy::primitives::{Address, U256};
+use super::head::{ChainHead, Freshness};
+use super::prediction::{OperationShape, ReadPredictor};
+use super::state::{ChainReads, CodeCache, RecentBlockCaches, PinnedBlock, RpcState};
+use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use revm::primitives::hardfork::SpecId;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -36,6 +38,8 @@ pub struct ValidationSettings {
     pub p256_precompile: bool,
     /// The EntryPoint's SenderCreator, through which factories are called.
     pub sender_creator: Address,
+    /// How old a head new operations may be validated against (see [`ChainHead`]).
+    pub head_max_age: Duration,
 }
 
 impl Default for ValidationSettings {
@@ -48,6 +52,7 @@ impl Default for ValidationSettings {
             spec: SpecId::PRAGUE,
             p256_precompile: false,
             sender_creator: SENDER_CREATOR_V07,
+            head_max_age: Duration::from_millis(100),
         }
     }
 }
@@ -60,8 +65,10 @@ pub struct Validator {
     chain_id: u64,
     settings: ValidationSettings,
     codes: CodeCache,
-    /// The newest block's state cache, replaced when the chain moves on.
-    block_cache: NewestBlockCache,
+    /// State caches of the newest blocks pinned, dropped as the chain moves on.
+    block_cache: RecentBlockCaches,
+    head: ChainHead,
+    reads: ReadPredictor,
 }
 
 impl Validator {
@@ -79,12 +86,14 @@ impl Validator {
             return Err(ValidationError::ChainIdMismatch { node, spec: chain.id });
         }
         Ok(Self {
+            head: ChainHead::new(provider.clone(), settings.head_max_age),
             provider,
             entry_point: chain.entry_point,
             chain_id: chain.id,
             settings,
             codes: CodeCache::default(),
-            block_cache: NewestBlockCache::default(),
+            block_cache: RecentBlockCaches::default(),
+            reads: ReadPredictor::default(),
         })
     }
 
@@ -96,10 +105,35 @@ impl Validator {
         self.chain_id
     }
 
-    /// Simulates `op` at the latest block and judges it by ERC-7562.
+    /// Simulates `op` at the chain's head and judges it by ERC-7562. The head may be up to
+    /// [`ValidationSettings::head_max_age`] old; an operation it rejects is tried again at the
+    /// node's latest block, so that state the wallet already sees is never held against it.
     pub async fn validate(&self, op: &UserOperation) -> Result<ValidationOutcome, ValidationError> {
         let started = Instant::now();
-        let block = self.pin_latest().await?;
+        let (block, freshness) = self.head.latest().await.map_err(ValidationError::Node)?;
+        let mut head_calls = u64::from(freshness == Freshness::Fetched);
+        let mut verdict = self.validate_at(op, block).await;
+        if freshness == Freshness::Cached && verdict.as_ref().is_err_and(ValidationError::depends_on_state) {
+            let fresh = self.head.fetch().await.map_err(ValidationError::Node)?;
+            head_calls += 1;
+            if fresh.hash != block.hash {
+                verdict = self.validate_at(op, fresh).await;
+            }
+        }
+        let mut outcome = verdict?;
+        outcome.rpc_calls += head_calls;
+        outcome.rpc_round_trips += head_calls;
+        outcome.elapsed = started.elapsed();
+        Ok(outcome)
+    }
+
+    /// Simulates `op` at `block` (the builder's fresh head, at bundle time).
+    pub async fn validate_at(
+        &self,
+        op: &UserOperation,
+        block: PinnedBlock,
+    ) -> Result<ValidationOutcome, ValidationError> {
+        let started = Instant::now();
         let cache = self.block_cache.for_block(block.hash);
         // The state blocks on this runtime from the blocking thread below; a caller outside
         // tokio gets an error instead of a panic.
@@ -113,39 +147,65 @@ impl Validator {
             self.codes.clone(),
             simulation::overrides(self.entry_point),
         );
-        let env = SimulationEnv {
-            entry_point: self.entry_point,
-            sender_creator: self.settings.sender_creator,
-            chain_id: self.chain_id,
-            spec: self.settings.spec,
-            gas_limit: self.settings.simulation_gas_limit,
-            block,
-        };
+        let env = self.env(block);
+        let expected = self.expected_reads(op, &env);
         let judge = Judge { op: op.clone(), settings: self.settings.clone(), env };
-        let mut outcome = tokio::task::spawn_blocking(move || judge.run(&state))
-            .await
-            .map_err(|e| ValidationError::Node(format!("validation task failed: {e}")))??;
-        // The block lookup.
-        outcome.rpc_calls += 1;
-        outcome.rpc_round_trips += 1;
+        let (mut outcome, reads, mapping_keys) = tokio::task::spawn_blocking(move || {
+            judge.run(&state, &expected).map(|(outcome, mapping_keys)| (outcome, state.reads(), mapping_keys))
+        })
+        .await
+        .map_err(|e| ValidationError::Node(format!("validation task failed: {e}")))??;
+        self.reads.learn(shape(op), op.sender, &reads, &mapping_keys);
         outcome.elapsed = started.elapsed();
         tracing::debug!(
             sender = %op.sender,
             block = outcome.block_number,
             elapsed_ms = outcome.elapsed.as_secs_f64() * 1e3,
             rpc_calls = outcome.rpc_calls,
+            rpc_round_trips = outcome.rpc_round_trips,
             "user operation passed validation"
         );
         Ok(outcome)
     }
 
-    async fn pin_latest(&self) -> Result<PinnedBlock, ValidationError> {
-        PinnedBlock::latest(&self.provider).await.map_err(ValidationError::Node)
+    /// Fetches, in as few node round trips as a batch allows, what validating each of `ops`
+    /// at `block` is expected to read: the builder validates a whole bundle again at once.
+    pub async fn prefetch(&self, ops: &[&UserOperation], block: PinnedBlock) -> Result<u64, ValidationError> {
+        let env = self.env(block);
+        let mut reads = ChainReads::default();
+        for op in ops {
+            reads.extend(self.expected_reads(op, &env));
+        }
+        self.block_cache
+            .for_block(block.hash)
+            .prefetch(&self.provider, &self.codes, block.number, &reads)
+            .await
+            .map_err(|e| ValidationError::Node(e.to_string()))
+    }
+
+    fn env(&self, block: PinnedBlock) -> SimulationEnv {
+        SimulationEnv {
+            entry_point: self.entry_point,
+            sender_creator: self.settings.sender_creator,
+            chain_id: self.chain_id,
+            spec: self.settings.spec,
+            gas_limit: self.settings.simulation_gas_limit,
+            block,
+        }
+    }
+
+    /// What validating `op` will read: the accounts every simulation reads, and what earlier
+    /// operations of its shape read, for its sender.
+    fn expected_reads(&self, op: &UserOperation, env: &SimulationEnv) -> ChainReads {
+        let mut reads = self.reads.predict(shape(op), op.sender);
+        reads.extend(env.accounts_read(op));
+        reads
     }
 }
 
-/// The ecrecover precompile: signature checks call it, and the EVM loads its account.
-const ECRECOVER: Address = Address::with_last_byte(1);
+fn shape(op: &UserOperation) -> OperationShape {
+    OperationShape { factory: op.factory, paymaster: op.paymaster }
+}
 
 /// One validation's blocking part: simulate, then judge.
 struct Judge {
@@ -155,21 +215,17 @@ struct Judge {
 }
 
 impl Judge {
-    fn run(self, state: &RpcState) -> Result<ValidationOutcome, ValidationError> {
+    /// The verdict, and the trace's mapping keys (what the read predictor learns from).
+    #[allow(clippy::type_complexity)]
+    fn run(
+        self,
+        state: &RpcState,
+        expected: &ChainReads,
+    ) -> Result<(ValidationOutcome, Vec<(B256, B256, U256)>), ValidationError> {
         let op = &self.op;
         let packed = op.pack();
-        // Every simulation reads these; the EVM would otherwise fetch them one by one.
-        let mut known = vec![
-            simulation::SIMULATION_CALLER,
-            self.env.entry_point,
-            self.env.block.beneficiary,
-            op.sender,
-            ECRECOVER,
-        ];
-        known.extend(op.factory);
-        known.extend(op.factory.map(|_| self.env.sender_creator));
-        known.extend(op.paymaster);
-        state.prefetch(&known)?;
+        // The EVM would otherwise fetch these one by one.
+        state.prefetch(expected)?;
         let output = simulation::simulate_validation(state, &self.env, &packed, op.sender, op.paymaster)?;
         let result = output.result.map_err(|revert| ValidationError::Rejected {
             code: rejection_code(&revert.reason),
@@ -249,7 +305,7 @@ impl Judge {
             return Err(ValidationError::OutOfTimeRange { range: time_range, now });
         }
 
-        Ok(ValidationOutcome {
+        let outcome = ValidationOutcome {
             user_op_hash: op.hash(self.env.entry_point, self.env.chain_id),
             block_number: self.env.block.number,
             block_hash: self.env.block.hash,
@@ -268,7 +324,8 @@ impl Judge {
             rpc_calls: state.rpc_calls(),
             rpc_round_trips: state.round_trips(),
             elapsed: Duration::ZERO,
-        })
+        };
+        Ok((outcome, trace.mapping_keys))
     }
 }
 

@@ -7,7 +7,7 @@ use alloy::rpc::types::TransactionRequest;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tora_bundler::builder::BundlingMode;
-use tora_bundler::{BundlerOptions, BundlerSettings, RunningBundler};
+use tora_bundler::{BundlerOptions, BundlerSettings, RunningBundler, ValidationSettings};
 use tora_core::{ChainSpec, ENTRY_POINT_V07, UserOperation};
 use tora_devnet::harness::Harness;
 use tora_devnet::{SmartWallet, confirm};
@@ -39,6 +39,8 @@ pub fn settings(h: &Harness) -> BundlerSettings {
         options: BundlerOptions {
             bundling_mode: BundlingMode::Manual,
             debug_api: true,
+            // Each test's verdicts follow the chain changes it just made.
+            validation: ValidationSettings { head_max_age: Duration::ZERO, ..Default::default() },
             ..Default::default()
         },
     }

@@ -8,6 +8,7 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
 use tora_bundler::validation::{EntryPointSimulations, ValidationResult};
 use tora_bundler::{ValidationError, ValidationOutcome, ValidationSettings, Validator};
+use std::time::Duration;
 use tora_core::contracts::EntryPoint;
 use tora_core::{ChainSpec, ENTRY_POINT_V07, ErrorCode, UserOperation};
 use tora_devnet::keys::{self, signer};
@@ -48,13 +49,18 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// A validator that asks for the latest block at every validation, so that each test's
+    /// verdicts follow the chain changes it just made.
     pub async fn start() -> Self {
+        Self::start_with(ValidationSettings { head_max_age: Duration::ZERO, ..Default::default() }).await
+    }
+
+    pub async fn start_with(settings: ValidationSettings) -> Self {
         let devnet = Devnet::start(AnvilConfig::default()).await.expect("devnet starts");
         let chain_id = devnet.deployment.chain_id;
         let spec = ChainSpec::load("dev").unwrap().with_id(chain_id);
-        let validator = Validator::new(&devnet.deployment.rpc_url, &spec, ValidationSettings::default())
-            .await
-            .expect("validator connects");
+        let validator =
+            Validator::new(&devnet.deployment.rpc_url, &spec, settings).await.expect("validator connects");
         Self { chain_id, deployer: devnet.provider.clone(), validator, devnet }
     }
 

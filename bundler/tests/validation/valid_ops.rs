@@ -111,3 +111,50 @@ async fn concurrent_validations_share_one_validator_and_agree() {
     assert_eq!(again.pre_op_gas, a.pre_op_gas);
     assert_eq!(again.rpc_calls, 1);
 }
+
+/// A validator that keeps its head for the whole test: what it caches and predicts is then
+/// the same on every run.
+async fn harness_with_a_lasting_head() -> Harness {
+    let settings = tora_bundler::ValidationSettings {
+        head_max_age: std::time::Duration::from_secs(3_600),
+        ..Default::default()
+    };
+    Harness::start_with(settings).await
+}
+
+#[tokio::test]
+async fn a_second_sender_of_the_same_shape_is_validated_in_one_round_trip() {
+    let h = harness_with_a_lasting_head().await;
+    let (first, second) = (h.new_wallet(21).await, h.new_wallet(22).await);
+    let op_a = h.first_op(&first, Bytes::new()).await;
+    let op_b = h.first_op(&second, Bytes::new()).await;
+
+    let a = h.validator.validate(&op_a).await.expect("first valid");
+    let b = h.validator.validate(&op_b).await.expect("second valid");
+    eprintln!(
+        "learning: {} calls / {} round trips; predicted: {} calls / {} round trips",
+        a.rpc_calls, a.rpc_round_trips, b.rpc_calls, b.rpc_round_trips
+    );
+    assert_eq!(a.block_hash, b.block_hash, "the head is kept");
+    assert!(a.rpc_round_trips > 2, "the first validation discovers its reads one by one");
+    // The head came from the cache, and everything the second sender's validation read was
+    // predicted from the first one's and fetched in a single batch.
+    assert_eq!(b.rpc_round_trips, 1);
+    assert!(b.rpc_calls >= 3, "at least the new sender's balance, nonce and code");
+    assert_eq!(a.pre_op_gas, b.pre_op_gas);
+    h.handle_ops(&[op_a, op_b]).await;
+}
+
+#[tokio::test]
+async fn a_rejection_on_a_cached_head_is_retried_on_the_latest_block() {
+    let h = harness_with_a_lasting_head().await;
+    let early = h.new_wallet(23).await;
+    let pinned = h.validator.validate(&h.first_op(&early, Bytes::new()).await).await.unwrap();
+
+    // Funded after the head was cached: on that head the new wallet cannot pay its prefund.
+    let late = h.new_wallet(24).await;
+    let op = h.first_op(&late, Bytes::new()).await;
+    let outcome = h.validator.validate(&op).await.expect("valid at the latest block");
+    assert!(outcome.block_number > pinned.block_number, "validated again on a newer block");
+    h.handle_ops(&[op]).await;
+}
