@@ -163,19 +163,32 @@ async fn create_accounts(sender: &DynProvider, from: Address, wallets: &[SmartWa
     Ok(())
 }
 
-/// Waits until `from` has sent `nonce` transactions, mining blocks for stragglers.
+/// Waits until `from` has sent `nonce` transactions, mining a block for stragglers when none
+/// came for a second. Each `evm_mine` moves the chain's clock a second ahead of the wall
+/// clock's; mining every few milliseconds (as this did) put the devnet's time a minute ahead,
+/// and anvil then held new transactions back until the wall clock caught up.
 async fn mined(sender: &DynProvider, from: Address, nonce: u64) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
-    while sender.get_transaction_count(from).await? < nonce {
+    let mut seen = sender.get_transaction_count(from).await?;
+    let mut progressed = Instant::now();
+    while seen < nonce {
         if Instant::now() > deadline {
             bail!("createAccount transactions were not mined within 120 s");
         }
-        // On a chain with interval mining this only waits; on automine it mines stragglers.
-        let _ = sender.raw_request::<_, Value>("evm_mine".into(), ()).await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = sender.get_transaction_count(from).await?;
+        if now > seen {
+            (seen, progressed) = (now, Instant::now());
+        } else if progressed.elapsed() > STRAGGLER_WAIT {
+            // On a chain with interval mining this only hurries it; on automine it is needed.
+            let _ = sender.raw_request::<_, Value>("evm_mine".into(), ()).await;
+            progressed = Instant::now();
+        }
     }
     Ok(())
 }
+
+const STRAGGLER_WAIT: Duration = Duration::from_secs(1);
 
 async fn fund(provider: &DynProvider, wallets: &[SmartWallet]) -> anyhow::Result<()> {
     for chunk in wallets.chunks(SETUP_CONCURRENCY) {

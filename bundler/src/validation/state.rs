@@ -321,15 +321,26 @@ struct FetchedBatch {
 /// Fetches `reads` in JSON-RPC batches (one HTTP request per [`MAX_BATCH_CALLS`] calls), the
 /// batches concurrently.
 async fn fetch_batch(provider: &DynProvider, block: BlockId, reads: &ChainReads) -> Result<FetchedBatch, StateError> {
-    let per_batch_accounts = MAX_BATCH_CALLS / CALLS_PER_ACCOUNT as usize;
-    let accounts: Vec<Address> = reads.accounts.iter().copied().collect();
-    let slots: Vec<(Address, U256)> = reads.slots.iter().copied().collect();
     let mut batches = tokio::task::JoinSet::new();
-    for part in accounts.chunks(per_batch_accounts) {
-        batches.spawn(fetch_chunk(provider.clone(), block, part.to_vec(), Vec::new()));
+    let (mut accounts, mut slots) = (Vec::new(), Vec::new());
+    let full = |accounts: &Vec<Address>, slots: &Vec<(Address, U256)>| {
+        accounts.len() * CALLS_PER_ACCOUNT as usize + slots.len() >= MAX_BATCH_CALLS
+    };
+    for &address in &reads.accounts {
+        accounts.push(address);
+        if full(&accounts, &slots) {
+            batches.spawn(fetch_chunk(provider.clone(), block, std::mem::take(&mut accounts), Vec::new()));
+        }
     }
-    for part in slots.chunks(MAX_BATCH_CALLS) {
-        batches.spawn(fetch_chunk(provider.clone(), block, Vec::new(), part.to_vec()));
+    for &slot in &reads.slots {
+        slots.push(slot);
+        if full(&accounts, &slots) {
+            let (a, s) = (std::mem::take(&mut accounts), std::mem::take(&mut slots));
+            batches.spawn(fetch_chunk(provider.clone(), block, a, s));
+        }
+    }
+    if !accounts.is_empty() || !slots.is_empty() {
+        batches.spawn(fetch_chunk(provider.clone(), block, accounts, slots));
     }
     let mut out = FetchedBatch { accounts: Vec::new(), slots: Vec::new() };
     while let Some(joined) = batches.join_next().await {
