@@ -8,7 +8,9 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 
 /// @title InferenceEscrow
 /// @notice Payers lock TORA; inference providers are paid with off-chain vouchers carrying a
-///         cumulative amount, so only the latest voucher per (payer, provider) ever needs redeeming.
+///         cumulative ceiling, so only the latest voucher per (payer, provider) ever needs redeeming.
+///         A voucher caps what the provider may take; the provider claims what was actually used
+///         (at most the ceiling), so a call authorized for its worst case is paid at its exact price.
 ///         Withdrawal needs a notice period so providers can redeem outstanding vouchers first.
 contract InferenceEscrow is EIP712 {
     using SafeERC20 for IERC20;
@@ -16,7 +18,7 @@ contract InferenceEscrow is EIP712 {
     struct Voucher {
         address payer;
         address provider;
-        uint256 cumulativeAmount; // total ever owed by payer to provider, not an increment
+        uint256 cumulativeAmount; // most the provider may ever take from payer in total, not an increment
     }
 
     bytes32 public constant VOUCHER_TYPEHASH =
@@ -29,17 +31,19 @@ contract InferenceEscrow is EIP712 {
 
     /// @notice Escrowed balance of each payer.
     mapping(address payer => uint256) public balanceOf;
-    /// @notice Cumulative amount already paid from payer to provider.
+    /// @notice Cumulative amount already paid from payer to provider (the latest claim).
     mapping(address payer => mapping(address provider => uint256)) public redeemed;
     /// @notice When the payer may withdraw; 0 when no withdrawal is pending.
     mapping(address payer => uint256) public withdrawableAt;
 
     event Deposited(address indexed payer, address indexed from, uint256 amount);
-    event Redeemed(address indexed payer, address indexed provider, uint256 paid, uint256 cumulativeAmount);
+    event Redeemed(address indexed payer, address indexed provider, uint256 paid, uint256 cumulativeClaim);
     event WithdrawalRequested(address indexed payer, uint256 withdrawableAt);
     event Withdrawn(address indexed payer, uint256 amount);
 
     error InvalidVoucherSignature();
+    error NotProvider(address caller, address provider);
+    error ClaimAboveVoucher(uint256 claim, uint256 cumulativeAmount);
     error InsufficientDeposit(address payer, uint256 balance, uint256 required);
     error LengthMismatch();
     error WithdrawalNotRequested();
@@ -67,35 +71,41 @@ contract InferenceEscrow is EIP712 {
         token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
-    /// @notice Pays v.provider the part of v.cumulativeAmount not yet redeemed. Callable by anyone.
+    /// @notice Pays v.provider the part of `claim` not yet redeemed; `claim` is the cumulative
+    ///         amount the provider takes in total, at most v.cumulativeAmount.
+    /// @dev Only the provider may redeem. A voucher's ceiling usually exceeds what was used, and a
+    ///      redeemed voucher is public (it is calldata), so if anyone could redeem, anyone could
+    ///      raise the payer's payment from the provider's claim to the whole ceiling.
     /// @param signature Payer's signature over voucherDigest(v): ECDSA for EOAs, ERC-1271 for contracts.
-    /// @return paid Amount transferred; 0 (with no state change) if already covered by an earlier voucher.
-    function redeem(Voucher calldata v, bytes calldata signature) public returns (uint256 paid) {
+    /// @return paid Amount transferred; 0 (with no state change) if `claim` is already redeemed.
+    function redeem(Voucher calldata v, bytes calldata signature, uint256 claim) public returns (uint256 paid) {
+        if (msg.sender != v.provider) revert NotProvider(msg.sender, v.provider);
+        if (claim > v.cumulativeAmount) revert ClaimAboveVoucher(claim, v.cumulativeAmount);
         uint256 already = redeemed[v.payer][v.provider];
-        // Idempotent so a relayer may resubmit without risk; checked before the signature to save gas.
-        if (v.cumulativeAmount <= already) return 0;
+        // Idempotent so the provider may resubmit without risk; checked before the signature to save gas.
+        if (claim <= already) return 0;
         if (!SignatureChecker.isValidSignatureNow(v.payer, voucherDigest(v), signature)) {
             revert InvalidVoucherSignature();
         }
-        paid = v.cumulativeAmount - already;
+        paid = claim - already;
         uint256 balance = balanceOf[v.payer];
         if (balance < paid) revert InsufficientDeposit(v.payer, balance, paid);
 
-        redeemed[v.payer][v.provider] = v.cumulativeAmount;
+        redeemed[v.payer][v.provider] = claim;
         balanceOf[v.payer] = balance - paid;
-        emit Redeemed(v.payer, v.provider, paid, v.cumulativeAmount);
+        emit Redeemed(v.payer, v.provider, paid, claim);
         token.safeTransfer(v.provider, paid);
     }
 
-    /// @notice Redeems several vouchers; signatures[i] belongs to vouchers[i].
+    /// @notice Redeems several vouchers; signatures[i] and claims[i] belong to vouchers[i].
     /// @return totalPaid Sum of the individual payouts.
-    function redeemBatch(Voucher[] calldata vouchers, bytes[] calldata signatures)
+    function redeemBatch(Voucher[] calldata vouchers, bytes[] calldata signatures, uint256[] calldata claims)
         external
         returns (uint256 totalPaid)
     {
-        if (vouchers.length != signatures.length) revert LengthMismatch();
+        if (vouchers.length != signatures.length || vouchers.length != claims.length) revert LengthMismatch();
         for (uint256 i = 0; i < vouchers.length; ++i) {
-            totalPaid += redeem(vouchers[i], signatures[i]);
+            totalPaid += redeem(vouchers[i], signatures[i], claims[i]);
         }
     }
 

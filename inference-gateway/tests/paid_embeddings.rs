@@ -207,7 +207,8 @@ async fn a_smart_wallet_pays_per_token_and_the_provider_redeems_exactly_that() {
 
     // The provider redeems the latest voucher: exactly the 16 tokens served.
     let store = RedisVoucherStore::connect(&redis.url, key.address()).await.unwrap();
-    assert_eq!(store.latest(wallet.address).await.unwrap().unwrap().cumulative_amount, cost(16));
+    let ledger = store.ledger(wallet.address).await.unwrap();
+    assert_eq!((ledger.latest.unwrap().cumulative_amount, ledger.consumed), (cost(16), cost(16)));
     let rpc = ProviderBuilder::new().connect_http(h.devnet.deployment.rpc_url.parse().unwrap()).erased();
     let view = Escrow::new(rpc, h.chain_id, escrow_addr, key.address());
     let redeemer = Redeemer::new(&h.devnet.deployment.rpc_url, key.clone(), view).unwrap();
@@ -222,7 +223,8 @@ async fn a_smart_wallet_pays_per_token_and_the_provider_redeems_exactly_that() {
 }
 
 /// The cashier alone, for a plain key as payer (ECDSA, no ERC-1271) and an in-memory store
-/// that loses its vouchers: what the escrow already paid out is never accepted again.
+/// that loses its vouchers: what the escrow already paid out is never accepted again, two
+/// calls at once never share the room under a voucher, and the provider claims what ran.
 #[tokio::test]
 async fn an_eoa_pays_with_ecdsa_and_redeemed_amounts_are_never_accepted_twice() {
     use tora_inference_gateway::payment::{
@@ -249,7 +251,7 @@ async fn an_eoa_pays_with_ecdsa_and_redeemed_amounts_are_never_accepted_twice() 
 
     let first = cashier(MemoryVoucherStore::default());
     let paid = first.authorize(Some(voucher(cost(10), &payer)), price).await.unwrap();
-    assert_eq!(first.settle(paid).await.unwrap().cumulative_amount, cost(10));
+    assert_eq!(first.settle(paid, price).await.unwrap().cumulative_amount, cost(10));
     let other_key = signer(keys::BUNDLER);
     let err = first.authorize(Some(voucher(cost(20), &other_key)), price).await.unwrap_err();
     assert!(matches!(err, PaymentError::InvalidSignature { .. }), "{err}");
@@ -271,5 +273,28 @@ async fn an_eoa_pays_with_ecdsa_and_redeemed_amounts_are_never_accepted_twice() 
         other => panic!("{other}"),
     }
     let paid = restarted.authorize(Some(voucher(cost(20), &payer)), price).await.unwrap();
-    assert_eq!(restarted.settle(paid).await.unwrap().cumulative_amount, cost(20));
+    assert_eq!(restarted.settle(paid, price).await.unwrap().cumulative_amount, cost(20));
+
+    // Two calls at once, each with its own voucher, where the room fits one worst case of 10:
+    // one is let in, the other told to sign for 20 consumed + 10 held + 10.
+    let (first_call, second_call) = tokio::join!(
+        restarted.authorize(Some(voucher(cost(35), &payer)), price),
+        restarted.authorize(Some(voucher(cost(36), &payer)), price),
+    );
+    let (winner, refused) = match (first_call, second_call) {
+        (Ok(winner), Err(refused)) | (Err(refused), Ok(winner)) => (winner, refused),
+        (a, b) => panic!("exactly one call must be let in: {a:?} {b:?}"),
+    };
+    match refused {
+        PaymentError::Underpaid { due, expected, .. } => assert_eq!((due, expected), (price, cost(40))),
+        other => panic!("{other}"),
+    }
+    // It ran 3 tokens of its 10: the provider claims 23 in all, 13 of them now.
+    let charge = restarted.settle(winner, ToraUnits(cost(3))).await.unwrap();
+    assert_eq!((charge.price, charge.cumulative_amount), (ToraUnits(cost(3)), cost(23)));
+    assert_eq!(redeemer.redeem_latest(restarted.store()).await.unwrap().paid, ToraUnits(cost(13)));
+    assert_eq!(h.tora_balance(key.address()).await, cost(23));
+    let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
+    assert_eq!(escrow.redeemed(payer.address(), key.address()).call().await.unwrap(), cost(23));
+    assert_eq!(escrow.balanceOf(payer.address()).call().await.unwrap(), tora(1) - cost(23));
 }

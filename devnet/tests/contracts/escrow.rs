@@ -1,4 +1,5 @@
-//! InferenceEscrow: deposits, cumulative vouchers (ECDSA and ERC-1271), withdrawal notice.
+//! InferenceEscrow: deposits, cumulative vouchers (ECDSA and ERC-1271) that the provider
+//! claims up to, withdrawal notice.
 
 use super::common::*;
 use alloy::primitives::{Address, Bytes, U256};
@@ -7,10 +8,18 @@ use alloy::sol_types::SolInterface;
 use tora_core::contracts::{InferenceEscrow, ToraAccountFactory};
 use tora_core::escrow_voucher::Voucher;
 use tora_devnet::keys::{self, signer};
-use tora_devnet::{DevnetPrices, confirm};
+use tora_devnet::{DevnetPrices, confirm, provider_for};
 
 fn as_escrow(v: &Voucher) -> InferenceEscrow::Voucher {
     InferenceEscrow::Voucher { payer: v.payer, provider: v.provider, cumulativeAmount: v.cumulativeAmount }
+}
+
+/// The escrow as the inference provider (dev key) calls it: only the provider may redeem.
+fn as_provider(
+    h: &Harness,
+) -> (Address, InferenceEscrow::InferenceEscrowInstance<alloy::providers::DynProvider>) {
+    let rpc = provider_for(&h.devnet.deployment.rpc_url, keys::INFERENCE_PROVIDER).unwrap();
+    (signer(keys::INFERENCE_PROVIDER).address(), InferenceEscrow::new(h.contracts().inference_escrow, rpc))
 }
 
 fn escrow_error<T>(result: Result<T, alloy::contract::Error>) -> InferenceEscrow::InferenceEscrowErrors {
@@ -34,7 +43,8 @@ async fn smart_wallet_vouchers_redeem_once_per_cumulative_amount() {
     confirm(&h.deployer, "deposit", pending).await.unwrap();
     assert_eq!(escrow.balanceOf(wallet.address).call().await.unwrap(), tora(100));
 
-    let provider = Address::repeat_byte(0x9a);
+    let (provider, by_provider) = as_provider(&h);
+    let start = h.tora_balance(provider).await;
     let sign = |amount: U256| {
         let voucher = Voucher::new(wallet.address, provider, amount);
         let digest = voucher.digest(h.chain_id, escrow_addr);
@@ -44,24 +54,32 @@ async fn smart_wallet_vouchers_redeem_once_per_cumulative_amount() {
     let on_chain = escrow.voucherDigest(as_escrow(&ten)).call().await.unwrap();
     assert_eq!(on_chain, ten.digest(h.chain_id, escrow_addr), "core's EIP-712 digest matches");
 
-    let redeem = |v: Voucher, sig: Bytes| escrow.redeem(as_escrow(&v), sig);
+    // Claiming the whole voucher, as the provider does when it was all used.
+    let redeem = |v: Voucher, sig: Bytes| {
+        let claim = v.cumulativeAmount;
+        by_provider.redeem(as_escrow(&v), sig, claim)
+    };
     assert_eq!(redeem(ten.clone(), ten_sig.clone()).call().await.unwrap(), tora(10));
     confirm(&h.deployer, "redeem", redeem(ten.clone(), ten_sig.clone()).send().await.unwrap()).await.unwrap();
-    assert_eq!(h.tora_balance(provider).await, tora(10));
+    assert_eq!(h.tora_balance(provider).await, start + tora(10));
 
     // The same voucher again pays nothing and does not revert.
     assert_eq!(redeem(ten.clone(), ten_sig.clone()).call().await.unwrap(), U256::ZERO);
     confirm(&h.deployer, "redeem again", redeem(ten.clone(), ten_sig).send().await.unwrap()).await.unwrap();
-    assert_eq!(h.tora_balance(provider).await, tora(10));
+    assert_eq!(h.tora_balance(provider).await, start + tora(10));
     assert_eq!(escrow.redeemed(wallet.address, provider).call().await.unwrap(), tora(10));
 
     // A batch with a stale and a newer voucher pays only the difference.
     let (twenty_five, sig25) = sign(tora(25));
     let (thirty, sig30) = sign(tora(30));
-    let batch = escrow.redeemBatch(vec![as_escrow(&twenty_five), as_escrow(&thirty)], vec![sig25, sig30]);
+    let batch = by_provider.redeemBatch(
+        vec![as_escrow(&twenty_five), as_escrow(&thirty)],
+        vec![sig25, sig30],
+        vec![tora(25), tora(30)],
+    );
     assert_eq!(batch.call().await.unwrap(), tora(20));
     confirm(&h.deployer, "batch", batch.send().await.unwrap()).await.unwrap();
-    assert_eq!(h.tora_balance(provider).await, tora(30));
+    assert_eq!(h.tora_balance(provider).await, start + tora(30));
     assert_eq!(escrow.balanceOf(wallet.address).call().await.unwrap(), tora(70));
 
     // Signed by someone else: refused.
@@ -92,11 +110,11 @@ async fn the_payer_withdraws_the_unspent_balance_only_after_the_notice_period() 
     confirm(&h.deployer, "deposit", escrow.deposit(tora(40)).send().await.unwrap()).await.unwrap();
 
     // An EOA payer's voucher (plain ECDSA) is spent first.
-    let provider = Address::repeat_byte(0x9b);
+    let (provider, by_provider) = as_provider(&h);
     let voucher = Voucher::new(payer, provider, tora(15));
     let sig = signer(keys::DEPLOYER).sign_hash_sync(&voucher.digest(h.chain_id, escrow_addr)).unwrap();
-    let pending =
-        escrow.redeem(as_escrow(&voucher), Bytes::from(sig.as_bytes().to_vec())).send().await.unwrap();
+    let sig = Bytes::from(sig.as_bytes().to_vec());
+    let pending = by_provider.redeem(as_escrow(&voucher), sig, tora(15)).send().await.unwrap();
     confirm(&h.deployer, "redeem", pending).await.unwrap();
 
     assert!(matches!(
@@ -118,4 +136,79 @@ async fn the_payer_withdraws_the_unspent_balance_only_after_the_notice_period() 
     assert_eq!(h.tora_balance(payer).await, before + tora(25));
     assert_eq!(escrow.balanceOf(payer).call().await.unwrap(), U256::ZERO);
     assert_eq!(h.tora_balance(escrow_addr).await, U256::ZERO);
+}
+
+#[tokio::test]
+async fn the_provider_claims_what_was_used_up_to_the_voucher_and_no_one_else_may_redeem() {
+    let h = Harness::start().await;
+    let escrow_addr = h.contracts().inference_escrow;
+    let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
+    let payer = signer(keys::DEPLOYER).address();
+    confirm(&h.deployer, "approve", h.tora().approve(escrow_addr, tora(50)).send().await.unwrap())
+        .await
+        .unwrap();
+    confirm(&h.deployer, "deposit", escrow.deposit(tora(50)).send().await.unwrap()).await.unwrap();
+    let (provider, by_provider) = as_provider(&h);
+    let start = h.tora_balance(provider).await;
+    let sign = |amount: U256| {
+        let voucher = Voucher::new(payer, provider, amount);
+        let sig = signer(keys::DEPLOYER).sign_hash_sync(&voucher.digest(h.chain_id, escrow_addr)).unwrap();
+        (as_escrow(&voucher), Bytes::from(sig.as_bytes().to_vec()))
+    };
+    // A voucher for 20 TORA of which 7 (and 1 wei) were used.
+    let (twenty, sig) = sign(tora(20));
+    let used = tora(7) + U256::from(1);
+    let claim = |amount: U256| by_provider.redeem(twenty.clone(), sig.clone(), amount);
+
+    // Anyone but the provider is refused, whatever the claim: the voucher's ceiling is not a debt.
+    match escrow_error(escrow.redeem(twenty.clone(), sig.clone(), used).call().await) {
+        InferenceEscrow::InferenceEscrowErrors::NotProvider(e) => {
+            assert_eq!((e.caller, e.provider), (payer, provider))
+        }
+        other => panic!("{other:?}"),
+    }
+    // More than the voucher: refused with both amounts.
+    match escrow_error(claim(tora(20) + U256::from(1)).call().await) {
+        InferenceEscrow::InferenceEscrowErrors::ClaimAboveVoucher(e) => {
+            assert_eq!((e.claim, e.cumulativeAmount), (tora(20) + U256::from(1), tora(20)));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    assert_eq!(claim(used).call().await.unwrap(), used);
+    confirm(&h.deployer, "partial claim", claim(used).send().await.unwrap()).await.unwrap();
+    assert_eq!(h.tora_balance(provider).await, start + used);
+    assert_eq!(escrow.redeemed(payer, provider).call().await.unwrap(), used);
+    assert_eq!(escrow.balanceOf(payer).call().await.unwrap(), tora(50) - used);
+
+    // The same claim again, or a smaller one, pays nothing and changes nothing.
+    assert_eq!(claim(used).call().await.unwrap(), U256::ZERO);
+    confirm(&h.deployer, "same claim", claim(used).send().await.unwrap()).await.unwrap();
+    confirm(&h.deployer, "smaller claim", claim(tora(3)).send().await.unwrap()).await.unwrap();
+    assert_eq!(escrow.redeemed(payer, provider).call().await.unwrap(), used);
+    assert_eq!(h.tora_balance(provider).await, start + used);
+
+    // Later use under the same voucher: a larger claim pays only the difference.
+    assert_eq!(claim(tora(12)).call().await.unwrap(), tora(12) - used);
+    confirm(&h.deployer, "larger claim", claim(tora(12)).send().await.unwrap()).await.unwrap();
+    assert_eq!(h.tora_balance(provider).await, start + tora(12));
+    assert_eq!(escrow.redeemed(payer, provider).call().await.unwrap(), tora(12));
+
+    // In a batch: a newer voucher claimed in part, next to the older one claimed in full.
+    let (thirty, sig30) = sign(tora(30));
+    let batch = by_provider.redeemBatch(
+        vec![twenty.clone(), thirty],
+        vec![sig.clone(), sig30.clone()],
+        vec![tora(20), tora(25)],
+    );
+    assert_eq!(batch.call().await.unwrap(), tora(13));
+    confirm(&h.deployer, "batch", batch.send().await.unwrap()).await.unwrap();
+    assert_eq!(h.tora_balance(provider).await, start + tora(25));
+    assert_eq!(escrow.redeemed(payer, provider).call().await.unwrap(), tora(25));
+    assert_eq!(escrow.balanceOf(payer).call().await.unwrap(), tora(25));
+    let mismatched = by_provider.redeemBatch(vec![twenty], vec![sig], vec![]);
+    assert!(matches!(
+        escrow_error(mismatched.call().await),
+        InferenceEscrow::InferenceEscrowErrors::LengthMismatch(_)
+    ));
 }

@@ -1,32 +1,35 @@
 //! `POST /v1/completions` and `POST /v1/chat/completions`: validate, tokenize, take a queue
-//! place, check the voucher for the largest possible price (prompt + max_tokens), generate,
-//! record the payment, answer (whole, or as server-sent events).
+//! place, check the voucher and hold the largest possible price (prompt + max_tokens),
+//! generate, charge the exact price, answer (whole, or as server-sent events).
 //!
-//! Payment: vouchers are cumulative signatures, so a call cannot be charged less than the
-//! voucher it carries adds. A completion's length is unknown upfront, so the voucher must
-//! cover prompt + max_tokens at the price per token, and that is what the cashier authorizes
-//! and records; `usage` reports the exact tokens run (prompt + generated), and the
-//! `x-tora-used` header their exact price, so a client that keeps max_tokens tight pays for
-//! little more than it uses.
+//! Payment: a completion's length is unknown upfront, so the voucher must make room for
+//! prompt + max_tokens at the price per token, and that much is held while it runs. When it
+//! ends (at max_tokens, a stop sequence or the end of the reply) the payer is charged exactly
+//! prompt + generated tokens, and the rest of the room carries over to its next call. A
+//! streamed answer is charged when the stream ends; a client that leaves pays for what was
+//! generated until then. The headers `x-tora-charged` and `x-tora-cumulative-amount` carry
+//! the charge of a whole answer; a stream announces the hold in `x-tora-held` and carries the
+//! charge in its last chunk (`tora_charge`), next to `usage`.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::embeddings::{charge_headers, voucher};
+use super::embeddings::{charge_headers, decimal_header, voucher};
 use super::json::ApiJson;
+use super::stop::Finish;
 use super::stop::TextAssembler;
 use super::text_model::{Generated, MAX_COMPLETION_TOKENS, TEXT_MODEL_ID, TextModel};
 use super::{ApiError, Gateway};
 use crate::models::llama::{ChatMessage, Sampling};
-use crate::payment::VoucherStore;
+use crate::payment::{Charge, Reservation, VoucherStore};
 
 /// What the text routes share: the embeddings gateway (its cashier and voucher store, so both
 /// models draw on one cumulative voucher per payer) and the text model.
@@ -244,20 +247,27 @@ async fn run<S: VoucherStore>(
     let prompt_tokens = job.prompt.len();
     let most = cashier.price((prompt_tokens + job.max_tokens) as u64)?;
     let slot = state.model.reserve()?;
-    let authorized = cashier.authorize(voucher, most).await?;
-    let tokens = state.model.start(slot, job.prompt, job.max_tokens, job.sampling);
-    let mut text = TextAssembler::new(job.stops);
+    let reservation = cashier.authorize(voucher, most).await?;
+    let generation = Generation {
+        state: TextState { gateway: state.gateway.clone(), model: state.model.clone() },
+        tokens: state.model.start(slot, job.prompt, job.max_tokens, job.sampling),
+        text: TextAssembler::new(job.stops),
+        prompt_tokens,
+        reservation,
+    };
     let (id, created) = (response_id(), created());
 
     if !job.stream {
-        let mut tokens = tokens;
-        collect(&state.model, &mut tokens, &mut text, |_| true).await?;
+        // In a task of its own, so that a client that leaves mid-call still pays for what ran.
+        let (mut text, charge) = tokio::spawn(generation.run(false, |_| true))
+            .await
+            .map_err(|e| ApiError::Internal(format!("the generation task failed: {e}")))?;
+        let charge = charge?;
         text.finish_length();
-        let charge = cashier.settle(authorized).await?;
         let used = text.generated();
         let mut headers = charge_headers(&charge);
-        headers.insert("x-tora-used", used_price(state, prompt_tokens + used));
-        let finish = text.finish.map(|f| f.as_str());
+        headers.insert("x-tora-used", decimal_header(charge.price.0));
+        let finish = text.finish.map(Finish::as_str);
         let body = json!({
             "id": id,
             "object": kind.object(false),
@@ -269,15 +279,14 @@ async fn run<S: VoucherStore>(
         return Ok((headers, Json(body)).into_response());
     }
 
-    // Streaming: the payment is recorded before the first byte, for the largest price the
-    // voucher was checked for (the answer's headers carry it); usage comes in the last chunk.
-    let charge = cashier.settle(authorized).await?;
-    let headers = charge_headers(&charge);
+    // Streaming: the worst case is held before the first byte (the headers say how much);
+    // the exact charge comes in the last chunk, with usage.
+    let mut headers = HeaderMap::new();
+    headers.insert("x-tora-held", decimal_header(most.0));
     // Room for every event a generation can make, so sending never waits on a slow reader.
     let (events, stream) = mpsc::channel::<Event>(MAX_COMPLETION_TOKENS + 4);
-    let model = state.model.clone();
     tokio::spawn(async move {
-        let chunk = |delta: &str, finish: Option<&str>, usage_value: Option<Value>| {
+        let chunk = |delta: &str, finish: Option<&str>, extra: Option<(Value, Value)>| {
             let mut body = json!({
                 "id": id,
                 "object": kind.object(true),
@@ -285,8 +294,9 @@ async fn run<S: VoucherStore>(
                 "model": TEXT_MODEL_ID,
                 "choices": [kind.choice(delta, finish, true)],
             });
-            if let Some(u) = usage_value {
-                body["usage"] = u;
+            if let Some((usage, charge)) = extra {
+                body["usage"] = usage;
+                body["tora_charge"] = charge;
             }
             Event::default().data(body.to_string())
         };
@@ -297,27 +307,74 @@ async fn run<S: VoucherStore>(
             });
             let _ = events.send(Event::default().data(first.to_string())).await;
         }
-        let mut tokens = tokens;
-        let sent = collect(&model, &mut tokens, &mut text, |delta| {
-            delta.is_empty() || events.try_send(chunk(delta, None, None)).is_ok()
-        })
-        .await;
-        if let Err(e) = sent {
-            let error = json!({ "error": { "message": e.to_string(), "type": "server_error" } });
-            let _ = events.send(Event::default().data(error.to_string())).await;
-            return;
-        }
+        let (mut text, charge) = generation
+            .run(true, |delta| delta.is_empty() || events.try_send(chunk(delta, None, None)).is_ok())
+            .await;
+        let charge = match charge {
+            Ok(charge) => charge,
+            Err(e) => {
+                let error = json!({ "error": { "message": e.to_string(), "type": "server_error" } });
+                let _ = events.send(Event::default().data(error.to_string())).await;
+                return;
+            }
+        };
         let tail = text.finish_length();
-        let finish = text.finish.map(|f| f.as_str());
-        let _ = events.send(chunk(&tail, finish, Some(usage(prompt_tokens, text.generated())))).await;
+        let finish = text.finish.map(Finish::as_str);
+        let extra = (usage(prompt_tokens, text.generated()), charge_json(&charge));
+        let _ = events.send(chunk(&tail, finish, Some(extra))).await;
         let _ = events.send(Event::default().data("[DONE]")).await;
     });
     Ok((headers, Sse::new(EventStream(stream))).into_response())
 }
 
-fn used_price<S: VoucherStore>(state: &TextState<S>, tokens: usize) -> HeaderValue {
-    let price = state.gateway.cashier.price(tokens as u64).map(|p| p.0.to_string()).unwrap_or_default();
-    HeaderValue::from_str(&price).unwrap_or_else(|_| HeaderValue::from_static("0"))
+/// One completion from its first token to its charge.
+struct Generation<S> {
+    state: TextState<S>,
+    tokens: mpsc::Receiver<Generated>,
+    text: TextAssembler,
+    prompt_tokens: usize,
+    reservation: Reservation,
+}
+
+impl<S: VoucherStore> Generation<S> {
+    /// Generates to the end (or until `emit` says nobody listens), then settles the hold at
+    /// the exact price of prompt + generated tokens. A failed generation is charged what was
+    /// `streamed` out before it failed, and nothing when the answer was to come whole.
+    async fn run(
+        mut self,
+        streamed: bool,
+        emit: impl FnMut(&str) -> bool,
+    ) -> (TextAssembler, Result<Charge, ApiError>) {
+        let cashier = &self.state.gateway.cashier;
+        let failure = match collect(&self.state.model, &mut self.tokens, &mut self.text, emit).await {
+            Ok(()) => None,
+            Err(e) if !streamed => {
+                cashier.release(self.reservation).await;
+                return (self.text, Err(e));
+            }
+            Err(e) => Some(e),
+        };
+        let tokens = (self.prompt_tokens + self.text.generated()) as u64;
+        // Never above the hold, which the store enforces as well.
+        let held = self.reservation.held();
+        let exact = cashier.price(tokens).unwrap_or(held).min(held);
+        let charge = cashier.settle(self.reservation, exact).await.map_err(ApiError::from);
+        let charge = match failure {
+            Some(e) => {
+                if let Err(unrecorded) = &charge {
+                    tracing::warn!(error = %unrecorded, "a failed stream's charge was not recorded");
+                }
+                Err(e)
+            }
+            None => charge,
+        };
+        (self.text, charge)
+    }
+}
+
+/// The charge in a stream's last chunk: decimal strings, like the headers.
+fn charge_json(charge: &Charge) -> Value {
+    json!({ "charged": charge.price.0.to_string(), "cumulative_amount": charge.cumulative_amount.to_string() })
 }
 
 /// Feeds generated tokens into `text` until the model is done or a stop is found, handing

@@ -1,5 +1,5 @@
-//! `POST /v1/embeddings`: validate, meter, take a queue place, check the voucher, embed,
-//! record the payment, answer. The order puts every free refusal before any chain read and
+//! `POST /v1/embeddings`: validate, meter, take a queue place, check the voucher and hold the
+//! price, embed, charge it, answer. The order puts every free refusal before any chain read and
 //! every chain read before any compute.
 
 use std::sync::Arc;
@@ -135,16 +135,23 @@ pub async fn create<S: VoucherStore>(
     let price = gateway.cashier.price(tokens)?;
 
     let slot = gateway.queue.reserve()?;
-    let authorized = gateway.cashier.authorize(voucher, price).await?;
-    let embeddings = slot.embed(texts).await?;
-    if embeddings.tokens != metered {
+    let reservation = gateway.cashier.authorize(voucher, price).await?;
+    let embeddings = match slot.embed(texts).await {
         // Never charge for a count the model disagrees with.
-        return Err(ApiError::Internal(format!(
-            "metered {metered:?} tokens but the model ran {:?}",
-            embeddings.tokens
-        )));
-    }
-    let charge = gateway.cashier.settle(authorized).await?;
+        Ok(e) if e.tokens != metered => {
+            Err(ApiError::Internal(format!("metered {metered:?} tokens but the model ran {:?}", e.tokens)))
+        }
+        other => other.map_err(ApiError::from),
+    };
+    let embeddings = match embeddings {
+        Ok(e) => e,
+        Err(e) => {
+            gateway.cashier.release(reservation).await;
+            return Err(e);
+        }
+    };
+    // The price is exact before the call: what was held is what is charged.
+    let charge = gateway.cashier.settle(reservation, price).await?;
 
     let data = embeddings
         .vectors
@@ -161,13 +168,16 @@ pub async fn create<S: VoucherStore>(
     Ok((charge_headers(&charge), Json(body)).into_response())
 }
 
-/// What was charged, for clients that keep their own account of the cumulative amount.
+/// What was charged: this call's exact price and everything the payer was charged so far, for
+/// clients that keep their own account.
 pub(super) fn charge_headers(charge: &Charge) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    let decimal = |v: alloy::primitives::U256| {
-        HeaderValue::from_str(&v.to_string()).unwrap_or_else(|_| HeaderValue::from_static("0"))
-    };
-    headers.insert("x-tora-charged", decimal(charge.price.0));
-    headers.insert("x-tora-cumulative-amount", decimal(charge.cumulative_amount));
+    headers.insert("x-tora-charged", decimal_header(charge.price.0));
+    headers.insert("x-tora-cumulative-amount", decimal_header(charge.cumulative_amount));
     headers
+}
+
+/// An amount as a header: decimal, like every amount the API shows.
+pub(super) fn decimal_header(amount: alloy::primitives::U256) -> HeaderValue {
+    HeaderValue::from_str(&amount.to_string()).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }

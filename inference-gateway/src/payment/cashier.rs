@@ -1,15 +1,17 @@
-//! The rule for serving a call: the voucher must raise the payer's cumulative amount by at
-//! least the call's price over both the latest accepted voucher and what is already redeemed,
-//! the deposit must cover it, and the payer must have signed it. Checked before compute;
-//! recorded (atomically, in the store) after compute and before the answer is sent, so no
-//! call is served unpaid and no voucher pays for two calls.
+//! The rule for serving a call: a new voucher must make room for the call's worst-case price
+//! next to what the payer consumed (at least what the escrow already paid out) and what its
+//! calls in flight hold, the deposit must cover the voucher, and the payer must have signed it
+//! (see [`super::ledger`]). Checked before compute, then the worst case is held (atomically,
+//! in the store) so no call runs unpaid; once the work is done the hold is settled at the
+//! exact price, which is what the payer is charged and the provider later claims.
 
 use alloy::primitives::{Address, U256};
 use tora_core::money::ToraUnits;
 
 use super::escrow::{ChainError, Escrow};
+use super::ledger::{Change, Outcome, Refusal, unix_now};
 use super::price::PricePerToken;
-use super::store::{Acceptance, StoreError, VoucherStore};
+use super::store::{StoreError, VoucherStore};
 use super::voucher::SignedVoucher;
 
 /// Why a call is not paid for.
@@ -19,7 +21,9 @@ pub enum PaymentError {
     Missing { due: ToraUnits },
     #[error("{0}")]
     Malformed(String),
-    #[error("the voucher's cumulative amount is {got}; this call costs {due} and needs at least {expected}")]
+    #[error(
+        "the voucher's cumulative amount is {got}; this call costs up to {due} and needs at least {expected}"
+    )]
     Underpaid { due: ToraUnits, expected: U256, got: U256 },
     #[error("the escrow deposit covers cumulative amounts up to {covered}, less than the voucher's")]
     InsufficientDeposit { due: ToraUnits, expected: U256, covered: U256 },
@@ -47,17 +51,28 @@ impl PaymentError {
     }
 }
 
-/// A voucher that passed every check for a call of `price`, not yet recorded.
+/// A call let in: its worst-case price is held in the payer's ledger until it is settled.
 #[derive(Debug)]
-pub struct Authorized {
-    voucher: SignedVoucher,
-    price: ToraUnits,
+#[must_use = "a hold not settled is charged in full when it expires"]
+pub struct Reservation {
+    payer: Address,
+    hold: u64,
+    held: ToraUnits,
+}
+
+impl Reservation {
+    /// The worst-case price held.
+    pub fn held(&self) -> ToraUnits {
+        self.held
+    }
 }
 
 /// A recorded payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Charge {
+    /// What this call was charged: its exact price.
     pub price: ToraUnits,
+    /// Everything the payer was charged so far: what the provider may claim.
     pub cumulative_amount: U256,
 }
 
@@ -88,24 +103,24 @@ impl<S: VoucherStore> Cashier<S> {
         self.per_token.price(tokens).ok_or(PaymentError::Overflow)
     }
 
-    /// Checks `voucher` for a call of `price` (cheapest checks first, the signature last).
+    /// Checks `voucher` for a call costing up to `price` (cheapest checks first, the signature
+    /// last) and holds `price` in the payer's ledger.
     pub async fn authorize(
         &self,
         voucher: Option<SignedVoucher>,
         price: ToraUnits,
-    ) -> Result<Authorized, PaymentError> {
+    ) -> Result<Reservation, PaymentError> {
         let voucher = voucher.ok_or(PaymentError::Missing { due: price })?;
-        let (latest, account) =
-            tokio::join!(self.store.latest(voucher.payer), self.escrow.account(voucher.payer));
-        let (latest, account) = (latest?, account?);
-        // Also over what is redeemed: a store that lost its vouchers must not take an old
-        // amount that the escrow would pay nothing for.
-        let floor = latest.map_or(U256::ZERO, |v| v.cumulative_amount).max(account.redeemed);
-        let expected = floor.checked_add(price.0).ok_or(PaymentError::Overflow)?;
+        let (ledger, account) =
+            tokio::join!(self.store.ledger(voucher.payer), self.escrow.account(voucher.payer));
+        let (ledger, account) = (ledger?, account?);
+        let expected = ledger.required(price.0, account.redeemed).ok_or(PaymentError::Overflow)?;
         let got = voucher.cumulative_amount;
         if got < expected {
             return Err(PaymentError::Underpaid { due: price, expected, got });
         }
+        // The whole ceiling, not only what this call may use: whatever the provider claims
+        // under a voucher it accepted, the deposit pays.
         if got > account.covers_up_to() {
             return Err(PaymentError::InsufficientDeposit {
                 due: price,
@@ -116,20 +131,38 @@ impl<S: VoucherStore> Cashier<S> {
         if !self.escrow.signature_is_valid(&voucher).await? {
             return Err(PaymentError::InvalidSignature { due: price, expected, payer: voucher.payer });
         }
-        Ok(Authorized { voucher, price })
+        let payer = voucher.payer;
+        let change = Change::Hold { voucher, price: price.0, redeemed: account.redeemed, now: unix_now() };
+        match self.store.change(payer, &change).await? {
+            Ok(Outcome::Held { hold }) => Ok(Reservation { payer, hold, held: price }),
+            // Another call of the same payer took the headroom (or a newer voucher) meanwhile.
+            Err(Refusal::Underpaid { required }) => {
+                Err(PaymentError::Underpaid { due: price, expected: required, got })
+            }
+            Err(Refusal::Overflow) => Err(PaymentError::Overflow),
+            Ok(other) => Err(StoreError(format!("a hold answered {other:?}")).into()),
+        }
     }
 
-    /// Records the payment once the work is done; refused when another call took the voucher
-    /// (or a higher one) meanwhile.
-    pub async fn settle(&self, paid: Authorized) -> Result<Charge, PaymentError> {
-        let Authorized { voucher, price } = paid;
-        match self.store.accept(&voucher, price).await? {
-            Acceptance::Accepted { .. } => Ok(Charge { price, cumulative_amount: voucher.cumulative_amount }),
-            Acceptance::Stale { latest } => Err(PaymentError::Underpaid {
-                due: price,
-                expected: latest.saturating_add(price.0),
-                got: voucher.cumulative_amount,
+    /// Ends the call: charges `exact` (its price for the tokens it ran, at most what was held)
+    /// and frees the rest of the hold.
+    pub async fn settle(&self, reservation: Reservation, exact: ToraUnits) -> Result<Charge, PaymentError> {
+        let Reservation { payer, hold, held } = reservation;
+        let change = Change::Settle { hold, exact: exact.0, now: unix_now() };
+        match self.store.change(payer, &change).await? {
+            Ok(Outcome::Settled { charged, consumed }) => Ok(Charge {
+                // None: the hold outlived its lifetime and was charged in full.
+                price: ToraUnits(charged.unwrap_or(held.0)),
+                cumulative_amount: consumed,
             }),
+            other => Err(StoreError(format!("a settlement answered {other:?}")).into()),
+        }
+    }
+
+    /// Ends a call that served nothing: the hold is freed and nothing charged.
+    pub async fn release(&self, reservation: Reservation) {
+        if let Err(e) = self.settle(reservation, ToraUnits::default()).await {
+            tracing::warn!(error = %e, "a hold could not be released; it is charged when it expires");
         }
     }
 }

@@ -78,7 +78,9 @@ impl Escrow {
         let escrow = InferenceEscrow::new(self.escrow, &self.rpc);
         let balance = escrow.balanceOf(payer);
         let redeemed = escrow.redeemed(payer, self.provider);
-        let (balance, redeemed) = tokio::try_join!(balance.call(), redeemed.call()).map_err(chain_err)?;
+        let (balance, redeemed) = read_twice(|| async { tokio::try_join!(balance.call(), redeemed.call()) })
+            .await
+            .map_err(chain_err)?;
         Ok(EscrowAccount { balance, redeemed })
     }
 
@@ -93,17 +95,33 @@ impl Escrow {
         if recovered == Some(voucher.payer) {
             return Ok(true);
         }
-        let code = self.rpc.get_code_at(voucher.payer).await.map_err(chain_err)?;
+        let code =
+            read_twice(|| async { self.rpc.get_code_at(voucher.payer).await }).await.map_err(chain_err)?;
         if code.is_empty() {
             return Ok(false);
         }
         let wallet = IERC1271::new(voucher.payer, &self.rpc);
-        match wallet.isValidSignature(digest, voucher.signature.clone()).call().await {
+        let check = wallet.isValidSignature(digest, voucher.signature.clone());
+        match read_twice(|| async { check.call().await }).await {
             // EIP-1271's magic value is the function's own selector, 0x1626ba7e.
             Ok(magic) => Ok(magic.0 == IERC1271::isValidSignatureCall::SELECTOR),
             Err(e) if e.as_revert_data().is_some() => Ok(false),
             Err(alloy::contract::Error::TransportError(e)) => Err(chain_err(e)),
             Err(_) => Ok(false),
         }
+    }
+}
+
+/// Runs a chain read, and once more if it fails: a pooled HTTP connection that the node closed
+/// while idle fails the first request sent on it ("error sending request"), and a read is safe
+/// to repeat, so a call is not refused for it.
+async fn read_twice<T, E, F, Fut>(mut read: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    match read().await {
+        Ok(value) => Ok(value),
+        Err(_) => read().await,
     }
 }

@@ -1,18 +1,21 @@
 //! Paying for calls with cumulative escrow vouchers: pricing, the checks before and the record
-//! after each call, the stores that keep each payer's latest voucher, and redemption.
+//! after each call, each payer's ledger (latest voucher, consumed, held) and the stores that
+//! keep it, and redemption of exactly what was consumed.
 
 pub mod cashier;
 pub mod escrow;
+pub mod ledger;
 pub mod price;
 pub mod redeem;
 pub mod redis_store;
 pub mod store;
 pub mod voucher;
 
-pub use cashier::{Authorized, Cashier, Charge, PaymentError};
+pub use cashier::{Cashier, Charge, PaymentError, Reservation};
 pub use escrow::{ChainError, Escrow, EscrowAccount};
+pub use ledger::{Change, HOLD_LIFETIME_SECS, Hold, Ledger, Outcome, Refusal};
 pub use price::PricePerToken;
 pub use redeem::{RedeemError, Redeemer, Redemption};
 pub use redis_store::RedisVoucherStore;
-pub use store::{Acceptance, MemoryVoucherStore, StoreError, VoucherStore};
+pub use store::{MemoryVoucherStore, StoreError, VoucherStore};
 pub use voucher::{SignedVoucher, VOUCHER_HEADER};

@@ -1,5 +1,6 @@
-//! Turning the latest vouchers into TORA: one `redeemBatch` transaction, sent with the
-//! provider's key, for every payer whose latest voucher is worth redeeming now.
+//! Turning what payers consumed into TORA: one `redeemBatch` transaction, sent with the
+//! provider's key, claiming for every payer exactly what its calls cost (under its latest
+//! voucher), where that is more than the escrow already paid.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tora_core::contracts::InferenceEscrow;
 use tora_core::money::ToraUnits;
 
 use super::escrow::Escrow;
+use super::ledger::unix_now;
 use super::store::{StoreError, VoucherStore};
 use super::voucher::SignedVoucher;
 
@@ -50,22 +52,25 @@ impl Redeemer {
         Ok(Self { rpc, escrow })
     }
 
-    /// Redeems every latest voucher in `store` that would pay something now. A voucher whose
-    /// payer's deposit no longer covers it is left out (it would revert the whole batch) and
-    /// stays in the store for a later try.
+    /// Claims, for every payer in `store`, what it consumed, where that would pay something
+    /// now. A claim the payer's deposit no longer covers is left out (it would revert the whole
+    /// batch) and stays in the store for a later try.
     pub async fn redeem_latest<S: VoucherStore>(&self, store: &S) -> Result<Redemption, RedeemError> {
-        let mut batch: Vec<SignedVoucher> = Vec::new();
-        for voucher in store.all_latest().await? {
+        let now = unix_now();
+        let mut batch: Vec<(SignedVoucher, U256)> = Vec::new();
+        for ledger in store.ledgers().await? {
+            let claim = ledger.claimable(now);
+            let Some(voucher) = ledger.latest else { continue };
             let account =
                 self.escrow.account(voucher.payer).await.map_err(|e| RedeemError::Chain(e.to_string()))?;
-            if voucher.cumulative_amount <= account.redeemed {
+            if claim <= account.redeemed {
                 continue;
             }
-            if voucher.cumulative_amount > account.covers_up_to() {
-                tracing::warn!(payer = %voucher.payer, "deposit no longer covers the latest voucher");
+            if claim > account.covers_up_to() {
+                tracing::warn!(payer = %voucher.payer, "deposit no longer covers what the payer consumed");
                 continue;
             }
-            batch.push(voucher);
+            batch.push((voucher, claim));
         }
         if batch.is_empty() {
             return Ok(Redemption { vouchers: 0, paid: ToraUnits::default(), tx: None });
@@ -73,15 +78,16 @@ impl Redeemer {
         let provider = self.escrow.provider();
         let vouchers = batch
             .iter()
-            .map(|v| InferenceEscrow::Voucher {
+            .map(|(v, _)| InferenceEscrow::Voucher {
                 payer: v.payer,
                 provider,
                 cumulativeAmount: v.cumulative_amount,
             })
             .collect();
-        let signatures = batch.iter().map(|v| v.signature.clone()).collect();
+        let signatures = batch.iter().map(|(v, _)| v.signature.clone()).collect();
+        let claims = batch.iter().map(|(_, claim)| *claim).collect();
         let escrow = InferenceEscrow::new(self.escrow.address(), &self.rpc);
-        let call = escrow.redeemBatch(vouchers, signatures);
+        let call = escrow.redeemBatch(vouchers, signatures, claims);
         let tx_err = |e: &dyn std::fmt::Display| RedeemError::Transaction(e.to_string());
         // Simulated first so a revert is reported with its reason instead of costing gas.
         call.call().await.map_err(|e| tx_err(&e))?;

@@ -1,36 +1,34 @@
-//! Latest vouchers in Redis: they survive a gateway restart and are shared by replicas. The
-//! check-and-replace runs as one Lua script, so a voucher sent twice at once counts once.
+//! Ledgers in Redis: they survive a gateway restart and are shared by replicas.
 //!
-//! Amounts are kept as 78-digit zero-padded decimals (2^256 has 78 digits): Lua has no 256-bit
-//! integers, but equal-length digit strings compare as the numbers do. The script is given
-//! `new - price` and accepts when the stored amount is at most that, which is the rule
-//! `new >= latest + price` without adding in Lua. Every key of one provider carries the hash
-//! tag `{provider}`, so they share a cluster slot and the script may touch them together.
+//! Each payer's ledger is one JSON value, changed by compare-and-set: read it, apply
+//! [`Ledger::apply`] here, and write the result with a Lua script that refuses when the value
+//! changed meanwhile (then read and apply again). The rules stay in Rust, where 256-bit
+//! amounts are native, and two calls of one payer still never spend the same headroom. Every
+//! key of one provider carries the hash tag `{provider}`, so they share a cluster slot and the
+//! script may touch them together.
 
 use alloy::primitives::{Address, U256};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
-use tora_core::money::ToraUnits;
 
-use super::store::{Acceptance, StoreError, VoucherStore};
-use super::voucher::{SignedVoucher, decimal};
+use super::ledger::{Change, Ledger, Outcome, Refusal};
+use super::store::{StoreError, VoucherStore};
+use super::voucher::SignedVoucher;
 
-/// KEYS[1]: the payer's voucher hash, KEYS[2]: the set of payers.
-/// ARGV[1]: new amount - price, ARGV[2]: new amount (both padded), ARGV[3]: voucher JSON,
-/// ARGV[4]: payer. Returns 'ok' and the previous amount, or 'stale' and the latest.
-const ACCEPT: &str = r#"
-local latest = redis.call('HGET', KEYS[1], 'amount')
-if latest and latest > ARGV[1] then return {'stale', latest} end
-redis.call('HSET', KEYS[1], 'amount', ARGV[2], 'voucher', ARGV[3])
-redis.call('SADD', KEYS[2], ARGV[4])
-return {'ok', latest or '0'}
+/// KEYS[1]: the payer's ledger, KEYS[2]: the set of payers.
+/// ARGV[1]: the ledger as read ('' when there was none), ARGV[2]: the new ledger, ARGV[3]: payer.
+/// Returns 1 when written, 0 when the ledger changed since it was read.
+const COMPARE_AND_SET: &str = r#"
+local current = redis.call('GET', KEYS[1]) or ''
+if current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return 1
 "#;
 
-const DIGITS: usize = 78;
-
-fn padded(amount: U256) -> String {
-    format!("{amount:0>DIGITS$}")
-}
+/// Tries before a change gives up: each failed try means another change of the same payer
+/// landed, so running out takes that many calls of one payer at the same instant.
+const MAX_TRIES: usize = 64;
 
 fn store_err(e: redis::RedisError) -> StoreError {
     StoreError(e.to_string())
@@ -39,94 +37,103 @@ fn store_err(e: redis::RedisError) -> StoreError {
 #[derive(Clone)]
 pub struct RedisVoucherStore {
     connection: ConnectionManager,
-    accept: Script,
+    compare_and_set: Script,
     prefix: String,
 }
 
 impl RedisVoucherStore {
-    /// Connects (and reconnects on failure) to `url`, keeping `provider`'s vouchers apart from
+    /// Connects (and reconnects on failure) to `url`, keeping `provider`'s ledgers apart from
     /// any other provider's on the same server.
     pub async fn connect(url: &str, provider: Address) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(store_err)?;
         let connection = ConnectionManager::new(client).await.map_err(store_err)?;
-        Ok(Self { connection, accept: Script::new(ACCEPT), prefix: format!("tora:gw:{{{provider:#x}}}") })
+        Ok(Self {
+            connection,
+            compare_and_set: Script::new(COMPARE_AND_SET),
+            prefix: format!("tora:gw:{{{provider:#x}}}"),
+        })
     }
 
-    fn voucher_key(&self, payer: Address) -> String {
-        format!("{}:voucher:{payer:#x}", self.prefix)
+    fn ledger_key(&self, payer: Address) -> String {
+        format!("{}:ledger:{payer:#x}", self.prefix)
     }
 
     fn payers_key(&self) -> String {
         format!("{}:payers", self.prefix)
     }
+
+    /// Where gateways before exact metering kept the payer's latest voucher (a hash with its
+    /// JSON under `voucher`): every voucher there was charged in full.
+    fn voucher_key(&self, payer: Address) -> String {
+        format!("{}:voucher:{payer:#x}", self.prefix)
+    }
+
+    /// The ledger's JSON as stored ('' when none) and parsed; a payer known only to an older
+    /// gateway starts from its latest voucher, consumed in full, so an upgrade loses nothing.
+    async fn read(&self, payer: Address) -> Result<(String, Ledger), StoreError> {
+        let mut connection = self.connection.clone();
+        let json: Option<String> = connection.get(self.ledger_key(payer)).await.map_err(store_err)?;
+        if let Some(json) = json {
+            let ledger = parse_ledger(&json)?;
+            return Ok((json, ledger));
+        }
+        let old: Option<String> =
+            connection.hget(self.voucher_key(payer), "voucher").await.map_err(store_err)?;
+        let latest = old
+            .as_deref()
+            .map(|json| {
+                serde_json::from_str::<SignedVoucher>(json)
+                    .map_err(|e| StoreError(format!("corrupt voucher {json:?}: {e}")))
+            })
+            .transpose()?;
+        let consumed = latest.as_ref().map_or(U256::ZERO, |v| v.cumulative_amount);
+        Ok((String::new(), Ledger { latest, consumed, ..Ledger::default() }))
+    }
 }
 
-fn parse_voucher(json: &str) -> Result<SignedVoucher, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError(format!("corrupt voucher {json:?}: {e}")))
-}
-
-fn parse_amount(text: &str) -> Result<U256, StoreError> {
-    decimal::parse(text).ok_or_else(|| StoreError(format!("corrupt amount {text:?}")))
+fn parse_ledger(json: &str) -> Result<Ledger, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError(format!("corrupt ledger {json:?}: {e}")))
 }
 
 impl VoucherStore for RedisVoucherStore {
-    async fn latest(&self, payer: Address) -> Result<Option<SignedVoucher>, StoreError> {
-        let mut connection = self.connection.clone();
-        let json: Option<String> =
-            connection.hget(self.voucher_key(payer), "voucher").await.map_err(store_err)?;
-        json.as_deref().map(parse_voucher).transpose()
+    async fn ledger(&self, payer: Address) -> Result<Ledger, StoreError> {
+        Ok(self.read(payer).await?.1)
     }
 
-    async fn accept(&self, next: &SignedVoucher, price: ToraUnits) -> Result<Acceptance, StoreError> {
-        let Some(floor) = next.cumulative_amount.checked_sub(price.0) else {
-            // Below the price itself: stale whatever is stored.
-            let latest = self.latest(next.payer).await?.map_or(U256::ZERO, |v| v.cumulative_amount);
-            return Ok(Acceptance::Stale { latest });
-        };
-        let json = serde_json::to_string(next).map_err(|e| StoreError(e.to_string()))?;
-        let mut connection = self.connection.clone();
-        let (outcome, amount): (String, String) = self
-            .accept
-            .key(self.voucher_key(next.payer))
-            .key(self.payers_key())
-            .arg(padded(floor))
-            .arg(padded(next.cumulative_amount))
-            .arg(json)
-            .arg(format!("{:#x}", next.payer))
-            .invoke_async(&mut connection)
-            .await
-            .map_err(store_err)?;
-        let amount = parse_amount(&amount)?;
-        match outcome.as_str() {
-            "ok" => Ok(Acceptance::Accepted { previous: amount }),
-            "stale" => Ok(Acceptance::Stale { latest: amount }),
-            other => Err(StoreError(format!("unexpected script answer {other:?}"))),
-        }
-    }
-
-    async fn all_latest(&self) -> Result<Vec<SignedVoucher>, StoreError> {
-        let mut connection = self.connection.clone();
-        let payers: Vec<String> = connection.smembers(self.payers_key()).await.map_err(store_err)?;
-        let mut vouchers = Vec::with_capacity(payers.len());
-        for payer in payers {
-            let payer: Address = payer.parse().map_err(|_| StoreError(format!("corrupt payer {payer:?}")))?;
-            if let Some(voucher) = self.latest(payer).await? {
-                vouchers.push(voucher);
+    async fn change(&self, payer: Address, change: &Change) -> Result<Result<Outcome, Refusal>, StoreError> {
+        for _ in 0..MAX_TRIES {
+            let (read, ledger) = self.read(payer).await?;
+            let (ledger, outcome) = match ledger.apply(change) {
+                Ok(applied) => applied,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let json = serde_json::to_string(&ledger).map_err(|e| StoreError(e.to_string()))?;
+            let mut connection = self.connection.clone();
+            let written: i64 = self
+                .compare_and_set
+                .key(self.ledger_key(payer))
+                .key(self.payers_key())
+                .arg(read)
+                .arg(json)
+                .arg(format!("{payer:#x}"))
+                .invoke_async(&mut connection)
+                .await
+                .map_err(store_err)?;
+            if written == 1 {
+                return Ok(Ok(outcome));
             }
         }
-        Ok(vouchers)
+        Err(StoreError(format!("the ledger of {payer} changed {MAX_TRIES} times while being changed")))
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn padded_amounts_compare_as_numbers() {
-        assert_eq!(padded(U256::MAX).len(), DIGITS);
-        assert!(padded(U256::from(9)) < padded(U256::from(10)));
-        assert!(padded(U256::from(10)) < padded(U256::MAX));
-        assert_eq!(parse_amount(&padded(U256::from(42))).unwrap(), U256::from(42));
+    async fn ledgers(&self) -> Result<Vec<Ledger>, StoreError> {
+        let mut connection = self.connection.clone();
+        let payers: Vec<String> = connection.smembers(self.payers_key()).await.map_err(store_err)?;
+        let mut ledgers = Vec::with_capacity(payers.len());
+        for payer in payers {
+            let payer: Address = payer.parse().map_err(|_| StoreError(format!("corrupt payer {payer:?}")))?;
+            ledgers.push(self.ledger(payer).await?);
+        }
+        Ok(ledgers)
     }
 }

@@ -1,78 +1,64 @@
-//! The latest voucher of each payer: what the gateway may redeem, and the floor the next
-//! voucher must clear. Behind a trait so the in-memory and the Redis store are interchangeable.
+//! Each payer's [`Ledger`]: the latest voucher, what was consumed, what is held. Behind a trait
+//! so the in-memory and the Redis store are interchangeable; both apply [`Ledger::apply`]
+//! atomically per payer, so two calls of one payer never spend the same headroom.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use alloy::primitives::{Address, U256};
-use tora_core::money::ToraUnits;
+use alloy::primitives::Address;
 
-use super::voucher::SignedVoucher;
+use super::ledger::{Change, Ledger, Outcome, Refusal};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("voucher store: {0}")]
 pub struct StoreError(pub String);
 
-/// What [`VoucherStore::accept`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Acceptance {
-    /// The voucher is now the payer's latest; `previous` was the amount before it.
-    Accepted { previous: U256 },
-    /// The voucher does not exceed the latest one by the price; `latest` is that amount.
-    Stale { latest: U256 },
-}
-
-/// Latest vouchers per payer, for one provider.
+/// Ledgers per payer, for one provider.
 pub trait VoucherStore: Send + Sync + 'static {
-    /// The latest voucher accepted from `payer`, if any.
-    fn latest(
+    /// `payer`'s ledger; an empty one for a payer never seen.
+    fn ledger(&self, payer: Address) -> impl Future<Output = Result<Ledger, StoreError>> + Send;
+
+    /// Applies `change` to `payer`'s ledger atomically: no other change to it lands in between.
+    fn change(
         &self,
         payer: Address,
-    ) -> impl Future<Output = Result<Option<SignedVoucher>, StoreError>> + Send;
+        change: &Change,
+    ) -> impl Future<Output = Result<Result<Outcome, Refusal>, StoreError>> + Send;
 
-    /// Makes `next` the payer's latest voucher if its amount is at least the latest one's plus
-    /// `price`, atomically: of two requests carrying the same voucher, one is accepted.
-    fn accept(
-        &self,
-        next: &SignedVoucher,
-        price: ToraUnits,
-    ) -> impl Future<Output = Result<Acceptance, StoreError>> + Send;
-
-    /// Every payer's latest voucher: what a redemption pays out.
-    fn all_latest(&self) -> impl Future<Output = Result<Vec<SignedVoucher>, StoreError>> + Send;
+    /// Every payer's ledger: what a redemption claims.
+    fn ledgers(&self) -> impl Future<Output = Result<Vec<Ledger>, StoreError>> + Send;
 }
 
-/// Vouchers in process memory: for the embedded default and tests. A restart loses them, so
-/// the provider can redeem only what it redeemed before; use Redis to keep them.
+/// Ledgers in process memory: for the embedded default and tests. A restart loses them, so
+/// the provider can claim only what it redeemed before, and the escrow's `redeemed` becomes
+/// the only floor: a voucher redeemed in part (public on chain) could then let in calls for
+/// the room left under it. Use Redis to keep them.
 #[derive(Default)]
 pub struct MemoryVoucherStore {
-    latest: Mutex<HashMap<Address, SignedVoucher>>,
+    ledgers: Mutex<HashMap<Address, Ledger>>,
 }
 
 impl MemoryVoucherStore {
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<Address, SignedVoucher>>, StoreError> {
-        self.latest.lock().map_err(|_| StoreError("a thread panicked holding the store".into()))
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<Address, Ledger>>, StoreError> {
+        self.ledgers.lock().map_err(|_| StoreError("a thread panicked holding the store".into()))
     }
 }
 
 impl VoucherStore for MemoryVoucherStore {
-    async fn latest(&self, payer: Address) -> Result<Option<SignedVoucher>, StoreError> {
-        Ok(self.lock()?.get(&payer).cloned())
+    async fn ledger(&self, payer: Address) -> Result<Ledger, StoreError> {
+        Ok(self.lock()?.get(&payer).cloned().unwrap_or_default())
     }
 
-    async fn accept(&self, next: &SignedVoucher, price: ToraUnits) -> Result<Acceptance, StoreError> {
-        let mut latest = self.lock()?;
-        let previous = latest.get(&next.payer).map_or(U256::ZERO, |v| v.cumulative_amount);
-        match previous.checked_add(price.0) {
-            Some(floor) if next.cumulative_amount >= floor => {
-                latest.insert(next.payer, next.clone());
-                Ok(Acceptance::Accepted { previous })
-            }
-            _ => Ok(Acceptance::Stale { latest: previous }),
-        }
+    async fn change(&self, payer: Address, change: &Change) -> Result<Result<Outcome, Refusal>, StoreError> {
+        let mut ledgers = self.lock()?;
+        let ledger = ledgers.get(&payer).cloned().unwrap_or_default();
+        Ok(ledger.apply(change).map(|(ledger, outcome)| {
+            ledgers.insert(payer, ledger);
+            outcome
+        }))
     }
 
-    async fn all_latest(&self) -> Result<Vec<SignedVoucher>, StoreError> {
+    async fn ledgers(&self) -> Result<Vec<Ledger>, StoreError> {
         Ok(self.lock()?.values().cloned().collect())
     }
 }
