@@ -6,8 +6,8 @@ use super::submit::Builder;
 use crate::pool::{Mempool, PoolOperation};
 use crate::validation::PinnedBlock;
 use alloy::primitives::B256;
-use tora_core::UserOperation;
 use tokio::task::JoinSet;
+use tora_core::UserOperation;
 
 impl<P: Mempool> Builder<P> {
     /// Keeps in `chosen` the operations that pass again; removes the others from the pool and

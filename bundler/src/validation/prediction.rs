@@ -106,7 +106,8 @@ impl ReadPredictor {
                     reads.accounts.insert(holder.address(sender));
                 }
                 Template::Slot { holder, word, offset } => {
-                    let slot = U256::from_be_bytes(word.value(sender_word).0).wrapping_add(U256::from(*offset));
+                    let slot =
+                        U256::from_be_bytes(word.value(sender_word).0).wrapping_add(U256::from(*offset));
                     reads.slots.insert((holder.address(sender), slot));
                 }
             }
@@ -129,7 +130,8 @@ impl ReadPredictor {
         let holder = |address: Address| {
             if address == sender { Holder::Sender } else { Holder::Contract(address) }
         };
-        let mut learned: BTreeSet<Template> = reads.accounts.iter().map(|a| Template::Account(holder(*a))).collect();
+        let mut learned: BTreeSet<Template> =
+            reads.accounts.iter().map(|a| Template::Account(holder(*a))).collect();
         for &(address, slot) in &reads.slots {
             let (word, offset) = deriving.slot(slot);
             learned.insert(Template::Slot { holder: holder(address), word, offset });
@@ -161,7 +163,9 @@ impl Derivation<'_> {
         let nearest = self
             .preimages
             .keys()
-            .filter_map(|hash| slot.checked_sub(*hash).filter(|n| *n < U256::from(MAX_OFFSET)).map(|n| (n, *hash)))
+            .filter_map(|hash| {
+                slot.checked_sub(*hash).filter(|n| *n < U256::from(MAX_OFFSET)).map(|n| (n, *hash))
+            })
             .min();
         match nearest {
             Some((offset, hash)) => {
@@ -183,7 +187,10 @@ impl Derivation<'_> {
         if depth > 0
             && let Some((key, slot)) = self.preimages.get(&U256::from_be_bytes(value.0))
         {
-            return Word::Mapping(Box::new(self.word(*key, depth - 1)), Box::new(self.word(*slot, depth - 1)));
+            return Word::Mapping(
+                Box::new(self.word(*key, depth - 1)),
+                Box::new(self.word(*slot, depth - 1)),
+            );
         }
         Word::Constant(value)
     }

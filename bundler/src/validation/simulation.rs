@@ -73,7 +73,13 @@ impl SimulationEnv {
     /// beneficiary, the entities, ecrecover): fetched upfront instead of one by one.
     pub fn accounts_read(&self, op: &tora_core::UserOperation) -> ChainReads {
         let mut reads = ChainReads::default();
-        reads.accounts.extend([SIMULATION_CALLER, self.entry_point, self.block.beneficiary, op.sender, ECRECOVER]);
+        reads.accounts.extend([
+            SIMULATION_CALLER,
+            self.entry_point,
+            self.block.beneficiary,
+            op.sender,
+            ECRECOVER,
+        ]);
         reads.accounts.extend(op.factory);
         reads.accounts.extend(op.factory.map(|_| self.sender_creator));
         reads.accounts.extend(op.paymaster);

@@ -320,7 +320,11 @@ struct FetchedBatch {
 
 /// Fetches `reads` in JSON-RPC batches (one HTTP request per [`MAX_BATCH_CALLS`] calls), the
 /// batches concurrently.
-async fn fetch_batch(provider: &DynProvider, block: BlockId, reads: &ChainReads) -> Result<FetchedBatch, StateError> {
+async fn fetch_batch(
+    provider: &DynProvider,
+    block: BlockId,
+    reads: &ChainReads,
+) -> Result<FetchedBatch, StateError> {
     let mut batches = tokio::task::JoinSet::new();
     let (mut accounts, mut slots) = (Vec::new(), Vec::new());
     let full = |accounts: &Vec<Address>, slots: &Vec<(Address, U256)>| {
@@ -372,12 +376,17 @@ async fn fetch_chunk(
     }
     let mut slot_calls = Vec::with_capacity(slots.len());
     for &(address, slot) in &slots {
-        slot_calls.push(((address, slot), batch.add_call::<_, U256>("eth_getStorageAt", &(address, slot, block)).map_err(failed)?));
+        slot_calls.push((
+            (address, slot),
+            batch.add_call::<_, U256>("eth_getStorageAt", &(address, slot, block)).map_err(failed)?,
+        ));
     }
     batch.send().await.map_err(failed)?;
-    let mut out = FetchedBatch { accounts: Vec::with_capacity(accounts.len()), slots: Vec::with_capacity(slots.len()) };
+    let mut out =
+        FetchedBatch { accounts: Vec::with_capacity(accounts.len()), slots: Vec::with_capacity(slots.len()) };
     for (address, balance, nonce, code) in account_calls {
-        let (balance, nonce, code) = (balance.await.map_err(failed)?, nonce.await.map_err(failed)?, code.await.map_err(failed)?);
+        let (balance, nonce, code) =
+            (balance.await.map_err(failed)?, nonce.await.map_err(failed)?, code.await.map_err(failed)?);
         out.accounts.push(FetchedAccount { address, balance, nonce: nonce.saturating_to(), code });
     }
     for (key, value) in slot_calls {

@@ -3,12 +3,12 @@
 
 use super::bindings::StakeInfo;
 use super::error::{ValidationError, rejection_code};
+use super::head::{ChainHead, Freshness};
 use super::outcome::{EntityInfo, SIG_VALIDATION_FAILED, ValidationData, ValidationOutcome, Wei};
+use super::prediction::{OperationShape, ReadPredictor};
 use super::rules::{self, RuleContext};
 use super::simulation::{self, SimulationEnv};
-use super::head::{ChainHead, Freshness};
-use super::prediction::{OperationShape, ReadPredictor};
-use super::state::{ChainReads, CodeCache, RecentBlockCaches, PinnedBlock, RpcState};
+use super::state::{ChainReads, CodeCache, PinnedBlock, RecentBlockCaches, RpcState};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use revm::primitives::hardfork::SpecId;
