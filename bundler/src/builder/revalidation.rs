@@ -6,6 +6,8 @@ use super::submit::Builder;
 use crate::pool::{Mempool, PoolOperation};
 use crate::validation::PinnedBlock;
 use alloy::primitives::B256;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tora_core::UserOperation;
 
@@ -23,11 +25,17 @@ impl<P: Mempool> Builder<P> {
         if let Err(e) = self.validator.prefetch(&ops, block).await {
             tracing::warn!(error = %e, "could not prefetch the state of a bundle's operations");
         }
+        // Bounded so that a bundle's worth of EVM runs does not take every core from the
+        // validation of operations arriving meanwhile.
+        let permits = Arc::new(Semaphore::new(self.settings.revalidation_concurrency.max(1)));
         let mut checks = JoinSet::new();
         for (index, p) in chosen.iter().enumerate() {
-            let validator = self.validator.clone();
+            let (validator, permits) = (self.validator.clone(), permits.clone());
             let op = p.op.clone();
-            checks.spawn(async move { (index, validator.validate_at(&op, block).await) });
+            checks.spawn(async move {
+                let _turn = permits.acquire_owned().await;
+                (index, validator.validate_at(&op, block).await)
+            });
         }
         let mut verdicts: Vec<_> = chosen.iter().map(|_| None).collect();
         while let Some(joined) = checks.join_next().await {

@@ -45,6 +45,8 @@ pub struct BuilderSettings {
     pub base_fee_margin_percent: u128,
     /// A bundle not mined after this many new blocks is resubmitted with higher fees.
     pub resubmit_after_blocks: u64,
+    /// Operations of a bundle validated again at once (each an EVM run on a core).
+    pub revalidation_concurrency: usize,
     /// Resubmissions of one bundle before it is cancelled.
     pub max_resubmissions: u32,
     /// The highest maxFeePerGas a resubmission may pay, in wei.
@@ -64,6 +66,7 @@ impl Default for BuilderSettings {
             // Twice the base fee: room for six full blocks of 12.5% rises.
             base_fee_margin_percent: 100,
             resubmit_after_blocks: 3,
+            revalidation_concurrency: 1,
             max_resubmissions: 3,
             // 1,000 gwei.
             max_fee_per_gas_cap: 1_000_000_000_000,

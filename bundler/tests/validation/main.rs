@@ -7,4 +7,5 @@ mod cross_check;
 mod entity_rules;
 mod opcode_rules;
 mod setup;
+mod state_cache;
 mod valid_ops;
