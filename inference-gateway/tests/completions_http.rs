@@ -140,6 +140,56 @@ async fn an_unpaid_completion_gets_402_for_prompt_plus_max_tokens() {
     assert_eq!(error(&body)["amount_due"], (U256::from(PRICE) * U256::from(expected)).to_string());
 }
 
+/// What a 402 asks for, in tokens.
+fn tokens_due(body: &Value) -> U256 {
+    let due: U256 = error(body)["amount_due"].as_str().unwrap().parse().unwrap();
+    assert_eq!(due % U256::from(PRICE), U256::ZERO);
+    due / U256::from(PRICE)
+}
+
+#[tokio::test]
+async fn over_the_context_a_request_that_asks_to_truncate_drops_its_oldest_input() {
+    let s = serve().await;
+    // 2,100 tokens + 16: over the 2,048-token context.
+    let long = "word ".repeat(2100);
+    let completion =
+        json!({ "model": TEXT_MODEL_ID, "prompt": long.clone(), "max_tokens": 16, "truncate": true });
+    let (status, body) = s.post("/v1/completions", completion).await;
+    // Cut to the 2,032 tokens that leave room for 16: the whole context is due.
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+    assert_eq!(tokens_due(&body), U256::from(2048));
+
+    // A chat loses whole turns, oldest first; the system turn and the question stay.
+    let system = json!({ "role": "system", "content": "Answer in one word." });
+    let question = json!({ "role": "user", "content": "What is the capital of France?" });
+    let filler = json!({ "role": "user", "content": "word ".repeat(1500) });
+    let reply = json!({ "role": "assistant", "content": "Noted." });
+    let chat = |messages: Value, truncate: bool| json!({ "model": TEXT_MODEL_ID, "messages": messages, "max_tokens": 8, "truncate": truncate });
+    let short = json!([system.clone(), reply.clone(), question.clone()]);
+    let (status, body) = s.post("/v1/chat/completions", chat(short, false)).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    let kept = tokens_due(&body);
+    let two_fillers =
+        json!([system.clone(), filler.clone(), filler.clone(), reply.clone(), question.clone()]);
+    let (status, body) = s.post("/v1/chat/completions", chat(two_fillers.clone(), false)).await;
+    assert_eq!(error(&body)["code"], "context_length_exceeded", "{status}");
+    let (status, body) = s.post("/v1/chat/completions", chat(two_fillers, true)).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+    // Dropping the oldest filler (1,500 tokens) is enough: the rest fits with one left.
+    let one_filler = json!([system.clone(), filler, reply, question]);
+    let (_, fits) = s.post("/v1/chat/completions", chat(one_filler, false)).await;
+    assert_eq!(tokens_due(&body), tokens_due(&fits));
+    assert!(tokens_due(&fits) > kept + U256::from(1500));
+
+    // A last message too long alone is refused even when truncation is asked for.
+    let too_long = json!({ "role": "user", "content": long });
+    let (status, body) = s.post("/v1/chat/completions", chat(json!([system, too_long]), true)).await;
+    assert_eq!(
+        (status, error(&body)["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("context_length_exceeded"))
+    );
+}
+
 #[tokio::test]
 async fn models_and_pricing_list_both_models() {
     let s = serve().await;

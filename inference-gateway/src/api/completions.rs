@@ -67,6 +67,11 @@ pub struct Options {
     #[serde(default)]
     stream: bool,
     stop: Option<OneOrMany>,
+    /// A prompt that leaves no room for max_tokens in the context: refused when false (400
+    /// `context_length_exceeded`); when true, the oldest input is dropped to fit (the first
+    /// tokens of a completion prompt, whole messages after the system turn of a chat).
+    #[serde(default)]
+    truncate: bool,
 }
 
 #[derive(Deserialize)]
@@ -96,11 +101,21 @@ struct Job {
 }
 
 impl Options {
+    fn max_tokens(&self) -> usize {
+        self.max_completion_tokens.or(self.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS)
+    }
+
+    /// The prompt tokens that fit the context besides max_tokens, when the request asks to
+    /// truncate; None when it does not.
+    fn truncate_to(&self, model: &TextModel) -> Option<usize> {
+        self.truncate.then(|| model.max_context().saturating_sub(self.max_tokens()))
+    }
+
     fn check(self, model: &TextModel, prompt: Vec<u32>) -> Result<Job, ApiError> {
         if self.model != TEXT_MODEL_ID {
             return Err(ApiError::ModelNotFound(self.model));
         }
-        let max_tokens = self.max_completion_tokens.or(self.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS);
+        let max_tokens = self.max_tokens();
         if max_tokens == 0 || max_tokens > MAX_COMPLETION_TOKENS {
             return Err(ApiError::invalid(
                 format!("max_tokens must be between 1 and {MAX_COMPLETION_TOKENS}"),
@@ -162,7 +177,11 @@ pub async fn completion<S: VoucherStore>(
     let [prompt] = prompts.as_slice() else {
         return Err(ApiError::invalid("prompt must be one string", Some("prompt")));
     };
-    let ids = encode(&state.model, prompt)?;
+    let mut ids = encode(&state.model, prompt)?;
+    if let Some(room) = request.options.truncate_to(&state.model) {
+        // The end of a prompt is what the completion continues: drop its beginning.
+        ids.drain(..ids.len().saturating_sub(room));
+    }
     let job = request.options.check(&state.model, ids)?;
     run(&state, &headers, job, Kind::Completion).await
 }
@@ -180,11 +199,25 @@ pub async fn chat<S: VoucherStore>(
     {
         return Err(ApiError::invalid(format!("unknown role {:?}", m.role), Some("messages")));
     }
-    let ids = state
-        .model
-        .chat
-        .render(&state.model.tokenizer, &request.messages)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut messages = request.messages;
+    let render = |messages: &[ChatMessage]| {
+        state
+            .model
+            .chat
+            .render(&state.model.tokenizer, messages)
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    };
+    let mut ids = render(&messages)?;
+    if let Some(room) = request.options.truncate_to(&state.model) {
+        // The oldest turns go first; the system turn and the last message stay (a last message
+        // that alone is too long is refused below).
+        while ids.len() > room
+            && let Some(oldest) = messages[..messages.len() - 1].iter().position(|m| m.role != "system")
+        {
+            messages.remove(oldest);
+            ids = render(&messages)?;
+        }
+    }
     let job = request.options.check(&state.model, ids)?;
     run(&state, &headers, job, Kind::Chat).await
 }
