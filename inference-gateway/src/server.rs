@@ -41,6 +41,8 @@ pub struct GatewaySettings {
     pub redeem_interval: Option<Duration>,
     /// A Llama GGUF (SmolLM2) to serve `/v1/completions` and `/v1/chat/completions` with.
     pub text_model: Option<PathBuf>,
+    /// TORA base units per token of the text model; `price_per_token` when unset.
+    pub text_price_per_token: Option<ToraUnits>,
 }
 
 impl GatewaySettings {
@@ -63,6 +65,7 @@ impl GatewaySettings {
             http: HttpLimits::default(),
             redeem_interval: Some(Duration::from_secs(3_600)),
             text_model: None,
+            text_price_per_token: None,
         }
     }
 }
@@ -144,7 +147,8 @@ async fn serve<S: VoucherStore>(
                 tokio::task::spawn_blocking(move || api::TextModel::load(&path, capacity)).await.map_err(
                     |e| crate::error::Error::Gpu(format!("text model loading task failed: {e}")),
                 )??;
-            Some(Arc::new(model))
+            let price = PricePerToken(settings.text_price_per_token.unwrap_or(settings.price_per_token));
+            Some(api::TextEndpoint { model: Arc::new(model), price })
         }
         None => None,
     };

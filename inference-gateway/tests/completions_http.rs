@@ -15,7 +15,9 @@ use common::minilm_dir;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tora_core::money::ToraUnits;
-use tora_inference_gateway::api::{Gateway, HttpLimits, TEXT_MODEL_ID, TextModel, router_with_text};
+use tora_inference_gateway::api::{
+    Gateway, HttpLimits, TEXT_MODEL_ID, TextEndpoint, TextModel, router_with_text,
+};
 use tora_inference_gateway::batcher::EmbedQueue;
 use tora_inference_gateway::gguf::Gguf;
 use tora_inference_gateway::metering::Meter;
@@ -24,6 +26,8 @@ use tora_inference_gateway::payment::{Cashier, Escrow, MemoryVoucherStore, Price
 use tora_inference_gateway::{CpuEmbedder, SentenceTokenizer};
 
 const PRICE: u64 = 1_000_000_000_000_007;
+/// The text model's price per token: a model's own, not the embeddings'.
+const TEXT_PRICE: u64 = 3_000_000_000_000_011;
 
 struct Served {
     url: String,
@@ -51,7 +55,9 @@ async fn serve() -> Served {
     let text = TextModel::new(Box::new(CpuLlama::new(cfg, weights)), tokenizer, chat, 2);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = router_with_text(gateway, Some(Arc::new(text)), HttpLimits::default());
+    let text =
+        TextEndpoint { model: Arc::new(text), price: PricePerToken(ToraUnits(U256::from(TEXT_PRICE))) };
+    let app = router_with_text(gateway, Some(text), HttpLimits::default());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Served { url, http: reqwest::Client::new() }
 }
@@ -126,7 +132,7 @@ async fn an_unpaid_completion_gets_402_for_prompt_plus_max_tokens() {
     let body = json!({ "model": TEXT_MODEL_ID, "prompt": "The capital of France is", "max_tokens": 10 });
     let (status, body) = s.post("/v1/completions", body).await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
-    assert_eq!(error(&body)["amount_due"], (U256::from(PRICE) * U256::from(15)).to_string());
+    assert_eq!(error(&body)["amount_due"], (U256::from(TEXT_PRICE) * U256::from(15)).to_string());
 
     // The chat prompt: the default system turn + the user turn + the assistant opener.
     let chat = json!({
@@ -137,14 +143,14 @@ async fn an_unpaid_completion_gets_402_for_prompt_plus_max_tokens() {
     let (status, body) = s.post("/v1/chat/completions", chat).await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
     let expected = llama::capital_prompt().len() as u64 + 3;
-    assert_eq!(error(&body)["amount_due"], (U256::from(PRICE) * U256::from(expected)).to_string());
+    assert_eq!(error(&body)["amount_due"], (U256::from(TEXT_PRICE) * U256::from(expected)).to_string());
 }
 
 /// What a 402 asks for, in tokens.
 fn tokens_due(body: &Value) -> U256 {
     let due: U256 = error(body)["amount_due"].as_str().unwrap().parse().unwrap();
-    assert_eq!(due % U256::from(PRICE), U256::ZERO);
-    due / U256::from(PRICE)
+    assert_eq!(due % U256::from(TEXT_PRICE), U256::ZERO);
+    due / U256::from(TEXT_PRICE)
 }
 
 #[tokio::test]
@@ -204,5 +210,5 @@ async fn models_and_pricing_list_both_models() {
         .iter()
         .map(|m| (m["model"].as_str().unwrap(), m["price_per_token"].as_str().unwrap()))
         .collect();
-    assert_eq!(prices, [("all-MiniLM-L6-v2", "1000000000000007"), (TEXT_MODEL_ID, "1000000000000007")]);
+    assert_eq!(prices, [("all-MiniLM-L6-v2", "1000000000000007"), (TEXT_MODEL_ID, "3000000000000011")]);
 }

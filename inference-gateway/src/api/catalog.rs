@@ -10,18 +10,18 @@ use serde_json::{Value, json};
 use super::embeddings::MODEL_ID;
 use super::text_model::TEXT_MODEL_ID;
 use super::{ApiError, Gateway};
-use crate::payment::VoucherStore;
+use crate::payment::{PricePerToken, VoucherStore};
 
-/// Which models this gateway serves besides the embeddings model.
+/// Which models this gateway serves besides the embeddings model, at what price per token.
 #[derive(Clone, Copy, Debug)]
 pub struct Served {
-    pub text: bool,
+    pub text: Option<PricePerToken>,
 }
 
 impl Served {
     fn ids(self) -> Vec<&'static str> {
         let mut ids = vec![MODEL_ID];
-        if self.text {
+        if self.text.is_some() {
             ids.push(TEXT_MODEL_ID);
         }
         ids
@@ -39,15 +39,12 @@ pub async fn models(served: Served) -> Json<Value> {
 
 /// Prices in TORA base units (18 decimals) as decimal strings, with what a client needs to
 /// sign vouchers: the provider, the escrow and its chain.
-/// Every model costs the cashier's one price per token (prompt and generated tokens alike).
+/// Each model has its price per token (prompt and generated tokens alike).
 pub async fn pricing<S: VoucherStore>(State(gateway): State<Arc<Gateway<S>>>, served: Served) -> Json<Value> {
     let escrow = gateway.cashier.escrow();
-    let per_token = gateway.cashier.per_token().0.0.to_string();
-    let data: Vec<Value> = served
-        .ids()
-        .into_iter()
-        .map(|model| json!({ "model": model, "unit": "token", "price_per_token": per_token }))
-        .collect();
+    let price = |model: &str, per_token: PricePerToken| json!({ "model": model, "unit": "token", "price_per_token": per_token.0.0.to_string() });
+    let mut data = vec![price(MODEL_ID, gateway.cashier.per_token())];
+    data.extend(served.text.map(|per_token| price(TEXT_MODEL_ID, per_token)));
     Json(json!({
         "object": "list",
         "currency": "TORA",

@@ -29,13 +29,22 @@ use super::stop::TextAssembler;
 use super::text_model::{Generated, MAX_COMPLETION_TOKENS, TEXT_MODEL_ID, TextModel};
 use super::{ApiError, Gateway};
 use crate::models::llama::{ChatMessage, Sampling};
-use crate::payment::{Charge, Reservation, VoucherStore};
+use crate::payment::{Charge, PaymentError, PricePerToken, Reservation, VoucherStore};
+use tora_core::money::ToraUnits;
 
 /// What the text routes share: the embeddings gateway (its cashier and voucher store, so both
 /// models draw on one cumulative voucher per payer) and the text model.
 pub struct TextState<S> {
     pub gateway: Arc<Gateway<S>>,
     pub model: Arc<TextModel>,
+    /// What a token of the text model costs (prompt and generated alike).
+    pub price: PricePerToken,
+}
+
+impl<S> TextState<S> {
+    fn price(&self, tokens: usize) -> Result<ToraUnits, PaymentError> {
+        self.price.price(tokens as u64).ok_or(PaymentError::Overflow)
+    }
 }
 
 #[derive(Deserialize)]
@@ -278,11 +287,11 @@ async fn run<S: VoucherStore>(
     let voucher = voucher(headers)?;
     let cashier = &state.gateway.cashier;
     let prompt_tokens = job.prompt.len();
-    let most = cashier.price((prompt_tokens + job.max_tokens) as u64)?;
+    let most = state.price(prompt_tokens + job.max_tokens)?;
     let slot = state.model.reserve()?;
     let reservation = cashier.authorize(voucher, most).await?;
     let generation = Generation {
-        state: TextState { gateway: state.gateway.clone(), model: state.model.clone() },
+        state: TextState { gateway: state.gateway.clone(), model: state.model.clone(), price: state.price },
         tokens: state.model.start(slot, job.prompt, job.max_tokens, job.sampling),
         text: TextAssembler::new(job.stops),
         prompt_tokens,
@@ -387,10 +396,10 @@ impl<S: VoucherStore> Generation<S> {
             }
             Err(e) => Some(e),
         };
-        let tokens = (self.prompt_tokens + self.text.generated()) as u64;
+        let tokens = self.prompt_tokens + self.text.generated();
         // Never above the hold, which the store enforces as well.
         let held = self.reservation.held();
-        let exact = cashier.price(tokens).unwrap_or(held).min(held);
+        let exact = self.state.price(tokens).unwrap_or(held).min(held);
         let charge = cashier.settle(self.reservation, exact).await.map_err(ApiError::from);
         let charge = match failure {
             Some(e) => {

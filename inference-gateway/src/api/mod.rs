@@ -23,7 +23,7 @@ use tower::ServiceBuilder;
 
 use crate::batcher::EmbedQueue;
 use crate::metering::Meter;
-use crate::payment::{Cashier, VoucherStore};
+use crate::payment::{Cashier, PricePerToken, VoucherStore};
 
 pub use completions::TextState;
 pub use embeddings::{EncodingFormat, MODEL_ID};
@@ -59,13 +59,19 @@ pub fn router<S: VoucherStore>(gateway: Arc<Gateway<S>>, limits: HttpLimits) -> 
 }
 
 /// The API with the text endpoints too when `text` is given; both models share the cashier.
+/// The text model served and what a token of it costs.
+pub struct TextEndpoint {
+    pub model: Arc<TextModel>,
+    pub price: PricePerToken,
+}
+
 pub fn router_with_text<S: VoucherStore>(
     gateway: Arc<Gateway<S>>,
-    text: Option<Arc<TextModel>>,
+    text: Option<TextEndpoint>,
     limits: HttpLimits,
 ) -> Router {
     let timeout = limits.request_timeout;
-    let served = catalog::Served { text: text.is_some() };
+    let served = catalog::Served { text: text.as_ref().map(|t| t.price) };
     tora_telemetry::prometheus();
     let mut router = Router::new()
         .route("/v1/embeddings", post(embeddings::create::<S>))
@@ -75,8 +81,8 @@ pub fn router_with_text<S: VoucherStore>(
         .route("/ready", get(catalog::ready::<S>))
         .route("/metrics", get(tora_telemetry::render_metrics))
         .with_state(gateway.clone());
-    if let Some(model) = text {
-        let state = Arc::new(TextState { gateway, model });
+    if let Some(TextEndpoint { model, price }) = text {
+        let state = Arc::new(TextState { gateway, model, price });
         router = router.merge(
             Router::new()
                 .route("/v1/completions", post(completions::completion::<S>))
