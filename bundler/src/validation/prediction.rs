@@ -6,8 +6,9 @@
 //! `allowance[sender][paymaster]`, the sender's own slot 0, the EntryPoint's nonce of the
 //! sender) and instantiates them for the next sender.
 //!
-//! A wrong prediction costs a wasted read in the batch; a missing one costs the round trip
-//! the EVM would have made anyway. Verdicts never depend on it.
+//! A wrong prediction costs a wasted read in the batch, once: a read the next operation of the
+//! shape does not make is forgotten. A missing one costs the round trip the EVM would have made
+//! anyway. Verdicts never depend on it.
 
 use super::state::ChainReads;
 use alloy::primitives::{Address, B256, U256, keccak256};
@@ -79,6 +80,24 @@ const MAX_DEPTH: usize = 4;
 const MAX_SHAPES: usize = 1_024;
 const MAX_TEMPLATES_PER_SHAPE: usize = 256;
 
+/// One read, for one sender.
+enum Read {
+    Account(Address),
+    Slot(Address, U256),
+}
+
+impl Template {
+    fn read_of(&self, sender: Address) -> Read {
+        match self {
+            Template::Account(holder) => Read::Account(holder.address(sender)),
+            Template::Slot { holder, word, offset } => {
+                let base = U256::from_be_bytes(word.value(sender.into_word()).0);
+                Read::Slot(holder.address(sender), base.wrapping_add(U256::from(*offset)))
+            }
+        }
+    }
+}
+
 /// What identifies operations that read alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct OperationShape {
@@ -86,9 +105,19 @@ pub struct OperationShape {
     pub paymaster: Option<Address>,
 }
 
+/// Templates of one shape, each with its standing: raised when a validation makes the read,
+/// lowered when it was predicted and not made. A read that only one operation makes (its own
+/// storage layout, or an attempt to make every later operation fetch junk) is forgotten at the
+/// next operation that does not make it, so a prediction costs at most one wasted read each.
+type Known = HashMap<Template, u8>;
+
+/// Standing of a template just learned, and the most it can save up.
+const FIRST_STANDING: u8 = 1;
+const MAX_STANDING: u8 = 8;
+
 #[derive(Default)]
 pub struct ReadPredictor {
-    templates: Mutex<HashMap<OperationShape, BTreeSet<Template>>>,
+    templates: Mutex<HashMap<OperationShape, Known>>,
 }
 
 impl ReadPredictor {
@@ -99,18 +128,11 @@ impl ReadPredictor {
         let Some(known) = templates.get(&shape) else {
             return reads;
         };
-        let sender_word = sender.into_word();
-        for template in known {
-            match template {
-                Template::Account(holder) => {
-                    reads.accounts.insert(holder.address(sender));
-                }
-                Template::Slot { holder, word, offset } => {
-                    let slot =
-                        U256::from_be_bytes(word.value(sender_word).0).wrapping_add(U256::from(*offset));
-                    reads.slots.insert((holder.address(sender), slot));
-                }
-            }
+        for template in known.keys() {
+            match template.read_of(sender) {
+                Read::Account(address) => reads.accounts.insert(address),
+                Read::Slot(address, slot) => reads.slots.insert((address, slot)),
+            };
         }
         reads
     }
@@ -138,14 +160,23 @@ impl ReadPredictor {
         }
         let mut templates = self.templates.lock().unwrap_or_else(PoisonError::into_inner);
         if templates.len() >= MAX_SHAPES && !templates.contains_key(&shape) {
-            return;
+            // Start over rather than stop learning: the shapes in use come back at once.
+            templates.clear();
         }
         let known = templates.entry(shape).or_default();
+        known.retain(|template, standing| {
+            let made = match template.read_of(sender) {
+                Read::Account(address) => reads.accounts.contains(&address),
+                Read::Slot(address, slot) => reads.slots.contains(&(address, slot)),
+            };
+            *standing = if made { (*standing + 1).min(MAX_STANDING) } else { *standing - 1 };
+            *standing > 0
+        });
         for template in learned {
             if known.len() >= MAX_TEMPLATES_PER_SHAPE {
                 break;
             }
-            known.insert(template);
+            known.entry(template).or_insert(FIRST_STANDING);
         }
     }
 }
@@ -267,6 +298,25 @@ mod tests {
         predictor.learn(shape, sender, &reads, &[deposit]);
         let predicted = predictor.predict(shape, Address::repeat_byte(2));
         assert_eq!(predicted.slots.into_iter().collect::<Vec<_>>(), vec![(paymaster, deposit.2)]);
+    }
+
+    #[test]
+    fn a_read_one_operation_made_and_the_next_did_not_is_forgotten() {
+        let shape = OperationShape { factory: None, paymaster: None };
+        let predictor = ReadPredictor::default();
+        let (odd, usual, next) = (Address::repeat_byte(1), Address::repeat_byte(2), Address::repeat_byte(3));
+        let reads_of = |sender: Address, own: &[u64]| {
+            let mut reads = ChainReads::default();
+            reads.accounts.insert(sender);
+            reads.slots.extend(own.iter().map(|i| (sender, U256::from(*i))));
+            reads
+        };
+        // One operation reads 100 slots of its own storage; the usual ones read slot 0 only.
+        let odd_reads: Vec<u64> = (0..100).collect();
+        predictor.learn(shape, odd, &reads_of(odd, &odd_reads), &[]);
+        assert_eq!(predictor.predict(shape, next).slots.len(), 100);
+        predictor.learn(shape, usual, &reads_of(usual, &[0]), &[]);
+        assert_eq!(predictor.predict(shape, next), reads_of(next, &[0]));
     }
 
     #[test]
