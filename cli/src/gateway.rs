@@ -26,6 +26,10 @@ pub struct GatewayFlags {
     /// TORA base units charged per token (1e12 = 0.000001 TORA).
     #[arg(long, default_value_t = 1_000_000_000_000, env = "TORA_PRICE_PER_TOKEN")]
     pub price_per_token: u128,
+    /// Completions decoded together in one forward pass per step (each holds a KV cache,
+    /// about 94 MB for SmolLM2).
+    #[arg(long, default_value_t = tora_inference_gateway::models::llama::DEFAULT_BATCH)]
+    pub text_batch: usize,
     /// TORA base units per token of the text model (default: --price-per-token).
     #[arg(long, env = "TORA_TEXT_PRICE_PER_TOKEN")]
     pub text_price_per_token: Option<u128>,
@@ -80,6 +84,7 @@ pub async fn start_for(deployment: Deployment, flags: &GatewayFlags) -> anyhow::
         GatewaySettings::new(deployment, flags.gateway_listen, flags.model_dir.clone(), price, key);
     settings.redis_url = flags.gateway_redis_url.clone();
     settings.text_model = text_model(flags);
+    settings.text_batch = flags.text_batch.max(1);
     settings.text_price_per_token = flags.text_price_per_token.map(|p| ToraUnits(U256::from(p)));
     Ok(tora_inference_gateway::start(settings).await?)
 }

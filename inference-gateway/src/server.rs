@@ -43,6 +43,8 @@ pub struct GatewaySettings {
     pub text_model: Option<PathBuf>,
     /// TORA base units per token of the text model; `price_per_token` when unset.
     pub text_price_per_token: Option<ToraUnits>,
+    /// Text generations decoded together, each with a KV-cache slot of its own.
+    pub text_batch: usize,
 }
 
 impl GatewaySettings {
@@ -66,6 +68,7 @@ impl GatewaySettings {
             redeem_interval: Some(Duration::from_secs(3_600)),
             text_model: None,
             text_price_per_token: None,
+            text_batch: crate::models::llama::DEFAULT_BATCH,
         }
     }
 }
@@ -142,11 +145,10 @@ async fn serve<S: VoucherStore>(
     let dim = embedder.dim();
     let text = match settings.text_model.clone() {
         Some(path) => {
-            let capacity = settings.queue_capacity;
-            let model =
-                tokio::task::spawn_blocking(move || api::TextModel::load(&path, capacity)).await.map_err(
-                    |e| crate::error::Error::Gpu(format!("text model loading task failed: {e}")),
-                )??;
+            let (capacity, batch) = (settings.queue_capacity, settings.text_batch);
+            let model = tokio::task::spawn_blocking(move || api::TextModel::load(&path, capacity, batch))
+                .await
+                .map_err(|e| crate::error::Error::Gpu(format!("text model loading task failed: {e}")))??;
             let price = PricePerToken(settings.text_price_per_token.unwrap_or(settings.price_per_token));
             Some(api::TextEndpoint { model: Arc::new(model), price })
         }

@@ -5,8 +5,8 @@ mod common;
 
 use common::{gpu, max_abs_diff, random, run};
 use tora_inference_gateway::kernels::{
-    CachedAttentionDims, LLAMA_HEAD_DIM, LlamaKernels, MatmulVariant, Pass, QMatrix, QMatvecDims,
-    QuantFormat, RopeMode, RopeStoreDims, argmax_cpu, cached_attention_cpu, gather_rows_cpu, qmatvec_cpu,
+    CachedAttentionDims, KvCacheDims, KvRow, LLAMA_HEAD_DIM, LlamaKernels, MatmulVariant, Pass, QMatrix,
+    QMatvecDims, QuantFormat, RopeMode, argmax_cpu, cached_attention_cpu, gather_rows_cpu, qmatvec_cpu,
     rms_norm_cpu, rope_cpu, rope_table, silu_mul_cpu,
 };
 
@@ -119,66 +119,87 @@ fn silu_mul_matches_reference() {
 }
 
 #[test]
-fn argmax_matches_reference_and_takes_the_first_tie() {
+fn argmax_matches_reference_per_row_and_takes_the_first_tie() {
     let gpu = gpu();
     let kernels = LlamaKernels::new(&gpu.device, MatmulVariant::Vec4);
-    let mut x = random(49152, 41, 10.0);
+    let len = 49152;
+    let mut x = random(2 * len, 41, 10.0);
     x[30_000] = 50.0;
     x[40_000] = 50.0;
-    assert_eq!(argmax_cpu(&x), 30_000);
-    let (xb, ob) = (gpu.upload_f32("x", &x), gpu.scratch_f32("o", 1));
-    let got = run(&gpu, &ob, 1, |pass| kernels.argmax(pass, [&xb, &ob], x.len()));
-    assert_eq!(got[0].to_bits(), 30_000);
+    x[len + 7] = 60.0;
+    let expected: Vec<u32> = x.chunks_exact(len).map(argmax_cpu).collect();
+    assert_eq!(expected, [30_000, 7]);
+    let (xb, ob) = (gpu.upload_f32("x", &x), gpu.scratch_f32("o", 2));
+    let got = run(&gpu, &ob, 2, |pass| kernels.argmax(pass, [&xb, &ob], 2, len));
+    assert_eq!(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), expected);
 }
 
-/// RoPE + cache store, then attention over the cache, for 2 new tokens after 3 cached ones,
-/// against the references (heads 6, KV heads 2: grouped-query).
-#[test]
-fn rope_store_and_cached_attention_match_reference() {
+/// RoPE + cache store, then attention over the cache, for `rows` (slot, position) against the
+/// references, in layer 1 of a cache of 2 slots x 2 layers x 8 positions (heads 6, KV heads
+/// 2: grouped-query). Every row's own slot is filled with random values below its position.
+fn check_rope_store_and_cached_attention(rows: &[KvRow]) {
     let gpu = gpu();
     let kernels = LlamaKernels::new(&gpu.device, MatmulVariant::Vec4);
     let (heads, kv_heads, hd) = (6, 2, LLAMA_HEAD_DIM);
     let (qw, kw) = (heads * hd, kv_heads * hd);
     let width = qw + 2 * kw;
-    let (pos0, m, positions) = (3, 2, 8);
+    let (slots, layers, positions) = (2, 2, 8);
+    let m = rows.len();
     let table = rope_table(positions, 100_000.0);
-    // Cache of one earlier layer in front, to exercise the offset.
-    let cache_offset = positions * kw;
-    let mut k_cache = random(2 * positions * kw, 51, 1.0);
-    let mut v_cache = random(2 * positions * kw, 52, 1.0);
+    let (layer_offset, slot_stride) = (positions * kw, layers * positions * kw);
+    let k0 = random(slots * slot_stride, 51, 1.0);
+    let v0 = random(slots * slot_stride, 52, 1.0);
+    let (mut k_cache, mut v_cache) = (k0.clone(), v0.clone());
     let qkv = random(m * width, 53, 1.0);
 
-    // Reference: rotate, store, attend.
+    // Reference: rotate and store every row, then each row attends over its own slot.
     let mut q = Vec::new();
     let mut rotated = qkv.clone();
-    for (t, row) in rotated.chunks_exact_mut(width).enumerate() {
+    for (r, row) in rows.iter().zip(rotated.chunks_exact_mut(width)) {
         for head in row[..qw + kw].chunks_exact_mut(hd) {
-            rope_cpu(head, pos0 + t, &table, RopeMode::Adjacent);
+            rope_cpu(head, r.pos, &table, RopeMode::Adjacent);
         }
         q.extend_from_slice(&row[..qw]);
-        let slot = cache_offset + (pos0 + t) * kw;
-        k_cache[slot..slot + kw].copy_from_slice(&row[qw..qw + kw]);
-        v_cache[slot..slot + kw].copy_from_slice(&row[qw + kw..]);
+        let at = r.slot * slot_stride + layer_offset + r.pos * kw;
+        k_cache[at..at + kw].copy_from_slice(&row[qw..qw + kw]);
+        v_cache[at..at + kw].copy_from_slice(&row[qw + kw..]);
     }
-    let layer = cache_offset..cache_offset + (pos0 + m) * kw;
-    let dims = CachedAttentionDims { m, pos0, heads, kv_heads };
-    let expected = cached_attention_cpu(&q, &k_cache[layer.clone()], &v_cache[layer], dims);
+    let mut expected = Vec::new();
+    for (r, qr) in rows.iter().zip(q.chunks_exact(qw)) {
+        let layer =
+            r.slot * slot_stride + layer_offset..r.slot * slot_stride + layer_offset + (r.pos + 1) * kw;
+        let dims = CachedAttentionDims { m: 1, pos0: r.pos, heads, kv_heads };
+        expected.extend(cached_attention_cpu(qr, &k_cache[layer.clone()], &v_cache[layer], dims));
+    }
 
-    let kb = gpu.upload_f32("k", &random(2 * positions * kw, 51, 1.0));
-    let vb = gpu.upload_f32("v", &random(2 * positions * kw, 52, 1.0));
+    let (kb, vb) = (gpu.upload_f32("k", &k0), gpu.upload_f32("v", &v0));
     let (qb, tb, ob) =
         (gpu.upload_f32("qkv", &qkv), gpu.upload_f32("rope", &table), gpu.scratch_f32("o", m * qw));
+    let rb = gpu.upload_u32("rows", &KvRow::words(rows));
     let got = run(&gpu, &ob, m * qw, |pass| {
-        let rope = RopeStoreDims { m, pos0, heads, kv_heads, cache_offset };
-        kernels.rope_store(pass, [&qb, &kb, &vb, &tb], rope);
-        kernels.cached_attention(pass, [&qb, &kb, &vb, &ob], dims, cache_offset);
+        let dims = KvCacheDims { m, heads, kv_heads, layer_offset, slot_stride };
+        kernels.rope_store(pass, [&qb, &kb, &vb, &tb, &rb], dims);
+        kernels.cached_attention(pass, [&qb, &kb, &vb, &ob, &rb], dims);
     });
     let err = max_abs_diff(&got, &expected);
-    assert!(err <= TOLERANCE, "attention max abs error {err}");
-    // The rotated K went into the cache where the reference put it.
+    assert!(err <= TOLERANCE, "{rows:?}: attention max abs error {err}");
+    // The rotated K went into the cache where the reference put it, and nowhere else.
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     drop(Pass::new(&gpu.device, &mut encoder));
-    let k_got = gpu.submit_and_read(encoder, &kb, 2 * positions * kw).expect("readback");
+    let k_got = gpu.submit_and_read(encoder, &kb, slots * slot_stride).expect("readback");
     let k_err = max_abs_diff(&k_got, &k_cache);
-    assert!(k_err <= TOLERANCE, "k cache max abs error {k_err}");
+    assert!(k_err <= TOLERANCE, "{rows:?}: k cache max abs error {k_err}");
+}
+
+/// A prefill: 2 new tokens of one sequence after 3 cached ones, in the second slot.
+#[test]
+fn rope_store_and_cached_attention_match_reference() {
+    check_rope_store_and_cached_attention(&[KvRow { slot: 1, pos: 3 }, KvRow { slot: 1, pos: 4 }]);
+}
+
+/// A batched decode step: one row from each slot, at different positions, the later slot
+/// first.
+#[test]
+fn rope_store_and_cached_attention_keep_rows_of_two_slots_apart() {
+    check_rope_store_and_cached_attention(&[KvRow { slot: 1, pos: 2 }, KvRow { slot: 0, pos: 6 }]);
 }

@@ -28,7 +28,7 @@ use crate::payment::{Cashier, PricePerToken, VoucherStore};
 pub use completions::TextState;
 pub use embeddings::{EncodingFormat, MODEL_ID};
 pub use error::ApiError;
-pub use text_model::{MAX_COMPLETION_TOKENS, TEXT_MODEL_ID, TextModel};
+pub use text_model::{Generated, MAX_COMPLETION_TOKENS, TEXT_MODEL_ID, TextModel};
 
 /// Everything a handler needs, shared by all of them.
 pub struct Gateway<S> {

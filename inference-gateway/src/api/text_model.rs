@@ -1,15 +1,16 @@
-//! The text model behind `/v1/completions` and `/v1/chat/completions`: one GPU session
-//! (its KV cache holds one sequence), so generations run one at a time on a blocking thread,
-//! with a bounded number waiting (429 beyond it).
+//! The text model behind `/v1/completions` and `/v1/chat/completions`: one worker thread
+//! owns the model and decodes up to its KV-cache slots' worth of generations together, one
+//! forward pass per step for all of them; a bounded number run or wait (429 beyond it).
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc as queue};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::batcher::QueueError;
 use crate::error::{Error, Result};
 use crate::models::llama::{
-    ChatTemplate, Decoder, GpuLlama, LlamaFiles, MAX_CONTEXT, Sampler, Sampling, generate,
+    ChatTemplate, Decoder, GpuLlama, LlamaFiles, MAX_CONTEXT, Sampler, Sampling, Sequence, run_batches,
 };
 use crate::tokenizer::GgufTokenizer;
 
@@ -20,7 +21,12 @@ pub const TEXT_MODEL_ID: &str = "SmolLM2-135M-Instruct";
 pub const MAX_COMPLETION_TOKENS: usize = 512;
 
 pub struct TextModel {
-    decoder: Arc<Mutex<Box<dyn Decoder + Send>>>,
+    /// To the worker; closing it (dropping the model) ends the worker once its sequences end.
+    jobs: queue::Sender<Sequence>,
+    /// Forward passes the worker has run.
+    passes: Arc<AtomicU64>,
+    /// Generations decoded together.
+    batch: usize,
     pub tokenizer: Arc<GgufTokenizer>,
     pub chat: ChatTemplate,
     /// Generations running or waiting.
@@ -40,23 +46,35 @@ pub struct TextSlot {
 }
 
 impl TextModel {
-    /// Loads the GGUF at `path` onto the GPU; `capacity` generations may wait at once.
-    pub fn load(path: &std::path::Path, capacity: usize) -> Result<Self> {
+    /// Loads the GGUF at `path` onto the GPU with room for `batch` generations decoded
+    /// together; `capacity` generations may run or wait at once.
+    pub fn load(path: &std::path::Path, capacity: usize, batch: usize) -> Result<Self> {
         let LlamaFiles { cfg, weights, tokenizer, chat } = LlamaFiles::load(path)?;
-        let gpu = GpuLlama::new(cfg, &weights, None)?;
+        let gpu = GpuLlama::with_slots(cfg, &weights, None, batch)?;
         Ok(Self::new(Box::new(gpu), tokenizer, chat, capacity))
     }
 
-    /// Serves `decoder` (the GPU model, or the CPU reference) with the file's tokenizer.
+    /// Serves `decoder` (the GPU model, or the CPU reference) with the file's tokenizer, as
+    /// many generations together as it has slots, on a worker thread of its own.
     pub fn new(
-        decoder: Box<dyn Decoder + Send>,
+        mut decoder: Box<dyn Decoder + Send>,
         tokenizer: GgufTokenizer,
         chat: ChatTemplate,
         capacity: usize,
     ) -> Self {
         let capacity = capacity.max(1);
+        let batch = decoder.slots();
+        let (jobs, queued) = queue::channel();
+        let passes = Arc::new(AtomicU64::new(decoder.passes()));
+        let seen = passes.clone();
+        std::thread::Builder::new()
+            .name("text-batches".into())
+            .spawn(move || run_batches(&mut *decoder, &queued, &seen))
+            .expect("spawning the text model's worker thread");
         Self {
-            decoder: Arc::new(Mutex::new(decoder)),
+            jobs,
+            passes,
+            batch,
             tokenizer: Arc::new(tokenizer),
             chat,
             places: Arc::new(Semaphore::new(capacity)),
@@ -68,6 +86,16 @@ impl TextModel {
         MAX_CONTEXT
     }
 
+    /// Generations decoded together.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Forward passes run so far: fewer than the tokens generated when batches form.
+    pub fn forward_passes(&self) -> u64 {
+        self.passes.load(Ordering::Relaxed)
+    }
+
     /// Takes a place, or refuses at once when `capacity` generations are already queued.
     pub fn reserve(&self) -> Result<TextSlot, QueueError> {
         self.places
@@ -77,7 +105,7 @@ impl TextModel {
             .map_err(|_| QueueError::Full(self.capacity))
     }
 
-    /// Starts generating on a blocking thread; tokens arrive on the returned channel, then
+    /// Queues the generation for the worker; tokens arrive on the returned channel, then
     /// `Done`. Dropping the receiver stops the generation after the current token.
     pub fn start(
         &self,
@@ -86,27 +114,31 @@ impl TextModel {
         max_tokens: usize,
         sampling: Sampling,
     ) -> mpsc::Receiver<Generated> {
-        let (tx, rx) = mpsc::channel(64);
-        let decoder = self.decoder.clone();
-        let eos = self.tokenizer.eos;
-        let control = self.tokenizer.clone();
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            let result = (|| {
-                let mut decoder = decoder
-                    .lock()
-                    .map_err(|_| Error::Gpu("a generation panicked holding the model".into()))?;
-                let mut sampler = Sampler::new(sampling);
-                generate(&mut **decoder, &prompt, max_tokens, &mut sampler, |token| {
-                    // A control token (end of turn, end of text) ends the reply.
-                    tx.blocking_send(Generated::Token(token)).is_ok()
-                        && token != eos
-                        && !control.is_control(token)
-                })
-                .map(|_| ())
-            })();
-            let _ = tx.blocking_send(Generated::Done(result));
-        });
+        let max_tokens = max_tokens.min(MAX_CONTEXT);
+        // Room for every token and `Done`: the worker never waits on one slow reader, and a
+        // failed send can only mean the reader is gone.
+        let (tx, rx) = mpsc::channel(max_tokens + 1);
+        let done = tx.clone();
+        let (eos, control) = (self.tokenizer.eos, self.tokenizer.clone());
+        let seq = Sequence {
+            prompt,
+            max_tokens,
+            sampler: Sampler::new(sampling),
+            // A control token (end of turn, end of text) ends the reply.
+            on_token: Box::new(move |token| {
+                tx.try_send(Generated::Token(token)).is_ok() && token != eos && !control.is_control(token)
+            }),
+            on_done: Box::new(move |result| {
+                // The place in the queue is held until the generation has ended.
+                let _slot = slot;
+                let _ = done.try_send(Generated::Done(result));
+            }),
+        };
+        if let Err(queue::SendError(seq)) = self.jobs.send(seq) {
+            // Only a panic ends the worker while the model is alive: say so rather than hand
+            // back an empty reply.
+            (seq.on_done)(Err(Error::Gpu("the text model's worker has stopped".into())));
+        }
         rx
     }
 }

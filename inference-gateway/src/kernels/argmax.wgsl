@@ -1,6 +1,6 @@
-// out[0] = the index of the largest of x[0..len], the lowest index on ties: greedy decoding
-// reads back 4 bytes instead of the logits. One workgroup of 256 strides over x, then
-// reduces in shared memory.
+// out[r] = the index of the largest of row r of x ([rows, len]), the lowest index on ties:
+// greedy decoding reads back 4 bytes per sequence instead of the logits. One workgroup of
+// 256 per row strides over it, then reduces in shared memory.
 
 struct Params { len: u32, _a: u32, _b: u32, _c: u32 }
 
@@ -12,12 +12,13 @@ var<workgroup> best_v: array<f32, 256>;
 var<workgroup> best_i: array<u32, 256>;
 
 @compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) li: u32) {
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    let base = wg.x * p.len;
     var bv = -3.4e38;
     var bi = 0xffffffffu;
     for (var i = li; i < p.len; i += 256u) {
-        if (x[i] > bv || bi == 0xffffffffu) {
-            bv = x[i];
+        if (x[base + i] > bv || bi == 0xffffffffu) {
+            bv = x[base + i];
             bi = i;
         }
     }
@@ -36,6 +37,6 @@ fn main(@builtin(local_invocation_index) li: u32) {
         workgroupBarrier();
     }
     if (li == 0u) {
-        out[0] = best_i[0];
+        out[wg.x] = best_i[0];
     }
 }

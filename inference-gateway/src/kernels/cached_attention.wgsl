@@ -1,5 +1,5 @@
-// Causal grouped-query attention of new tokens over the KV cache: one invocation per
-// (query head, token), a single pass with an online softmax so no score buffer is needed.
+// Causal grouped-query attention of new rows over the KV cache, each over its own slot up to
+// its own position: one invocation per (query head, row), a single pass with an online softmax so no score buffer is needed.
 // Query head h reads KV head h / (heads / kv_heads).
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -7,6 +7,7 @@
 @group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> v_cache: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> rows: array<Row>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -26,9 +27,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var mx = -3.4e38;
     var total = 0.0;
-    let len = p.pos0 + t + 1u;
+    let len = rows[t].pos + 1u;
+    let first = (rows[t].slot * p.slot_stride + p.layer_offset) / 4u;
     for (var pos = 0u; pos < len; pos++) {
-        let base = p.cache_offset / 4u + pos * kvw4 + kv4;
+        let base = first + pos * kvw4 + kv4;
         var s = 0.0;
         for (var j = 0u; j < 16u; j++) {
             s += dot(q[j], k_cache[base + j]);

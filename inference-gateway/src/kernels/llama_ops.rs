@@ -127,16 +127,55 @@ pub fn argmax_cpu(x: &[f32]) -> u32 {
     best as u32
 }
 
-/// Where one layer's keys and values go: the cache holds every layer, [layers, positions,
-/// kv_heads * 64] for K and the same for V.
+/// Where one layer's keys and values go: the caches hold `slots` sequences, each
+/// [layers, positions, kv_heads * 64], for K and the same for V. Which row of `qkv` is which
+/// (slot, position) comes in a storage buffer of [`KvRow`]s.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RopeStoreDims {
+pub struct KvCacheDims {
+    /// Rows of qkv (and of the row table).
     pub m: usize,
-    pub pos0: usize,
     pub heads: usize,
     pub kv_heads: usize,
-    /// Offset of this layer's first position in the caches, in f32s.
-    pub cache_offset: usize,
+    /// Offset of this layer's first position inside a slot, in f32s.
+    pub layer_offset: usize,
+    /// f32s per slot.
+    pub slot_stride: usize,
+}
+
+impl KvCacheDims {
+    fn params(&self) -> [u32; 8] {
+        [
+            self.m as u32,
+            self.heads as u32,
+            self.kv_heads as u32,
+            self.layer_offset as u32,
+            self.slot_stride as u32,
+            0,
+            0,
+            0,
+        ]
+    }
+
+    fn check(&self) {
+        assert!(
+            self.m > 0 && self.kv_heads > 0 && self.heads.is_multiple_of(self.kv_heads),
+            "kv cache dims {self:?}"
+        );
+    }
+}
+
+/// One row of a KV-cache dispatch: the sequence's slot and the row's position in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvRow {
+    pub slot: usize,
+    pub pos: usize,
+}
+
+impl KvRow {
+    /// The row table as the shaders read it: (slot, pos) pairs of u32s.
+    pub fn words(rows: &[KvRow]) -> Vec<u32> {
+        rows.iter().flat_map(|r| [r.slot as u32, r.pos as u32]).collect()
+    }
 }
 
 impl LlamaKernels {
@@ -155,42 +194,38 @@ impl LlamaKernels {
     }
 
     /// Records RoPE (adjacent pairs) on the Q and K parts of `qkv` ([m, (heads + 2 kv) * 64])
-    /// in place, and copies the rotated K and the V of each token into the caches at its
-    /// position. `table` is [`rope_table`] covering pos0 + m positions.
+    /// in place, and copies the rotated K and the V of each row into its slot of the caches at
+    /// its position. `rows` holds m [`KvRow`]s; `table` is [`rope_table`] covering every
+    /// position named there.
     pub fn rope_store(
         &self,
         pass: &mut Pass<'_>,
-        [qkv, k_cache, v_cache, table]: [&wgpu::Buffer; 4],
-        d: RopeStoreDims,
+        [qkv, k_cache, v_cache, table, rows]: [&wgpu::Buffer; 5],
+        d: KvCacheDims,
     ) {
-        assert!(d.m > 0 && d.kv_heads > 0 && d.heads.is_multiple_of(d.kv_heads), "rope dims {d:?}");
-        let params =
-            [d.m as u32, d.pos0 as u32, d.heads as u32, d.kv_heads as u32, d.cache_offset as u32, 0, 0, 0];
+        d.check();
         let pairs = (d.heads + 2 * d.kv_heads) * HEAD_DIM / 2;
         pass.dispatch(
             &self.rope_store,
-            &params,
-            &[qkv, k_cache, v_cache, table],
+            &d.params(),
+            &[qkv, k_cache, v_cache, table, rows],
             [div_ceil(pairs, 64), d.m as u32, 1],
         );
     }
 
-    /// Records causal attention of the Q part of `qkv` over the caches (this layer's part,
-    /// at `cache_offset`) into `out`, [m, heads * 64].
+    /// Records causal attention of the Q part of `qkv` into `out`, [m, heads * 64]: each row
+    /// over its own slot of the caches (this layer's part), up to its own position.
     pub fn cached_attention(
         &self,
         pass: &mut Pass<'_>,
-        [qkv, k_cache, v_cache, out]: [&wgpu::Buffer; 4],
-        d: CachedAttentionDims,
-        cache_offset: usize,
+        [qkv, k_cache, v_cache, out, rows]: [&wgpu::Buffer; 5],
+        d: KvCacheDims,
     ) {
-        assert!(d.m > 0 && d.kv_heads > 0 && d.heads.is_multiple_of(d.kv_heads), "attention dims {d:?}");
-        let params =
-            [d.m as u32, d.pos0 as u32, d.heads as u32, d.kv_heads as u32, cache_offset as u32, 0, 0, 0];
+        d.check();
         pass.dispatch(
             &self.attention,
-            &params,
-            &[qkv, k_cache, v_cache, out],
+            &d.params(),
+            &[qkv, k_cache, v_cache, out, rows],
             [div_ceil(d.heads, 64), d.m as u32, 1],
         );
     }
@@ -202,10 +237,10 @@ impl LlamaKernels {
         pass.dispatch(&self.silu_mul, &params, &[gate_up, out], [div_ceil(m * ffn, 64), 1, 1]);
     }
 
-    /// Records out[0] = argmax(x[..len]) as a u32 (the first on ties).
-    pub fn argmax(&self, pass: &mut Pass<'_>, [x, out]: [&wgpu::Buffer; 2], len: usize) {
-        assert!(len > 0, "argmax of nothing");
+    /// Records out[r] = argmax(row r of x, [rows, len]) as a u32 (the first on ties).
+    pub fn argmax(&self, pass: &mut Pass<'_>, [x, out]: [&wgpu::Buffer; 2], rows: usize, len: usize) {
+        assert!(rows > 0 && len > 0, "argmax of nothing");
         let params = [len as u32, 0, 0, 0];
-        pass.dispatch(&self.argmax, &params, &[x, out], [1, 1, 1]);
+        pass.dispatch(&self.argmax, &params, &[x, out], [rows as u32, 1, 1]);
     }
 }

@@ -19,7 +19,7 @@ pub use embeddings::{EmbeddingDims, EmbeddingTables, embeddings_cpu};
 pub use layer_norm::{LayerNormDims, layer_norm_cpu};
 pub use linear::{Activation, LinearDims, erf_approx, linear_cpu, to_input_major};
 pub use llama_ops::{
-    CachedAttentionDims, HEAD_DIM as LLAMA_HEAD_DIM, RopeMode, RopeStoreDims, argmax_cpu,
+    CachedAttentionDims, HEAD_DIM as LLAMA_HEAD_DIM, KvCacheDims, KvRow, RopeMode, argmax_cpu,
     cached_attention_cpu, rms_norm_cpu, rope_cpu, rope_table, silu_mul_cpu,
 };
 pub use pooling::{PoolDims, pool_normalize_cpu};

@@ -22,9 +22,19 @@ pub fn smollm() -> &'static LlamaFiles {
 /// A ChatML prompt (default system turn included) whose greedy reply both forward passes
 /// must produce.
 pub fn capital_prompt() -> Vec<u32> {
+    chat_prompt("What is the capital of France?")
+}
+
+/// `question` as the user's turn of a ChatML prompt (default system turn included).
+pub fn chat_prompt(question: &str) -> Vec<u32> {
     let files = smollm();
-    let user = ChatMessage { role: "user".into(), content: "What is the capital of France?".into() };
+    let user = ChatMessage { role: "user".into(), content: question.into() };
     files.chat.render(&files.tokenizer, &[user]).expect("rendering the prompt")
+}
+
+/// A second question, of another length than [`capital_prompt`], for the batching tests.
+pub fn colour_prompt() -> Vec<u32> {
+    chat_prompt("Name a colour of the rainbow, and tell me why you like it.")
 }
 
 /// What the CPU reference answers to [`capital_prompt`], greedily, in 6 tokens:

@@ -1,12 +1,12 @@
 //! The Llama forward pass on the kernels' CPU references: the yardstick the GPU is held to.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernels::{
     CachedAttentionDims, LLAMA_HEAD_DIM, RopeMode, cached_attention_cpu, gather_rows_cpu, qmatvec_cpu,
     rms_norm_cpu, rope_cpu, rope_table, silu_mul_cpu,
 };
 
-use super::{Decoder, HostWeights, LlamaConfig, MAX_CONTEXT};
+use super::{Decoder, HostWeights, LlamaConfig, MAX_CONTEXT, SeqStep, check_steps};
 
 pub struct CpuLlama {
     pub cfg: LlamaConfig,
@@ -15,10 +15,10 @@ pub struct CpuLlama {
     /// Which RoPE pairing to use: [`RopeMode::Adjacent`] for llama.cpp's GGUFs; NeoX exists to
     /// show, by perplexity, that it is the wrong one.
     pub rope_mode: RopeMode,
-    /// Per layer, [positions, kv_dim].
-    k_cache: Vec<Vec<f32>>,
-    v_cache: Vec<Vec<f32>>,
-    position: usize,
+    /// Per slot, per layer, [positions, kv_dim]; a slot's position is its length.
+    k_cache: Vec<Vec<Vec<f32>>>,
+    v_cache: Vec<Vec<Vec<f32>>>,
+    passes: u64,
 }
 
 impl CpuLlama {
@@ -30,25 +30,26 @@ impl CpuLlama {
             weights,
             rope,
             rope_mode: RopeMode::Adjacent,
-            k_cache: vec![Vec::new(); layers],
-            v_cache: vec![Vec::new(); layers],
-            position: 0,
+            k_cache: vec![vec![Vec::new(); layers]],
+            v_cache: vec![vec![Vec::new(); layers]],
+            passes: 0,
         }
     }
 
-    /// Runs `ids` at the next positions and returns the final hidden states, [m, hidden]
-    /// (before the output norm).
-    fn hidden(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
+    /// The same model with a cache of `slots` sequences (at least one).
+    pub fn with_slots(mut self, slots: usize) -> Self {
+        let layers = self.cfg.layers;
+        self.k_cache = vec![vec![Vec::new(); layers]; slots.max(1)];
+        self.v_cache = vec![vec![Vec::new(); layers]; slots.max(1)];
+        self
+    }
+
+    /// Runs `ids` at `slot`'s next positions and returns the final hidden states,
+    /// [m, hidden] (before the output norm). The caller has checked the step.
+    fn hidden(&mut self, slot: usize, ids: &[u32]) -> Vec<f32> {
         let cfg = &self.cfg;
-        let (h, kvd, m, pos0) = (cfg.hidden, cfg.kv_dim(), ids.len(), self.position);
-        if m == 0 || pos0 + m > MAX_CONTEXT {
-            return Err(Error::Tokenizer(format!(
-                "{m} tokens after {pos0}: over the {MAX_CONTEXT}-token context"
-            )));
-        }
-        if let Some(id) = ids.iter().find(|&&id| id as usize >= cfg.vocab) {
-            return Err(Error::Tokenizer(format!("token id {id} outside the vocabulary")));
-        }
+        let (h, kvd, m, pos0) = (cfg.hidden, cfg.kv_dim(), ids.len(), self.slot_position(slot));
+        let (k_cache, v_cache) = (&mut self.k_cache[slot], &mut self.v_cache[slot]);
         let mut x = gather_rows_cpu(&self.weights.token_embd, ids);
         for (l, w) in self.weights.layers.iter().enumerate() {
             let xn = rms_norm_cpu(&x, &w.attn_norm, cfg.rms_eps);
@@ -59,43 +60,59 @@ impl CpuLlama {
                     rope_cpu(head, pos0 + t, &self.rope, self.rope_mode);
                 }
                 q.extend_from_slice(&row[..h]);
-                self.k_cache[l].extend_from_slice(&row[h..h + kvd]);
-                self.v_cache[l].extend_from_slice(&row[h + kvd..]);
+                k_cache[l].extend_from_slice(&row[h..h + kvd]);
+                v_cache[l].extend_from_slice(&row[h + kvd..]);
             }
             let dims = CachedAttentionDims { m, pos0, heads: cfg.heads, kv_heads: cfg.kv_heads };
-            let ctx = cached_attention_cpu(&q, &self.k_cache[l], &self.v_cache[l], dims);
+            let ctx = cached_attention_cpu(&q, &k_cache[l], &v_cache[l], dims);
             x = qmatvec_cpu(&ctx, &w.attn_out, Some(&x));
             let xn = rms_norm_cpu(&x, &w.ffn_norm, cfg.rms_eps);
             let act = silu_mul_cpu(&qmatvec_cpu(&xn, &w.gate_up, None), cfg.ffn);
             x = qmatvec_cpu(&act, &w.down, Some(&x));
         }
-        self.position += m;
-        Ok(x)
+        x
     }
 
-    /// Runs `ids` at the next positions and returns the logits after every one of them,
+    /// Runs `ids` at slot 0's next positions and returns the logits after every one of them,
     /// [m, vocab]: what perplexity needs.
     pub fn all_logits(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
-        let x = self.hidden(ids)?;
+        check_steps(&[SeqStep { slot: 0, ids }], self.slots(), self.cfg.vocab, |s| self.slot_position(s))?;
+        self.passes += 1;
+        let x = self.hidden(0, ids);
         let xn = rms_norm_cpu(&x, &self.weights.output_norm, self.cfg.rms_eps);
         Ok(qmatvec_cpu(&xn, &self.weights.token_embd, None))
     }
 }
 
 impl Decoder for CpuLlama {
-    fn reset(&mut self) {
-        self.k_cache.iter_mut().chain(self.v_cache.iter_mut()).for_each(Vec::clear);
-        self.position = 0;
+    fn slots(&self) -> usize {
+        self.k_cache.len()
     }
 
-    fn position(&self) -> usize {
-        self.position
+    fn reset_slot(&mut self, slot: usize) {
+        let caches = self.k_cache.get_mut(slot).into_iter().chain(self.v_cache.get_mut(slot));
+        caches.flatten().for_each(Vec::clear);
     }
 
-    fn next_logits(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
-        let x = self.hidden(ids)?;
-        let last = &x[x.len() - self.cfg.hidden..];
-        let xn = rms_norm_cpu(last, &self.weights.output_norm, self.cfg.rms_eps);
-        Ok(qmatvec_cpu(&xn, &self.weights.token_embd, None))
+    fn slot_position(&self, slot: usize) -> usize {
+        self.k_cache.get(slot).and_then(|layers| layers.first()).map_or(0, |k| k.len() / self.cfg.kv_dim())
+    }
+
+    /// The reference runs the sequences one after the other: only the count says "one pass".
+    fn forward_logits(&mut self, steps: &[SeqStep<'_>]) -> Result<Vec<Vec<f32>>> {
+        check_steps(steps, self.slots(), self.cfg.vocab, |s| self.slot_position(s))?;
+        self.passes += 1;
+        let h = self.cfg.hidden;
+        let mut out = Vec::with_capacity(steps.len());
+        for step in steps {
+            let x = self.hidden(step.slot, step.ids);
+            let xn = rms_norm_cpu(&x[x.len() - h..], &self.weights.output_norm, self.cfg.rms_eps);
+            out.push(qmatvec_cpu(&xn, &self.weights.token_embd, None));
+        }
+        Ok(out)
+    }
+
+    fn passes(&self) -> u64 {
+        self.passes
     }
 }

@@ -1,14 +1,14 @@
-//! The Llama forward pass on the GPU: the KV cache stays in GPU memory, every step is one
-//! command buffer, and a greedy step reads back 4 bytes (the argmax) instead of the logits.
+//! The Llama forward pass on the GPU: the KV cache (one slot per sequence) stays in GPU
+//! memory, every step is one command buffer for all the sequences in it, and a greedy step
+//! reads back 4 bytes per sequence (the argmax) instead of the logits.
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{
-    CachedAttentionDims, LlamaKernels, MatmulVariant, Pass, QMatvecDims, QuantFormat, RopeStoreDims,
-    rope_table,
+    KvCacheDims, KvRow, LlamaKernels, MatmulVariant, Pass, QMatvecDims, QuantFormat, rope_table,
 };
 
-use super::{Decoder, GpuWeights, HostWeights, LlamaConfig, MAX_CONTEXT};
+use super::{Decoder, GpuWeights, HostWeights, LlamaConfig, MAX_CONTEXT, SeqStep, check_steps};
 
 pub struct GpuLlama {
     gpu: Gpu,
@@ -16,10 +16,12 @@ pub struct GpuLlama {
     pub cfg: LlamaConfig,
     weights: GpuWeights,
     rope: wgpu::Buffer,
-    /// [layers, MAX_CONTEXT, kv_dim] each.
+    /// [slots, layers, MAX_CONTEXT, kv_dim] each.
     k_cache: wgpu::Buffer,
     v_cache: wgpu::Buffer,
-    position: usize,
+    /// Per slot, the positions held.
+    positions: Vec<usize>,
+    passes: u64,
 }
 
 /// What a step's command buffer ends with.
@@ -30,16 +32,37 @@ enum Head {
 
 impl GpuLlama {
     /// Uploads `host` to the best Vulkan adapter, with the matvec variant that suits it unless
-    /// `variant` forces one.
+    /// `variant` forces one, and a KV cache of one slot.
     pub fn new(cfg: LlamaConfig, host: &HostWeights, variant: Option<MatmulVariant>) -> Result<Self> {
+        Self::with_slots(cfg, host, variant, 1)
+    }
+
+    /// As [`GpuLlama::new`] with a KV cache of `slots` sequences, fewer when one cache buffer
+    /// of that many would pass the adapter's limit on a buffer binding.
+    pub fn with_slots(
+        cfg: LlamaConfig,
+        host: &HostWeights,
+        variant: Option<MatmulVariant>,
+        slots: usize,
+    ) -> Result<Self> {
         let gpu = Gpu::new()?;
+        let slot_bytes = (slot_len(&cfg) * 4) as u64;
+        let limits = gpu.device.limits();
+        let limit = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        // The shaders index the caches with u32s too.
+        let fit = (limit.min(u64::from(u32::MAX)) / slot_bytes) as usize;
+        if fit == 0 {
+            return Err(Error::Gpu(format!("a {slot_bytes}-byte KV cache passes the adapter's {limit}")));
+        }
+        let slots = slots.clamp(1, fit);
         let kernels = LlamaKernels::new(&gpu.device, variant.unwrap_or_else(|| gpu.preferred_matmul()));
         let weights = host.upload(&gpu, kernels.matmul_variant());
         let rope = gpu.upload_f32("rope", &rope_table(MAX_CONTEXT, cfg.rope_base));
-        let cache_len = cfg.layers * MAX_CONTEXT * cfg.kv_dim();
+        let cache_len = slots * slot_len(&cfg);
         let k_cache = buffer(&gpu, "k_cache", cache_len, wgpu::BufferUsages::empty());
         let v_cache = buffer(&gpu, "v_cache", cache_len, wgpu::BufferUsages::empty());
-        Ok(Self { gpu, kernels, cfg, weights, rope, k_cache, v_cache, position: 0 })
+        let positions = vec![0; slots];
+        Ok(Self { gpu, kernels, cfg, weights, rope, k_cache, v_cache, positions, passes: 0 })
     }
 
     pub fn adapter(&self) -> &wgpu::AdapterInfo {
@@ -50,33 +73,38 @@ impl GpuLlama {
         self.kernels.matmul_variant()
     }
 
-    /// Records and submits one step for `ids`; returns the logits (as f32s) or the argmax
-    /// (one u32, as the bits of one f32).
-    fn step(&mut self, ids: &[u32], head: Head) -> Result<Vec<f32>> {
+    /// Records and submits one forward pass of every step's tokens, as rows of the same
+    /// matmuls; returns, per step, the logits after its last token (as f32s) or the argmax (one
+    /// u32, as the bits of one f32), concatenated.
+    fn step(&mut self, steps: &[SeqStep<'_>], head: Head) -> Result<Vec<f32>> {
+        check_steps(steps, self.positions.len(), self.cfg.vocab, |s| self.positions[s])?;
         let cfg = &self.cfg;
-        let (h, f, m, pos0) = (cfg.hidden, cfg.ffn, ids.len(), self.position);
-        if m == 0 || pos0 + m > MAX_CONTEXT {
-            return Err(Error::Tokenizer(format!(
-                "{m} tokens after {pos0}: over the {MAX_CONTEXT}-token context"
-            )));
+        let mut ids = Vec::new();
+        let mut rows = Vec::new();
+        // The row of each step's last token: the only ones whose logits are needed.
+        let mut lasts = Vec::with_capacity(steps.len());
+        for s in steps {
+            let pos0 = self.positions[s.slot];
+            ids.extend_from_slice(s.ids);
+            rows.extend((pos0..pos0 + s.ids.len()).map(|pos| KvRow { slot: s.slot, pos }));
+            lasts.push(rows.len() - 1);
         }
-        if let Some(id) = ids.iter().find(|&&id| id as usize >= cfg.vocab) {
-            return Err(Error::Tokenizer(format!("token id {id} outside the vocabulary")));
-        }
+        let (h, f, m, n) = (cfg.hidden, cfg.ffn, ids.len(), steps.len());
         let gpu = &self.gpu;
         let k = &self.kernels;
         let none = wgpu::BufferUsages::empty();
-        let ids_buf = gpu.upload_u32("ids", ids);
+        let ids_buf = gpu.upload_u32("ids", &ids);
+        let rows_buf = gpu.upload_u32("kv_rows", &KvRow::words(&rows));
         let x = buffer(gpu, "x", m * h, wgpu::BufferUsages::COPY_SRC);
         let xn = buffer(gpu, "xn", m * h, none);
         let qkv = buffer(gpu, "qkv", m * cfg.qkv_dim(), none);
         let ctx = buffer(gpu, "ctx", m * h, none);
         let gate_up = buffer(gpu, "gate_up", m * 2 * f, none);
         let act = buffer(gpu, "act", m * f, none);
-        let last = buffer(gpu, "last", h, wgpu::BufferUsages::COPY_DST);
-        let last_n = buffer(gpu, "last_n", h, none);
-        let logits = buffer(gpu, "logits", cfg.vocab, wgpu::BufferUsages::COPY_SRC);
-        let best = buffer(gpu, "argmax", 1, wgpu::BufferUsages::COPY_SRC);
+        let last = buffer(gpu, "last", n * h, wgpu::BufferUsages::COPY_DST);
+        let last_n = buffer(gpu, "last_n", n * h, none);
+        let logits = buffer(gpu, "logits", n * cfg.vocab, wgpu::BufferUsages::COPY_SRC);
+        let best = buffer(gpu, "argmax", n, wgpu::BufferUsages::COPY_SRC);
         let q4 = |n: usize, kk: usize| QMatvecDims { m, n, k: kk, format: QuantFormat::Q4_1 };
 
         let mut encoder =
@@ -85,13 +113,17 @@ impl GpuLlama {
             let mut pass = Pass::new(&gpu.device, &mut encoder);
             k.gather_q8_0(&mut pass, [&ids_buf, &self.weights.token_embd, &x], m, h, cfg.vocab);
             for (l, w) in self.weights.layers.iter().enumerate() {
-                let cache_offset = l * MAX_CONTEXT * cfg.kv_dim();
+                let kv = KvCacheDims {
+                    m,
+                    heads: cfg.heads,
+                    kv_heads: cfg.kv_heads,
+                    layer_offset: l * MAX_CONTEXT * cfg.kv_dim(),
+                    slot_stride: slot_len(cfg),
+                };
                 k.rms_norm(&mut pass, [&x, &w.attn_norm, &xn], m, h, cfg.rms_eps);
                 k.qmatvec(&mut pass, [&xn, &w.qkv, &qkv], q4(cfg.qkv_dim(), h), false);
-                let rope = RopeStoreDims { m, pos0, heads: cfg.heads, kv_heads: cfg.kv_heads, cache_offset };
-                k.rope_store(&mut pass, [&qkv, &self.k_cache, &self.v_cache, &self.rope], rope);
-                let attn = CachedAttentionDims { m, pos0, heads: cfg.heads, kv_heads: cfg.kv_heads };
-                k.cached_attention(&mut pass, [&qkv, &self.k_cache, &self.v_cache, &ctx], attn, cache_offset);
+                k.rope_store(&mut pass, [&qkv, &self.k_cache, &self.v_cache, &self.rope, &rows_buf], kv);
+                k.cached_attention(&mut pass, [&qkv, &self.k_cache, &self.v_cache, &ctx, &rows_buf], kv);
                 k.qmatvec(&mut pass, [&ctx, &w.attn_out, &x], q4(h, h), true);
                 k.rms_norm(&mut pass, [&x, &w.ffn_norm, &xn], m, h, cfg.rms_eps);
                 k.qmatvec(&mut pass, [&xn, &w.gate_up, &gate_up], q4(2 * f, h), false);
@@ -99,25 +131,36 @@ impl GpuLlama {
                 k.qmatvec(&mut pass, [&act, &w.down, &x], q4(h, f), true);
             }
         }
-        // Only the last token's logits are needed: copy its row out, then a second pass in
-        // the same command buffer.
-        encoder.copy_buffer_to_buffer(&x, ((m - 1) * h * 4) as u64, &last, 0, (h * 4) as u64);
+        // Only each step's last token's logits are needed: copy those rows out, then a second
+        // pass in the same command buffer.
+        for (i, &row) in lasts.iter().enumerate() {
+            let row_bytes = (h * 4) as u64;
+            encoder.copy_buffer_to_buffer(&x, row as u64 * row_bytes, &last, i as u64 * row_bytes, row_bytes);
+        }
         {
             let mut pass = Pass::new(&gpu.device, &mut encoder);
-            k.rms_norm(&mut pass, [&last, &self.weights.output_norm, &last_n], 1, h, cfg.rms_eps);
-            let lm_head = QMatvecDims { m: 1, n: cfg.vocab, k: h, format: QuantFormat::Q8_0 };
+            k.rms_norm(&mut pass, [&last, &self.weights.output_norm, &last_n], n, h, cfg.rms_eps);
+            let lm_head = QMatvecDims { m: n, n: cfg.vocab, k: h, format: QuantFormat::Q8_0 };
             k.qmatvec(&mut pass, [&last_n, &self.weights.token_embd, &logits], lm_head, false);
             if matches!(head, Head::Argmax) {
-                k.argmax(&mut pass, [&logits, &best], cfg.vocab);
+                k.argmax(&mut pass, [&logits, &best], n, cfg.vocab);
             }
         }
         let out = match head {
-            Head::Logits => gpu.submit_and_read(encoder, &logits, cfg.vocab)?,
-            Head::Argmax => gpu.submit_and_read(encoder, &best, 1)?,
+            Head::Logits => gpu.submit_and_read(encoder, &logits, n * cfg.vocab)?,
+            Head::Argmax => gpu.submit_and_read(encoder, &best, n)?,
         };
-        self.position += m;
+        for s in steps {
+            self.positions[s.slot] += s.ids.len();
+        }
+        self.passes += 1;
         Ok(out)
     }
+}
+
+/// f32s of one sequence's K (or V) cache: every layer's positions.
+fn slot_len(cfg: &LlamaConfig) -> usize {
+    cfg.layers * MAX_CONTEXT * cfg.kv_dim()
 }
 
 fn buffer(gpu: &Gpu, label: &str, len: usize, extra: wgpu::BufferUsages) -> wgpu::Buffer {
@@ -130,21 +173,35 @@ fn buffer(gpu: &Gpu, label: &str, len: usize, extra: wgpu::BufferUsages) -> wgpu
 }
 
 impl Decoder for GpuLlama {
-    fn reset(&mut self) {
-        // Positions past `position` are never read, so the cache needs no clearing.
-        self.position = 0;
+    fn slots(&self) -> usize {
+        self.positions.len()
     }
 
-    fn position(&self) -> usize {
-        self.position
+    fn reset_slot(&mut self, slot: usize) {
+        // Positions past a slot's own are never read, so the cache needs no clearing.
+        if let Some(p) = self.positions.get_mut(slot) {
+            *p = 0;
+        }
     }
 
-    fn next_logits(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
-        self.step(ids, Head::Logits)
+    fn slot_position(&self, slot: usize) -> usize {
+        self.positions.get(slot).copied().unwrap_or(0)
     }
 
-    fn next_greedy(&mut self, ids: &[u32]) -> Result<u32> {
-        let out = self.step(ids, Head::Argmax)?;
-        out.first().map(|v| v.to_bits()).ok_or_else(|| Error::Gpu("argmax read back nothing".into()))
+    fn forward_logits(&mut self, steps: &[SeqStep<'_>]) -> Result<Vec<Vec<f32>>> {
+        let vocab = self.cfg.vocab;
+        Ok(self.step(steps, Head::Logits)?.chunks_exact(vocab).map(<[f32]>::to_vec).collect())
+    }
+
+    fn forward_greedy(&mut self, steps: &[SeqStep<'_>]) -> Result<Vec<u32>> {
+        let out = self.step(steps, Head::Argmax)?;
+        if out.len() != steps.len() {
+            return Err(Error::Gpu(format!("argmax read back {} of {} tokens", out.len(), steps.len())));
+        }
+        Ok(out.iter().map(|v| v.to_bits()).collect())
+    }
+
+    fn passes(&self) -> u64 {
+        self.passes
     }
 }

@@ -2,6 +2,7 @@
 //! weights, the forward pass on the kernels' CPU references and on the GPU, sampling, and
 //! the chat template.
 
+mod batch;
 mod chat;
 mod config;
 mod cpu;
@@ -9,6 +10,7 @@ mod gpu;
 mod sampling;
 mod weights;
 
+pub use batch::{Sequence, run_batches};
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::LlamaConfig;
 pub use cpu::CpuLlama;
@@ -16,28 +18,92 @@ pub use gpu::GpuLlama;
 pub use sampling::{Sampler, Sampling};
 pub use weights::{GpuWeights, HostWeights, LayerWeights, LlamaWeights};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernels::argmax_cpu;
 
 /// Positions the gateway keeps in the KV cache (prompt and completion together): SmolLM2
 /// allows 8192, but 2048 keeps the GPU cache at 94 MB and lavapipe's runs short.
 pub const MAX_CONTEXT: usize = 2048;
 
-/// A model with a KV cache that runs tokens at the next positions.
+/// Sequences the GPU model decodes together by default: each needs its own KV-cache slot
+/// (94 MB at [`MAX_CONTEXT`]), and the weights are read once per step for all of them.
+pub const DEFAULT_BATCH: usize = 4;
+
+/// Tokens for one sequence in a forward pass: `ids` (non-empty) run at the next positions of
+/// the KV-cache slot `slot`.
+#[derive(Debug, Clone, Copy)]
+pub struct SeqStep<'a> {
+    pub slot: usize,
+    pub ids: &'a [u32],
+}
+
+/// A model with a KV cache of [`Decoder::slots`] sequences that runs tokens at each
+/// sequence's next positions. The single-sequence methods use slot 0.
 pub trait Decoder {
-    /// Forgets every cached position.
-    fn reset(&mut self);
-    /// Positions held in the cache.
-    fn position(&self) -> usize;
-    /// Runs `ids` (non-empty) at the next positions; the logits after the last one.
-    fn next_logits(&mut self, ids: &[u32]) -> Result<Vec<f32>>;
+    /// Sequences the cache holds at once.
+    fn slots(&self) -> usize;
+    /// Forgets every position cached in `slot`.
+    fn reset_slot(&mut self, slot: usize);
+    /// Positions held in `slot`.
+    fn slot_position(&self, slot: usize) -> usize;
+    /// Runs every step (distinct slots) in one forward pass; per step, in order, the logits
+    /// after its last token.
+    fn forward_logits(&mut self, steps: &[SeqStep<'_>]) -> Result<Vec<Vec<f32>>>;
+    /// As [`Decoder::forward_logits`], the most likely next token of each step only.
+    fn forward_greedy(&mut self, steps: &[SeqStep<'_>]) -> Result<Vec<u32>> {
+        Ok(self.forward_logits(steps)?.iter().map(|l| argmax_cpu(l)).collect())
+    }
+    /// Forward passes run so far: how the batching is seen to share them.
+    fn passes(&self) -> u64;
+
+    /// Forgets every position cached in slot 0.
+    fn reset(&mut self) {
+        self.reset_slot(0);
+    }
+    /// Positions held in slot 0.
+    fn position(&self) -> usize {
+        self.slot_position(0)
+    }
+    /// Runs `ids` (non-empty) at slot 0's next positions; the logits after the last one.
+    fn next_logits(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
+        let mut out = self.forward_logits(&[SeqStep { slot: 0, ids }])?;
+        out.pop().ok_or_else(|| Error::Gpu("a forward pass returned no logits".into()))
+    }
     /// As [`Decoder::next_logits`], the most likely next token only.
     fn next_greedy(&mut self, ids: &[u32]) -> Result<u32> {
-        Ok(argmax_cpu(&self.next_logits(ids)?))
+        let mut out = self.forward_greedy(&[SeqStep { slot: 0, ids }])?;
+        out.pop().ok_or_else(|| Error::Gpu("a forward pass returned no token".into()))
     }
 }
 
-/// Runs `prompt` from an empty cache, then picks up to `max_tokens` tokens with `sampler`,
+/// Refuses `steps` that a forward pass cannot run: empty, a slot out of range or named
+/// twice, too many tokens for the context, or an id outside the vocabulary.
+pub(crate) fn check_steps(
+    steps: &[SeqStep<'_>],
+    slots: usize,
+    vocab: usize,
+    position: impl Fn(usize) -> usize,
+) -> Result<()> {
+    let invalid = |why: String| Err(Error::Tokenizer(why));
+    if steps.is_empty() {
+        return invalid("a forward pass of no sequences".into());
+    }
+    for (i, s) in steps.iter().enumerate() {
+        if s.slot >= slots || steps[..i].iter().any(|o| o.slot == s.slot) {
+            return invalid(format!("slot {} out of {slots} or named twice", s.slot));
+        }
+        let (m, pos0) = (s.ids.len(), position(s.slot));
+        if m == 0 || pos0 + m > MAX_CONTEXT {
+            return invalid(format!("{m} tokens after {pos0}: over the {MAX_CONTEXT}-token context"));
+        }
+        if let Some(id) = s.ids.iter().find(|&&id| id as usize >= vocab) {
+            return invalid(format!("token id {id} outside the vocabulary"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `prompt` from an empty slot 0, then picks up to `max_tokens` tokens with `sampler`,
 /// handing each to `on_token`; stops early when it returns false. Returns the tokens picked.
 /// The caller keeps prompt + max_tokens within [`MAX_CONTEXT`].
 pub fn generate<D: Decoder + ?Sized>(
