@@ -28,6 +28,9 @@ pub struct Args {
     /// Tokens to generate greedily (the first comes with the prompt pass).
     #[arg(long, default_value_t = 64)]
     pub tokens: usize,
+    /// Sequences decoded together in the batched decode measurement (1: skip it).
+    #[arg(long, default_value_t = 4)]
+    pub sequences: usize,
     /// Leading greedy tokens that candle and wgpu must agree on.
     #[arg(long, default_value_t = 8)]
     pub check_tokens: usize,
@@ -67,6 +70,7 @@ mod tests {
                 batch1_calls: 16,
                 batch32_calls: 3,
                 tokens: 64,
+                sequences: 4,
                 check_tokens: 8,
                 matmul: None,
             }

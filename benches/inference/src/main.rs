@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tora_inference_gateway::models::llama::{
-    ChatMessage, GpuLlama, LlamaFiles, MAX_CONTEXT, SMOLLM2_135M_GGUF,
+    ChatMessage, Decoder, GpuLlama, LlamaFiles, MAX_CONTEXT, SMOLLM2_135M_GGUF,
 };
 use tora_inference_gateway::{Embedder, MatmulVariant, SentenceTokenizer};
 
@@ -75,6 +75,17 @@ fn run(args: &Args) -> anyhow::Result<Report> {
     drop(gpu);
     report.completion = files.tokenizer.decode(&decoded.tokens)?;
     report.decode.push(decoded.figures.clone());
+    if args.sequences > 1 {
+        eprintln!("wgpu: decode, {} sequences together", args.sequences);
+        let mut gpu = GpuLlama::with_slots(files.cfg.clone(), &files.weights, variant, args.sequences)?;
+        // The adapter's largest buffer binding may hold fewer KV caches than asked for.
+        let sequences = Decoder::slots(&gpu).min(args.sequences);
+        if sequences < args.sequences {
+            eprintln!("the adapter holds {sequences} KV caches: decoding {sequences} together");
+        }
+        let batched = measure::batched_greedy_decode("wgpu", &mut gpu, &prompt, &decoded.tokens, sequences)?;
+        report.decode.push(batched);
+    }
 
     baseline(args, &minilm, &gguf, &prompt, &ours, &decoded, &mut report)?;
 

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use tora_inference_gateway::Embedder;
-use tora_inference_gateway::models::llama::{Decoder, GpuLlama};
+use tora_inference_gateway::models::llama::{Decoder, GpuLlama, SeqStep};
 
 use crate::report::{DecodeFigures, EmbedFigures};
 use crate::stats::{p50_ms, per_second};
@@ -37,6 +37,53 @@ impl GreedyDecoder for GpuLlama {
     fn next_greedy(&mut self, ids: &[u32]) -> anyhow::Result<u32> {
         Ok(Decoder::next_greedy(self, ids)?)
     }
+}
+
+/// `sequences` copies of `prompt` decoded together (one forward pass per step for all, as the
+/// gateway batches concurrent completions): tokens per second over all of them. Each sequence
+/// must pick the tokens `alone` (the single-sequence run) picked.
+pub fn batched_greedy_decode(
+    backend: &str,
+    model: &mut dyn Decoder,
+    prompt: &[u32],
+    alone: &[u32],
+    sequences: usize,
+) -> anyhow::Result<DecodeFigures> {
+    anyhow::ensure!(
+        sequences > 0 && model.slots() >= sequences && alone.len() > 1,
+        "{sequences} sequences, {} slots",
+        model.slots()
+    );
+    for slot in 0..sequences {
+        model.reset_slot(slot);
+    }
+    let steps: Vec<SeqStep> = (0..sequences).map(|slot| SeqStep { slot, ids: prompt }).collect();
+    let start = Instant::now();
+    let mut next = model.forward_greedy(&steps)?;
+    let prefill = start.elapsed();
+    let mut picked = vec![next.clone()];
+    let start = Instant::now();
+    while picked.len() < alone.len() {
+        let ids: Vec<[u32; 1]> = next.iter().map(|t| [*t]).collect();
+        let steps: Vec<SeqStep> = ids.iter().enumerate().map(|(slot, ids)| SeqStep { slot, ids }).collect();
+        next = model.forward_greedy(&steps)?;
+        picked.push(next.clone());
+    }
+    let decode = start.elapsed();
+    for (step, tokens) in picked.iter().enumerate() {
+        anyhow::ensure!(
+            tokens.iter().all(|t| *t == alone[step]),
+            "step {step}: {tokens:?} vs {}",
+            alone[step]
+        );
+    }
+    Ok(DecodeFigures {
+        backend: format!("{backend} ×{sequences}"),
+        prompt_tokens: prompt.len() * sequences,
+        prompt_tokens_per_s: per_second(prompt.len() * sequences, prefill),
+        generated: (alone.len() - 1) * sequences,
+        tokens_per_s: per_second((alone.len() - 1) * sequences, decode),
+    })
 }
 
 /// How many calls of each kind a measurement makes.
