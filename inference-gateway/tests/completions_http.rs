@@ -74,11 +74,7 @@ impl Served {
     }
 }
 
-fn error(body: &Value) -> &Value {
-    let e = &body["error"];
-    assert!(e["message"].is_string() && e["type"].is_string(), "not an OpenAI error: {body}");
-    e
-}
+use common::openai_error as error;
 
 #[tokio::test]
 async fn bad_requests_get_openai_shaped_400s() {

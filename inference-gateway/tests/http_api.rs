@@ -68,14 +68,7 @@ impl Served {
     }
 }
 
-/// The error object of an OpenAI-shaped error body, after checking its shape.
-fn error(body: &Value) -> &Value {
-    let e = &body["error"];
-    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
-    assert!(e["type"].is_string(), "{body}");
-    assert!(e.get("param").is_some() && e.get("code").is_some(), "{body}");
-    e
-}
+use common::openai_error as error;
 
 fn embed(input: Value) -> Value {
     json!({ "model": "all-MiniLM-L6-v2", "input": input })

@@ -8,10 +8,8 @@ mod common;
 #[path = "common/llama.rs"]
 mod llama;
 
-use alloy::network::TransactionBuilder;
-use alloy::primitives::{B256, Bytes, U256};
+use alloy::primitives::{Bytes, U256};
 use alloy::providers::{Provider, ProviderBuilder};
-use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use common::minilm_dir;
 use reqwest::StatusCode;
@@ -19,9 +17,9 @@ use serde_json::{Value, json};
 use tora_core::contracts::InferenceEscrow;
 use tora_core::escrow_voucher::Voucher;
 use tora_core::money::ToraUnits;
+use tora_devnet::SmartWallet;
 use tora_devnet::harness::{Harness, tora};
 use tora_devnet::redis_server::RedisServer;
-use tora_devnet::{SmartWallet, confirm};
 use tora_inference_gateway::api::TEXT_MODEL_ID;
 use tora_inference_gateway::payment::{Escrow, Redeemer, RedisVoucherStore, VoucherStore};
 use tora_inference_gateway::{GatewaySettings, RunningGateway, start};
@@ -95,10 +93,7 @@ async fn a_smart_wallet_pays_exactly_the_tokens_run_and_the_provider_redeems_exa
     let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
     let wallet = common::wallet_with_escrow(&h, 9, tora(1)).await;
 
-    // The provider: a fresh key with gas for redemptions and no TORA.
-    let key = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x43)).unwrap();
-    let fund = TransactionRequest::default().with_to(key.address()).with_value(U256::from(10u64.pow(18)));
-    confirm(&h.deployer, "fund provider", h.deployer.send_transaction(fund).await.unwrap()).await.unwrap();
+    let key = common::funded_provider(&h, 0x43).await;
     let gateway = start_gateway(&h, &key, &redis).await;
     let mut url = format!("http://{}", gateway.address);
     let http = reqwest::Client::new();

@@ -4,10 +4,8 @@
 
 mod common;
 
-use alloy::network::TransactionBuilder;
 use alloy::primitives::{B256, Bytes, U256};
 use alloy::providers::{Provider, ProviderBuilder};
-use alloy::rpc::types::TransactionRequest;
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use base64::Engine;
@@ -17,10 +15,10 @@ use serde_json::{Value, json};
 use tora_core::contracts::InferenceEscrow;
 use tora_core::escrow_voucher::Voucher;
 use tora_core::money::ToraUnits;
+use tora_devnet::SmartWallet;
 use tora_devnet::harness::{Harness, tora};
 use tora_devnet::keys::{self, signer};
 use tora_devnet::redis_server::RedisServer;
-use tora_devnet::{SmartWallet, confirm};
 use tora_inference_gateway::payment::{Escrow, Redeemer, RedisVoucherStore, VoucherStore};
 use tora_inference_gateway::{GatewaySettings, RunningGateway, start};
 
@@ -112,10 +110,7 @@ async fn a_smart_wallet_pays_per_token_and_the_provider_redeems_exactly_that() {
     // A deployed ToraAccount with 1 TORA in escrow, deposited for it by the deployer.
     let wallet = common::wallet_with_escrow(&h, 7, tora(1)).await;
 
-    // The provider: a fresh key with gas for redemptions and no TORA.
-    let key = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x42)).unwrap();
-    let fund = TransactionRequest::default().with_to(key.address()).with_value(U256::from(10u64.pow(18)));
-    confirm(&h.deployer, "fund provider", h.deployer.send_transaction(fund).await.unwrap()).await.unwrap();
+    let key = common::funded_provider(&h, 0x42).await;
 
     let started = std::time::Instant::now();
     let gateway = start_gateway(&h, &key, &redis).await;
@@ -235,9 +230,7 @@ async fn an_eoa_pays_with_ecdsa_and_redeemed_amounts_are_never_accepted_twice() 
     let escrow_addr = h.contracts().inference_escrow;
     let payer = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x51)).unwrap();
     common::deposit_for(&h, payer.address(), tora(1)).await;
-    let key = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x43)).unwrap();
-    let fund = TransactionRequest::default().with_to(key.address()).with_value(U256::from(10u64.pow(18)));
-    confirm(&h.deployer, "fund provider", h.deployer.send_transaction(fund).await.unwrap()).await.unwrap();
+    let key = common::funded_provider(&h, 0x43).await;
 
     let rpc = ProviderBuilder::new().connect_http(h.devnet.deployment.rpc_url.parse().unwrap()).erased();
     let view = Escrow::new(rpc, h.chain_id, escrow_addr, key.address());

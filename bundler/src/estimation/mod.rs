@@ -25,6 +25,7 @@ pub use pre_verification::{
 pub use search::min_gas;
 
 use crate::validation::ValidationSettings;
+use crate::validation::head::ChainHead;
 use crate::validation::simulation::overrides as simulation_overrides;
 use crate::validation::state::{CodeCache, RecentBlockCaches, RpcState};
 use crate::validation::{PinnedBlock, SimulationEnv, SimulationRevert, StateError, rejection_code};
@@ -101,6 +102,10 @@ pub struct Estimator {
     codes: CodeCache,
     /// State caches of the newest blocks pinned, dropped as the chain moves on.
     block_cache: RecentBlockCaches,
+    /// The head the send-time preVerificationGas check prices the L1 fee at: the oracle's
+    /// parameters move slowly, and asking the node for its latest block on every send would
+    /// cost a node call per operation.
+    head: ChainHead,
 }
 
 fn node<E: std::fmt::Display>(e: E) -> RpcError {
@@ -128,6 +133,7 @@ impl Estimator {
             }
         };
         Self {
+            head: ChainHead::new(provider.clone(), settings.head_max_age),
             provider,
             entry_point: chain.entry_point,
             chain_id: chain.id,
@@ -218,7 +224,10 @@ impl Estimator {
     pub async fn required_pre_verification_gas(&self, op: &UserOperation) -> Result<U256, RpcError> {
         let l1 = match self.oracle {
             None => None,
-            Some(_) => self.l1_price(op, &self.latest_block().await?).await?.0,
+            Some(_) => {
+                let (head, _) = self.head.latest().await.map_err(node)?;
+                self.l1_price(op, &head).await?.0
+            }
         };
         Ok(required_pre_verification_gas(op, l1.as_ref()))
     }

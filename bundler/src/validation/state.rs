@@ -36,15 +36,14 @@ pub struct BlockCache {
 
 impl BlockCache {
     /// Caches a fetched account (and its code, by hash) for the rest of the block.
-    fn remember_account(&self, codes: &CodeCache, fetched: FetchedAccount) -> Option<AccountInfo> {
+    fn remember_account(&self, codes: &CodeCache, fetched: FetchedAccount) {
         let FetchedAccount { address, balance, nonce, code } = fetched;
         let info = if balance.is_zero() && nonce == 0 && code.is_empty() {
             None
         } else {
             Some(account_info(codes, balance, nonce, &code))
         };
-        lock(&self.accounts).insert(address, info.clone());
-        info
+        lock(&self.accounts).insert(address, info);
     }
 
     /// What of `reads` this block has not fetched yet.
@@ -200,19 +199,15 @@ impl RpcState {
         self.handle.block_on(fut)
     }
 
-    fn block_id(&self) -> BlockId {
-        BlockId::number(self.block.number)
-    }
-
     /// The account as the chain has it, before any overlay.
     fn chain_account(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
         lock(&self.reads).accounts.insert(address);
-        if let Some(hit) = lock(&self.cache.accounts).get(&address) {
-            return Ok(hit.clone());
-        }
-        let fetched = self.wait(fetch_account(self.provider.clone(), self.block_id(), address));
-        self.rpc_calls.fetch_add(CALLS_PER_ACCOUNT, Ordering::Relaxed);
-        Ok(self.cache.remember_account(&self.codes, fetched?))
+        let one = ChainReads { accounts: BTreeSet::from([address]), ..Default::default() };
+        self.prefetch(&one)?;
+        lock(&self.cache.accounts)
+            .get(&address)
+            .cloned()
+            .ok_or_else(|| StateError(format!("account {address} missing after its fetch")))
     }
 
     /// Loads what the simulation is expected to read, all at once: one round trip to the node
@@ -270,21 +265,6 @@ struct FetchedAccount {
     code: Bytes,
 }
 
-/// Reads balance, nonce and code together, so an account costs one round trip.
-async fn fetch_account(
-    provider: DynProvider,
-    block: BlockId,
-    address: Address,
-) -> Result<FetchedAccount, StateError> {
-    let (balance, nonce, code) = tokio::try_join!(
-        provider.get_balance(address).block_id(block).into_future(),
-        provider.get_transaction_count(address).block_id(block).into_future(),
-        provider.get_code_at(address).block_id(block).into_future(),
-    )
-    .map_err(|e| StateError(e.to_string()))?;
-    Ok(FetchedAccount { address, balance, nonce, code })
-}
-
 /// Accounts and storage slots of the chain at one block: what a simulation read, or is
 /// expected to read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -309,42 +289,38 @@ impl ChainReads {
     }
 }
 
-/// Node calls in one JSON-RPC batch: large enough that a bundle's worth of operations takes a
-/// handful of round trips, small enough that no node refuses the batch.
-const MAX_BATCH_CALLS: usize = 1_000;
+/// Accounts and slots in one JSON-RPC batch (an account is 3 calls, so at most 999 calls):
+/// a bundle's worth of operations takes a handful of round trips, and no node refuses it.
+const MAX_BATCH_READS: usize = 333;
+
+/// One account or one slot to fetch.
+#[derive(Clone, Copy)]
+enum Read {
+    Account(Address),
+    Slot(Address, U256),
+}
 
 struct FetchedBatch {
     accounts: Vec<FetchedAccount>,
     slots: Vec<((Address, U256), U256)>,
 }
 
-/// Fetches `reads` in JSON-RPC batches (one HTTP request per [`MAX_BATCH_CALLS`] calls), the
+/// Fetches `reads` in JSON-RPC batches (one HTTP request per [`MAX_BATCH_READS`] reads), the
 /// batches concurrently.
 async fn fetch_batch(
     provider: &DynProvider,
     block: BlockId,
     reads: &ChainReads,
 ) -> Result<FetchedBatch, StateError> {
+    let all: Vec<Read> = reads
+        .accounts
+        .iter()
+        .map(|a| Read::Account(*a))
+        .chain(reads.slots.iter().map(|(a, s)| Read::Slot(*a, *s)))
+        .collect();
     let mut batches = tokio::task::JoinSet::new();
-    let (mut accounts, mut slots) = (Vec::new(), Vec::new());
-    let full = |accounts: &Vec<Address>, slots: &Vec<(Address, U256)>| {
-        accounts.len() * CALLS_PER_ACCOUNT as usize + slots.len() >= MAX_BATCH_CALLS
-    };
-    for &address in &reads.accounts {
-        accounts.push(address);
-        if full(&accounts, &slots) {
-            batches.spawn(fetch_chunk(provider.clone(), block, std::mem::take(&mut accounts), Vec::new()));
-        }
-    }
-    for &slot in &reads.slots {
-        slots.push(slot);
-        if full(&accounts, &slots) {
-            let (a, s) = (std::mem::take(&mut accounts), std::mem::take(&mut slots));
-            batches.spawn(fetch_chunk(provider.clone(), block, a, s));
-        }
-    }
-    if !accounts.is_empty() || !slots.is_empty() {
-        batches.spawn(fetch_chunk(provider.clone(), block, accounts, slots));
+    for chunk in all.chunks(MAX_BATCH_READS) {
+        batches.spawn(fetch_chunk(provider.clone(), block, chunk.to_vec()));
     }
     let mut out = FetchedBatch { accounts: Vec::new(), slots: Vec::new() };
     while let Some(joined) = batches.join_next().await {
@@ -359,31 +335,31 @@ async fn fetch_batch(
 async fn fetch_chunk(
     provider: DynProvider,
     block: BlockId,
-    accounts: Vec<Address>,
-    slots: Vec<(Address, U256)>,
+    reads: Vec<Read>,
 ) -> Result<FetchedBatch, StateError> {
     let failed = |e: alloy::transports::TransportError| StateError(e.to_string());
     let client = provider.client();
     let mut batch = alloy::rpc::client::BatchRequest::new(&client);
-    let mut account_calls = Vec::with_capacity(accounts.len());
-    for &address in &accounts {
-        account_calls.push((
-            address,
-            batch.add_call::<_, U256>("eth_getBalance", &(address, block)).map_err(failed)?,
-            batch.add_call::<_, U64>("eth_getTransactionCount", &(address, block)).map_err(failed)?,
-            batch.add_call::<_, Bytes>("eth_getCode", &(address, block)).map_err(failed)?,
-        ));
-    }
-    let mut slot_calls = Vec::with_capacity(slots.len());
-    for &(address, slot) in &slots {
-        slot_calls.push((
-            (address, slot),
-            batch.add_call::<_, U256>("eth_getStorageAt", &(address, slot, block)).map_err(failed)?,
-        ));
+    let (mut account_calls, mut slot_calls) = (Vec::new(), Vec::new());
+    for read in reads {
+        match read {
+            Read::Account(address) => account_calls.push((
+                address,
+                batch.add_call::<_, U256>("eth_getBalance", &(address, block)).map_err(failed)?,
+                batch.add_call::<_, U64>("eth_getTransactionCount", &(address, block)).map_err(failed)?,
+                batch.add_call::<_, Bytes>("eth_getCode", &(address, block)).map_err(failed)?,
+            )),
+            Read::Slot(address, slot) => slot_calls.push((
+                (address, slot),
+                batch.add_call::<_, U256>("eth_getStorageAt", &(address, slot, block)).map_err(failed)?,
+            )),
+        }
     }
     batch.send().await.map_err(failed)?;
-    let mut out =
-        FetchedBatch { accounts: Vec::with_capacity(accounts.len()), slots: Vec::with_capacity(slots.len()) };
+    let mut out = FetchedBatch {
+        accounts: Vec::with_capacity(account_calls.len()),
+        slots: Vec::with_capacity(slot_calls.len()),
+    };
     for (address, balance, nonce, code) in account_calls {
         let (balance, nonce, code) =
             (balance.await.map_err(failed)?, nonce.await.map_err(failed)?, code.await.map_err(failed)?);
@@ -434,16 +410,12 @@ impl DatabaseRef for RpcState {
 
     fn storage_ref(&self, address: Address, index: StorageKey) -> Result<StorageValue, Self::Error> {
         lock(&self.reads).slots.insert((address, index));
-        if let Some(value) = lock(&self.cache.storage).get(&(address, index)) {
-            return Ok(*value);
-        }
-        let block = self.block_id();
-        let value = self
-            .wait(self.provider.get_storage_at(address, index).block_id(block).into_future())
-            .map_err(|e| StateError(e.to_string()))?;
-        self.rpc_calls.fetch_add(1, Ordering::Relaxed);
-        lock(&self.cache.storage).insert((address, index), value);
-        Ok(value)
+        let one = ChainReads { slots: BTreeSet::from([(address, index)]), ..Default::default() };
+        self.prefetch(&one)?;
+        lock(&self.cache.storage)
+            .get(&(address, index))
+            .copied()
+            .ok_or_else(|| StateError(format!("slot {index} of {address} missing after its fetch")))
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {

@@ -207,6 +207,9 @@ fn shape(op: &UserOperation) -> OperationShape {
     OperationShape { factory: op.factory, paymaster: op.paymaster }
 }
 
+/// `(key, slot, keccak)` of the 64-byte keccaks a validation's trace saw.
+type MappingKeys = Vec<(B256, B256, U256)>;
+
 /// One validation's blocking part: simulate, then judge.
 struct Judge {
     op: UserOperation,
@@ -216,12 +219,11 @@ struct Judge {
 
 impl Judge {
     /// The verdict, and the trace's mapping keys (what the read predictor learns from).
-    #[allow(clippy::type_complexity)]
     fn run(
         self,
         state: &RpcState,
         expected: &ChainReads,
-    ) -> Result<(ValidationOutcome, Vec<(B256, B256, U256)>), ValidationError> {
+    ) -> Result<(ValidationOutcome, MappingKeys), ValidationError> {
         let op = &self.op;
         let packed = op.pack();
         // The EVM would otherwise fetch these one by one.

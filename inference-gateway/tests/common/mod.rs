@@ -93,3 +93,32 @@ pub async fn wallet_with_escrow(
     deposit_for(h, wallet.address, amount).await;
     wallet
 }
+
+/// The provider: a fresh key (`byte` repeated) with 1 ETH for redemption gas and no TORA, so
+/// its TORA balance is exactly what redemptions paid it.
+pub async fn funded_provider(
+    h: &tora_devnet::harness::Harness,
+    byte: u8,
+) -> alloy::signers::local::PrivateKeySigner {
+    use alloy::network::TransactionBuilder;
+    use alloy::providers::Provider;
+    let key =
+        alloy::signers::local::PrivateKeySigner::from_bytes(&alloy::primitives::B256::repeat_byte(byte))
+            .unwrap();
+    let fund = alloy::rpc::types::TransactionRequest::default()
+        .with_to(key.address())
+        .with_value(alloy::primitives::U256::from(10u64.pow(18)));
+    tora_devnet::confirm(&h.deployer, "fund provider", h.deployer.send_transaction(fund).await.unwrap())
+        .await
+        .unwrap();
+    key
+}
+
+/// The error object of an OpenAI-shaped error body, after checking its shape.
+pub fn openai_error(body: &serde_json::Value) -> &serde_json::Value {
+    let e = &body["error"];
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(e["type"].is_string(), "{body}");
+    assert!(e.get("param").is_some() && e.get("code").is_some(), "{body}");
+    e
+}
