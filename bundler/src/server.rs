@@ -1,4 +1,4 @@
-//! Running the bundler: from a deployment (node, EntryPoint, bundler key), a chain spec and a
+//! Running the bundler: from a node, a chain spec (EntryPoint, stake minimums) and a
 //! listen address to an HTTP JSON-RPC server, the bundling loop and the hourly reputation
 //! decay, all on one in-memory pool.
 
@@ -18,11 +18,37 @@ use tora_jsonrpc::Limits;
 
 /// What `tora bundler` / `tora up` pass in.
 pub struct BundlerSettings {
-    /// Node URL, EntryPoint, and on a devnet the bundler's key (`devKeys.bundler`).
-    pub deployment: Deployment,
+    /// The node's JSON-RPC URL.
+    pub rpc_url: String,
+    /// Signs bundles when `options.signer_keys` is empty: a devnet's `devKeys.bundler`.
+    pub dev_signer_key: Option<B256>,
+    /// The chain, its EntryPoint among it.
     pub chain: ChainSpec,
     pub listen: SocketAddr,
     pub options: BundlerOptions,
+}
+
+impl BundlerSettings {
+    /// The bundler of a deployment file's chain: its node, and on a devnet its bundler key.
+    /// Refuses a deployment whose EntryPoint is not the chain spec's.
+    pub fn for_deployment(
+        deployment: &Deployment,
+        chain: ChainSpec,
+        listen: SocketAddr,
+        options: BundlerOptions,
+    ) -> Result<Self, StartError> {
+        let entry_point = deployment.contracts.entry_point;
+        if entry_point != chain.entry_point {
+            return Err(StartError::EntryPointMismatch { deployment: entry_point, spec: chain.entry_point });
+        }
+        Ok(Self {
+            rpc_url: deployment.rpc_url.clone(),
+            dev_signer_key: deployment.dev_keys.as_ref().map(|k| k.bundler),
+            chain,
+            listen,
+            options,
+        })
+    }
 }
 
 /// Operator knobs, each with a working default.
@@ -63,7 +89,7 @@ impl Default for BundlerOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("no bundler key: pass one, or use a deployment file with devKeys")]
+    #[error("no bundler key: pass --bundler-key, or use a deployment file with devKeys")]
     NoSigningKey,
     #[error("the deployment's EntryPoint {deployment} is not the chain spec's {spec}")]
     EntryPointMismatch { deployment: Address, spec: Address },
@@ -91,23 +117,20 @@ const REPUTATION_DECAY_INTERVAL: Duration = Duration::from_secs(3_600);
 /// Checks the settings against the node (chain id, EntryPoint), then serves until the tasks
 /// are aborted.
 pub async fn start(settings: BundlerSettings) -> Result<RunningBundler, StartError> {
-    let BundlerSettings { deployment, chain, listen, options } = settings;
-    let entry_point = deployment.contracts.entry_point;
-    if entry_point != chain.entry_point {
-        return Err(StartError::EntryPointMismatch { deployment: entry_point, spec: chain.entry_point });
-    }
-    let keys = match (&options.signer_keys[..], &deployment.dev_keys) {
-        ([], Some(dev)) => vec![dev.bundler],
+    let BundlerSettings { rpc_url, dev_signer_key, chain, listen, options } = settings;
+    let entry_point = chain.entry_point;
+    let keys = match (&options.signer_keys[..], dev_signer_key) {
+        ([], Some(dev)) => vec![dev],
         ([], None) => return Err(StartError::NoSigningKey),
         (keys, _) => keys.to_vec(),
     };
     // Refuses a node whose chain id is not the spec's: every userOpHash would be wrong.
-    let validator = Arc::new(Validator::new(&deployment.rpc_url, &chain, options.validation.clone()).await?);
+    let validator = Arc::new(Validator::new(&rpc_url, &chain, options.validation.clone()).await?);
     let pool = Arc::new(InMemoryPool::new(options.pool));
     let mut builder_settings = options.builder.clone();
     builder_settings.max_bundle_gas = builder_settings.max_bundle_gas.min(chain.max_bundle_gas);
     let builder = Arc::new(Builder::new(
-        &deployment.rpc_url,
+        &rpc_url,
         &keys,
         entry_point,
         pool.clone(),
@@ -115,7 +138,7 @@ pub async fn start(settings: BundlerSettings) -> Result<RunningBundler, StartErr
         builder_settings,
         options.bundling_mode,
     )?);
-    let client = crate::node::client(&deployment.rpc_url).map_err(|e| BuilderError::Url(e.0))?;
+    let client = crate::node::client(&rpc_url).map_err(|e| BuilderError::Url(e.0))?;
     let provider = ProviderBuilder::new().connect_client(client).erased();
     let rpc = Arc::new(BundlerRpc {
         chain_id: chain.id,

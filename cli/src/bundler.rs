@@ -1,10 +1,11 @@
 //! `tora bundler`: the ERC-4337 bundler for a deployment.
 
-use alloy::primitives::B256;
+use alloy::primitives::{B256, U256};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use tora_bundler::builder::BuilderSettings;
-use tora_bundler::{BundlerOptions, BundlerSettings, RunningBundler};
+use tora_bundler::validation::Wei;
+use tora_bundler::{BundlerOptions, BundlerSettings, RunningBundler, ValidationSettings};
 use tora_core::{ChainSpec, Deployment};
 
 #[derive(clap::Args, Clone)]
@@ -30,13 +31,27 @@ pub struct BundlerFlags {
     /// The highest maxFeePerGas a resubmission may pay, in wei.
     #[arg(long, default_value_t = BuilderSettings::default().max_fee_per_gas_cap)]
     pub max_fee_per_gas_cap: u128,
+    /// ERC-7562 MIN_STAKE_VALUE in wei of the native coin (default: the chain spec's).
+    #[arg(long, env = "TORA_MIN_STAKE_WEI")]
+    pub min_stake_wei: Option<U256>,
+    /// ERC-7562 MIN_UNSTAKE_DELAY in seconds (default: the chain spec's).
+    #[arg(long, env = "TORA_MIN_UNSTAKE_DELAY")]
+    pub min_unstake_delay: Option<u64>,
+    /// Accept an unstaked paymaster that returns a context, as the v0.7-era ERC-7562 did (the
+    /// current text's EREP-050 refuses it; the v0.7 compatibility suite expects acceptance).
+    #[arg(long)]
+    pub allow_unstaked_paymaster_context: bool,
 }
 
 #[derive(clap::Args)]
 pub struct BundlerArgs {
-    /// The deployment file (`tora devnet` writes one).
+    /// The deployment file (`tora devnet` writes one): its node, and on a devnet its bundler key.
     #[arg(long, default_value = ".tora/devnet.json", env = "TORA_DEPLOYMENT")]
     pub deployment: PathBuf,
+    /// Run against this node instead of a deployment file's (any chain with the EntryPoint;
+    /// needs --bundler-key).
+    #[arg(long, env = "TORA_NODE_URL")]
+    pub node_url: Option<String>,
     /// Chain spec: dev, opbnb, opbnb-testnet, bsc, tensora, or a path to a .toml file.
     #[arg(long, default_value = "dev", env = "TORA_CHAIN")]
     pub chain: String,
@@ -47,37 +62,60 @@ pub struct BundlerArgs {
     pub flags: BundlerFlags,
 }
 
-pub async fn start_for(
-    deployment: Deployment,
-    chain: ChainSpec,
-    flags: &BundlerFlags,
-) -> anyhow::Result<RunningBundler> {
+/// The operator's settings over the chain spec's.
+fn options(chain: &ChainSpec, flags: &BundlerFlags) -> BundlerOptions {
     let builder = BuilderSettings {
         resubmit_after_blocks: flags.resubmit_after_blocks,
         max_resubmissions: flags.max_resubmissions,
         max_fee_per_gas_cap: flags.max_fee_per_gas_cap,
         ..Default::default()
     };
+    let mut validation = ValidationSettings::for_chain(chain);
+    if let Some(wei) = flags.min_stake_wei {
+        validation.min_stake = Wei(wei);
+    }
+    if let Some(secs) = flags.min_unstake_delay {
+        validation.min_unstake_delay_secs = secs;
+    }
+    validation.unstaked_paymaster_context = flags.allow_unstaked_paymaster_context;
     let mut options = BundlerOptions {
         debug_api: flags.debug_api,
         signer_keys: flags.bundler_keys.clone(),
         builder,
+        validation,
         ..Default::default()
     };
     if flags.manual_bundling {
         options.bundling_mode = tora_bundler::builder::BundlingMode::Manual;
     }
-    let settings = BundlerSettings { deployment, chain, listen: flags.bundler_listen, options };
+    options
+}
+
+/// The bundler of a deployment (`tora up`, or `tora bundler` with a deployment file).
+pub async fn start_for(
+    deployment: Deployment,
+    chain: ChainSpec,
+    flags: &BundlerFlags,
+) -> anyhow::Result<RunningBundler> {
+    let options = options(&chain, flags);
+    let settings = BundlerSettings::for_deployment(&deployment, chain, flags.bundler_listen, options)?;
     Ok(tora_bundler::start(settings).await?)
 }
 
 pub async fn run(args: BundlerArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
-    let deployment = Deployment::read(&args.deployment)?;
     let mut chain = ChainSpec::load(&args.chain)?;
     if let Some(id) = args.chain_id {
         chain = chain.with_id(id);
     }
-    let running = start_for(deployment, chain, &args.flags).await?;
+    let running = match args.node_url {
+        Some(rpc_url) => {
+            let options = options(&chain, &args.flags);
+            let listen = args.flags.bundler_listen;
+            let settings = BundlerSettings { rpc_url, dev_signer_key: None, chain, listen, options };
+            tora_bundler::start(settings).await?
+        }
+        None => start_for(Deployment::read(&args.deployment)?, chain, &args.flags).await?,
+    };
     let signers: Vec<String> = running.bundler_addresses.iter().map(|a| a.to_string()).collect();
     println!("bundler: http://{} (bundles signed by {})", running.address, signers.join(", "));
     let signal = stop.requested().await;

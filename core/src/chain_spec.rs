@@ -1,7 +1,7 @@
 //! A chain is data, not code: one small TOML file per chain in `chain_specs/`, compiled in for
 //! the chains we ship and loadable from a path for any other.
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, U256};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -24,6 +24,24 @@ pub struct ChainSpec {
 
     // Fees
     pub da_fee: DaFee,
+
+    // ERC-7562 staking: "MIN_STAKE_VALUE and MIN_UNSTAKE_DELAY are adjustable per chain"
+    pub stake: StakeRequirement,
+
+    // Precompiles beyond the EVM's own
+    /// RIP-7212's secp256r1 verifier at 0x100 (live on OP Stack chains since Fjord).
+    #[serde(default)]
+    pub rip7212_p256: bool,
+}
+
+/// What an entity must lock in the EntryPoint to count as staked (ERC-7562 SREP-010).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StakeRequirement {
+    /// MIN_STAKE_VALUE, in wei of the chain's native coin (BNB on our chains).
+    pub min_stake_wei: U256,
+    /// MIN_UNSTAKE_DELAY, in seconds (the ERC's value is one day).
+    pub min_unstake_delay_secs: u64,
 }
 
 /// How a chain charges for data availability on top of L2 execution gas.
@@ -130,6 +148,18 @@ mod tests {
         let err = ChainSpec::load(dir.to_str().unwrap()).unwrap_err();
         assert!(matches!(err, ChainSpecError::Parse { .. }), "{err}");
         std::fs::remove_file(dir).unwrap();
+    }
+
+    #[test]
+    fn stake_minimums_and_p256_are_per_chain() {
+        let bnb = U256::from(10u64).pow(U256::from(18));
+        for name in BUILTIN_NAMES {
+            let spec = ChainSpec::load(name).unwrap();
+            assert_eq!(spec.stake.min_unstake_delay_secs, 86_400, "{name}");
+            assert_eq!(spec.rip7212_p256, spec.l1_chain_id.is_some(), "{name}: P256 exactly on OP Stack chains");
+        }
+        assert_eq!(ChainSpec::load("dev").unwrap().stake.min_stake_wei, bnb);
+        assert_eq!(ChainSpec::load("opbnb").unwrap().stake.min_stake_wei, bnb);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod permit;
 pub mod price;
 pub mod rpc_error;
 pub mod sponsorship;
+pub mod strict_hex;
 pub mod user_operation;
 
 pub use chain_spec::ChainSpec;

@@ -43,6 +43,44 @@ pub struct UserOperation {
     pub signature: Bytes,
 }
 
+/// The fields of the v0.7 RPC form, in the ERC's order.
+pub const RPC_FIELDS: [&str; 15] = [
+    "sender",
+    "nonce",
+    "factory",
+    "factoryData",
+    "callData",
+    "callGasLimit",
+    "verificationGasLimit",
+    "preVerificationGas",
+    "maxFeePerGas",
+    "maxPriorityFeePerGas",
+    "paymaster",
+    "paymasterVerificationGasLimit",
+    "paymasterPostOpGasLimit",
+    "paymasterData",
+    "signature",
+];
+
+impl UserOperation {
+    /// The strict RPC form that eth_sendUserOperation takes: an object of the v0.7 fields only
+    /// (a field of another version, such as `eip7702Auth`, would be silently dropped from what
+    /// is signed and bundled), each a `0x`-prefixed hex string or null when optional. The error
+    /// names the field.
+    pub fn from_rpc(value: serde_json::Value) -> Result<Self, String> {
+        let serde_json::Value::Object(fields) = &value else {
+            return Err("a user operation must be a JSON object".to_owned());
+        };
+        if let Some(unknown) = fields.keys().find(|k| !RPC_FIELDS.contains(&k.as_str())) {
+            return Err(format!("unknown user operation field {unknown} (EntryPoint v0.7 has {})", RPC_FIELDS.join(", ")));
+        }
+        if let Some(why) = crate::strict_hex::first_non_hex_field(fields) {
+            return Err(why);
+        }
+        serde_json::from_value(value).map_err(|e| format!("invalid user operation: {e}"))
+    }
+}
+
 /// Why a packed operation could not be unpacked.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UnpackError {
@@ -268,6 +306,22 @@ mod tests {
         assert_eq!(json["callGasLimit"], "0x186a0");
         assert_eq!(json["paymasterPostOpGasLimit"], "0x9c40");
         assert_eq!(serde_json::from_value::<UserOperation>(json).unwrap(), sample());
+    }
+
+    #[test]
+    fn the_strict_rpc_form_names_the_field_it_refuses() {
+        let json = serde_json::to_value(sample()).unwrap();
+        assert_eq!(UserOperation::from_rpc(json.clone()).unwrap(), sample());
+        let mut unknown = json.clone();
+        unknown["eip7702Auth"] = serde_json::json!({ "address": "0x01" });
+        assert!(UserOperation::from_rpc(unknown).unwrap_err().starts_with("unknown user operation field eip7702Auth"));
+        let mut bare = json.clone();
+        bare["sender"] = serde_json::json!("1111111111111111111111111111111111111111");
+        assert_eq!(UserOperation::from_rpc(bare).unwrap_err(), "sender must be 0x-prefixed hex");
+        let mut number = json;
+        number["nonce"] = serde_json::json!(7);
+        assert_eq!(UserOperation::from_rpc(number).unwrap_err(), "nonce must be a 0x-prefixed hex string");
+        assert!(UserOperation::from_rpc(serde_json::json!([1])).is_err());
     }
 
     #[test]

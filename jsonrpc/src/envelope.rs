@@ -58,3 +58,62 @@ pub(crate) fn parse_call(value: Value) -> Result<Call, (Id, RpcError)> {
     }
     Ok(Call { id, method, params })
 }
+
+/// The `id` of a request that could not be parsed whole: params nested past serde_json's
+/// 128-level limit, or a body cut at the size limit. The envelope is read key by key and the
+/// rest skipped without recursion, so the caller still gets its id back. `None` when the body is
+/// not an object or has no readable id before it breaks off.
+pub(crate) fn recover_id(body: &[u8]) -> Option<Id> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct IdOf<'a>(&'a mut Option<Id>);
+    impl<'de> Visitor<'de> for IdOf<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON-RPC request object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == "id" {
+                    let id: Id = map.next_value()?;
+                    *self.0 = Some(id);
+                } else {
+                    // Skipping is iterative in serde_json: depth costs no stack.
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut id = None;
+    // The error is the reason the body failed in the first place; only the id matters here.
+    let _ = serde_json::Deserializer::from_slice(body).deserialize_map(IdOf(&mut id));
+    id.filter(|id| matches!(id, Value::String(_) | Value::Number(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_of_a_too_deep_request_is_recovered() {
+        let deep = format!(
+            r#"{{"jsonrpc":"2.0","id":"abc","method":"eth_chainId","params":{}{}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert!(serde_json::from_str::<Value>(&deep).is_err(), "serde_json refuses the depth");
+        assert_eq!(recover_id(deep.as_bytes()), Some(Value::String("abc".into())));
+        // The id after the params is still found.
+        let after = format!(r#"{{"params":{}{},"id":7}}"#, "[".repeat(5_000), "]".repeat(5_000));
+        assert_eq!(recover_id(after.as_bytes()), Some(Value::from(7)));
+    }
+
+    #[test]
+    fn the_id_of_a_truncated_body_is_recovered_when_it_comes_first() {
+        assert_eq!(recover_id(br#"{"jsonrpc":"2.0","id":42,"method":"x","params":["0x00"#), Some(Value::from(42)));
+        assert_eq!(recover_id(br#"{"jsonrpc":"2.0","params":["0x00"#), None);
+        assert_eq!(recover_id(b"[1,2"), None);
+        // An id that is not a valid JSON-RPC id is not echoed.
+        assert_eq!(recover_id(br#"{"id":{"a":1},"params":["#), None);
+    }
+}

@@ -4,7 +4,7 @@
 //! (`application/json; charset=utf-8` included) is accepted and every malformed request gets a
 //! JSON-RPC error rather than a framework status page.
 
-use crate::envelope::{Response, parse_call};
+use crate::envelope::{Response, parse_call, recover_id};
 use crate::params::Params;
 use crate::rate_limit::{RateLimit, RateLimitLayer};
 use axum::body::{Body, Bytes};
@@ -114,6 +114,34 @@ pub(crate) fn error_response(status: StatusCode, code: ErrorCode, message: Strin
     (status, Json(Response::new(Value::Null, Err(RpcError::new(code, message))))).into_response()
 }
 
+/// A JSON-RPC error answer to the call with `id`.
+fn answer(id: Value, code: ErrorCode, message: String) -> HttpResponse {
+    Json(Response::new(id, Err(RpcError::new(code, message)))).into_response()
+}
+
+enum BodyError {
+    /// Longer than the limit; `prefix` is what was read up to it.
+    TooLarge { prefix: Vec<u8> },
+    Transport(axum::Error),
+}
+
+/// The body, read up to `limit` bytes.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    use futures_core::Stream;
+    let mut stream = body.into_data_stream();
+    let mut read = Vec::new();
+    while let Some(chunk) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut stream).poll_next(cx)).await {
+        let chunk = chunk.map_err(BodyError::Transport)?;
+        let room = limit - read.len();
+        if chunk.len() > room {
+            read.extend_from_slice(&chunk[..room]);
+            return Err(BodyError::TooLarge { prefix: read });
+        }
+        read.extend_from_slice(&chunk);
+    }
+    Ok(read.into())
+}
+
 async fn handle_rpc<S: RpcService>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -122,18 +150,32 @@ async fn handle_rpc<S: RpcService>(
 ) -> HttpResponse {
     let meta = CallMeta::from_request(&headers, uri.query());
     let limit = state.limits.max_body_bytes;
-    let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
+    let bytes = match read_body(body, limit).await {
         Ok(bytes) => bytes,
-        Err(_) => {
+        Err(BodyError::TooLarge { prefix }) => {
             let message = format!("request body is larger than {limit} bytes");
-            return error_response(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidRequest, message);
+            // The id usually comes before the params: a caller that can be answered is.
+            return match recover_id(&prefix) {
+                Some(id) => answer(id, ErrorCode::InvalidParams, message),
+                None => error_response(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidRequest, message),
+            };
+        }
+        Err(BodyError::Transport(e)) => {
+            let message = format!("could not read the request body: {e}");
+            return error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message);
         }
     };
-    // serde_json stops at 128 levels of nesting, so deep input is a parse error, not a crash.
     let request: Value = match serde_json::from_slice(&bytes) {
         Ok(value) => value,
         Err(e) => {
-            return error_response(StatusCode::OK, ErrorCode::ParseError, format!("parse error: {e}"));
+            // serde_json stops at 128 levels of nesting, so deep input is an error, not a
+            // crash; the envelope around deep params is still readable, and its caller is
+            // answered by id. (serde_json classifies this error only by its text.)
+            let too_deep = e.to_string().starts_with("recursion limit exceeded");
+            return match recover_id(&bytes).filter(|_| too_deep) {
+                Some(id) => answer(id, ErrorCode::InvalidParams, "params are nested deeper than 128 levels".into()),
+                None => error_response(StatusCode::OK, ErrorCode::ParseError, format!("parse error: {e}")),
+            };
         }
     };
     match request {

@@ -121,7 +121,8 @@ mod tests {
             factory: None,
             paymaster: None,
             valid_until: None,
-            associated_storage: Default::default(),
+            prefund: crate::validation::Wei(alloy::primitives::U256::ZERO),
+            paymaster_deposit: None,
             code_hashes: Default::default(),
         };
         assert!(fees.covered_by(&op(3 * GWEI, GWEI)));

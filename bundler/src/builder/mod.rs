@@ -14,5 +14,5 @@ mod tracker;
 
 pub use drops::{DROP_RECORD_CAPACITY, DropRecord};
 pub use fees::{BundleFees, REPLACEMENT_BUMP_PERCENT, bump};
-pub use selection::select_bundle;
+pub use selection::{hold_back_storage_conflicts, select_bundle};
 pub use submit::{Builder, BuilderError, BuilderSettings, BundleOutcome, BundlingMode};

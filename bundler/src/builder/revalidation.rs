@@ -1,24 +1,27 @@
 //! The second validation, at bundle time: state moved since an operation was accepted, so each
 //! selected operation is validated again, and dropped when it fails or when the code of a
-//! contract its validation touched changed in between (ERC-7562 COD-010).
+//! contract its validation touched changed in between (ERC-7562 COD-010). A paymaster is not
+//! held to an operation that failed through its account or factory (EREP-015).
 
 use super::submit::Builder;
 use crate::pool::{Mempool, PoolOperation};
 use crate::validation::PinnedBlock;
-use alloy::primitives::B256;
+use alloy::primitives::{Address, B256};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tora_core::UserOperation;
 
 impl<P: Mempool> Builder<P> {
-    /// Keeps in `chosen` the operations that pass again; removes the others from the pool and
-    /// returns them with the reason.
+    /// Keeps in `chosen` the operations that pass again, with the contracts whose storage their
+    /// second validation used (for STO-041); removes the others from the pool and returns them
+    /// with the reason.
     pub(super) async fn revalidate(
         &self,
         chosen: &mut Vec<PoolOperation>,
         block: PinnedBlock,
-    ) -> Vec<(B256, String)> {
+    ) -> (Vec<(B256, String)>, HashMap<B256, BTreeSet<Address>>) {
         // What the validations will read, in a few batched round trips rather than each
         // operation's own; a failure here only means they fetch it themselves.
         let ops: Vec<&UserOperation> = chosen.iter().map(|p| &p.op).collect();
@@ -45,12 +48,21 @@ impl<P: Mempool> Builder<P> {
         }
         let mut dropped = Vec::new();
         let mut kept = Vec::new();
+        let mut touched = HashMap::new();
         for (p, verdict) in chosen.drain(..).zip(verdicts) {
             let reason = match verdict {
                 // The check itself failed (a panic in the task): skip the operation this time.
                 None => continue,
-                Some(Err(e)) => Some(format!("second validation failed: {e}")),
+                Some(Err(e)) => {
+                    if e.is_account_or_factory_fault()
+                        && let Some(paymaster) = p.paymaster
+                    {
+                        self.pool.unsee(paymaster.address);
+                    }
+                    Some(format!("second validation failed: {e}"))
+                }
                 Some(Ok(outcome)) => {
+                    touched.insert(p.hash, outcome.storage.keys().copied().collect());
                     let changed = p.changed_code(&outcome);
                     (!changed.is_empty()).then(|| {
                         let changed: Vec<String> = changed.iter().map(|a| a.to_string()).collect();
@@ -71,6 +83,6 @@ impl<P: Mempool> Builder<P> {
             }
         }
         *chosen = kept;
-        dropped
+        (dropped, touched)
     }
 }

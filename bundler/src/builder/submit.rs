@@ -5,9 +5,9 @@
 use super::fees::BundleFees;
 use super::lanes::{Lane, lanes};
 use super::reorg::RecentBundles;
-use super::select_bundle;
+use super::{hold_back_storage_conflicts, select_bundle};
 use super::tracker::{InFlight, Settled};
-use crate::pool::{Mempool, PoolOperation};
+use crate::pool::{Mempool, PoolOperation, ReputationStatus};
 use crate::validation::{PinnedBlock, Validator};
 use alloy::eips::{BlockId, BlockNumberOrTag};
 use alloy::network::TransactionBuilder;
@@ -273,8 +273,17 @@ impl<P: Mempool> Builder<P> {
         if candidates.is_empty() {
             return Ok(None);
         }
-        let mut chosen = select_bundle(candidates, gas_target, self.settings.max_bundle_ops);
-        let mut dropped = self.revalidate(&mut chosen, PinnedBlock::from_header(&block.header)).await;
+        let throttled: HashSet<Address> = candidates
+            .iter()
+            .flat_map(|p| p.entities().map(|e| e.address))
+            .filter(|a| self.pool.reputation_status(*a) == ReputationStatus::Throttled)
+            .collect();
+        let mut chosen = select_bundle(candidates, gas_target, self.settings.max_bundle_ops, &throttled);
+        let (mut dropped, touched) = self.revalidate(&mut chosen, PinnedBlock::from_header(&block.header)).await;
+        let held = hold_back_storage_conflicts(&mut chosen, &touched, &self.pool.senders());
+        if !held.is_empty() {
+            tracing::debug!(?held, "operations using another pending sender's storage wait for a later bundle (STO-041)");
+        }
         dropped.extend(self.drop_failing(lane.address, &mut chosen).await?);
         for (hash, reason) in &dropped {
             self.drops.record(*hash, reason.clone());
@@ -332,11 +341,15 @@ impl<P: Mempool> Builder<P> {
                 return Err(BuilderError::Node(format!("FailedOp names op {index} of {}", chosen.len())));
             }
             let failed = chosen.remove(index);
-            if let Some(entity) = at_fault(&failed, &reason) {
-                self.pool.penalize(entity);
-            }
             tracing::info!(hash = %failed.hash, %reason, "dropped an operation that fails in the bundle");
             self.pool.remove(failed.hash);
+            if let Some(entity) = at_fault(&failed, &reason) {
+                // GREP-040, and GREP-010: the banned entity's other operations go too.
+                let purged = self.pool.penalize(entity);
+                chosen.retain(|p| !purged.contains(&p.hash));
+                let why = format!("GREP-010: {entity} was banned for failing a bundle ({reason})");
+                dropped.extend(purged.into_iter().map(|hash| (hash, why.clone())));
+            }
             dropped.push((failed.hash, reason));
         }
         Ok(dropped)
@@ -391,17 +404,22 @@ pub(super) fn bundle_request(
         .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
 }
 
-/// The entity ERC-7562 reputation blames for a `FailedOp` reason: the factory for AA1x, the
-/// paymaster for AA3x (validation) and AA5x (postOp), the account otherwise; nobody for AA9x,
+/// The entity ERC-7562 reputation blames for a `FailedOp` reason: the factory for AA1x; for
+/// AA2x the account, or its factory when that is staked (EREP-020); for AA3x (validation) and
+/// AA5x (postOp) the paymaster, or the account when that is staked (EREP-030); nobody for AA9x,
 /// which are the bundle's own faults (its gas, its beneficiary).
 fn at_fault(op: &PoolOperation, reason: &str) -> Option<Address> {
+    let sender = op.sender.address;
     let factory = op.factory.map(|f| f.address);
+    let staked_factory = op.factory.filter(|f| f.staked).map(|f| f.address);
     let paymaster = op.paymaster.map(|p| p.address);
     match reason.get(..3) {
-        Some("AA1") => factory.or(Some(op.sender.address)),
-        Some("AA3") | Some("AA5") => paymaster.or(Some(op.sender.address)),
+        Some("AA1") => factory.or(Some(sender)),
+        Some("AA2") => staked_factory.or(Some(sender)),
+        Some("AA3" | "AA5") if op.sender.staked => Some(sender),
+        Some("AA3" | "AA5") => paymaster.or(Some(sender)),
         Some("AA9") => None,
-        _ => Some(op.sender.address),
+        _ => Some(sender),
     }
 }
 
@@ -428,12 +446,21 @@ mod tests {
             factory: Some(entity(2)),
             paymaster: Some(entity(3)),
             valid_until: None,
-            associated_storage: Default::default(),
+            prefund: Wei(U256::ZERO),
+            paymaster_deposit: None,
             code_hashes: Default::default(),
         };
         assert_eq!(at_fault(&op, "AA13 initCode failed or OOG"), Some(Address::repeat_byte(2)));
         assert_eq!(at_fault(&op, "AA31 paymaster deposit too low"), Some(Address::repeat_byte(3)));
         assert_eq!(at_fault(&op, "AA23 reverted"), Some(Address::repeat_byte(1)));
+        // EREP-020: a staked factory answers for the account it deploys.
+        let mut staked_factory = op.clone();
+        staked_factory.factory = Some(EntityInfo { staked: true, ..entity(2) });
+        assert_eq!(at_fault(&staked_factory, "AA23 reverted"), Some(Address::repeat_byte(2)));
+        // EREP-030: a staked account answers for its paymaster.
+        let mut staked_sender = op.clone();
+        staked_sender.sender.staked = true;
+        assert_eq!(at_fault(&staked_sender, "AA33 reverted"), Some(Address::repeat_byte(1)));
         assert_eq!(at_fault(&op, "AA95 out of gas"), None);
         let bare = PoolOperation { factory: None, paymaster: None, ..op };
         assert_eq!(at_fault(&bare, "AA31 paymaster deposit too low"), Some(Address::repeat_byte(1)));

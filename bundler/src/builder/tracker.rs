@@ -13,7 +13,8 @@ use alloy::eips::BlockId;
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{B256, Bytes, U256};
 use alloy::providers::Provider;
-use alloy::rpc::types::{Block, TransactionReceipt, TransactionRequest};
+use alloy::rpc::types::{Block, Filter, TransactionReceipt, TransactionRequest};
+use alloy::sol_types::SolEvent;
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -24,6 +25,9 @@ pub(super) type Settled = Result<BundleOutcome, BuilderError>;
 
 /// A plain transfer's gas.
 const TRANSFER_GAS: u64 = 21_000;
+
+/// The most blocks one head's inclusion scan reads back (nodes cap eth_getLogs ranges).
+const MAX_INCLUSION_SCAN_BLOCKS: u64 = 1_000;
 
 /// How often a caller of send_bundle_now looks for a new head while it waits.
 const HEAD_POLL: Duration = Duration::from_millis(20);
@@ -82,9 +86,36 @@ impl<P: Mempool> Builder<P> {
                 }
             }
         }
+        if head.number != 0 {
+            self.count_inclusions(head.number + 1, block.header.number).await;
+        }
         head.number = block.header.number;
         head.hash = block.header.hash;
         Ok(block)
+    }
+
+    /// ERC-7562 opsIncluded counts every UserOperationEvent of an operation this bundler saw,
+    /// whoever's bundle carried it: a paymaster popular with other bundlers must not drift to
+    /// banned here. The operation also leaves the pool, before a bundle of ours can fail on it.
+    async fn count_inclusions(&self, from: u64, to: u64) {
+        if from > to {
+            return;
+        }
+        let filter = Filter::new()
+            .address(self.entry_point)
+            .event_signature(EntryPoint::UserOperationEvent::SIGNATURE_HASH)
+            .from_block(from.max(to.saturating_sub(MAX_INCLUSION_SCAN_BLOCKS)))
+            .to_block(to);
+        match self.lanes[0].provider.get_logs(&filter).await {
+            Ok(logs) => {
+                for log in logs {
+                    if let Ok(event) = log.log_decode::<EntryPoint::UserOperationEvent>() {
+                        self.pool.mark_included(event.inner.data.userOpHash);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, from, to, "could not read the blocks' UserOperationEvents"),
+        }
     }
 
     /// Waits for the bundle behind `settled`, processing heads meanwhile.

@@ -68,7 +68,7 @@ pub fn simulate_handle_op<D: DatabaseRef<Error = StateError>>(
         .with_ref_db(db)
         .modify_cfg_chained(|cfg| env.configure(cfg))
         .modify_block_chained(|b: &mut BlockEnv| env.configure_block(b));
-    let mut evm = ctx.build_mainnet();
+    let mut evm = ctx.build_mainnet().with_precompiles(env.precompiles());
     let executed = evm.transact_one(env.transaction(calldata)).map_err(evm_error)?;
     Ok(match executed {
         EvmResult::Success { output, logs, .. } => {

@@ -10,12 +10,14 @@
 //! EntryPoint does not revert when the call runs out of gas, and `eth_call` returns no logs.
 //! The search itself costs no node calls once the first probe has loaded the state it touches.
 
+mod error;
 mod handle_op;
 mod oracle;
 mod overlay;
 mod pre_verification;
 mod search;
 
+pub use error::EstimationError;
 pub use handle_op::{HandleOpRun, simulate_handle_op};
 pub use oracle::OracleReader;
 pub use overlay::Overlay;
@@ -28,16 +30,16 @@ use crate::validation::ValidationSettings;
 use crate::validation::head::ChainHead;
 use crate::validation::simulation::overrides as simulation_overrides;
 use crate::validation::state::{CodeCache, RecentBlockCaches, RpcState};
-use crate::validation::{PinnedBlock, SimulationEnv, SimulationRevert, StateError, rejection_code};
-use alloy::primitives::{Address, B256, Bytes, U128, U256};
+use crate::validation::{PinnedBlock, SimulationEnv, deposit_slot};
+use error::node;
+use alloy::primitives::{Address, B256, U128, U256};
 use alloy::providers::DynProvider;
 use alloy::rpc::types::state::StateOverride;
-use alloy::sol_types::SolValue;
 use revm::DatabaseRef;
 use revm::primitives::hardfork::SpecId;
 use serde::Serialize;
 use tora_core::chain_spec::DaFee;
-use tora_core::{ChainSpec, ErrorCode, RpcError, UserOperation};
+use tora_core::{ChainSpec, UserOperation};
 
 /// Gas of one estimation simulation transaction (capped by the block's gas limit).
 pub const SIMULATION_GAS: u64 = 15_000_000;
@@ -96,6 +98,7 @@ pub struct Estimator {
     entry_point: Address,
     chain_id: u64,
     spec: SpecId,
+    p256_precompile: bool,
     sender_creator: Address,
     /// Some on OP Stack chains.
     oracle: Option<OracleReader>,
@@ -106,21 +109,6 @@ pub struct Estimator {
     /// parameters move slowly, and asking the node for its latest block on every send would
     /// cost a node call per operation.
     head: ChainHead,
-}
-
-fn node<E: std::fmt::Display>(e: E) -> RpcError {
-    RpcError::internal(format!("node: {e}"))
-}
-
-fn state_error(e: StateError) -> RpcError {
-    RpcError::internal(e.to_string())
-}
-
-/// The EntryPoint's refusal (`FailedOp`), with its AAxx code.
-fn refusal(revert: SimulationRevert) -> RpcError {
-    let SimulationRevert { reason, inner } = revert;
-    let message = if inner.is_empty() { reason.clone() } else { format!("{reason} {inner}") };
-    RpcError::new(rejection_code(&reason), message)
 }
 
 impl Estimator {
@@ -138,6 +126,7 @@ impl Estimator {
             entry_point: chain.entry_point,
             chain_id: chain.id,
             spec: settings.spec,
+            p256_precompile: settings.p256_precompile,
             sender_creator: settings.sender_creator,
             oracle,
             codes: CodeCache::default(),
@@ -151,7 +140,7 @@ impl Estimator {
         &self,
         op: &UserOperation,
         overrides: Option<StateOverride>,
-    ) -> Result<GasEstimate, RpcError> {
+    ) -> Result<GasEstimate, EstimationError> {
         self.estimate_with_cost(op, overrides).await.map(|(estimate, _)| estimate)
     }
 
@@ -160,7 +149,7 @@ impl Estimator {
         &self,
         op: &UserOperation,
         overrides: Option<StateOverride>,
-    ) -> Result<(GasEstimate, EstimateCost), RpcError> {
+    ) -> Result<(GasEstimate, EstimateCost), EstimationError> {
         let block = self.latest_block().await?;
         let mut overrides = overrides.unwrap_or_default();
         // The simulation code must stay at the EntryPoint; its storage may be overridden.
@@ -169,7 +158,7 @@ impl Estimator {
         }
 
         let handle = tokio::runtime::Handle::try_current()
-            .map_err(|e| RpcError::internal(format!("estimation needs a tokio runtime: {e}")))?;
+            .map_err(|e| node(format!("estimation needs a tokio runtime: {e}")))?;
         let state = RpcState::new(
             self.provider.clone(),
             handle,
@@ -187,6 +176,7 @@ impl Estimator {
                 spec: self.spec,
                 gas_limit: SIMULATION_GAS,
                 block,
+                p256_precompile: self.p256_precompile,
             },
             overrides,
         };
@@ -195,7 +185,7 @@ impl Estimator {
             (measured, state.rpc_calls())
         })
         .await
-        .map_err(|e| RpcError::internal(format!("estimation task failed: {e}")))?;
+        .map_err(|e| node(format!("estimation task failed: {e}")))?;
         let measured = measured?;
         let (l1, oracle_calls) = self.l1_price(op, &block).await?;
         let (verification, call) = with_margin(measured.verification, measured.call);
@@ -221,7 +211,7 @@ impl Estimator {
 
     /// The least preVerificationGas `eth_sendUserOperation` accepts for `op` now: what an
     /// estimate with the operation's fees would answer. No node call off OP Stack chains.
-    pub async fn required_pre_verification_gas(&self, op: &UserOperation) -> Result<U256, RpcError> {
+    pub async fn required_pre_verification_gas(&self, op: &UserOperation) -> Result<U256, EstimationError> {
         let l1 = match self.oracle {
             None => None,
             Some(_) => {
@@ -232,13 +222,20 @@ impl Estimator {
         Ok(required_pre_verification_gas(op, l1.as_ref()))
     }
 
+    /// The least maxFeePerGas an operation may offer now: the head's base fee (an operation
+    /// below it cannot be included until the base fee falls), and never 0.
+    pub async fn least_max_fee_per_gas(&self) -> Result<u128, EstimationError> {
+        let (head, _) = self.head.latest().await.map_err(node)?;
+        Ok(u128::from(head.base_fee).max(1))
+    }
+
     /// The L1 fee's parameters and gas price for `op` at `block` (None off OP Stack), and the
     /// node calls that took.
     async fn l1_price(
         &self,
         op: &UserOperation,
         block: &PinnedBlock,
-    ) -> Result<(Option<L1Price>, u64), RpcError> {
+    ) -> Result<(Option<L1Price>, u64), EstimationError> {
         let Some(oracle) = &self.oracle else {
             return Ok((None, 0));
         };
@@ -246,15 +243,9 @@ impl Estimator {
         Ok((Some(L1Price { params, gas_price: effective_gas_price(op, block.base_fee) }), calls))
     }
 
-    async fn latest_block(&self) -> Result<PinnedBlock, RpcError> {
+    async fn latest_block(&self) -> Result<PinnedBlock, EstimationError> {
         latest_block(&self.provider).await
     }
-}
-
-/// The EntryPoint v0.7's `deposits` mapping (StakeManager's first variable) is at slot 0;
-/// `DepositInfo.deposit` is the first word of an entry.
-pub fn deposit_slot(account: Address) -> B256 {
-    alloy::primitives::keccak256((account, U256::ZERO).abi_encode())
 }
 
 /// More than any probe's prefund: (verification + call ceilings) × 1 wei.
@@ -280,7 +271,7 @@ fn prefund_from_balance(overrides: &mut StateOverride, entry_point: Address, sen
 }
 
 /// The node's latest block, as simulations pin it.
-pub async fn latest_block(provider: &DynProvider) -> Result<PinnedBlock, RpcError> {
+pub async fn latest_block(provider: &DynProvider) -> Result<PinnedBlock, EstimationError> {
     PinnedBlock::latest(provider).await.map_err(node)
 }
 
@@ -318,12 +309,12 @@ impl Search {
         .pack()
     }
 
-    fn run(&self, base: &RpcState) -> Result<Measured, RpcError> {
+    fn run(&self, base: &RpcState) -> Result<Measured, EstimationError> {
         let op = &self.op;
-        base.prefetch(&self.env.accounts_read(op)).map_err(state_error)?;
+        base.prefetch(&self.env.accounts_read(op))?;
         let mut overrides = self.overrides.clone();
         if op.paymaster.is_none() {
-            let sender = Overlay::new(base, &self.overrides)?.basic_ref(op.sender).map_err(state_error)?;
+            let sender = Overlay::new(base, &self.overrides)?.basic_ref(op.sender)?;
             let balance = sender.map(|account| account.balance).unwrap_or_default();
             prefund_from_balance(&mut overrides, self.env.entry_point, op.sender, balance);
         }
@@ -331,10 +322,10 @@ impl Search {
         let mut simulations = 0u32;
         let mut simulate = |call_gas: u64| {
             simulations += 1;
-            simulate_handle_op(&db, &self.env, &self.probe(call_gas)).map_err(state_error)
+            simulate_handle_op(&db, &self.env, &self.probe(call_gas))
         };
 
-        let ceiling = simulate(CALL_GAS_CEILING)?.map_err(refusal)?;
+        let ceiling = simulate(CALL_GAS_CEILING)?.map_err(EstimationError::Rejected)?;
         if !ceiling.success {
             return Err(failure(&ceiling));
         }
@@ -350,17 +341,14 @@ impl Search {
 }
 
 /// Why an operation fails even with the most gas the search gives it.
-fn failure(run: &HandleOpRun) -> RpcError {
-    if let Some(data) = &run.call_revert {
-        return RpcError::new(ErrorCode::ExecutionReverted, "the operation's callData reverts")
-            .with_data(serde_json::json!({ "revertData": data }));
+fn failure(run: &HandleOpRun) -> EstimationError {
+    if let Some(revert) = &run.call_revert {
+        return EstimationError::CallReverted { revert: revert.clone() };
     }
-    if let Some(data) = &run.post_op_revert {
-        return RpcError::new(ErrorCode::RejectedByPaymaster, "the paymaster's postOp reverts")
-            .with_data(serde_json::json!({ "revertData": data }));
+    if let Some(revert) = &run.post_op_revert {
+        return EstimationError::PostOpReverted { revert: revert.clone() };
     }
-    RpcError::new(ErrorCode::ExecutionReverted, "the operation does not succeed")
-        .with_data(serde_json::json!({ "revertData": Bytes::new() }))
+    EstimationError::NeverSucceeds
 }
 
 #[cfg(test)]

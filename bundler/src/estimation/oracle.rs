@@ -9,7 +9,7 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
 use std::sync::{Mutex, PoisonError};
-use tora_core::RpcError;
+use super::error::EstimationError;
 use tora_core::l1_fee::{GasPriceOracle, L1FeeParams};
 
 pub struct OracleReader {
@@ -18,8 +18,8 @@ pub struct OracleReader {
     cached: Mutex<Option<(u64, L1FeeParams)>>,
 }
 
-fn node<E: std::fmt::Display>(e: E) -> RpcError {
-    RpcError::internal(format!("GasPriceOracle: {e}"))
+fn node<E: std::fmt::Display>(e: E) -> EstimationError {
+    EstimationError::Node(format!("GasPriceOracle: {e}"))
 }
 
 impl OracleReader {
@@ -29,7 +29,7 @@ impl OracleReader {
 
     /// The parameters at `block`, and the node calls that took: none when that block's are
     /// cached, else one batch of four.
-    pub async fn params(&self, block: u64) -> Result<(L1FeeParams, u64), RpcError> {
+    pub async fn params(&self, block: u64) -> Result<(L1FeeParams, u64), EstimationError> {
         if let Some((at, params)) = *self.cached.lock().unwrap_or_else(PoisonError::into_inner)
             && at == block
         {
@@ -53,11 +53,11 @@ impl OracleReader {
             .add_call::<_, Bytes>("eth_call", &call(GasPriceOracle::blobBaseFeeScalarCall {}.abi_encode()))
             .map_err(node)?;
         batch.send().await.map_err(node)?;
-        let word = |bytes: &Bytes| -> Result<U256, RpcError> {
+        let word = |bytes: &Bytes| -> Result<U256, EstimationError> {
             U256::try_from_be_slice(bytes.get(..32).ok_or_else(|| node("short answer"))?)
                 .ok_or_else(|| node("bad word"))
         };
-        let scalar = |bytes: &Bytes| -> Result<u32, RpcError> {
+        let scalar = |bytes: &Bytes| -> Result<u32, EstimationError> {
             u32::try_from(word(bytes)?).map_err(|_| node("scalar above uint32"))
         };
         let params = L1FeeParams {

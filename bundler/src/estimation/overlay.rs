@@ -10,7 +10,7 @@ use revm::bytecode::Bytecode;
 use revm::primitives::{StorageKey, StorageValue};
 use revm::state::AccountInfo;
 use std::collections::HashMap;
-use tora_core::RpcError;
+use super::error::EstimationError;
 
 /// `base` with the caller's overrides on top; code overrides are hashed once, up front.
 pub struct Overlay<'a, D> {
@@ -21,14 +21,14 @@ pub struct Overlay<'a, D> {
 
 impl<'a, D: DatabaseRef<Error = StateError>> Overlay<'a, D> {
     /// Refuses overrides this overlay cannot honour (moving precompiles) with -32602.
-    pub fn new(base: &'a D, overrides: &'a StateOverride) -> Result<Self, RpcError> {
+    pub fn new(base: &'a D, overrides: &'a StateOverride) -> Result<Self, EstimationError> {
         let mut codes = HashMap::new();
         for (address, account) in overrides {
             if account.move_precompile_to.is_some() {
-                return Err(RpcError::invalid_params("movePrecompileToAddress overrides are not supported"));
+                return Err(EstimationError::InvalidOverride("movePrecompileToAddress overrides are not supported".to_owned()));
             }
             if account.state.is_some() && account.state_diff.is_some() {
-                return Err(RpcError::invalid_params(format!(
+                return Err(EstimationError::InvalidOverride(format!(
                     "override of {address} sets both state and stateDiff"
                 )));
             }
@@ -152,6 +152,6 @@ mod tests {
         assert_eq!(overlay.storage_ref(who, U256::from(2)).unwrap(), U256::ZERO);
         overrides.insert(who, AccountOverride { move_precompile_to: Some(who), ..Default::default() });
         let err = Overlay::new(&Empty, &overrides).err().unwrap();
-        assert_eq!(err.code, tora_core::ErrorCode::InvalidParams);
+        assert!(matches!(err, EstimationError::InvalidOverride(_)), "{err}");
     }
 }

@@ -1,51 +1,38 @@
-//! Why the pool refuses an operation, and the ERC-4337 code for each reason.
+//! Why the pool refuses an operation. What went wrong only: the RPC layer (`rpc::error`) gives
+//! each its ERC-4337 code.
 
-use crate::validation::Violation;
+use crate::validation::{Phase, Violation, Wei};
 use alloy::primitives::{Address, B256, U256};
-use serde_json::json;
-use tora_core::{ErrorCode, RpcError};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PoolError {
     #[error("operation {0} is already in the mempool")]
     AlreadyKnown(B256),
+    /// Both fees must rise by MIN_PRICE_BUMP_PERCENT; `fee` names the first that did not.
     #[error(
-        "replacement underpriced: needs maxFeePerGas >= {min_max_fee} and maxPriorityFeePerGas >= {min_priority_fee}"
+        "Replacement UserOperation must have higher {fee} (old={old} new={new}); at least {min} replaces it"
     )]
-    ReplacementUnderpriced { min_max_fee: U256, min_priority_fee: U256 },
-    #[error("sender {sender} already has {count} operations in the mempool; stake to send more")]
+    ReplacementUnderpriced { fee: &'static str, old: U256, new: U256, min: U256 },
+    /// ERC-7562 UREP-010.
+    #[error("account {sender} is unstaked and already has {count} operations in the mempool; stake to send more")]
     SenderLimit { sender: Address, count: usize },
-    #[error("entity {entity} is throttled and already in {count} mempool operations")]
-    Throttled { entity: Address, count: usize },
-    #[error("entity {0} is banned by reputation")]
-    Banned(Address),
+    /// ERC-7562 UREP-020: an unstaked paymaster's share of the pool follows its inclusions.
+    #[error("{role} {entity} is unstaked and already in {count} mempool operations, the most its inclusions allow")]
+    UnstakedEntityLimit { role: Phase, entity: Address, count: usize },
+    /// ERC-7562 GREP-020.
+    #[error("{role} {entity} is throttled and already in {count} mempool operations")]
+    Throttled { role: Phase, entity: Address, count: usize },
+    /// ERC-7562 GREP-010.
+    #[error("{role} {entity} is banned")]
+    Banned { role: Phase, entity: Address },
     #[error(transparent)]
     Conflict(#[from] Violation),
+    /// ERC-7562 EREP-010: the deposit must cover every pending operation's prefund.
+    #[error(
+        "paymaster deposit too low for all mempool UserOps: {paymaster} has {} wei, its operations need {needed}",
+        .deposit.0
+    )]
+    PaymasterDepositTooLow { paymaster: Address, deposit: Wei, needed: U256 },
     #[error("mempool is full and the effective fee {fee} is not above its lowest, {lowest}")]
     Full { fee: u128, lowest: u128 },
-}
-
-impl PoolError {
-    /// The ERC-4337 JSON-RPC code, mapped here and nowhere else.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            // The eth-infinitism bundler spec tests expect -32602 for an underpriced
-            // replacement; a duplicate and a full pool are likewise "fix your fields".
-            PoolError::AlreadyKnown(_)
-            | PoolError::ReplacementUnderpriced { .. }
-            | PoolError::Full { .. } => ErrorCode::InvalidParams,
-            // A stake lifts the per-sender limit.
-            PoolError::SenderLimit { .. } => ErrorCode::StakeTooLow,
-            PoolError::Throttled { .. } | PoolError::Banned(_) => ErrorCode::ThrottledOrBanned,
-            PoolError::Conflict(v) => v.code(),
-        }
-    }
-
-    pub fn to_rpc(&self) -> RpcError {
-        let err = RpcError::new(self.code(), self.to_string());
-        match self {
-            PoolError::Conflict(v) => err.with_data(json!({ "rule": v.rule() })),
-            _ => err,
-        }
-    }
 }

@@ -1,10 +1,11 @@
 //! The in-memory pool: one lock over a bounded map of operations and the reputation table.
 //! Scans are linear in the pool size, which the bound keeps small (thousands).
 
-use super::replacement::{bumped, is_replacement_priced};
+use super::replacement::{ShortFee, short_fee};
 use super::reputation::{Reputation, ReputationEntry, ReputationStatus};
 use super::{Mempool, PoolError, PoolOperation, SAME_SENDER_MEMPOOL_COUNT, THROTTLED_ENTITY_MEMPOOL_COUNT};
-use crate::validation::rules::check_mempool_conflicts;
+use crate::validation::Phase;
+use crate::validation::rules::check_mempool_roles;
 use alloy::primitives::{Address, B256, U256};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -50,39 +51,71 @@ impl InMemoryPool {
 
 impl Inner {
     fn ops_with(&self, entity: Address, except: Option<B256>) -> usize {
-        self.ops
-            .values()
-            .filter(|(_, p)| Some(p.hash) != except && p.entities().any(|e| e.address == entity))
-            .count()
+        self.ops.values().filter(|(_, p)| Some(p.hash) != except && p.references(entity)).count()
     }
 
+    /// ERC-7562 reputation and per-entity limits (GREP-010, GREP-020, UREP-010, UREP-020).
     fn check_reputation(&self, op: &PoolOperation, replaced: Option<B256>) -> Result<(), PoolError> {
-        for entity in op.entities() {
+        for (role, entity) in op.entities_with_roles() {
+            let count = || self.ops_with(entity.address, replaced);
             match self.reputation.status(entity.address) {
-                ReputationStatus::Ok => {}
-                ReputationStatus::Banned => return Err(PoolError::Banned(entity.address)),
+                ReputationStatus::Banned => return Err(PoolError::Banned { role, entity: entity.address }),
                 ReputationStatus::Throttled => {
-                    let count = self.ops_with(entity.address, replaced);
+                    let count = count();
                     if count >= THROTTLED_ENTITY_MEMPOOL_COUNT {
-                        return Err(PoolError::Throttled { entity: entity.address, count });
+                        return Err(PoolError::Throttled { role, entity: entity.address, count });
                     }
                 }
+                // SREP-040: an ok staked entity has no limit.
+                ReputationStatus::Ok if entity.staked => {}
+                ReputationStatus::Ok => match role {
+                    Phase::Account if replaced.is_none() => {
+                        let count = count();
+                        if count >= SAME_SENDER_MEMPOOL_COUNT {
+                            return Err(PoolError::SenderLimit { sender: entity.address, count });
+                        }
+                    }
+                    Phase::Paymaster => {
+                        let count = count();
+                        let allowed = self.reputation.unstaked_allowance(entity.address);
+                        if u64::try_from(count).unwrap_or(u64::MAX) >= allowed {
+                            return Err(PoolError::UnstakedEntityLimit { role, entity: entity.address, count });
+                        }
+                    }
+                    _ => {}
+                },
             }
         }
         Ok(())
     }
 
-    /// ERC-7562 STO-040/041 against every other pending operation.
-    fn check_conflicts(&self, op: &PoolOperation, replaced: Option<B256>) -> Result<(), PoolError> {
-        let others = self.ops.values().map(|(_, p)| p).filter(|p| Some(p.hash) != replaced);
+    /// ERC-7562 STO-040 against every other pending operation.
+    fn check_roles(&self, op: &PoolOperation, replaced: Option<B256>) -> Result<(), PoolError> {
         let mut senders = HashSet::new();
         let mut entities = HashSet::new();
-        for other in others {
+        for (_, other) in self.ops.values().filter(|(_, p)| Some(p.hash) != replaced) {
             senders.insert(other.sender.address);
             entities.extend(other.non_sender_entities());
         }
-        let own = op.non_sender_entities();
-        check_mempool_conflicts(op.sender.address, &own, &op.associated_storage, &senders, &entities)?;
+        let (factory, paymaster) = (op.factory.map(|f| f.address), op.paymaster.map(|p| p.address));
+        check_mempool_roles(op.sender.address, factory, paymaster, &senders, &entities)?;
+        Ok(())
+    }
+
+    /// ERC-7562 EREP-010: the paymaster's deposit covers the prefund of every pending operation
+    /// it pays for, this one included.
+    fn check_paymaster_deposit(&self, op: &PoolOperation, replaced: Option<B256>) -> Result<(), PoolError> {
+        let (Some(paymaster), Some(deposit)) = (op.paymaster, op.paymaster_deposit) else {
+            return Ok(());
+        };
+        let needed = self
+            .ops
+            .values()
+            .filter(|(_, p)| Some(p.hash) != replaced && p.paymaster.is_some_and(|pm| pm.address == paymaster.address))
+            .fold(op.prefund.0, |sum, (_, p)| sum.saturating_add(p.prefund.0));
+        if needed > deposit.0 {
+            return Err(PoolError::PaymasterDepositTooLow { paymaster: paymaster.address, deposit, needed });
+        }
         Ok(())
     }
 
@@ -95,10 +128,10 @@ impl Inner {
             .map(|(fee, _, hash)| (fee, hash))
     }
 
-    fn take(&mut self, hash: B256) -> Option<PoolOperation> {
-        let (_, op) = self.ops.remove(&hash)?;
+    fn take(&mut self, hash: B256) -> Option<(u64, PoolOperation)> {
+        let (seq, op) = self.ops.remove(&hash)?;
         self.by_sender_nonce.remove(&(op.op.sender, op.op.nonce));
-        Some(op)
+        Some((seq, op))
     }
 
     fn sorted(&self) -> Vec<&(u64, PoolOperation)> {
@@ -117,23 +150,14 @@ impl Mempool for InMemoryPool {
         let key = (op.op.sender, op.op.nonce);
         let replaced = inner.by_sender_nonce.get(&key).copied();
         inner.check_reputation(&op, replaced)?;
-        match replaced.and_then(|hash| inner.ops.get(&hash)) {
-            Some((_, old)) if !is_replacement_priced(&old.op, &op.op) => {
-                return Err(PoolError::ReplacementUnderpriced {
-                    min_max_fee: bumped(old.op.max_fee_per_gas),
-                    min_priority_fee: bumped(old.op.max_priority_fee_per_gas),
-                });
-            }
-            Some(_) => {}
-            None if !op.sender.staked => {
-                let count = inner.ops.values().filter(|(_, p)| p.op.sender == op.op.sender).count();
-                if count >= SAME_SENDER_MEMPOOL_COUNT {
-                    return Err(PoolError::SenderLimit { sender: op.op.sender, count });
-                }
-            }
-            None => {}
+        if let Some((_, old)) = replaced.and_then(|hash| inner.ops.get(&hash))
+            && let Some(short) = short_fee(&old.op, &op.op)
+        {
+            let ShortFee { fee, old, new, least } = short;
+            return Err(PoolError::ReplacementUnderpriced { fee, old, new, min: least });
         }
-        inner.check_conflicts(&op, replaced)?;
+        inner.check_roles(&op, replaced)?;
+        inner.check_paymaster_deposit(&op, replaced)?;
         if replaced.is_none() && inner.ops.len() >= self.settings.max_operations.max(1) {
             let fee = op.effective_fee(inner.base_fee);
             match inner.lowest() {
@@ -145,25 +169,34 @@ impl Mempool for InMemoryPool {
                 None => {}
             }
         }
-        if let Some(old) = replaced {
-            inner.take(old);
-        }
+        // A replacement keeps its place in arrival order.
+        let seq = match replaced.and_then(|old| inner.take(old)) {
+            Some((seq, old)) => {
+                // GREP-050: an entity the replacement no longer names gives back its opsSeen.
+                for gone in old.entities().filter(|e| !op.references(e.address)) {
+                    inner.reputation.unsee(gone.address);
+                }
+                seq
+            }
+            None => {
+                inner.next_seq += 1;
+                inner.next_seq - 1
+            }
+        };
         let addresses: Vec<Address> = op.entities().map(|e| e.address).collect();
         for address in addresses {
             inner.reputation.seen(address);
         }
         let hash = op.hash;
-        let seq = inner.next_seq;
-        inner.next_seq += 1;
         inner.by_sender_nonce.insert(key, hash);
         inner.ops.insert(hash, (seq, op));
         Ok(hash)
     }
 
-    fn check_entities(&self, entities: &[Address]) -> Result<(), PoolError> {
+    fn check_entities(&self, entities: &[(Phase, Address)]) -> Result<(), PoolError> {
         let inner = self.lock();
-        match entities.iter().find(|e| inner.reputation.status(**e) == ReputationStatus::Banned) {
-            Some(&banned) => Err(PoolError::Banned(banned)),
+        match entities.iter().find(|(_, e)| inner.reputation.status(*e) == ReputationStatus::Banned) {
+            Some(&(role, entity)) => Err(PoolError::Banned { role, entity }),
             None => Ok(()),
         }
     }
@@ -173,12 +206,12 @@ impl Mempool for InMemoryPool {
     }
 
     fn remove(&self, hash: B256) -> Option<PoolOperation> {
-        self.lock().take(hash)
+        self.lock().take(hash).map(|(_, op)| op)
     }
 
     fn mark_included(&self, hash: B256) -> Option<PoolOperation> {
         let mut inner = self.lock();
-        let op = inner.take(hash)?;
+        let (_, op) = inner.take(hash)?;
         for entity in op.entities() {
             inner.reputation.included(entity.address);
         }
@@ -213,14 +246,34 @@ impl Mempool for InMemoryPool {
         self.lock().sorted().into_iter().map(|(_, p)| p.clone()).collect()
     }
 
+    fn senders(&self) -> HashSet<Address> {
+        self.lock().ops.values().map(|(_, p)| p.op.sender).collect()
+    }
+
     fn clear(&self) {
         let mut inner = self.lock();
         inner.ops.clear();
         inner.by_sender_nonce.clear();
     }
 
-    fn penalize(&self, entity: Address) {
-        self.lock().reputation.crashed_handle_ops(entity);
+    fn penalize(&self, entity: Address) -> Vec<B256> {
+        let mut inner = self.lock();
+        inner.reputation.crashed_handle_ops(entity);
+        // GREP-010: a banned entity's operations leave the pool with it.
+        let purged: Vec<B256> =
+            inner.ops.values().filter(|(_, p)| p.references(entity)).map(|(_, p)| p.hash).collect();
+        for hash in &purged {
+            inner.take(*hash);
+        }
+        purged
+    }
+
+    fn unsee(&self, entity: Address) {
+        self.lock().reputation.unsee(entity);
+    }
+
+    fn reputation_status(&self, entity: Address) -> ReputationStatus {
+        self.lock().reputation.status(entity)
     }
 
     fn dump_reputation(&self) -> Vec<ReputationEntry> {

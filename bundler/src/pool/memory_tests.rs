@@ -1,10 +1,9 @@
 //! The pool's rules with exact numbers.
 
 use super::*;
-use crate::validation::{EntityInfo, Wei};
+use crate::validation::{EntityInfo, Phase, Wei};
 use alloy::primitives::U128;
-use std::collections::BTreeSet;
-use tora_core::{ErrorCode, UserOperation};
+use tora_core::{ErrorCode, RpcError, UserOperation};
 
 const GWEI: u64 = 1_000_000_000;
 const PAYMASTER: Address = Address::repeat_byte(0x9a);
@@ -27,7 +26,8 @@ fn op(sender: u8, nonce: u64, max_fee: u64, priority: u64) -> PoolOperation {
         factory: None,
         paymaster: None,
         valid_until: None,
-        associated_storage: BTreeSet::new(),
+        prefund: Wei(U256::from(1_000)),
+        paymaster_deposit: None,
         code_hashes: Default::default(),
         op,
     }
@@ -36,6 +36,10 @@ fn op(sender: u8, nonce: u64, max_fee: u64, priority: u64) -> PoolOperation {
 fn with_paymaster(mut p: PoolOperation) -> PoolOperation {
     p.paymaster = Some(entity(PAYMASTER, false));
     p
+}
+
+fn code(err: PoolError) -> ErrorCode {
+    RpcError::from(err).code
 }
 
 fn pool(max_operations: usize) -> InMemoryPool {
@@ -55,11 +59,14 @@ fn replacement_needs_ten_percent_on_both_fees() {
     assert_eq!(
         err,
         PoolError::ReplacementUnderpriced {
-            min_max_fee: U256::from(5_500_000_000u64),
-            min_priority_fee: U256::from(1_100_000_000u64)
+            fee: "maxPriorityFeePerGas",
+            old: U256::from(GWEI),
+            new: U256::from(1_090_000_000u64),
+            min: U256::from(1_100_000_000u64)
         }
     );
-    assert_eq!(err.code(), ErrorCode::InvalidParams);
+    assert!(err.to_string().starts_with("Replacement UserOperation must have higher maxPriorityFeePerGas"));
+    assert_eq!(code(err), ErrorCode::InvalidParams);
     assert_eq!(pool.dump().len(), 1);
     // Exactly +10% on both replaces it.
     let replacement = op(1, 0, 5_500_000_000, 1_100_000_000);
@@ -76,7 +83,7 @@ fn unstaked_sender_holds_at_most_four_operations() {
     }
     let err = pool.add(op(1, 4, GWEI, GWEI)).unwrap_err();
     assert_eq!(err, PoolError::SenderLimit { sender: Address::repeat_byte(1), count: 4 });
-    assert_eq!(err.code(), ErrorCode::StakeTooLow);
+    assert_eq!(code(err), ErrorCode::StakeTooLow);
     // A replacement does not count as a fifth.
     pool.add(op(1, 3, 2 * GWEI, 2 * GWEI)).unwrap();
     // A staked sender has no such limit.
@@ -91,10 +98,10 @@ fn unstaked_sender_holds_at_most_four_operations() {
 #[test]
 fn throttled_entity_holds_at_most_four_operations_and_banned_none() {
     let pool = pool(100);
-    // 101 seen, 0 included: 101 > (0 + 10) * 10, throttled.
+    // 110 seen, 0 included: 110 / 10 > 0 + 10, throttled.
     pool.set_reputation(&[ReputationEntry {
         address: PAYMASTER,
-        ops_seen: 101,
+        ops_seen: 110,
         ops_included: 0,
         status: None,
     }]);
@@ -102,19 +109,22 @@ fn throttled_entity_holds_at_most_four_operations_and_banned_none() {
         pool.add(with_paymaster(op(sender, 0, GWEI, GWEI))).unwrap();
     }
     let err = pool.add(with_paymaster(op(5, 0, GWEI, GWEI))).unwrap_err();
-    assert_eq!(err, PoolError::Throttled { entity: PAYMASTER, count: 4 });
-    assert_eq!(err.code(), ErrorCode::ThrottledOrBanned);
-    assert_eq!(pool.check_entities(&[PAYMASTER]), Ok(()));
-    // 501 seen: past (0 + 50) * 10, banned outright, and refused before validation.
+    assert_eq!(err, PoolError::Throttled { role: Phase::Paymaster, entity: PAYMASTER, count: 4 });
+    assert_eq!(err.to_string(), format!("paymaster {PAYMASTER} is throttled and already in 4 mempool operations"));
+    assert_eq!(code(err), ErrorCode::ThrottledOrBanned);
+    assert_eq!(pool.check_entities(&[(Phase::Paymaster, PAYMASTER)]), Ok(()));
+    // 510 seen: 510 / 10 > 0 + 50, banned outright, and refused before validation.
     pool.clear();
     pool.set_reputation(&[ReputationEntry {
         address: PAYMASTER,
-        ops_seen: 501,
+        ops_seen: 510,
         ops_included: 0,
         status: None,
     }]);
-    assert_eq!(pool.add(with_paymaster(op(1, 0, GWEI, GWEI))), Err(PoolError::Banned(PAYMASTER)));
-    assert_eq!(pool.check_entities(&[Address::ZERO, PAYMASTER]), Err(PoolError::Banned(PAYMASTER)));
+    let banned = PoolError::Banned { role: Phase::Paymaster, entity: PAYMASTER };
+    assert_eq!(pool.add(with_paymaster(op(1, 0, GWEI, GWEI))), Err(banned.clone()));
+    let entities = [(Phase::Account, Address::ZERO), (Phase::Paymaster, PAYMASTER)];
+    assert_eq!(pool.check_entities(&entities), Err(banned));
 }
 
 #[test]
@@ -142,12 +152,96 @@ fn an_entity_that_is_another_pending_sender_conflicts() {
     pool.add(with_paymaster(op(1, 0, GWEI, GWEI))).unwrap();
     // STO-040: the paymaster of a pending operation sends its own.
     let err = pool.add(op(0x9a, 0, GWEI, GWEI)).unwrap_err();
-    assert_eq!(err.code(), ErrorCode::BannedOpcode);
-    assert_eq!(err.to_rpc().data.unwrap()["rule"], "STO-040");
-    // STO-041: associated storage in a pending sender's contract.
-    let mut uses_storage_of_1 = op(3, 0, GWEI, GWEI);
-    uses_storage_of_1.associated_storage.insert(Address::repeat_byte(1));
-    assert_eq!(pool.add(uses_storage_of_1).unwrap_err().to_rpc().data.unwrap()["rule"], "STO-041");
+    assert!(err.to_string().contains("is used as a different entity in another UserOperation"), "{err}");
+    let rpc = RpcError::from(err);
+    assert_eq!(rpc.code, ErrorCode::BannedOpcode);
+    assert_eq!(rpc.data.unwrap()["rule"], "STO-040");
+    // ...and the other way: a pending sender named as this operation's paymaster.
+    let mut pays_with_sender_1 = op(3, 0, GWEI, GWEI);
+    pays_with_sender_1.paymaster = Some(entity(Address::repeat_byte(1), false));
+    let err = pool.add(pays_with_sender_1).unwrap_err();
+    assert!(err.to_string().contains("is used as a sender entity in another UserOperation"), "{err}");
+}
+
+#[test]
+fn a_paymaster_deposit_must_cover_every_pending_prefund() {
+    let pool = pool(100);
+    // EREP-010: a deposit of 2,999 wei covers two prefunds of 1,000 and not a third (3,000).
+    let paid = |sender| {
+        let mut p = with_paymaster(op(sender, 0, GWEI, GWEI));
+        p.paymaster_deposit = Some(Wei(U256::from(2_999)));
+        p
+    };
+    pool.add(paid(1)).unwrap();
+    pool.add(paid(2)).unwrap();
+    let err = pool.add(paid(3)).unwrap_err();
+    assert_eq!(
+        err,
+        PoolError::PaymasterDepositTooLow { paymaster: PAYMASTER, deposit: Wei(U256::from(2_999)), needed: U256::from(3_000) }
+    );
+    assert_eq!(code(err), ErrorCode::PaymasterDepositTooLow);
+    // A replacement counts its own prefund instead of the one it replaces.
+    let mut bumped = paid(2);
+    bumped.op.max_fee_per_gas = U128::from(2 * GWEI);
+    bumped.op.max_priority_fee_per_gas = U128::from(2 * GWEI);
+    bumped.hash = bumped.op.hash(Address::repeat_byte(0xe0), 1);
+    pool.add(bumped).unwrap();
+    assert_eq!(pool.dump().len(), 2);
+}
+
+#[test]
+fn an_unstaked_paymaster_is_limited_by_its_inclusions() {
+    let pool = pool(100);
+    // UREP-020: a new unstaked paymaster appears in at most 10 pending operations.
+    for sender in 1..=10 {
+        pool.add(with_paymaster(op(sender, 0, GWEI, GWEI))).unwrap();
+    }
+    let err = pool.add(with_paymaster(op(11, 0, GWEI, GWEI))).unwrap_err();
+    assert_eq!(err, PoolError::UnstakedEntityLimit { role: Phase::Paymaster, entity: PAYMASTER, count: 10 });
+    assert_eq!(code(err), ErrorCode::StakeTooLow);
+    // Every inclusion earns room: 20 seen, 20 included allows 10 + 20 * 20 / 20 = 30.
+    let record = |ops_seen| ReputationEntry { address: PAYMASTER, ops_seen, ops_included: 20, status: None };
+    pool.set_reputation(&[record(20)]);
+    pool.add(with_paymaster(op(11, 0, GWEI, GWEI))).unwrap();
+    // A low inclusion rate earns little (and still short of throttling): 290 seen, 20 included
+    // allows 10 + 400 / 290 = 11, which the 11 pending already fill.
+    pool.set_reputation(&[record(290)]);
+    assert!(matches!(pool.add(with_paymaster(op(12, 0, GWEI, GWEI))), Err(PoolError::UnstakedEntityLimit { count: 11, .. })));
+    // A staked paymaster has no such limit.
+    let mut staked = op(31, 0, GWEI, GWEI);
+    staked.paymaster = Some(entity(PAYMASTER, true));
+    pool.add(staked).unwrap();
+}
+
+#[test]
+fn a_replacement_that_drops_the_paymaster_gives_back_its_ops_seen() {
+    let pool = pool(100);
+    pool.add(with_paymaster(op(1, 0, GWEI, GWEI))).unwrap();
+    let seen = |pool: &InMemoryPool| pool.dump_reputation().into_iter().find(|e| e.address == PAYMASTER).unwrap().ops_seen;
+    assert_eq!(seen(&pool), 1);
+    // GREP-050: the replacement pays its own gas; the paymaster it no longer names is unseen.
+    let mut replacement = op(1, 0, 2 * GWEI, 2 * GWEI);
+    replacement.hash = replacement.op.hash(Address::repeat_byte(0xe0), 2);
+    pool.add(replacement).unwrap();
+    assert_eq!(seen(&pool), 0);
+}
+
+#[test]
+fn a_penalized_entity_is_banned_and_its_pending_operations_leave() {
+    let pool = pool(100);
+    let a = pool.add(with_paymaster(op(1, 0, GWEI, GWEI))).unwrap();
+    let b = pool.add(with_paymaster(op(2, 0, GWEI, GWEI))).unwrap();
+    let other = pool.add(op(3, 0, GWEI, GWEI)).unwrap();
+    let mut purged = pool.penalize(PAYMASTER);
+    purged.sort();
+    let mut expected = vec![a, b];
+    expected.sort();
+    assert_eq!(purged, expected);
+    assert_eq!(hashes(pool.dump()), vec![other]);
+    assert_eq!(pool.reputation_status(PAYMASTER), ReputationStatus::Banned);
+    // EREP-015's unsee takes back one opsSeen: 2 + 10,000 - 1.
+    pool.unsee(PAYMASTER);
+    assert_eq!(pool.dump_reputation().into_iter().find(|e| e.address == PAYMASTER).unwrap().ops_seen, 10_001);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The mempool: validated operations waiting for a bundle, per EntryPoint, with the ERC-7562
-//! mempool rules (replacement, per-sender and per-entity limits, reputation, STO-040/041).
+//! mempool rules (replacement, per-sender and per-entity limits, reputation, STO-040, EREP-010).
 //!
 //! The RPC layer and the builder see only the [`Mempool`] trait, so a Redis-backed pool can
 //! replace [`InMemoryPool`] without touching them. (The house style would put the trait in
@@ -14,18 +14,22 @@ mod reputation;
 pub use error::PoolError;
 pub use memory::{InMemoryPool, PoolSettings};
 pub use operation::PoolOperation;
-pub use replacement::{MIN_PRICE_BUMP_PERCENT, is_replacement_priced};
+pub use replacement::{MIN_PRICE_BUMP_PERCENT, ShortFee, is_replacement_priced, short_fee};
 pub use reputation::{
     BAN_SLACK, CRASHED_HANDLE_OPS_SEEN, MIN_INCLUSION_RATE_DENOMINATOR, Reputation, ReputationEntry,
-    ReputationStatus, THROTTLING_SLACK,
+    ReputationStatus, SAME_UNSTAKED_ENTITY_MEMPOOL_COUNT, THROTTLING_SLACK, unstaked_ops_allowed,
 };
 
+use crate::validation::Phase;
 use alloy::primitives::{Address, B256};
+use std::collections::HashSet;
 
 /// ERC-7562: an unstaked sender may have this many operations in the mempool.
 pub const SAME_SENDER_MEMPOOL_COUNT: usize = 4;
 /// ERC-7562: a throttled entity may appear in this many operations in the mempool.
 pub const THROTTLED_ENTITY_MEMPOOL_COUNT: usize = 4;
+/// ERC-7562 GREP-020: a throttled entity may appear in this many operations of one bundle.
+pub const THROTTLED_ENTITY_BUNDLE_COUNT: usize = 4;
 
 /// The pool of one EntryPoint. Methods are synchronous: the in-memory pool answers in
 /// microseconds under one lock; a networked pool would make them async.
@@ -33,7 +37,7 @@ pub trait Mempool: Send + Sync + 'static {
     /// Adds a validated operation, or refuses it by the pool's rules; returns its userOpHash.
     fn add(&self, op: PoolOperation) -> Result<B256, PoolError>;
     /// Refuses early an operation naming a banned entity, before a validation is spent on it.
-    fn check_entities(&self, entities: &[Address]) -> Result<(), PoolError>;
+    fn check_entities(&self, entities: &[(Phase, Address)]) -> Result<(), PoolError>;
     /// The pending operation with this userOpHash.
     fn get(&self, hash: B256) -> Option<PoolOperation>;
     /// Drops an operation (a failed bundle simulation, or on request); returns it.
@@ -47,11 +51,19 @@ pub trait Mempool: Send + Sync + 'static {
     fn best(&self, max: usize) -> Vec<PoolOperation>;
     /// Every pending operation, in the order they arrived.
     fn dump(&self) -> Vec<PoolOperation>;
+    /// Every sender with a pending operation (STO-041 when a bundle is built).
+    fn senders(&self) -> HashSet<Address>;
     /// Drops every pending operation (debug_bundler_clearMempool).
     fn clear(&self);
     /// Bans `entity` for making a bundle's handleOps fail after its operation passed
-    /// validation (the entity at fault: paymaster for AA3x, factory for AA1x, else the account).
-    fn penalize(&self, entity: Address);
+    /// validation (ERC-7562 GREP-040), and drops every pending operation that names it
+    /// (GREP-010); returns the dropped hashes.
+    fn penalize(&self, entity: Address) -> Vec<B256>;
+    /// Takes back one opsSeen of `entity` (EREP-015: the operation failed through no fault
+    /// of it).
+    fn unsee(&self, entity: Address);
+    /// The entity's reputation now.
+    fn reputation_status(&self, entity: Address) -> ReputationStatus;
     /// Every entity with a reputation record.
     fn dump_reputation(&self) -> Vec<ReputationEntry>;
     /// Overwrites reputation records (debug_bundler_setReputation).

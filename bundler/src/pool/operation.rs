@@ -1,8 +1,8 @@
 //! A pending operation with what validation learned about it that the pool's rules need.
 
-use crate::validation::{EntityInfo, ValidationOutcome};
+use crate::validation::{EntityInfo, Phase, ValidationOutcome, Wei};
 use alloy::primitives::{Address, B256, U256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use tora_core::UserOperation;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,8 +14,11 @@ pub struct PoolOperation {
     pub paymaster: Option<EntityInfo>,
     /// None: valid forever.
     pub valid_until: Option<u64>,
-    /// Contracts whose storage validation used through association (ERC-7562 STO-041).
-    pub associated_storage: BTreeSet<Address>,
+    /// What the EntryPoint takes from the sender's or paymaster's deposit up front: every gas
+    /// limit at maxFeePerGas (ERC-7562 EREP-010 sums these per paymaster).
+    pub prefund: Wei,
+    /// The paymaster's deposit when the operation was validated.
+    pub paymaster_deposit: Option<Wei>,
     /// Code hash of every contract the validation touched, for the bundle-time recheck
     /// (ERC-7562 COD-010).
     pub code_hashes: BTreeMap<Address, B256>,
@@ -30,7 +33,8 @@ impl PoolOperation {
             factory: outcome.factory,
             paymaster: outcome.paymaster,
             valid_until: outcome.time_range.valid_until,
-            associated_storage: outcome.associated_storage.clone(),
+            prefund: outcome.prefund,
+            paymaster_deposit: outcome.paymaster_deposit,
             code_hashes: outcome.code_hashes.clone(),
         }
     }
@@ -40,9 +44,21 @@ impl PoolOperation {
         std::iter::once(&self.sender).chain(self.factory.as_ref()).chain(self.paymaster.as_ref())
     }
 
+    /// Each entity with its role, named by the validation phase it is judged in.
+    pub fn entities_with_roles(&self) -> impl Iterator<Item = (Phase, &EntityInfo)> {
+        std::iter::once((Phase::Account, &self.sender))
+            .chain(self.factory.as_ref().map(|f| (Phase::Factory, f)))
+            .chain(self.paymaster.as_ref().map(|p| (Phase::Paymaster, p)))
+    }
+
     /// Factory and paymaster addresses: the entities other than the sender (STO-040).
     pub fn non_sender_entities(&self) -> Vec<Address> {
         self.factory.iter().chain(self.paymaster.iter()).map(|e| e.address).collect()
+    }
+
+    /// Whether `entity` is this operation's sender, factory or paymaster.
+    pub fn references(&self, entity: Address) -> bool {
+        self.entities().any(|e| e.address == entity)
     }
 
     /// What the bundler earns per gas at `base_fee`: min(maxFee, baseFee + maxPriorityFee).

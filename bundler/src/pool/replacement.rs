@@ -14,10 +14,31 @@ pub fn bumped(fee: U128) -> U256 {
     (U256::from(fee) * U256::from(100 + MIN_PRICE_BUMP_PERCENT)).div_ceil(U256::from(100))
 }
 
+/// A fee of a replacement below the bump over the fee it replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShortFee {
+    /// The field's RPC name.
+    pub fee: &'static str,
+    pub old: U256,
+    pub new: U256,
+    /// The least that replaces `old`.
+    pub least: U256,
+}
+
+/// The first fee of `new` too low to replace `old`, the priority fee checked first (as the
+/// reference bundler does); `None` when `new` may replace `old`.
+pub fn short_fee(old: &UserOperation, new: &UserOperation) -> Option<ShortFee> {
+    let short = |fee, old: U128, new: U128| {
+        let least = bumped(old);
+        (U256::from(new) < least).then_some(ShortFee { fee, old: U256::from(old), new: U256::from(new), least })
+    };
+    short("maxPriorityFeePerGas", old.max_priority_fee_per_gas, new.max_priority_fee_per_gas)
+        .or_else(|| short("maxFeePerGas", old.max_fee_per_gas, new.max_fee_per_gas))
+}
+
 /// Whether `new` may replace `old`: both fees at least 10% higher.
 pub fn is_replacement_priced(old: &UserOperation, new: &UserOperation) -> bool {
-    U256::from(new.max_fee_per_gas) >= bumped(old.max_fee_per_gas)
-        && U256::from(new.max_priority_fee_per_gas) >= bumped(old.max_priority_fee_per_gas)
+    short_fee(old, new).is_none()
 }
 
 #[cfg(test)]
@@ -42,6 +63,11 @@ mod tests {
         // Only one fee bumped (the spec test "only priority fee bump").
         assert!(!is_replacement_priced(&old, &op(5_000_000_000, 1_100_000_000)));
         assert!(!is_replacement_priced(&old, &op(4_500_000_000, 900_000_000)));
+        // The priority fee is named first when both are short.
+        let short = short_fee(&old, &op(5_000_000_000, 1_000_000_000)).unwrap();
+        assert_eq!(short.fee, "maxPriorityFeePerGas");
+        assert_eq!(short.least, U256::from(1_100_000_000u64));
+        assert_eq!(short_fee(&old, &op(5_000_000_000, 1_100_000_000)).unwrap().fee, "maxFeePerGas");
     }
 
     #[test]

@@ -12,10 +12,14 @@ pub const MIN_INCLUSION_RATE_DENOMINATOR: u64 = 10;
 pub const THROTTLING_SLACK: u64 = 10;
 /// ERC-7562 BAN_SLACK.
 pub const BAN_SLACK: u64 = 50;
-/// opsSeen added to an entity whose operation made the bundle's `handleOps` fail after it
-/// passed validation twice (the eth-infinitism bundler's `crashedHandleOps`): far past the ban
-/// line, so the entity stays banned until the hourly decay has worked for days.
+/// ERC-7562 BAN_OPS_SEEN_PENALTY (GREP-040): opsSeen added to an entity whose operation made
+/// the bundle's `handleOps` fail after it passed validation twice: far past the ban line, so
+/// the entity stays banned until the hourly decay has worked for days.
 pub const CRASHED_HANDLE_OPS_SEEN: u64 = 10_000;
+/// ERC-7562 SAME_UNSTAKED_ENTITY_MEMPOOL_COUNT (UREP-020).
+pub const SAME_UNSTAKED_ENTITY_MEMPOOL_COUNT: u64 = 10;
+/// ERC-7562 MAX_OPS_ALLOWED_UNSTAKED_ENTITY (UREP-020).
+pub const MAX_OPS_ALLOWED_UNSTAKED_ENTITY: u64 = 10_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,22 +48,41 @@ pub struct Reputation {
     counters: HashMap<Address, (u64, u64)>,
 }
 
-/// ERC-7562: `maxSeen = opsSeen / MIN_INCLUSION_RATE_DENOMINATOR`; ok while
-/// `maxSeen <= opsIncluded + THROTTLING_SLACK`, banned past `opsIncluded + BAN_SLACK`.
-/// Multiplied out so that no division rounds (101 seen, 0 included is throttled).
+/// ERC-7562 reputation calculation: `max_seen = opsSeen // MIN_INCLUSION_RATE_DENOMINATOR`
+/// (integer division, as the ERC writes it); banned when `max_seen > opsIncluded + BAN_SLACK`,
+/// throttled when `max_seen > opsIncluded + THROTTLING_SLACK`, else ok.
 pub fn status_of(ops_seen: u64, ops_included: u64) -> ReputationStatus {
-    let limit =
-        |slack: u64| ops_included.saturating_add(slack).saturating_mul(MIN_INCLUSION_RATE_DENOMINATOR);
-    if ops_seen <= limit(THROTTLING_SLACK) {
-        ReputationStatus::Ok
-    } else if ops_seen <= limit(BAN_SLACK) {
+    let max_seen = ops_seen / MIN_INCLUSION_RATE_DENOMINATOR;
+    if max_seen > ops_included.saturating_add(BAN_SLACK) {
+        ReputationStatus::Banned
+    } else if max_seen > ops_included.saturating_add(THROTTLING_SLACK) {
         ReputationStatus::Throttled
     } else {
-        ReputationStatus::Banned
+        ReputationStatus::Ok
     }
 }
 
+/// ERC-7562 UREP-020: `opsAllowed = SAME_UNSTAKED_ENTITY_MEMPOOL_COUNT + inclusionRate *
+/// min(opsIncluded, MAX_OPS_ALLOWED_UNSTAKED_ENTITY)`, with `inclusionRate = opsIncluded /
+/// opsSeen`, computed exactly and rounded down.
+pub fn unstaked_ops_allowed(ops_seen: u64, ops_included: u64) -> u64 {
+    let earned = match ops_seen {
+        0 => 0,
+        seen => {
+            let capped = u128::from(ops_included.min(MAX_OPS_ALLOWED_UNSTAKED_ENTITY));
+            u64::try_from(u128::from(ops_included) * capped / u128::from(seen)).unwrap_or(u64::MAX)
+        }
+    };
+    SAME_UNSTAKED_ENTITY_MEMPOOL_COUNT.saturating_add(earned)
+}
+
 impl Reputation {
+    /// UREP-020's allowance for an unstaked entity.
+    pub fn unstaked_allowance(&self, entity: Address) -> u64 {
+        let (seen, included) = self.counters.get(&entity).copied().unwrap_or_default();
+        unstaked_ops_allowed(seen, included)
+    }
+
     pub fn status(&self, entity: Address) -> ReputationStatus {
         self.counters.get(&entity).map_or(ReputationStatus::Ok, |&(seen, included)| status_of(seen, included))
     }
@@ -67,6 +90,14 @@ impl Reputation {
     pub fn seen(&mut self, entity: Address) {
         let entry = self.counters.entry(entity).or_default();
         entry.0 = entry.0.saturating_add(1);
+    }
+
+    /// Takes back one opsSeen: the operation it counted turned out not to be this entity's
+    /// doing (EREP-015) or no longer references it (GREP-050).
+    pub fn unsee(&mut self, entity: Address) {
+        if let Some(entry) = self.counters.get_mut(&entity) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
     }
 
     pub fn included(&mut self, entity: Address) {
@@ -122,17 +153,44 @@ mod tests {
 
     #[test]
     fn status_follows_the_inclusion_rate_with_slack() {
-        // maxSeen = seen / 10 against included + 10 (throttle) and included + 50 (ban).
+        // max_seen = seen / 10 (rounded down) against included + 10 (throttle), + 50 (ban).
         assert_eq!(status_of(100, 0), Ok);
-        assert_eq!(status_of(101, 0), Throttled);
-        assert_eq!(status_of(500, 0), Throttled);
-        assert_eq!(status_of(501, 0), Banned);
-        // Inclusions buy headroom: 10 included allows 200 seen.
-        assert_eq!(status_of(200, 10), Ok);
-        assert_eq!(status_of(201, 10), Throttled);
-        assert_eq!(status_of(600, 10), Throttled);
-        assert_eq!(status_of(601, 10), Banned);
+        // 119 / 10 = 11 > 10: the first throttled count is 110, not 101.
+        assert_eq!(status_of(109, 0), Ok);
+        assert_eq!(status_of(110, 0), Throttled);
+        assert_eq!(status_of(509, 0), Throttled);
+        assert_eq!(status_of(510, 0), Banned);
+        // Inclusions buy headroom: 10 included allows up to 209 seen.
+        assert_eq!(status_of(209, 10), Ok);
+        assert_eq!(status_of(210, 10), Throttled);
+        assert_eq!(status_of(609, 10), Throttled);
+        assert_eq!(status_of(610, 10), Banned);
         assert_eq!(status_of(u64::MAX, u64::MAX), Ok);
+    }
+
+    #[test]
+    fn unstaked_allowance_grows_with_the_inclusion_rate() {
+        // A new entity: SAME_UNSTAKED_ENTITY_MEMPOOL_COUNT.
+        assert_eq!(unstaked_ops_allowed(0, 0), 10);
+        // 20 seen, 10 included: rate 1/2 of min(10, 10,000) = 5 more.
+        assert_eq!(unstaked_ops_allowed(20, 10), 15);
+        // 3 seen, 1 included: 1/3 rounds down to 0.
+        assert_eq!(unstaked_ops_allowed(3, 1), 10);
+        // The inclusions counted are capped at MAX_OPS_ALLOWED_UNSTAKED_ENTITY.
+        assert_eq!(unstaked_ops_allowed(20_000, 20_000), 10_010);
+        assert_eq!(unstaked_ops_allowed(u64::MAX, u64::MAX), 10_010);
+    }
+
+    #[test]
+    fn unsee_takes_back_one_and_never_goes_below_zero() {
+        let mut r = Reputation::default();
+        let a = Address::repeat_byte(4);
+        r.seen(a);
+        r.unsee(a);
+        r.unsee(a);
+        assert_eq!(r.dump()[0].ops_seen, 0);
+        r.unsee(Address::repeat_byte(5));
+        assert_eq!(r.dump().len(), 1, "an entity never seen gets no record");
     }
 
     #[test]
@@ -156,14 +214,14 @@ mod tests {
     fn counters_move_status_and_dump_in_wire_shape() {
         let mut r = Reputation::default();
         let a = Address::repeat_byte(2);
-        for _ in 0..101 {
+        for _ in 0..110 {
             r.seen(a);
         }
         assert_eq!(r.status(a), Throttled);
         r.included(a);
         assert_eq!(r.status(a), Ok);
         let json = serde_json::to_value(r.dump()).unwrap();
-        assert_eq!(json[0]["opsSeen"], "0x65");
+        assert_eq!(json[0]["opsSeen"], "0x6e");
         assert_eq!(json[0]["opsIncluded"], "0x1");
         assert_eq!(json[0]["status"], "ok");
     }

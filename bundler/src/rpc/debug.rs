@@ -21,8 +21,10 @@ impl<P: Mempool> BundlerRpc<P> {
         let stake = U256::from(info.stake.to::<u128>());
         let delay = u64::from(info.unstakeDelaySec);
         let rule = self.stake_rule;
+        // Decimal strings, as the eth-infinitism bundler answers (a stake need not fit a JSON
+        // number).
         Ok(json!({
-            "stakeInfo": { "addr": address, "stake": stake, "unstakeDelaySec": U256::from(delay) },
+            "stakeInfo": { "addr": address, "stake": stake.to_string(), "unstakeDelaySec": delay.to_string() },
             "isStaked": stake >= rule.min_stake.0 && delay >= rule.min_unstake_delay_secs,
         }))
     }
@@ -69,7 +71,11 @@ impl<P: Mempool> BundlerRpc<P> {
                 params.none()?;
                 let outcome =
                     self.builder.send_bundle_now().await.map_err(|e| RpcError::internal(e.to_string()))?;
-                Ok(json!(outcome.map(|o| o.transaction_hash)))
+                // The eth-infinitism shape: the bundle sent, or "ok" when there was none to send.
+                Ok(outcome.map_or_else(
+                    || json!("ok"),
+                    |o| json!({ "transactionHash": o.transaction_hash, "userOpHashes": o.included }),
+                ))
             }
             "debug_bundler_getStakeStatus" => {
                 let (address, entry_point): (Address, Option<Address>) = params.positional(2)?;

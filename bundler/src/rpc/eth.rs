@@ -2,9 +2,11 @@
 
 use super::{BundlerRpc, lookup};
 use crate::pool::{Mempool, PoolOperation};
+use crate::validation::Phase;
 use alloy::primitives::{Address, B256};
 use alloy::rpc::types::state::StateOverride;
 use serde_json::Value;
+use tora_core::strict_hex::Hex;
 use tora_core::{ErrorCode, RpcError, UserOperation};
 use tora_jsonrpc::Params;
 
@@ -49,16 +51,26 @@ fn operation_to_estimate(mut value: Value) -> Result<UserOperation, RpcError> {
     if let Value::Object(fields) = &mut value {
         for name in ESTIMATE_OPTIONAL {
             let zero = if name == "signature" { "0x" } else { "0x0" };
-            fields.entry(name).or_insert_with(|| Value::String(zero.to_owned()));
+            let field = fields.entry(name).or_insert(Value::Null);
+            if field.is_null() {
+                *field = Value::String(zero.to_owned());
+            }
         }
     }
-    serde_json::from_value(value)
-        .map_err(|e| RpcError::invalid_params(format!("invalid user operation: {e}")))
+    UserOperation::from_rpc(value).map_err(RpcError::invalid_params)
+}
+
+/// The userOpHash parameter of the lookup methods, in the reference bundler's words when it is
+/// not a 0x-prefixed 32-byte hash.
+fn user_op_hash(params: Params) -> Result<B256, RpcError> {
+    let invalid = || RpcError::invalid_params("Missing/invalid userOpHash");
+    let Hex(hash) = params.positional::<Hex<B256>>(1).map_err(|_| invalid())?;
+    Ok(hash)
 }
 
 impl<P: Mempool> BundlerRpc<P> {
     pub(super) async fn estimate_user_operation_gas(&self, params: Params) -> Result<Value, RpcError> {
-        let (op, entry_point, overrides): (Value, Address, Option<StateOverride>) = params.positional(3)?;
+        let (op, Hex(entry_point), overrides): (Value, Hex<Address>, Option<StateOverride>) = params.positional(3)?;
         self.check_entry_point(Some(entry_point))?;
         let op = operation_to_estimate(op)?;
         check_fields(&op)?;
@@ -73,21 +85,36 @@ impl<P: Mempool> BundlerRpc<P> {
     }
 
     pub(super) async fn send_user_operation(&self, params: Params) -> Result<Value, RpcError> {
-        let (op, entry_point): (UserOperation, Address) = params.positional(2)?;
+        let (op, Hex(entry_point)): (Value, Hex<Address>) = params.positional(2)?;
         self.check_entry_point(Some(entry_point))?;
+        let op = UserOperation::from_rpc(op).map_err(RpcError::invalid_params)?;
         check_fields(&op)?;
         // The same function that makes the estimate: an estimated operation always passes.
         let required = self.estimator.required_pre_verification_gas(&op).await?;
         if op.pre_verification_gas < required {
             return Err(RpcError::invalid_params(format!(
-                "preVerificationGas {} is below the required {required}",
+                "preVerificationGas too low: expected at least {required}, provided only {}",
                 op.pre_verification_gas
             )));
         }
-        let entities: Vec<Address> =
-            [Some(op.sender), op.factory, op.paymaster].into_iter().flatten().collect();
+        // An operation that cannot pay the chain's base fee would wait in the pool forever.
+        let least_fee = self.estimator.least_max_fee_per_gas().await?;
+        if op.max_fee_per_gas.to::<u128>() < least_fee {
+            return Err(RpcError::invalid_params(format!(
+                "maxFeePerGas {} is below {least_fee}, the least the chain can include now",
+                op.max_fee_per_gas
+            )));
+        }
+        let entities: Vec<(Phase, Address)> = [
+            (Phase::Account, Some(op.sender)),
+            (Phase::Factory, op.factory),
+            (Phase::Paymaster, op.paymaster),
+        ]
+        .into_iter()
+        .filter_map(|(role, address)| address.map(|a| (role, a)))
+        .collect();
         // A banned entity costs no simulation.
-        self.pool.check_entities(&entities).map_err(|e| e.to_rpc())?;
+        self.pool.check_entities(&entities)?;
         let Ok(_permit) = self.validations.try_acquire() else {
             metrics::counter!("bundler_validations_shed_total").increment(1);
             return Err(RpcError::new(
@@ -95,17 +122,17 @@ impl<P: Mempool> BundlerRpc<P> {
                 "the bundler is validating as many operations as it can; retry shortly",
             ));
         };
-        let outcome = self.validator.validate(&op).await.map_err(|e| e.to_rpc())?;
-        let hash = self.pool.add(PoolOperation::new(op, &outcome)).map_err(|e| e.to_rpc())?;
+        let outcome = self.validator.validate(&op).await?;
+        let hash = self.pool.add(PoolOperation::new(op, &outcome))?;
         Ok(serde_json::json!(hash))
     }
 
     pub(super) async fn user_operation_by_hash(&self, params: Params) -> Result<Value, RpcError> {
-        let hash: B256 = params.positional(1)?;
+        let hash = user_op_hash(params)?;
         if let Some(pending) = self.pool.get(hash) {
             return Ok(serde_json::json!({
                 "userOperation": pending.op,
-                "entryPoint": self.entry_point,
+                "entryPoint": self.entry_point.to_checksum(None),
                 "blockNumber": null,
                 "blockHash": null,
                 "transactionHash": null,
@@ -118,7 +145,7 @@ impl<P: Mempool> BundlerRpc<P> {
     /// `pending` while in the pool, then what the chain says, else `dropped` with the
     /// builder's reason when it remembers one.
     pub(super) async fn user_operation_status(&self, params: Params) -> Result<Value, RpcError> {
-        let hash: B256 = params.positional(1)?;
+        let hash = user_op_hash(params)?;
         if self.builder.is_submitted(&hash) {
             return Ok(serde_json::json!({ "status": "submitted" }));
         }
@@ -135,7 +162,7 @@ impl<P: Mempool> BundlerRpc<P> {
     }
 
     pub(super) async fn user_operation_receipt(&self, params: Params) -> Result<Value, RpcError> {
-        let hash: B256 = params.positional(1)?;
+        let hash = user_op_hash(params)?;
         lookup::receipt(&self.provider, self.entry_point, hash).await
     }
 }
@@ -155,6 +182,21 @@ mod tests {
         no_sender.as_object_mut().unwrap().remove("sender");
         assert_eq!(operation_to_estimate(no_sender).unwrap_err().code, ErrorCode::InvalidParams);
         assert_eq!(operation_to_estimate(Value::Null).unwrap_err().code, ErrorCode::InvalidParams);
+        // Fields given as null are omitted ones.
+        let mut nulls = serde_json::json!({ "sender": Address::repeat_byte(1), "nonce": "0x0", "callData": "0x" });
+        nulls["maxFeePerGas"] = Value::Null;
+        nulls["paymaster"] = Value::Null;
+        assert_eq!(operation_to_estimate(nulls).unwrap().max_fee_per_gas, U128::ZERO);
+    }
+
+    #[test]
+    fn a_hash_param_must_be_a_prefixed_32_byte_hash() {
+        let hash = B256::repeat_byte(7);
+        assert_eq!(user_op_hash(Params(serde_json::json!([hash]))).unwrap(), hash);
+        for bad in [serde_json::json!([""]), serde_json::json!([format!("{hash:x}")]), serde_json::json!([]), serde_json::json!(["0x12"])] {
+            let err = user_op_hash(Params(bad)).unwrap_err();
+            assert_eq!((err.code, err.message.as_str()), (ErrorCode::InvalidParams, "Missing/invalid userOpHash"));
+        }
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub async fn receipt(provider: &DynProvider, entry_point: Address, hash: B256) -
     let (logs, reason) = own_logs(&receipt, entry_point, log.log_index);
     Ok(json!({
         "userOpHash": hash,
-        "entryPoint": entry_point,
+        "entryPoint": entry_point.to_checksum(None),
         "sender": event.sender,
         "nonce": event.nonce,
         "paymaster": event.paymaster,
@@ -121,7 +121,7 @@ pub async fn included_operation(
     Ok(found.map_or(Value::Null, |op| {
         json!({
             "userOperation": op,
-            "entryPoint": entry_point,
+            "entryPoint": entry_point.to_checksum(None),
             "blockNumber": log.block_number.map(|n| format!("{n:#x}")),
             "blockHash": log.block_hash,
             "transactionHash": tx_hash,

@@ -3,6 +3,7 @@
 //! (validator, pool, builder, chain lookup) and map its error.
 
 mod debug;
+pub mod error;
 mod eth;
 pub mod lookup;
 
@@ -55,11 +56,11 @@ fn method_not_found(method: &str) -> RpcError {
 }
 
 impl<P: Mempool> BundlerRpc<P> {
-    /// Refuses an entry point other than ours with -32602.
+    /// Refuses an entry point other than ours with -32602, in the reference bundler's words.
     fn check_entry_point(&self, entry_point: Option<Address>) -> Result<(), RpcError> {
         match entry_point {
             Some(ep) if ep != self.entry_point => Err(RpcError::invalid_params(format!(
-                "unsupported entry point {ep}; this bundler serves {}",
+                "The EntryPoint at \"{ep}\" is not supported. This bundler uses {}",
                 self.entry_point
             ))),
             _ => Ok(()),
@@ -71,7 +72,9 @@ impl<P: Mempool> RpcService for BundlerRpc<P> {
     async fn call(&self, _meta: &CallMeta, method: &str, params: Params) -> Result<Value, RpcError> {
         match method {
             "eth_chainId" => params.none().map(|()| Value::String(format!("{:#x}", self.chain_id))),
-            "eth_supportedEntryPoints" => params.none().map(|()| serde_json::json!([self.entry_point])),
+            "eth_supportedEntryPoints" => {
+                params.none().map(|()| serde_json::json!([self.entry_point.to_checksum(None)]))
+            }
             "eth_sendUserOperation" => self.send_user_operation(params).await,
             "eth_getUserOperationByHash" => self.user_operation_by_hash(params).await,
             "eth_getUserOperationReceipt" => self.user_operation_receipt(params).await,

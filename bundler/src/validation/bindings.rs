@@ -17,3 +17,10 @@ tora_core::packed_user_operation_from_entry_point!(EntryPointSimulations::Packed
 
 pub use IEntryPointSimulations::{ExecutionResult, ValidationResult};
 pub use IStakeManager::StakeInfo;
+
+/// The EntryPoint v0.7's `deposits` mapping (StakeManager's first variable) is at slot 0;
+/// `DepositInfo.deposit` is the first word of an entry.
+pub fn deposit_slot(account: alloy::primitives::Address) -> alloy::primitives::B256 {
+    use alloy::sol_types::SolValue;
+    alloy::primitives::keccak256((account, alloy::primitives::U256::ZERO).abi_encode())
+}

@@ -1,30 +1,29 @@
-//! Why an operation is refused, and the ERC-4337 JSON-RPC code for each reason, mapped here
-//! and nowhere else.
+//! Why an operation is refused, or could not be judged. What went wrong only: the RPC layer
+//! (`rpc::error`) gives each its ERC-4337 code.
 
 use super::outcome::TimeRange;
 use super::rules::Violation;
+use super::simulation::SimulationRevert;
 use super::state::StateError;
-use alloy::primitives::{Address, Bytes};
-use serde_json::json;
-use tora_core::{ErrorCode, RpcError};
+use alloy::primitives::Address;
 
 /// Why an operation is refused, or could not be judged.
 #[derive(Debug, thiserror::Error)]
 pub enum ValidationError {
-    /// The EntryPoint's simulation reverted (`AAxx` reason).
-    #[error("{reason}")]
-    Rejected { code: ErrorCode, reason: String, inner: Bytes },
+    /// The EntryPoint's simulation reverted (`AAxx` reason, and the entity's own revert).
+    #[error("{0}")]
+    Rejected(SimulationRevert),
     #[error(transparent)]
     Rule(#[from] Violation),
-    #[error("{} signature check failed", if *.paymaster { "paymaster" } else { "account" })]
-    Signature { paymaster: bool },
-    #[error("aggregator {0} is not supported")]
-    UnsupportedAggregator(Address),
     #[error(
-        "operation is valid from {} until {:?}, outside the window needed at block time {now}",
-        .range.valid_after, .range.valid_until
+        "Invalid UserOp signature or paymaster signature: the {} signature check failed",
+        if *.paymaster { "paymaster" } else { "account" }
     )]
-    OutOfTimeRange { range: TimeRange, now: u64 },
+    Signature { paymaster: bool },
+    #[error("Currently not supporting aggregator {0}")]
+    UnsupportedAggregator(Address),
+    #[error("{}", time_range_problem(.range, *.now, *.margin))]
+    OutOfTimeRange { range: TimeRange, now: u64, margin: u64 },
     #[error("node: {0}")]
     Node(String),
     #[error(transparent)]
@@ -35,6 +34,16 @@ pub enum ValidationError {
     Url(String),
 }
 
+/// The reference bundler's wording for each way a time range fails at block time `now`.
+fn time_range_problem(range: &TimeRange, now: u64, margin: u64) -> String {
+    match range.valid_until {
+        _ if range.valid_after > now => format!("time-range in the future time {}, now={now}", range.valid_after),
+        Some(until) if until < now => format!("already expired: validUntil {until}, now={now}"),
+        Some(until) => format!("expires too soon: validUntil {until}, now={now}, needs {margin} s more"),
+        None => format!("time-range invalid at {now}"),
+    }
+}
+
 impl ValidationError {
     /// Whether the same operation could pass at a newer block: every verdict but a
     /// misconfiguration comes from the chain's state or time.
@@ -42,70 +51,56 @@ impl ValidationError {
         !matches!(self, ValidationError::ChainIdMismatch { .. } | ValidationError::Url(_))
     }
 
-    /// The ERC-4337 JSON-RPC code, mapped here and nowhere else.
-    pub fn code(&self) -> ErrorCode {
+    /// Whether the operation failed because of its account or factory (a revert in their
+    /// AA1x/AA2x validation, or a rule their code broke): ERC-7562 EREP-015 then spares the
+    /// paymaster the opsSeen it was charged.
+    pub fn is_account_or_factory_fault(&self) -> bool {
+        use super::tracer::Phase;
         match self {
-            ValidationError::Rejected { code, .. } => *code,
-            ValidationError::Rule(violation) => violation.code(),
-            ValidationError::Signature { .. } => ErrorCode::InvalidSignature,
-            ValidationError::UnsupportedAggregator(_) => ErrorCode::UnsupportedAggregator,
-            ValidationError::OutOfTimeRange { .. } => ErrorCode::OutOfTimeRange,
-            ValidationError::Node(_)
-            | ValidationError::State(_)
-            | ValidationError::ChainIdMismatch { .. }
-            | ValidationError::Url(_) => ErrorCode::Internal,
+            ValidationError::Rejected(revert) => matches!(revert.reason.get(..3), Some("AA1" | "AA2")),
+            ValidationError::Rule(v) => matches!(v.phase(), Some(Phase::Factory | Phase::Account)),
+            ValidationError::Signature { paymaster } => !paymaster,
+            _ => false,
         }
-    }
-
-    /// The error as `eth_sendUserOperation` returns it.
-    pub fn to_rpc(&self) -> RpcError {
-        let err = RpcError::new(self.code(), self.to_string());
-        match self {
-            ValidationError::Rule(v) => err.with_data(json!({ "rule": v.rule() })),
-            ValidationError::Rejected { inner, .. } if !inner.is_empty() => {
-                err.with_data(json!({ "revertData": inner }))
-            }
-            _ => err,
-        }
-    }
-}
-
-/// The ERC-4337 code for an EntryPoint `AAxx` reason: AA1x/AA2x are the factory's or account's,
-/// AA3x the paymaster's.
-pub fn rejection_code(reason: &str) -> ErrorCode {
-    match reason.get(..4) {
-        Some("AA22" | "AA32") => ErrorCode::OutOfTimeRange,
-        Some("AA24" | "AA34") => ErrorCode::InvalidSignature,
-        Some("AA31") => ErrorCode::PaymasterDepositTooLow,
-        Some(p) if p.starts_with("AA3") => ErrorCode::RejectedByPaymaster,
-        _ => ErrorCode::RejectedByEntryPointOrAccount,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validation::tracer::Phase;
+    use alloy::primitives::Bytes;
+    use alloy::sol_types::{Revert, SolError};
 
     #[test]
-    fn entry_point_reasons_map_to_the_entity_that_failed() {
-        assert_eq!(rejection_code("AA13 initCode failed or OOG"), ErrorCode::RejectedByEntryPointOrAccount);
-        assert_eq!(rejection_code("AA23 reverted"), ErrorCode::RejectedByEntryPointOrAccount);
-        assert_eq!(rejection_code("AA33 reverted"), ErrorCode::RejectedByPaymaster);
-        assert_eq!(rejection_code("AA31 paymaster deposit too low"), ErrorCode::PaymasterDepositTooLow);
-        assert_eq!(rejection_code("AA22 expired or not due"), ErrorCode::OutOfTimeRange);
-        assert_eq!(rejection_code("AA24 signature error"), ErrorCode::InvalidSignature);
-        // Not an AA reason at all (or shorter than one): the EntryPoint/account code.
-        assert_eq!(rejection_code(""), ErrorCode::RejectedByEntryPointOrAccount);
-        assert_eq!(rejection_code("é"), ErrorCode::RejectedByEntryPointOrAccount);
+    fn a_rejection_says_the_entry_points_reason_and_the_entitys_own() {
+        let inner = Revert::from("testWallet: dead signature").abi_encode();
+        let err = ValidationError::Rejected(SimulationRevert { reason: "AA23 reverted".into(), inner: inner.into() });
+        assert_eq!(err.to_string(), "AA23 reverted: testWallet: dead signature");
+        let bare = ValidationError::Rejected(SimulationRevert { reason: "AA21 didn't pay prefund".into(), inner: Bytes::new() });
+        assert_eq!(bare.to_string(), "AA21 didn't pay prefund");
+        let custom = SimulationRevert { reason: "AA33 reverted".into(), inner: Bytes::from_static(&[0xde, 0xad]) };
+        assert_eq!(custom.to_string(), "AA33 reverted: 0xdead");
     }
 
     #[test]
-    fn rule_violations_carry_their_rule_id_on_the_wire() {
-        let err =
-            ValidationError::Rule(Violation::OutOfGas { phase: Phase::Account, contract: Address::ZERO });
-        let rpc = err.to_rpc();
-        assert_eq!(rpc.code, ErrorCode::BannedOpcode);
-        assert_eq!(rpc.data.unwrap()["rule"], "OP-020");
+    fn time_ranges_are_described_as_the_reference_does() {
+        let range = |valid_after, valid_until| TimeRange { valid_after, valid_until };
+        let msg = |r, now| ValidationError::OutOfTimeRange { range: r, now, margin: 30 }.to_string();
+        assert_eq!(msg(range(200, None), 100), "time-range in the future time 200, now=100");
+        assert_eq!(msg(range(0, Some(99)), 100), "already expired: validUntil 99, now=100");
+        assert_eq!(msg(range(0, Some(110)), 100), "expires too soon: validUntil 110, now=100, needs 30 s more");
+    }
+
+    #[test]
+    fn the_account_or_factory_is_at_fault_for_their_own_reverts_and_rules() {
+        let rejected = |reason: &str| {
+            ValidationError::Rejected(SimulationRevert { reason: reason.into(), inner: Bytes::new() })
+        };
+        assert!(rejected("AA23 reverted").is_account_or_factory_fault());
+        assert!(rejected("AA13 initCode failed or OOG").is_account_or_factory_fault());
+        assert!(!rejected("AA33 reverted").is_account_or_factory_fault());
+        let oog = |phase| ValidationError::Rule(Violation::OutOfGas { phase, contract: Address::ZERO });
+        assert!(oog(super::super::tracer::Phase::Account).is_account_or_factory_fault());
+        assert!(!oog(super::super::tracer::Phase::Paymaster).is_account_or_factory_fault());
     }
 }

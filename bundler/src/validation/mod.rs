@@ -14,11 +14,11 @@ pub mod state;
 pub mod tracer;
 mod validator;
 
-pub use bindings::{EntryPointSimulations, ExecutionResult, StakeInfo, ValidationResult};
-pub use error::{ValidationError, rejection_code};
+pub use bindings::{EntryPointSimulations, ExecutionResult, StakeInfo, ValidationResult, deposit_slot};
+pub use error::ValidationError;
 pub use outcome::{EntityInfo, SIG_VALIDATION_FAILED, TimeRange, ValidationData, ValidationOutcome, Wei};
 pub use rules::{RuleContext, TraceVerdict, Violation};
-pub use simulation::{SimulationEnv, SimulationRevert};
+pub use simulation::{SimulationEnv, SimulationRevert, revert_reason};
 pub use state::{ChainReads, PinnedBlock, StateError};
 pub use tracer::Phase;
 pub use validator::{MIN_UNSTAKE_DELAY, ValidationSettings, Validator};

@@ -37,6 +37,8 @@ pub struct ValidationOutcome {
     pub account_validation_data: U256,
     pub paymaster_validation_data: U256,
     pub paymaster_context: Bytes,
+    /// The paymaster's EntryPoint deposit at the pinned block (ERC-7562 EREP-010).
+    pub paymaster_deposit: Option<Wei>,
     pub sender: EntityInfo,
     pub factory: Option<EntityInfo>,
     pub paymaster: Option<EntityInfo>,

@@ -1,6 +1,11 @@
 //! The ERC-7562 opcode, call and storage rules, judged on a [`ValidationTrace`]. Pure: the
 //! facts that need the chain (which addresses have code, who is staked) come in
 //! [`RuleContext`], so every rule is testable without an EVM.
+//!
+//! The rules are those of ERC-7562 as of ethereum/ERCs 9c718c7 (2026-08), judged the way the
+//! eth-infinitism reference bundler judges them where the text leaves room (docs/architecture/
+//! bundler.md lists where): messages use the reference's wording, so that clients and the
+//! compatibility suite that match on them keep working, and carry our rule id beside it.
 
 use super::tracer::{Phase, StorageAccess, ValidationTrace};
 use alloy::primitives::{Address, B256, U256};
@@ -8,107 +13,116 @@ use alloy::sol_types::SolCall;
 use revm::bytecode::opcode::{self, OpCode};
 use revm::interpreter::CallScheme;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use tora_core::ErrorCode;
 use tora_core::contracts::EntryPoint;
 
-/// ERC-7562 OP-011: opcodes that read the block environment or destroy/create state.
-/// BLOBHASH and BLOBBASEFEE read the block environment as well (later revisions of the list
-/// name them too), so they are blocked for the same reason.
-pub const BANNED_OPCODES: [u8; 14] = [
-    opcode::ORIGIN,
-    opcode::GASPRICE,
-    opcode::BLOCKHASH,
-    opcode::COINBASE,
-    opcode::TIMESTAMP,
-    opcode::NUMBER,
-    opcode::DIFFICULTY,
-    opcode::GASLIMIT,
-    opcode::BASEFEE,
-    opcode::BLOBHASH,
-    opcode::BLOBBASEFEE,
-    opcode::CREATE,
-    opcode::INVALID,
-    opcode::SELFDESTRUCT,
-];
-
-/// Whether a rule judges this opcode by itself (OP-011, OP-013, OP-080): the tracer records
-/// only these, not every step.
-pub fn is_restricted_opcode(op: u8) -> bool {
-    BANNED_OPCODES.contains(&op)
-        || OpCode::new(op).is_none()
-        || matches!(op, opcode::BALANCE | opcode::SELFBALANCE)
-}
+pub use super::tracer::{BANNED_OPCODES, is_restricted_opcode};
 
 /// ERC-7562 "associated storage": `keccak(A || x) + n` with `n` in `0..128`.
 pub const ASSOCIATED_SLOT_RANGE: u64 = 128;
 
-/// ERC-7562 OP-062: the core precompiles 0x01..=0x09 are pure functions of their input.
-pub const MAX_CORE_PRECOMPILE: u64 = 0x09;
+/// ERC-7562 OP-062: the core precompiles 0x01..=0x11 (through Prague's BLS12-381 set) are
+/// pure functions of their input.
+pub const MAX_CORE_PRECOMPILE: u64 = 0x11;
 
-/// RIP-7212 secp256r1 verification, allowed only where the network has it.
+/// RIP-7212 / EIP-7951 secp256r1 verification (P256VERIFY), allowed only where the network
+/// has it.
 pub const P256_PRECOMPILE: Address =
     Address::new([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00]);
 
-/// A broken ERC-7562 rule. `code()` maps it to the ERC-4337 JSON-RPC code.
+/// A broken ERC-7562 rule, worded as the reference bundler words it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Violation {
-    #[error("{rule}: {phase:?} phase: {contract} used {} ({opcode:#04x})", opcode_name(*.opcode))]
+    /// OP-011 (banned), OP-012 (GAS not before a call), OP-013 (unassigned).
+    #[error("{phase} uses banned opcode: {} (in {contract})", opcode_name(*.opcode))]
     Opcode { rule: &'static str, phase: Phase, contract: Address, opcode: u8 },
-    #[error("OP-020: {phase:?} phase: a frame of {contract} ran out of gas")]
+    /// OP-080: BALANCE / SELFBALANCE from an unstaked entity.
+    #[error("unstaked {phase} uses banned opcode: {} (in {contract})", opcode_name(*.opcode))]
+    UnstakedOpcode { phase: Phase, entity: Address, contract: Address, opcode: u8 },
+    #[error("{phase} internally reverts on oog (a frame of {contract} ran out of gas)")]
     OutOfGas { phase: Phase, contract: Address },
-    #[error("OP-031: {phase:?} phase: {creator}: {detail}")]
+    #[error("{phase} {detail}")]
     Create { phase: Phase, creator: Address, detail: String },
-    #[error("OP-041: {phase:?} phase: {contract} accessed {target}, which has no code")]
-    CodelessAccess { phase: Phase, contract: Address, target: Address },
-    #[error("{rule}: {phase:?} phase: {contract} may not access the EntryPoint: {detail}")]
-    EntryPointAccess { rule: &'static str, phase: Phase, contract: Address, detail: String },
-    #[error("OP-061: {phase:?} phase: {contract} called {target} with value {value}")]
+    #[error("{phase} accesses un-deployed contract address {target} with opcode {how}")]
+    CodelessAccess { phase: Phase, contract: Address, target: Address, how: &'static str },
+    #[error("{phase} {detail}")]
+    EntryPointAccess { phase: Phase, contract: Address, detail: String },
+    #[error("{phase} may not make a CALL with value: {contract} sent {value} wei to {target}")]
     ValueCall { phase: Phase, contract: Address, target: Address, value: U256 },
-    #[error("OP-062: {phase:?} phase: {contract} called precompile {precompile}, not allowed")]
+    #[error("{phase} calls forbidden precompile {precompile}")]
     Precompile { phase: Phase, contract: Address, precompile: Address },
+    /// A write to storage no stake allows (STO-033 is read-only).
     #[error(
-        "{rule}: {phase:?} phase: {} of slot {slot:#x} of {contract} is not allowed",
-        access_name(*.write, *.transient)
+        "{phase} has forbidden write to {}{contract} slot {slot:#x}",
+        if *.transient { "transient " } else { "" }
     )]
-    Storage { rule: &'static str, phase: Phase, contract: Address, slot: U256, write: bool, transient: bool },
-    #[error("{rule}: {phase:?} phase: {entity} must be staked: {detail}")]
-    NeedsStake { rule: &'static str, phase: Phase, entity: Address, detail: String },
-    #[error("STO-040: {entity} is an entity here and the sender of an operation in the mempool")]
-    EntityIsPoolSender { entity: Address },
-    #[error("STO-041: associated storage of {contract} is used, and it is a sender in the mempool")]
-    AssociatedStorageOfPoolSender { contract: Address },
+    Storage { phase: Phase, contract: Address, slot: U256, transient: bool },
+    /// STO-022 / STO-031 / STO-032 / STO-033 broken by an entity that is not staked; `entity`
+    /// is the one whose stake would allow it.
+    #[error("unstaked {phase} accessed {contract} slot {slot:#x} ({}; {entity} must be staked)", access_name(*.write, *.transient))]
+    NeedsStake {
+        rule: &'static str,
+        phase: Phase,
+        entity: Address,
+        contract: Address,
+        slot: U256,
+        write: bool,
+        transient: bool,
+    },
+    /// EREP-050: the paymaster's postOp would run code its stake does not answer for.
+    #[error("unstaked paymaster {paymaster} must not return a context")]
+    UnstakedPaymasterContext { paymaster: Address },
+    /// STO-040: this operation's factory or paymaster is another pending operation's sender.
+    #[error(
+        "A {role} at {entity} in this UserOperation is used as a sender entity in another UserOperation currently in mempool."
+    )]
+    EntityIsPoolSender { role: &'static str, entity: Address },
+    /// STO-040: this operation's sender is another pending operation's factory or paymaster.
+    #[error(
+        "The sender address {sender} is used as a different entity in another UserOperation currently in mempool"
+    )]
+    SenderIsPoolEntity { sender: Address },
 }
 
 impl Violation {
-    /// ERC-4337: a rule a stake would lift is "stake too low" (-32505); the rest are banned
-    /// opcode / storage / call (-32502).
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Violation::NeedsStake { .. } => ErrorCode::StakeTooLow,
-            _ => ErrorCode::BannedOpcode,
-        }
-    }
-
     /// The ERC-7562 rule id.
     pub fn rule(&self) -> &'static str {
         match self {
-            Violation::Opcode { rule, .. }
-            | Violation::EntryPointAccess { rule, .. }
-            | Violation::Storage { rule, .. }
-            | Violation::NeedsStake { rule, .. } => rule,
+            Violation::Opcode { rule, .. } | Violation::NeedsStake { rule, .. } => rule,
+            Violation::UnstakedOpcode { .. } => "OP-080",
             Violation::OutOfGas { .. } => "OP-020",
             Violation::Create { .. } => "OP-031",
             Violation::CodelessAccess { .. } => "OP-041",
+            Violation::EntryPointAccess { .. } => "OP-054",
             Violation::ValueCall { .. } => "OP-061",
             Violation::Precompile { .. } => "OP-062",
-            Violation::EntityIsPoolSender { .. } => "STO-040",
-            Violation::AssociatedStorageOfPoolSender { .. } => "STO-041",
+            Violation::Storage { .. } => "STO-033",
+            Violation::UnstakedPaymasterContext { .. } => "EREP-050",
+            Violation::EntityIsPoolSender { .. } | Violation::SenderIsPoolEntity { .. } => "STO-040",
+        }
+    }
+
+    /// The validation phase that broke it (None for the mempool's own rules).
+    pub fn phase(&self) -> Option<Phase> {
+        match self {
+            Violation::Opcode { phase, .. }
+            | Violation::UnstakedOpcode { phase, .. }
+            | Violation::OutOfGas { phase, .. }
+            | Violation::Create { phase, .. }
+            | Violation::CodelessAccess { phase, .. }
+            | Violation::EntryPointAccess { phase, .. }
+            | Violation::ValueCall { phase, .. }
+            | Violation::Precompile { phase, .. }
+            | Violation::Storage { phase, .. }
+            | Violation::NeedsStake { phase, .. } => Some(*phase),
+            Violation::UnstakedPaymasterContext { .. } => Some(Phase::Paymaster),
+            Violation::EntityIsPoolSender { .. } | Violation::SenderIsPoolEntity { .. } => None,
         }
     }
 }
 
-fn opcode_name(op: u8) -> &'static str {
-    OpCode::new(op).map_or("an unassigned opcode", |o| o.as_str())
+/// An opcode's mnemonic as the reference tracer (geth's) names it: 0x44 is `DIFFICULTY`.
+fn opcode_name(op: u8) -> String {
+    OpCode::new(op).map_or_else(|| format!("{op:#04x}"), |o| o.as_str().to_owned())
 }
 
 fn access_name(write: bool, transient: bool) -> &'static str {
@@ -117,6 +131,15 @@ fn access_name(write: bool, transient: bool) -> &'static str {
         (true, false) => "SSTORE",
         (false, true) => "TLOAD",
         (true, true) => "TSTORE",
+    }
+}
+
+fn call_name(scheme: CallScheme) -> &'static str {
+    match scheme {
+        CallScheme::Call => "CALL",
+        CallScheme::CallCode => "CALLCODE",
+        CallScheme::DelegateCall => "DELEGATECALL",
+        CallScheme::StaticCall => "STATICCALL",
     }
 }
 
@@ -150,10 +173,11 @@ impl RuleContext {
 /// The rules' verdict on one trace.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TraceVerdict {
-    /// Every broken rule, in trace order within each group (opcodes, calls, storage).
+    /// Every broken rule, in the reference's order of checks (out-of-gas, opcodes, CREATE2,
+    /// storage, calls), so that the first is the one it would report.
     pub violations: Vec<Violation>,
     /// Contracts whose storage the operation used through association with its sender or a
-    /// staked entity (the mempool checks these against other senders, STO-041).
+    /// staked entity.
     pub associated_storage: BTreeSet<Address>,
 }
 
@@ -162,7 +186,6 @@ pub fn check_trace(trace: &ValidationTrace, ctx: &RuleContext) -> TraceVerdict {
     let mut verdict = TraceVerdict::default();
     check_opcodes(trace, ctx, &mut verdict.violations);
     check_creates(trace, ctx, &mut verdict.violations);
-    check_calls(trace, ctx, &mut verdict.violations);
     for access in &trace.storage {
         match check_storage(access, trace, ctx) {
             StorageVerdict::Allowed => {}
@@ -172,10 +195,14 @@ pub fn check_trace(trace: &ValidationTrace, ctx: &RuleContext) -> TraceVerdict {
             StorageVerdict::Broken(v) => verdict.violations.push(v),
         }
     }
+    check_calls(trace, ctx, &mut verdict.violations);
     verdict
 }
 
 fn check_opcodes(trace: &ValidationTrace, ctx: &RuleContext, out: &mut Vec<Violation>) {
+    for &(phase, contract) in &trace.out_of_gas {
+        out.push(Violation::OutOfGas { phase, contract });
+    }
     for used in &trace.opcodes {
         let op = used.opcode;
         let violation =
@@ -187,20 +214,12 @@ fn check_opcodes(trace: &ValidationTrace, ctx: &RuleContext, out: &mut Vec<Viola
         } else if matches!(op, opcode::BALANCE | opcode::SELFBALANCE) {
             let (entity, staked) = ctx.entity(used.phase);
             if !staked {
-                out.push(Violation::NeedsStake {
-                    rule: "OP-080",
-                    phase: used.phase,
-                    entity,
-                    detail: format!("{} used {}", used.contract, opcode_name(op)),
-                });
+                out.push(Violation::UnstakedOpcode { phase: used.phase, entity, contract: used.contract, opcode: op });
             }
         }
     }
     for &(phase, contract) in &trace.gas_misuse {
         out.push(Violation::Opcode { rule: "OP-012", phase, contract, opcode: opcode::GAS });
-    }
-    for &(phase, contract) in &trace.out_of_gas {
-        out.push(Violation::OutOfGas { phase, contract });
     }
 }
 
@@ -208,14 +227,14 @@ fn check_creates(trace: &ValidationTrace, ctx: &RuleContext, out: &mut Vec<Viola
     let mut create2_in_factory = 0;
     for create in trace.creates.iter().filter(|c| c.create2) {
         let detail = if create.phase != Phase::Factory {
-            Some("CREATE2 outside the deployment phase".to_owned())
+            Some("uses banned opcode: CREATE2 (outside the deployment phase)".to_owned())
         } else {
             create2_in_factory += 1;
             if create2_in_factory > 1 {
-                Some("CREATE2 used more than once".to_owned())
+                Some("with too many CREATE2".to_owned())
             } else if create.address.is_some_and(|a| a != ctx.sender) {
                 Some(format!(
-                    "CREATE2 deployed {}, not the sender {}",
+                    "uses CREATE2 to deploy {}, not the sender {}",
                     create.address.unwrap_or_default(),
                     ctx.sender
                 ))
@@ -238,6 +257,16 @@ fn precompile_number(address: Address) -> Option<u64> {
 fn check_calls(trace: &ValidationTrace, ctx: &RuleContext, out: &mut Vec<Violation>) {
     for call in &trace.calls {
         let phase = call.phase;
+        // DELEGATECALL and CALLCODE run the EntryPoint's code in the caller's context: its
+        // target is the caller, so the code address is what says the EntryPoint is entered.
+        if call.code_address == ctx.entry_point && call.target != ctx.entry_point {
+            out.push(Violation::EntryPointAccess {
+                phase,
+                contract: call.caller,
+                detail: format!("runs the EntryPoint's code by {}", call_name(call.scheme)),
+            });
+            continue;
+        }
         if call.target == ctx.entry_point {
             // OP-052: depositTo(sender) from the sender or the factory, any value.
             let deposit_for_sender = call.selector == Some(EntryPoint::depositToCall::SELECTOR)
@@ -246,11 +275,11 @@ fn check_calls(trace: &ValidationTrace, ctx: &RuleContext, out: &mut Vec<Violati
             // OP-053: the sender paying its prefund through the fallback (`receive`).
             let sender_fallback = call.caller == ctx.sender && call.input.is_empty();
             if !(deposit_for_sender || sender_fallback) {
+                let method = call.selector.map_or_else(|| "0x".to_owned(), |s| alloy::hex::encode_prefixed(s));
                 out.push(Violation::EntryPointAccess {
-                    rule: "OP-054",
                     phase,
                     contract: call.caller,
-                    detail: "only depositTo(sender) or the sender's plain transfer".to_owned(),
+                    detail: format!("makes an illegal call into EntryPoint during validation {method}"),
                 });
             }
             continue;
@@ -277,20 +306,28 @@ fn check_calls(trace: &ValidationTrace, ctx: &RuleContext, out: &mut Vec<Violati
         }
         // OP-041 / OP-042: code-less targets, except the sender the factory is deploying.
         if ctx.codeless.contains(&call.code_address) && call.code_address != ctx.sender {
-            out.push(Violation::CodelessAccess { phase, contract: call.caller, target: call.code_address });
+            out.push(Violation::CodelessAccess {
+                phase,
+                contract: call.caller,
+                target: call.code_address,
+                how: call_name(call.scheme),
+            });
         }
     }
     for access in &trace.ext_code {
+        let how = OpCode::new(access.opcode).map_or("EXTCODE*", |o| o.as_str());
         if access.target == ctx.entry_point {
             // OP-051: `EXTCODESIZE ISZERO` checks the EntryPoint exists before depositTo.
             let size_check =
                 access.opcode == opcode::EXTCODESIZE && access.next_opcode == Some(opcode::ISZERO);
             if !size_check {
                 out.push(Violation::EntryPointAccess {
-                    rule: "OP-054",
                     phase: access.phase,
                     contract: access.contract,
-                    detail: format!("{} other than EXTCODESIZE ISZERO", opcode_name(access.opcode)),
+                    detail: format!(
+                        "accesses EntryPoint contract address {} with opcode {how}",
+                        ctx.entry_point.to_string().to_lowercase()
+                    ),
                 });
             }
         } else if ctx.codeless.contains(&access.target)
@@ -301,6 +338,7 @@ fn check_calls(trace: &ValidationTrace, ctx: &RuleContext, out: &mut Vec<Violati
                 phase: access.phase,
                 contract: access.contract,
                 target: access.target,
+                how,
             });
         }
     }
@@ -327,54 +365,56 @@ enum StorageVerdict {
 
 fn check_storage(access: &StorageAccess, trace: &ValidationTrace, ctx: &RuleContext) -> StorageVerdict {
     let phase = access.phase;
-    // The EntryPoint's own bookkeeping (deposits, nonces) is trusted code on trusted storage.
-    if access.contract == ctx.entry_point {
-        return StorageVerdict::Allowed;
-    }
-    // STO-010: the account's own storage.
-    if access.contract == ctx.sender {
+    // The EntryPoint's own bookkeeping (deposits, nonces) is trusted code on trusted storage,
+    // and STO-010: the account's own storage is always allowed.
+    if access.contract == ctx.entry_point || access.contract == ctx.sender {
         return StorageVerdict::Allowed;
     }
     let (entity, staked) = ctx.entity(phase);
-    let needs_stake = |rule, entity, detail: String| {
-        StorageVerdict::Broken(Violation::NeedsStake { rule, phase, entity, detail })
+    let needs_stake = |rule, entity| {
+        StorageVerdict::Broken(Violation::NeedsStake {
+            rule,
+            phase,
+            entity,
+            contract: access.contract,
+            slot: access.slot,
+            write: access.write,
+            transient: access.transient,
+        })
     };
-    let describe = || {
-        format!(
-            "{} of slot {:#x} of {}",
-            access_name(access.write, access.transient),
-            access.slot,
-            access.contract
-        )
-    };
-    // STO-021 / STO-022: the sender's associated storage, unless the sender is being created
-    // by an unstaked factory.
     if is_associated(access.slot, ctx.sender, &trace.keccak) {
         return match ctx.factory {
-            Some(factory) if !ctx.factory_staked => needs_stake("STO-022", factory, describe()),
-            _ => StorageVerdict::Associated,
+            // STO-021: the account exists.
+            None => StorageVerdict::Associated,
+            // STO-022: while the account is created, its own validation may use its
+            // associated storage behind a staked factory; otherwise the entity using it needs
+            // its own stake (the reference's reading, which the suite pins: an unstaked
+            // paymaster behind a staked factory is refused, a staked one behind an unstaked
+            // factory may read balanceOf(sender)).
+            Some(_) if staked || (phase == Phase::Account && ctx.factory_staked) => StorageVerdict::Associated,
+            Some(factory) if phase == Phase::Account => needs_stake("STO-022", factory),
+            Some(_) => needs_stake("STO-022", entity),
         };
     }
-    // STO-031: the entity's own storage.
-    if access.contract == entity {
-        return if staked { StorageVerdict::Allowed } else { needs_stake("STO-031", entity, describe()) };
-    }
-    // STO-032: storage associated with the entity, in another contract.
-    if is_associated(access.slot, entity, &trace.keccak) {
-        return if staked { StorageVerdict::Associated } else { needs_stake("STO-032", entity, describe()) };
-    }
-    // STO-033: a staked entity may read anything else, never write it.
-    if !access.write {
-        return if staked { StorageVerdict::Allowed } else { needs_stake("STO-033", entity, describe()) };
-    }
-    StorageVerdict::Broken(Violation::Storage {
-        rule: "STO-033",
-        phase,
-        contract: access.contract,
-        slot: access.slot,
-        write: access.write,
-        transient: access.transient,
-    })
+    let (rule, allowed) = if is_associated(access.slot, entity, &trace.keccak) {
+        // STO-032: storage associated with the entity, in another contract.
+        ("STO-032", StorageVerdict::Associated)
+    } else if access.contract == entity {
+        // STO-031: the entity's own storage.
+        ("STO-031", StorageVerdict::Allowed)
+    } else if !access.write {
+        // STO-033: a staked entity may read anything else...
+        ("STO-033", StorageVerdict::Allowed)
+    } else {
+        // ...and never write it.
+        return StorageVerdict::Broken(Violation::Storage {
+            phase,
+            contract: access.contract,
+            slot: access.slot,
+            transient: access.transient,
+        });
+    };
+    if staked { allowed } else { needs_stake(rule, entity) }
 }
 
 /// Slots read or written per contract (the EntryPoint's excluded), for the mempool's storage
@@ -387,24 +427,25 @@ pub fn storage_map(trace: &ValidationTrace, entry_point: Address) -> BTreeMap<Ad
     map
 }
 
-/// ERC-7562 STO-040 / STO-041, the local rules that need the mempool: `entities` are this
-/// operation's factory and paymaster, `associated_storage` its associated-storage contracts;
-/// `pool_senders` / `pool_entities` are the senders and entities of the other operations.
-pub fn check_mempool_conflicts(
+/// ERC-7562 STO-040, the admission rule that needs the mempool: `entities` are this
+/// operation's factory and paymaster; `pool_senders` / `pool_entities` the senders and the
+/// factories and paymasters of the other pending operations. (STO-041 is judged when a bundle
+/// is built: see `builder::selection`.)
+pub fn check_mempool_roles(
     sender: Address,
-    entities: &[Address],
-    associated_storage: &BTreeSet<Address>,
+    factory: Option<Address>,
+    paymaster: Option<Address>,
     pool_senders: &HashSet<Address>,
     pool_entities: &HashSet<Address>,
 ) -> Result<(), Violation> {
-    if let Some(&entity) = entities.iter().find(|e| pool_senders.contains(*e)) {
-        return Err(Violation::EntityIsPoolSender { entity });
+    let roles = [("Paymaster", paymaster), ("Factory", factory)];
+    if let Some((role, entity)) =
+        roles.into_iter().find_map(|(role, e)| e.filter(|e| pool_senders.contains(e)).map(|e| (role, e)))
+    {
+        return Err(Violation::EntityIsPoolSender { role, entity });
     }
     if pool_entities.contains(&sender) {
-        return Err(Violation::EntityIsPoolSender { entity: sender });
-    }
-    if let Some(&contract) = associated_storage.iter().find(|c| **c != sender && pool_senders.contains(*c)) {
-        return Err(Violation::AssociatedStorageOfPoolSender { contract });
+        return Err(Violation::SenderIsPoolEntity { sender });
     }
     Ok(())
 }
@@ -470,32 +511,56 @@ mod tests {
     }
 
     #[test]
-    fn sender_associated_storage_needs_a_staked_factory_while_the_sender_is_created() {
+    fn sender_associated_storage_while_the_sender_is_created_follows_sto_022() {
         let (slot, keccak) = mapping_slot(SENDER);
         let mut trace = ValidationTrace::default();
         trace.keccak.push(keccak);
-        trace.storage.push(access(Phase::Paymaster, TOKEN, slot, true));
+        trace.storage.push(access(Phase::Paymaster, TOKEN, slot, false));
 
         // STO-021: the account exists (no factory).
         let verdict = check_trace(&trace, &ctx());
         assert!(verdict.violations.is_empty());
         assert!(verdict.associated_storage.contains(&TOKEN));
 
-        // STO-022: created by an unstaked factory: the factory needs stake.
+        // An unstaked paymaster reading it while an unstaked factory creates the sender.
         let mut with_factory = ctx();
         with_factory.factory = Some(FACTORY);
         let verdict = check_trace(&trace, &with_factory);
+        let stake_of = |entity| Violation::NeedsStake {
+            rule: "STO-022",
+            phase: Phase::Paymaster,
+            entity,
+            contract: TOKEN,
+            slot,
+            write: false,
+            transient: false,
+        };
+        assert_eq!(verdict.violations, vec![stake_of(PAYMASTER)]);
         assert_eq!(
-            verdict.violations,
-            vec![Violation::NeedsStake {
-                rule: "STO-022",
-                phase: Phase::Paymaster,
-                entity: FACTORY,
-                detail: format!("SSTORE of slot {slot:#x} of {TOKEN}"),
-            }]
+            verdict.violations[0].to_string(),
+            format!("unstaked paymaster accessed {TOKEN} slot {slot:#x} (SLOAD; {PAYMASTER} must be staked)")
         );
+        // A staked factory allows the account's own use only: the paymaster still needs stake.
         with_factory.factory_staked = true;
+        assert_eq!(check_trace(&trace, &with_factory).violations, vec![stake_of(PAYMASTER)]);
+        // A staked paymaster may read balanceOf(sender) of an account an unstaked factory
+        // creates (the hole: an early return refused it).
+        with_factory.factory_staked = false;
+        with_factory.paymaster_staked = true;
         assert!(check_trace(&trace, &with_factory).violations.is_empty());
+
+        // The account's own validation: allowed behind a staked factory only.
+        let mut account_trace = trace.clone();
+        account_trace.storage = vec![access(Phase::Account, TOKEN, slot, false)];
+        let mut behind = ctx();
+        behind.factory = Some(FACTORY);
+        assert_eq!(rules_of(&account_trace, &behind), ["STO-022"]);
+        let Violation::NeedsStake { entity, .. } = &check_trace(&account_trace, &behind).violations[0] else {
+            panic!("expected STO-022");
+        };
+        assert_eq!(*entity, FACTORY, "the factory's stake would allow it");
+        behind.factory_staked = true;
+        assert!(rules_of(&account_trace, &behind).is_empty());
     }
 
     #[test]
@@ -516,7 +581,10 @@ mod tests {
         trace.storage.push(access(Phase::Paymaster, TOKEN, U256::from(9), true));
         let verdict = check_trace(&trace, &staked);
         assert_eq!(verdict.violations.len(), 1);
-        assert_eq!(verdict.violations[0].code(), ErrorCode::BannedOpcode);
+        assert_eq!(
+            verdict.violations[0],
+            Violation::Storage { phase: Phase::Paymaster, contract: TOKEN, slot: U256::from(9), transient: false }
+        );
     }
 
     #[test]
@@ -638,26 +706,25 @@ mod tests {
     }
 
     #[test]
-    fn mempool_conflicts_follow_sto_040_and_sto_041() {
+    fn mempool_roles_follow_sto_040_both_ways() {
         let none = HashSet::new();
-        let associated = BTreeSet::from([TOKEN]);
-        assert_eq!(check_mempool_conflicts(SENDER, &[PAYMASTER], &associated, &none, &none), Ok(()));
-        // STO-040: our paymaster is another operation's sender, or our sender their entity.
+        assert_eq!(check_mempool_roles(SENDER, None, Some(PAYMASTER), &none, &none), Ok(()));
+        // Our paymaster (or factory) is another operation's sender.
         let senders = HashSet::from([PAYMASTER]);
         assert_eq!(
-            check_mempool_conflicts(SENDER, &[PAYMASTER], &associated, &senders, &none).unwrap_err().rule(),
+            check_mempool_roles(SENDER, None, Some(PAYMASTER), &senders, &none),
+            Err(Violation::EntityIsPoolSender { role: "Paymaster", entity: PAYMASTER })
+        );
+        let senders = HashSet::from([FACTORY]);
+        assert_eq!(
+            check_mempool_roles(SENDER, Some(FACTORY), None, &senders, &none).unwrap_err().rule(),
             "STO-040"
         );
+        // Our sender is another operation's paymaster or factory.
         let entities = HashSet::from([SENDER]);
         assert_eq!(
-            check_mempool_conflicts(SENDER, &[], &associated, &none, &entities).unwrap_err().rule(),
-            "STO-040"
-        );
-        // STO-041: associated storage in a contract that is another operation's sender.
-        let senders = HashSet::from([TOKEN]);
-        assert_eq!(
-            check_mempool_conflicts(SENDER, &[], &associated, &senders, &none),
-            Err(Violation::AssociatedStorageOfPoolSender { contract: TOKEN })
+            check_mempool_roles(SENDER, None, None, &none, &entities),
+            Err(Violation::SenderIsPoolEntity { sender: SENDER })
         );
     }
 }

@@ -12,7 +12,10 @@ use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
 use revm::primitives::TxKind;
 use revm::primitives::hardfork::SpecId;
 use revm::{InspectEvm, MainBuilder, MainContext};
+use revm::handler::EthPrecompiles;
+use revm::precompile::{PrecompileSpecId, Precompiles, secp256r1};
 use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use tora_core::user_operation::PackedUserOperation;
 
 /// The simulating caller: no key, no code, and a balance the overlay makes large enough for any
@@ -28,6 +31,8 @@ pub struct SimulationEnv {
     pub spec: SpecId,
     pub gas_limit: u64,
     pub block: PinnedBlock,
+    /// RIP-7212's P256VERIFY at 0x100 is live on the chain.
+    pub p256_precompile: bool,
 }
 
 impl SimulationEnv {
@@ -63,6 +68,31 @@ impl SimulationEnv {
             ..Default::default()
         }
     }
+}
+
+impl SimulationEnv {
+    /// The chain's precompiles: the EVM spec's own, plus P256VERIFY where the chain has it and
+    /// the spec lacks it (revm's Prague set stops at 0x11; OP Stack chains run RIP-7212), so a
+    /// signature check through 0x100 gets the chain's answer, not an empty account's.
+    pub fn precompiles(&self) -> EthPrecompiles {
+        let mut precompiles = EthPrecompiles::new(self.spec);
+        if self.p256_precompile && !precompiles.contains(secp256r1::P256VERIFY.address()) {
+            precompiles.precompiles = with_p256(self.spec);
+        }
+        precompiles
+    }
+}
+
+/// The spec's precompiles plus RIP-7212 P256VERIFY (3,450 gas), built once per spec.
+fn with_p256(spec: SpecId) -> &'static Precompiles {
+    static SETS: OnceLock<Mutex<HashMap<SpecId, &'static Precompiles>>> = OnceLock::new();
+    let mut sets = SETS.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+    sets.entry(spec).or_insert_with(|| {
+        let mut set = Precompiles::new(PrecompileSpecId::from_spec_id(spec)).clone();
+        set.extend([secp256r1::P256VERIFY]);
+        // One small table per spec for the life of the process.
+        Box::leak(Box::new(set))
+    })
 }
 
 /// The ecrecover precompile: signature checks call it, and the EVM loads its account.
@@ -104,6 +134,29 @@ pub struct SimulationRevert {
     pub reason: String,
     /// The entity's own revert data, for `FailedOpWithRevert`.
     pub inner: Bytes,
+}
+
+impl std::fmt::Display for SimulationRevert {
+    /// The `AAxx` reason, then what the entity itself reverted with, decoded.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.inner.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.reason, revert_reason(&self.inner))
+        }
+    }
+}
+
+/// Revert data as a person reads it: the message of `Error(string)`, the code of
+/// `Panic(uint256)`, or the data in hex.
+pub fn revert_reason(data: &[u8]) -> String {
+    use alloy::sol_types::{GenericContractError, SolInterface};
+    match GenericContractError::abi_decode(data) {
+        Ok(GenericContractError::Revert(revert)) => revert.reason,
+        Ok(GenericContractError::Panic(panic)) => format!("panic {:#x}", panic.code),
+        Ok(GenericContractError::CustomError(never)) => match never {},
+        Err(_) => alloy::hex::encode_prefixed(data),
+    }
 }
 
 /// What one simulation produced.
@@ -161,7 +214,7 @@ pub fn simulate_validation(
         .modify_cfg_chained(|cfg| env.configure(cfg))
         .modify_block_chained(|b: &mut BlockEnv| env.configure_block(b));
     let tracer = ValidationTracer::new(env.entry_point, env.sender_creator, sender, paymaster);
-    let mut evm = ctx.build_mainnet_with_inspector(tracer);
+    let mut evm = ctx.build_mainnet_with_inspector(tracer).with_precompiles(env.precompiles());
     let executed = evm.inspect_one_tx(env.transaction(calldata)).map_err(evm_error)?;
     let trace = std::mem::take(&mut evm.inspector.trace);
     let (result, gas_used) = match executed {

@@ -7,7 +7,6 @@
 //! (paymaster). Everything those frames run, to any depth, belongs to that phase. Code the
 //! EntryPoint runs itself is trusted and never judged.
 
-use super::rules::is_restricted_opcode;
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy::sol_types::SolCall;
 use revm::Inspector;
@@ -21,12 +20,49 @@ use revm::interpreter::{
 };
 use tora_core::contracts::{EntryPoint, SimpleAccount, ToraPaymaster};
 
+/// ERC-7562 OP-011: opcodes that read the block environment or destroy/create state.
+pub const BANNED_OPCODES: [u8; 14] = [
+    opcode::ORIGIN,
+    opcode::GASPRICE,
+    opcode::BLOCKHASH,
+    opcode::COINBASE,
+    opcode::TIMESTAMP,
+    opcode::NUMBER,
+    opcode::DIFFICULTY,
+    opcode::GASLIMIT,
+    opcode::BASEFEE,
+    opcode::BLOBHASH,
+    opcode::BLOBBASEFEE,
+    opcode::CREATE,
+    opcode::INVALID,
+    opcode::SELFDESTRUCT,
+];
+
+/// Whether a rule judges this opcode by itself (OP-011, OP-013, OP-080): the tracer records
+/// only these, not every step.
+pub fn is_restricted_opcode(op: u8) -> bool {
+    BANNED_OPCODES.contains(&op)
+        || revm::bytecode::opcode::OpCode::new(op).is_none()
+        || matches!(op, opcode::BALANCE | opcode::SELFBALANCE)
+}
+
 /// The validation phase an operation's code runs in, each attributed to one entity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Phase {
     Factory,
     Account,
     Paymaster,
+}
+
+impl std::fmt::Display for Phase {
+    /// The entity the phase belongs to, as ERC-7562 messages name it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Factory => "factory",
+            Phase::Account => "account",
+            Phase::Paymaster => "paymaster",
+        })
+    }
 }
 
 /// One opcode an entity's code executed that a rule may care about.
@@ -252,10 +288,12 @@ impl<CTX: ContextTr> Inspector<CTX, EthInterpreter> for ValidationTracer {
             return;
         };
         let contract = interp.input.target_address();
-        // The EntryPoint's code (its receive/depositTo reached from a phase) and SenderCreator
-        // (which only forwards initCode to the factory) are trusted, not entity code.
+        // The EntryPoint's code on its own storage (its receive/depositTo reached from a phase)
+        // and SenderCreator's (which only forwards initCode to the factory) are trusted, not
+        // entity code. Their code run in an entity's context (DELEGATECALL, CALLCODE) is the
+        // entity's doing and is judged like the entity's own.
         let code = interp.input.bytecode_address().copied().unwrap_or(contract);
-        if code == self.entry_point || code == self.sender_creator {
+        if code == contract && (code == self.entry_point || code == self.sender_creator) {
             return;
         }
 
@@ -377,13 +415,14 @@ impl<CTX: ContextTr> Inspector<CTX, EthInterpreter> for ValidationTracer {
     }
 }
 
+/// A frame of entity code that ran out of gas (OP-020). A precompile given too little gas is
+/// not one: its cost is a function of its input, which leaks nothing of the gas limit.
 fn is_out_of_gas(result: InstructionResult) -> bool {
     matches!(
         result,
         InstructionResult::OutOfGas
             | InstructionResult::MemoryOOG
             | InstructionResult::MemoryLimitOOG
-            | InstructionResult::PrecompileOOG
             | InstructionResult::InvalidOperandOOG
             | InstructionResult::ReentrancySentryOOG
     )

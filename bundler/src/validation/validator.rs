@@ -2,15 +2,17 @@
 //! block's cached state, and turns the EntryPoint's result and the trace into a verdict.
 
 use super::bindings::StakeInfo;
-use super::error::{ValidationError, rejection_code};
+use super::error::ValidationError;
 use super::head::{ChainHead, Freshness};
 use super::outcome::{EntityInfo, SIG_VALIDATION_FAILED, ValidationData, ValidationOutcome, Wei};
 use super::prediction::{OperationShape, ReadPredictor};
-use super::rules::{self, RuleContext};
+use super::bindings::deposit_slot;
+use super::rules::{self, RuleContext, Violation};
 use super::simulation::{self, SimulationEnv};
 use super::state::{ChainReads, CodeCache, PinnedBlock, RecentBlockCaches, RpcState};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use revm::DatabaseRef;
 use revm::primitives::hardfork::SpecId;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
@@ -27,8 +29,8 @@ pub struct ValidationSettings {
     pub min_stake: Wei,
     /// ERC-7562 MIN_UNSTAKE_DELAY.
     pub min_unstake_delay_secs: u64,
-    /// An operation must stay valid at least this long after the pinned block (validUntil),
-    /// and become valid no later than this (validAfter), or it could not be bundled in time.
+    /// An operation must stay valid at least this long after the pinned block (validUntil), or
+    /// it could not be bundled in time.
     pub valid_time_margin_secs: u64,
     /// Gas for the whole simulation transaction (capped by the block's gas limit).
     pub simulation_gas_limit: u64,
@@ -40,6 +42,9 @@ pub struct ValidationSettings {
     pub sender_creator: Address,
     /// How old a head new operations may be validated against (see [`ChainHead`]).
     pub head_max_age: Duration,
+    /// Accept an unstaked paymaster that returns a context: the v0.7-era ERC-7562 had lifted
+    /// EREP-050, which the current text has again (and the default follows).
+    pub unstaked_paymaster_context: bool,
 }
 
 impl Default for ValidationSettings {
@@ -53,6 +58,19 @@ impl Default for ValidationSettings {
             p256_precompile: false,
             sender_creator: SENDER_CREATOR_V07,
             head_max_age: Duration::from_millis(100),
+            unstaked_paymaster_context: false,
+        }
+    }
+}
+
+impl ValidationSettings {
+    /// The defaults with the chain's own stake minimums and precompiles.
+    pub fn for_chain(chain: &ChainSpec) -> Self {
+        Self {
+            min_stake: Wei(chain.stake.min_stake_wei),
+            min_unstake_delay_secs: chain.stake.min_unstake_delay_secs,
+            p256_precompile: chain.rip7212_p256,
+            ..Self::default()
         }
     }
 }
@@ -191,6 +209,7 @@ impl Validator {
             spec: self.settings.spec,
             gas_limit: self.settings.simulation_gas_limit,
             block,
+            p256_precompile: self.settings.p256_precompile,
         }
     }
 
@@ -229,11 +248,7 @@ impl Judge {
         // The EVM would otherwise fetch these one by one.
         state.prefetch(expected)?;
         let output = simulation::simulate_validation(state, &self.env, &packed, op.sender, op.paymaster)?;
-        let result = output.result.map_err(|revert| ValidationError::Rejected {
-            code: rejection_code(&revert.reason),
-            reason: revert.reason,
-            inner: revert.inner,
-        })?;
+        let result = output.result.map_err(ValidationError::Rejected)?;
         let trace = output.trace;
 
         let entity = |address: Address, info: &StakeInfo| {
@@ -302,10 +317,27 @@ impl Judge {
         let now = self.env.block.timestamp;
         let margin = self.settings.valid_time_margin_secs;
         let expires_too_soon = time_range.valid_until.is_some_and(|u| u < now.saturating_add(margin));
-        let starts_too_late = time_range.valid_after > now.saturating_add(margin);
+        // ERC-4337: validAfter <= block.timestamp. One not yet valid would fail in handleOps
+        // (AA22/AA32) and have its entity banned for it.
+        let starts_too_late = time_range.valid_after > now;
         if expires_too_soon || starts_too_late {
-            return Err(ValidationError::OutOfTimeRange { range: time_range, now });
+            return Err(ValidationError::OutOfTimeRange { range: time_range, now, margin });
         }
+        // EREP-050 (current ERC-7562): an unstaked paymaster may not return a context, unless
+        // the operator runs the v0.7-era rules that lifted it.
+        if let Some(p) = paymaster
+            && !p.staked
+            && !info.paymasterContext.is_empty()
+            && !self.settings.unstaked_paymaster_context
+        {
+            return Err(Violation::UnstakedPaymasterContext { paymaster: p.address }.into());
+        }
+        // EREP-010 needs the paymaster's deposit: its slot was read by the simulation, so
+        // this is a cache hit, not a node call.
+        let paymaster_deposit = match op.paymaster {
+            Some(p) => Some(Wei(state.storage_ref(self.env.entry_point, deposit_slot(p).into())?)),
+            None => None,
+        };
 
         let outcome = ValidationOutcome {
             user_op_hash: op.hash(self.env.entry_point, self.env.chain_id),
@@ -317,6 +349,7 @@ impl Judge {
             account_validation_data: info.accountValidationData,
             paymaster_validation_data: info.paymasterValidationData,
             paymaster_context: info.paymasterContext.clone(),
+            paymaster_deposit,
             sender,
             factory,
             paymaster,

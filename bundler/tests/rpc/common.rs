@@ -32,18 +32,15 @@ pub fn dev_spec(chain_id: u64) -> ChainSpec {
 }
 
 pub fn settings(h: &Harness) -> BundlerSettings {
-    BundlerSettings {
-        deployment: h.devnet.deployment.clone(),
-        chain: dev_spec(h.chain_id),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        options: BundlerOptions {
-            bundling_mode: BundlingMode::Manual,
-            debug_api: true,
-            // Each test's verdicts follow the chain changes it just made.
-            validation: ValidationSettings { head_max_age: Duration::ZERO, ..Default::default() },
-            ..Default::default()
-        },
-    }
+    let options = BundlerOptions {
+        bundling_mode: BundlingMode::Manual,
+        debug_api: true,
+        // Each test's verdicts follow the chain changes it just made.
+        validation: ValidationSettings { head_max_age: Duration::ZERO, ..Default::default() },
+        ..Default::default()
+    };
+    let listen = "127.0.0.1:0".parse().unwrap();
+    BundlerSettings::for_deployment(&h.devnet.deployment, dev_spec(h.chain_id), listen, options).unwrap()
 }
 
 impl Stack {

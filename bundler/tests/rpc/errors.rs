@@ -52,8 +52,8 @@ async fn a_banned_opcode_is_refused_with_32502_and_its_rule() {
 async fn a_banned_factory_is_refused_with_32504_before_validation() {
     let s = Stack::start().await;
     let factory = s.h.contracts().tora_account_factory;
-    // 501 seen, none included: past (0 + BAN_SLACK 50) * 10.
-    let entry = json!({ "address": factory, "opsSeen": "0x1f5", "opsIncluded": "0x0" });
+    // 510 seen, none included: 510 / 10 is past 0 + BAN_SLACK 50.
+    let entry = json!({ "address": factory, "opsSeen": "0x1fe", "opsIncluded": "0x0" });
     s.ok("debug_bundler_setReputation", json!([[entry], ENTRY_POINT_V07])).await;
     let dumped = s.ok("debug_bundler_dumpReputation", json!([ENTRY_POINT_V07])).await;
     assert_eq!(dumped[0]["status"], json!("banned"), "{dumped}");
@@ -120,7 +120,7 @@ async fn start_refuses_a_node_of_another_chain_and_debug_methods_are_off_by_defa
         Ok(_) => panic!("expected a chain id mismatch"),
     }
     let mut no_key = settings(&s.h);
-    no_key.deployment.dev_keys = None;
+    no_key.dev_signer_key = None;
     assert!(matches!(tora_bundler::start(no_key).await, Err(StartError::NoSigningKey)));
 
     let mut public = settings(&s.h);

@@ -116,7 +116,7 @@ async fn a_plain_calls_estimate_lands_and_less_call_gas_fails() {
     // The probes zero the sender's deposit slot: it is where the EntryPoint keeps deposits
     // (checked against the paymaster's, the one deposit the devnet has).
     let paymaster = s.h.contracts().paymaster;
-    let slot = tora_bundler::estimation::deposit_slot(paymaster);
+    let slot = tora_bundler::validation::deposit_slot(paymaster);
     let stored = s.h.deployer.get_storage_at(ENTRY_POINT_V07, slot.into()).await.unwrap();
     let deposit = s.h.entry_point().balanceOf(paymaster).call().await.unwrap();
     assert!(!deposit.is_zero());
@@ -297,6 +297,7 @@ async fn a_probe_in_revm_matches_eth_call_of_simulate_handle_op() {
         spec: ValidationSettings::default().spec,
         gas_limit,
         block,
+        p256_precompile: false,
     };
     let run = tokio::task::spawn_blocking(move || simulate_handle_op(&state, &env, &probe))
         .await

@@ -178,12 +178,16 @@ impl Harness {
 
 /// The error's ERC-4337 code and ERC-7562 rule id (empty when it is not a rule violation).
 pub fn code_and_rule(result: Result<ValidationOutcome, ValidationError>) -> (ErrorCode, String) {
-    match result {
+    let err = match result {
         Ok(outcome) => panic!("expected a rejection, got {outcome:?}"),
-        Err(ValidationError::Rule(v)) => (v.code(), v.rule().to_owned()),
-        Err(other) => {
+        Err(err) => err,
+    };
+    let code = tora_core::RpcError::from(&err).code;
+    match &err {
+        ValidationError::Rule(v) => (code, v.rule().to_owned()),
+        other => {
             eprintln!("rejected: {other}");
-            (other.code(), String::new())
+            (code, String::new())
         }
     }
 }

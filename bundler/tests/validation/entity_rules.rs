@@ -42,7 +42,7 @@ async fn unstaked_paymaster_reading_its_own_storage_needs_stake() {
     let h = Harness::start().await;
     assert_eq!(
         code_and_rule(unstaked_paymaster_verdict(&h, 1).await),
-        (ErrorCode::StakeTooLow, "STO-031".into())
+        (ErrorCode::BannedOpcode, "STO-031".into())
     );
 }
 
@@ -77,13 +77,14 @@ async fn paymaster_revert_is_a_paymaster_rejection_with_its_revert_data() {
     let (op, _) =
         crate::common::token_quote_op_capped(&h, &wallet, keys::PAYMASTER_SIGNER, U256::from(1)).await;
     match h.validator.validate(&op).await {
-        Err(err @ tora_bundler::ValidationError::Rejected { .. }) => {
-            assert_eq!(err.code(), ErrorCode::RejectedByPaymaster);
+        Err(err @ tora_bundler::ValidationError::Rejected(_)) => {
+            assert_eq!(tora_core::RpcError::from(&err).code, ErrorCode::RejectedByPaymaster);
             assert!(err.to_string().starts_with("AA33"), "{err}");
-            let tora_bundler::ValidationError::Rejected { inner, .. } = &err else { unreachable!() };
+            let tora_bundler::ValidationError::Rejected(revert) = &err else { unreachable!() };
+            let inner = &revert.inner;
             let selector = tora_core::contracts::ToraPaymaster::QuoteExceeded::SELECTOR;
             assert_eq!(&inner[..4], selector.as_slice());
-            assert!(err.to_rpc().data.is_some());
+            assert!(tora_core::RpcError::from(&err).data.is_some());
         }
         other => panic!("expected an AA33 rejection, got {other:?}"),
     }
@@ -95,8 +96,8 @@ async fn entry_point_refusal_is_reported_with_its_reason() {
     // An account that does not exist and no initCode: the EntryPoint refuses with AA20.
     let op = Harness::op(alloy::primitives::Address::repeat_byte(0x77), Default::default());
     match h.validator.validate(&op).await {
-        Err(err @ tora_bundler::ValidationError::Rejected { .. }) => {
-            assert_eq!(err.code(), ErrorCode::RejectedByEntryPointOrAccount);
+        Err(err @ tora_bundler::ValidationError::Rejected(_)) => {
+            assert_eq!(tora_core::RpcError::from(&err).code, ErrorCode::RejectedByEntryPointOrAccount);
             assert!(err.to_string().starts_with("AA20"), "{err}");
         }
         other => panic!("expected an AA20 rejection, got {other:?}"),
@@ -162,7 +163,7 @@ async fn a_permit_with_a_finite_deadline_reads_the_clock_and_is_refused() {
     let h = Harness::start().await;
     let op = first_op_with_permit(&h, 10, U256::from(u64::MAX)).await;
     let err = h.validator.validate(&op).await.unwrap_err();
-    assert_eq!(err.code(), ErrorCode::BannedOpcode);
+    assert_eq!(tora_core::RpcError::from(&err).code, ErrorCode::BannedOpcode);
     match &err {
         tora_bundler::ValidationError::Rule(Violation::Opcode { rule, phase, contract, opcode }) => {
             assert_eq!(*rule, "OP-011");
@@ -209,12 +210,15 @@ async fn new_senders_associated_storage_needs_a_staked_factory() {
     wallet.sign_user_op(&mut op, ENTRY_POINT_V07, h.chain_id);
     match h.validator.validate(&op).await {
         Err(err @ tora_bundler::ValidationError::Rule(Violation::NeedsStake { .. })) => {
-            assert_eq!(err.code(), ErrorCode::StakeTooLow);
-            let tora_bundler::ValidationError::Rule(Violation::NeedsStake { rule, entity, .. }) = &err else {
+            assert_eq!(tora_core::RpcError::from(&err).code, ErrorCode::BannedOpcode);
+            let tora_bundler::ValidationError::Rule(Violation::NeedsStake { rule, entity, phase, .. }) = &err
+            else {
                 unreachable!()
             };
             assert_eq!(*rule, "STO-022");
-            assert_eq!(*entity, wallet.factory);
+            // The paymaster's validation used it: the paymaster's stake would have allowed it.
+            assert_eq!(*phase, Phase::Paymaster);
+            assert_eq!(Some(*entity), op.paymaster);
         }
         other => panic!("expected STO-022, got {other:?}"),
     }
