@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine with Rust and Node.js: installs
 # what the tests need, checks that the committed contract artifacts are fresh, then runs the
-# Rust tests (nextest when installed, cargo test otherwise).
+# Rust tests (nextest when installed, cargo test otherwise) and the ERC-4337 compatibility
+# suite (scripts/spec-tests.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,8 +28,14 @@ fi
 scripts/fetch-models.sh
 
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast
+  cargo nextest run --workspace --no-fail-fast || status=$?
 else
-  cargo test --workspace --no-fail-fast
+  cargo test --workspace --no-fail-fast || status=$?
 fi
+
+# The ERC-4337 compatibility suite (eth-infinitism bundler-spec-tests v0.7) against
+# `tora bundler` on a fresh anvil: every test the suite does not skip must pass.
+scripts/spec-tests.sh || status=$?
+exit $status

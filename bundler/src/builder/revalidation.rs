@@ -5,7 +5,7 @@
 
 use super::submit::Builder;
 use crate::pool::{Mempool, PoolOperation};
-use crate::validation::PinnedBlock;
+use crate::validation::{PinnedBlock, ValidationError};
 use alloy::primitives::{Address, B256};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -14,6 +14,18 @@ use tokio::task::JoinSet;
 use tora_core::UserOperation;
 
 impl<P: Mempool> Builder<P> {
+    /// The reputation side of an operation failing its second validation, and the reason it
+    /// is dropped with: a paymaster gives back the opsSeen it was charged when the account or
+    /// factory was at fault (EREP-015).
+    pub(super) fn failed_second_validation(&self, p: &PoolOperation, e: &ValidationError) -> String {
+        if e.is_account_or_factory_fault()
+            && let Some(paymaster) = p.paymaster
+        {
+            self.pool.unsee(paymaster.address);
+        }
+        format!("second validation failed: {e}")
+    }
+
     /// Keeps in `chosen` the operations that pass again, with the contracts whose storage their
     /// second validation used (for STO-041); removes the others from the pool and returns them
     /// with the reason.
@@ -53,14 +65,7 @@ impl<P: Mempool> Builder<P> {
             let reason = match verdict {
                 // The check itself failed (a panic in the task): skip the operation this time.
                 None => continue,
-                Some(Err(e)) => {
-                    if e.is_account_or_factory_fault()
-                        && let Some(paymaster) = p.paymaster
-                    {
-                        self.pool.unsee(paymaster.address);
-                    }
-                    Some(format!("second validation failed: {e}"))
-                }
+                Some(Err(e)) => Some(self.failed_second_validation(&p, &e)),
                 Some(Ok(outcome)) => {
                     touched.insert(p.hash, outcome.storage.keys().copied().collect());
                     let changed = p.changed_code(&outcome);

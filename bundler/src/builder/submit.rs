@@ -325,8 +325,9 @@ impl<P: Mempool> Builder<P> {
     }
 
     /// Simulates `handleOps` until the EntryPoint accepts the whole bundle, removing each
-    /// operation it names in `FailedOp` from the bundle and the pool, and penalising the entity
-    /// at fault: the operation passed validation twice, so the failure is the entity's doing.
+    /// operation it names in `FailedOp` from the bundle and the pool. An operation that still
+    /// validates alone failed because of the others in the bundle: the entity at fault is
+    /// penalised (ERC-7562 GREP-040).
     async fn drop_failing(
         &self,
         from: Address,
@@ -343,6 +344,14 @@ impl<P: Mempool> Builder<P> {
             let failed = chosen.remove(index);
             tracing::info!(hash = %failed.hash, %reason, "dropped an operation that fails in the bundle");
             self.pool.remove(failed.hash);
+            // handleOps ran on the node's latest block, which may be newer than the one the
+            // bundle was validated again on: an operation that fails its validation alone there
+            // met changed state, and nobody is banned for that.
+            let latest = PinnedBlock::from_header(&self.latest_block().await?.header);
+            if let Err(e) = self.validator.validate_at(&failed.op, latest).await {
+                dropped.push((failed.hash, self.failed_second_validation(&failed, &e)));
+                continue;
+            }
             if let Some(entity) = at_fault(&failed, &reason) {
                 // GREP-040, and GREP-010: the banned entity's other operations go too.
                 let purged = self.pool.penalize(entity);

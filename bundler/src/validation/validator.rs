@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 use tora_core::contracts::SENDER_CREATOR_V07;
 use tora_core::{ChainSpec, UserOperation};
 
+/// How long a refused operation waits for a head the node has not produced yet, before the
+/// refusal stands (see [`Validator::validate`]).
+pub const NEW_HEAD_GRACE: Duration = Duration::from_millis(50);
+
 /// ERC-7562 MIN_UNSTAKE_DELAY: one day.
 pub const MIN_UNSTAKE_DELAY: u64 = 86_400;
 
@@ -126,14 +130,22 @@ impl Validator {
     /// Simulates `op` at the chain's head and judges it by ERC-7562. The head may be up to
     /// [`ValidationSettings::head_max_age`] old; an operation it rejects is tried again at the
     /// node's latest block, so that state the wallet already sees is never held against it.
+    /// A wallet often sends right after the transaction that makes its operation valid (a
+    /// funding transfer, a deposit): when the node's head has not moved yet, it is asked once
+    /// more after [`NEW_HEAD_GRACE`], which only a refusal waits for.
     pub async fn validate(&self, op: &UserOperation) -> Result<ValidationOutcome, ValidationError> {
         let started = Instant::now();
         let (block, freshness) = self.head.latest().await.map_err(ValidationError::Node)?;
         let mut head_calls = u64::from(freshness == Freshness::Fetched);
         let mut verdict = self.validate_at(op, block).await;
-        if freshness == Freshness::Cached && verdict.as_ref().is_err_and(ValidationError::depends_on_state) {
-            let fresh = self.head.fetch().await.map_err(ValidationError::Node)?;
+        if verdict.as_ref().is_err_and(ValidationError::depends_on_state) {
+            let mut fresh = self.head.fetch().await.map_err(ValidationError::Node)?;
             head_calls += 1;
+            if fresh.hash == block.hash {
+                tokio::time::sleep(NEW_HEAD_GRACE).await;
+                fresh = self.head.fetch().await.map_err(ValidationError::Node)?;
+                head_calls += 1;
+            }
             if fresh.hash != block.hash {
                 verdict = self.validate_at(op, fresh).await;
             }
