@@ -80,7 +80,7 @@ fn tora_up_serves_the_paymaster_and_writes_the_deployment() {
     let stopped = child.terminate();
     let _ = std::fs::remove_file(&out);
     assert!(health.contains("200 OK") && health.contains("\"ok\""), "{health}");
-    assert!(bundler.contains("0x0000000071727de22e5e9d8baf0edac6f37da032"), "{bundler}");
+    assert!(bundler.contains("0x0000000071727De22E5E9d8BAf0edAc6f37da032"), "{bundler}");
     assert!(gateway.contains("all-MiniLM-L6-v2") && gateway.contains("SmolLM2-135M-Instruct"), "{gateway}");
     let deployment: serde_json::Value = serde_json::from_str(&deployment).unwrap();
     assert_eq!(deployment["contracts"]["entryPoint"], "0x0000000071727de22e5e9d8baf0edac6f37da032");

@@ -42,7 +42,10 @@ contract RuleBreakingAccount is IAccount {
     uint8 public constant GAS_READ = 12;
     uint8 public constant INNER_OUT_OF_GAS = 13;
     uint8 public constant ENTRY_POINT_READ = 14;
-    uint8 public constant BLS_PRECOMPILE = 15;
+    uint8 public constant NON_PRECOMPILE = 15;
+    uint8 public constant DELEGATECALL_ENTRY_POINT = 16;
+    uint8 public constant P256_VERIFY = 17;
+    uint8 public constant VALID_AFTER = 18;
 
     address public immutable entryPoint;
     RuleHelper public immutable helper;
@@ -100,10 +103,22 @@ contract RuleBreakingAccount is IAccount {
         } else if (mode == ENTRY_POINT_READ) {
             (bool ok,) = entryPoint.staticcall(abi.encodeWithSignature("balanceOf(address)", address(this)));
             require(ok, "balanceOf failed");
-        } else if (mode == BLS_PRECOMPILE) {
-            // 0x0b (BLS12-381 G1ADD) is not among the precompiles ERC-7562 OP-062 allows.
-            (bool ok,) = address(0x0b).staticcall{gas: 5000}("");
+        } else if (mode == NON_PRECOMPILE) {
+            // 0x12 is in the precompile range but is none on any chain we run (OP-062 allows
+            // 0x01..0x11 and, where live, P256VERIFY at 0x100).
+            (bool ok,) = address(0x12).staticcall{gas: 5000}("");
             (ok);
+        } else if (mode == DELEGATECALL_ENTRY_POINT) {
+            // The EntryPoint's code run in the account's own context: OP-054 whatever it does.
+            (bool ok,) = entryPoint.delegatecall(abi.encodeWithSignature("getNonce(address,uint192)", address(this), 0));
+            require(ok, "delegatecall failed");
+        } else if (mode == P256_VERIFY) {
+            // RIP-7212: signature[1:] is the 160-byte input (hash, r, s, x, y); 1 when valid.
+            (bool ok, bytes memory out) = address(0x100).staticcall(userOp.signature[1:]);
+            require(ok && out.length == 32 && abi.decode(out, (uint256)) == 1, "P256 signature invalid");
+        } else if (mode == VALID_AFTER) {
+            // validAfter (bits 208..255) from signature[1:7].
+            validationData = uint256(uint48(bytes6(userOp.signature[1:7]))) << 208;
         }
         if (missingAccountFunds > 0) {
             (bool paid,) = payable(msg.sender).call{value: missingAccountFunds}("");
@@ -116,7 +131,8 @@ contract RuleBreakingAccount is IAccount {
 
 /// A paymaster that never stakes. Mode 0 validates without storage; mode 1 reads its own
 /// storage, which ERC-7562 allows only to staked paymasters (STO-031); mode 2 reads the
-/// sender's `credit` in the RuleHelper at paymasterData[1:21] (associated storage, STO-021/022).
+/// sender's `credit` in the RuleHelper at paymasterData[1:21] (associated storage, STO-021/022);
+/// mode 3 returns a context (EREP-050).
 contract UnstakedPaymaster is IPaymaster {
     address public immutable entryPoint;
     uint256 public counter = 1;
@@ -137,6 +153,7 @@ contract UnstakedPaymaster is IPaymaster {
             RuleHelper helper = RuleHelper(payable(address(bytes20(data[1:21]))));
             if (helper.credit(userOp.sender) == 12345) revert("never");
         }
+        if (data.length > 0 && uint8(data[0]) == 3) return ("a context", 0);
         return ("", 0);
     }
 

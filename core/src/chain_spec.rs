@@ -156,7 +156,11 @@ mod tests {
         for name in BUILTIN_NAMES {
             let spec = ChainSpec::load(name).unwrap();
             assert_eq!(spec.stake.min_unstake_delay_secs, 86_400, "{name}");
-            assert_eq!(spec.rip7212_p256, spec.l1_chain_id.is_some(), "{name}: P256 exactly on OP Stack chains");
+            assert_eq!(
+                spec.rip7212_p256,
+                spec.l1_chain_id.is_some(),
+                "{name}: P256 exactly on OP Stack chains"
+            );
         }
         assert_eq!(ChainSpec::load("dev").unwrap().stake.min_stake_wei, bnb);
         assert_eq!(ChainSpec::load("opbnb").unwrap().stake.min_stake_wei, bnb);

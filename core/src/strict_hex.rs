@@ -57,8 +57,14 @@ mod tests {
         let ok = json!({ "sender": "0x01", "factory": null });
         assert_eq!(first_non_hex_field(ok.as_object().unwrap()), None);
         let bare = json!({ "sender": "0x01", "callData": "abcd" });
-        assert_eq!(first_non_hex_field(bare.as_object().unwrap()).unwrap(), "callData must be 0x-prefixed hex");
+        assert_eq!(
+            first_non_hex_field(bare.as_object().unwrap()).unwrap(),
+            "callData must be 0x-prefixed hex"
+        );
         let number = json!({ "nonce": 1 });
-        assert_eq!(first_non_hex_field(number.as_object().unwrap()).unwrap(), "nonce must be a 0x-prefixed hex string");
+        assert_eq!(
+            first_non_hex_field(number.as_object().unwrap()).unwrap(),
+            "nonce must be a 0x-prefixed hex string"
+        );
     }
 }

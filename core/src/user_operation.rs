@@ -72,7 +72,10 @@ impl UserOperation {
             return Err("a user operation must be a JSON object".to_owned());
         };
         if let Some(unknown) = fields.keys().find(|k| !RPC_FIELDS.contains(&k.as_str())) {
-            return Err(format!("unknown user operation field {unknown} (EntryPoint v0.7 has {})", RPC_FIELDS.join(", ")));
+            return Err(format!(
+                "unknown user operation field {unknown} (EntryPoint v0.7 has {})",
+                RPC_FIELDS.join(", ")
+            ));
         }
         if let Some(why) = crate::strict_hex::first_non_hex_field(fields) {
             return Err(why);
@@ -314,7 +317,11 @@ mod tests {
         assert_eq!(UserOperation::from_rpc(json.clone()).unwrap(), sample());
         let mut unknown = json.clone();
         unknown["eip7702Auth"] = serde_json::json!({ "address": "0x01" });
-        assert!(UserOperation::from_rpc(unknown).unwrap_err().starts_with("unknown user operation field eip7702Auth"));
+        assert!(
+            UserOperation::from_rpc(unknown)
+                .unwrap_err()
+                .starts_with("unknown user operation field eip7702Auth")
+        );
         let mut bare = json.clone();
         bare["sender"] = serde_json::json!("1111111111111111111111111111111111111111");
         assert_eq!(UserOperation::from_rpc(bare).unwrap_err(), "sender must be 0x-prefixed hex");

@@ -110,7 +110,10 @@ mod tests {
 
     #[test]
     fn the_id_of_a_truncated_body_is_recovered_when_it_comes_first() {
-        assert_eq!(recover_id(br#"{"jsonrpc":"2.0","id":42,"method":"x","params":["0x00"#), Some(Value::from(42)));
+        assert_eq!(
+            recover_id(br#"{"jsonrpc":"2.0","id":42,"method":"x","params":["0x00"#),
+            Some(Value::from(42))
+        );
         assert_eq!(recover_id(br#"{"jsonrpc":"2.0","params":["0x00"#), None);
         assert_eq!(recover_id(b"[1,2"), None);
         // An id that is not a valid JSON-RPC id is not echoed.

@@ -121,7 +121,9 @@ fn answer(id: Value, code: ErrorCode, message: String) -> HttpResponse {
 
 enum BodyError {
     /// Longer than the limit; `prefix` is what was read up to it.
-    TooLarge { prefix: Vec<u8> },
+    TooLarge {
+        prefix: Vec<u8>,
+    },
     Transport(axum::Error),
 }
 
@@ -173,7 +175,9 @@ async fn handle_rpc<S: RpcService>(
             // answered by id. (serde_json classifies this error only by its text.)
             let too_deep = e.to_string().starts_with("recursion limit exceeded");
             return match recover_id(&bytes).filter(|_| too_deep) {
-                Some(id) => answer(id, ErrorCode::InvalidParams, "params are nested deeper than 128 levels".into()),
+                Some(id) => {
+                    answer(id, ErrorCode::InvalidParams, "params are nested deeper than 128 levels".into())
+                }
                 None => error_response(StatusCode::OK, ErrorCode::ParseError, format!("parse error: {e}")),
             };
         }

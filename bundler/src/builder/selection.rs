@@ -29,7 +29,10 @@ pub fn select_bundle(
         }
         let limited: Vec<Address> =
             candidate.entities().map(|e| e.address).filter(|a| throttled.contains(a)).collect();
-        if limited.iter().any(|a| throttled_uses.get(a).copied().unwrap_or(0) >= THROTTLED_ENTITY_BUNDLE_COUNT) {
+        if limited
+            .iter()
+            .any(|a| throttled_uses.get(a).copied().unwrap_or(0) >= THROTTLED_ENTITY_BUNDLE_COUNT)
+        {
             continue;
         }
         if !senders.insert(candidate.op.sender) && !candidate.sender.staked {
@@ -56,9 +59,9 @@ pub fn hold_back_storage_conflicts(
 ) -> Vec<B256> {
     let mut held = Vec::new();
     chosen.retain(|p| {
-        let conflict = touched
-            .get(&p.hash)
-            .is_some_and(|contracts| contracts.iter().any(|c| *c != p.op.sender && pending_senders.contains(c)));
+        let conflict = touched.get(&p.hash).is_some_and(|contracts| {
+            contracts.iter().any(|c| *c != p.op.sender && pending_senders.contains(c))
+        });
         if conflict {
             held.push(p.hash);
         }
@@ -106,7 +109,10 @@ mod tests {
             candidate(2, 0, 10, true),
             candidate(2, 1, 10, true),
         ];
-        assert_eq!(picked(&select_bundle(candidates, 1_000, 10, &HashSet::new())), vec![(1, 0), (2, 0), (2, 1)]);
+        assert_eq!(
+            picked(&select_bundle(candidates, 1_000, 10, &HashSet::new())),
+            vec![(1, 0), (2, 0), (2, 1)]
+        );
     }
 
     #[test]
@@ -114,7 +120,10 @@ mod tests {
         let candidates =
             vec![candidate(1, 0, 600, false), candidate(2, 0, 500, false), candidate(3, 0, 400, false)];
         // 600 fits, 600 + 500 does not, 600 + 400 = 1,000 does.
-        assert_eq!(picked(&select_bundle(candidates.clone(), 1_000, 10, &HashSet::new())), vec![(1, 0), (3, 0)]);
+        assert_eq!(
+            picked(&select_bundle(candidates.clone(), 1_000, 10, &HashSet::new())),
+            vec![(1, 0), (3, 0)]
+        );
         assert_eq!(picked(&select_bundle(candidates, 1_000, 1, &HashSet::new())), vec![(1, 0)]);
     }
 
@@ -124,7 +133,12 @@ mod tests {
         let candidates: Vec<PoolOperation> = (1..=6)
             .map(|sender| {
                 let mut c = candidate(sender, 0, 10, false);
-                c.paymaster = Some(EntityInfo { address: paymaster, stake: Wei(U256::ZERO), unstake_delay_secs: 0, staked: false });
+                c.paymaster = Some(EntityInfo {
+                    address: paymaster,
+                    stake: Wei(U256::ZERO),
+                    unstake_delay_secs: 0,
+                    staked: false,
+                });
                 c
             })
             .collect();
@@ -147,6 +161,9 @@ mod tests {
         assert_eq!(picked(&chosen), vec![(1, 0)]);
         // Once the writer is no longer pending, the reader goes.
         let mut chosen = vec![reader.clone()];
-        assert!(hold_back_storage_conflicts(&mut chosen, &touched, &HashSet::from([Address::repeat_byte(2)])).is_empty());
+        assert!(
+            hold_back_storage_conflicts(&mut chosen, &touched, &HashSet::from([Address::repeat_byte(2)]))
+                .is_empty()
+        );
     }
 }

@@ -5,8 +5,8 @@
 use super::fees::BundleFees;
 use super::lanes::{Lane, lanes};
 use super::reorg::RecentBundles;
-use super::{hold_back_storage_conflicts, select_bundle};
 use super::tracker::{InFlight, Settled};
+use super::{hold_back_storage_conflicts, select_bundle};
 use crate::pool::{Mempool, PoolOperation, ReputationStatus};
 use crate::validation::{PinnedBlock, Validator};
 use alloy::eips::{BlockId, BlockNumberOrTag};
@@ -279,10 +279,14 @@ impl<P: Mempool> Builder<P> {
             .filter(|a| self.pool.reputation_status(*a) == ReputationStatus::Throttled)
             .collect();
         let mut chosen = select_bundle(candidates, gas_target, self.settings.max_bundle_ops, &throttled);
-        let (mut dropped, touched) = self.revalidate(&mut chosen, PinnedBlock::from_header(&block.header)).await;
+        let (mut dropped, touched) =
+            self.revalidate(&mut chosen, PinnedBlock::from_header(&block.header)).await;
         let held = hold_back_storage_conflicts(&mut chosen, &touched, &self.pool.senders());
         if !held.is_empty() {
-            tracing::debug!(?held, "operations using another pending sender's storage wait for a later bundle (STO-041)");
+            tracing::debug!(
+                ?held,
+                "operations using another pending sender's storage wait for a later bundle (STO-041)"
+            );
         }
         dropped.extend(self.drop_failing(lane.address, &mut chosen).await?);
         for (hash, reason) in &dropped {

@@ -2,6 +2,7 @@
 //! `eth_call`s in one HTTP request) and cached for the block they were read at: the oracle
 //! changes only when an L1 block is posted, at most once per L2 block.
 
+use super::error::EstimationError;
 use alloy::eips::BlockId;
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, U256};
@@ -9,7 +10,6 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
 use std::sync::{Mutex, PoisonError};
-use super::error::EstimationError;
 use tora_core::l1_fee::{GasPriceOracle, L1FeeParams};
 
 pub struct OracleReader {

@@ -2,6 +2,7 @@
 //! `eth_call` override set) as a revm database over the node's state: what `eth_call` with
 //! overrides would see, without sending the simulation to the node.
 
+use super::error::EstimationError;
 use crate::validation::StateError;
 use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::state::StateOverride;
@@ -10,7 +11,6 @@ use revm::bytecode::Bytecode;
 use revm::primitives::{StorageKey, StorageValue};
 use revm::state::AccountInfo;
 use std::collections::HashMap;
-use super::error::EstimationError;
 
 /// `base` with the caller's overrides on top; code overrides are hashed once, up front.
 pub struct Overlay<'a, D> {
@@ -25,7 +25,9 @@ impl<'a, D: DatabaseRef<Error = StateError>> Overlay<'a, D> {
         let mut codes = HashMap::new();
         for (address, account) in overrides {
             if account.move_precompile_to.is_some() {
-                return Err(EstimationError::InvalidOverride("movePrecompileToAddress overrides are not supported".to_owned()));
+                return Err(EstimationError::InvalidOverride(
+                    "movePrecompileToAddress overrides are not supported".to_owned(),
+                ));
             }
             if account.state.is_some() && account.state_diff.is_some() {
                 return Err(EstimationError::InvalidOverride(format!(

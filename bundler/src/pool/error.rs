@@ -14,10 +14,14 @@ pub enum PoolError {
     )]
     ReplacementUnderpriced { fee: &'static str, old: U256, new: U256, min: U256 },
     /// ERC-7562 UREP-010.
-    #[error("account {sender} is unstaked and already has {count} operations in the mempool; stake to send more")]
+    #[error(
+        "account {sender} is unstaked and already has {count} operations in the mempool; stake to send more"
+    )]
     SenderLimit { sender: Address, count: usize },
     /// ERC-7562 UREP-020: an unstaked paymaster's share of the pool follows its inclusions.
-    #[error("{role} {entity} is unstaked and already in {count} mempool operations, the most its inclusions allow")]
+    #[error(
+        "{role} {entity} is unstaked and already in {count} mempool operations, the most its inclusions allow"
+    )]
     UnstakedEntityLimit { role: Phase, entity: Address, count: usize },
     /// ERC-7562 GREP-020.
     #[error("{role} {entity} is throttled and already in {count} mempool operations")]

@@ -79,7 +79,11 @@ impl Inner {
                         let count = count();
                         let allowed = self.reputation.unstaked_allowance(entity.address);
                         if u64::try_from(count).unwrap_or(u64::MAX) >= allowed {
-                            return Err(PoolError::UnstakedEntityLimit { role, entity: entity.address, count });
+                            return Err(PoolError::UnstakedEntityLimit {
+                                role,
+                                entity: entity.address,
+                                count,
+                            });
                         }
                     }
                     _ => {}
@@ -111,7 +115,9 @@ impl Inner {
         let needed = self
             .ops
             .values()
-            .filter(|(_, p)| Some(p.hash) != replaced && p.paymaster.is_some_and(|pm| pm.address == paymaster.address))
+            .filter(|(_, p)| {
+                Some(p.hash) != replaced && p.paymaster.is_some_and(|pm| pm.address == paymaster.address)
+            })
             .fold(op.prefund.0, |sum, (_, p)| sum.saturating_add(p.prefund.0));
         if needed > deposit.0 {
             return Err(PoolError::PaymasterDepositTooLow { paymaster: paymaster.address, deposit, needed });

@@ -110,7 +110,10 @@ fn throttled_entity_holds_at_most_four_operations_and_banned_none() {
     }
     let err = pool.add(with_paymaster(op(5, 0, GWEI, GWEI))).unwrap_err();
     assert_eq!(err, PoolError::Throttled { role: Phase::Paymaster, entity: PAYMASTER, count: 4 });
-    assert_eq!(err.to_string(), format!("paymaster {PAYMASTER} is throttled and already in 4 mempool operations"));
+    assert_eq!(
+        err.to_string(),
+        format!("paymaster {PAYMASTER} is throttled and already in 4 mempool operations")
+    );
     assert_eq!(code(err), ErrorCode::ThrottledOrBanned);
     assert_eq!(pool.check_entities(&[(Phase::Paymaster, PAYMASTER)]), Ok(()));
     // 510 seen: 510 / 10 > 0 + 50, banned outright, and refused before validation.
@@ -177,7 +180,11 @@ fn a_paymaster_deposit_must_cover_every_pending_prefund() {
     let err = pool.add(paid(3)).unwrap_err();
     assert_eq!(
         err,
-        PoolError::PaymasterDepositTooLow { paymaster: PAYMASTER, deposit: Wei(U256::from(2_999)), needed: U256::from(3_000) }
+        PoolError::PaymasterDepositTooLow {
+            paymaster: PAYMASTER,
+            deposit: Wei(U256::from(2_999)),
+            needed: U256::from(3_000)
+        }
     );
     assert_eq!(code(err), ErrorCode::PaymasterDepositTooLow);
     // A replacement counts its own prefund instead of the one it replaces.
@@ -206,7 +213,10 @@ fn an_unstaked_paymaster_is_limited_by_its_inclusions() {
     // A low inclusion rate earns little (and still short of throttling): 290 seen, 20 included
     // allows 10 + 400 / 290 = 11, which the 11 pending already fill.
     pool.set_reputation(&[record(290)]);
-    assert!(matches!(pool.add(with_paymaster(op(12, 0, GWEI, GWEI))), Err(PoolError::UnstakedEntityLimit { count: 11, .. })));
+    assert!(matches!(
+        pool.add(with_paymaster(op(12, 0, GWEI, GWEI))),
+        Err(PoolError::UnstakedEntityLimit { count: 11, .. })
+    ));
     // A staked paymaster has no such limit.
     let mut staked = op(31, 0, GWEI, GWEI);
     staked.paymaster = Some(entity(PAYMASTER, true));
@@ -217,7 +227,9 @@ fn an_unstaked_paymaster_is_limited_by_its_inclusions() {
 fn a_replacement_that_drops_the_paymaster_gives_back_its_ops_seen() {
     let pool = pool(100);
     pool.add(with_paymaster(op(1, 0, GWEI, GWEI))).unwrap();
-    let seen = |pool: &InMemoryPool| pool.dump_reputation().into_iter().find(|e| e.address == PAYMASTER).unwrap().ops_seen;
+    let seen = |pool: &InMemoryPool| {
+        pool.dump_reputation().into_iter().find(|e| e.address == PAYMASTER).unwrap().ops_seen
+    };
     assert_eq!(seen(&pool), 1);
     // GREP-050: the replacement pays its own gas; the paymaster it no longer names is unseen.
     let mut replacement = op(1, 0, 2 * GWEI, 2 * GWEI);

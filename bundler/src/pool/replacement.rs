@@ -30,7 +30,12 @@ pub struct ShortFee {
 pub fn short_fee(old: &UserOperation, new: &UserOperation) -> Option<ShortFee> {
     let short = |fee, old: U128, new: U128| {
         let least = bumped(old);
-        (U256::from(new) < least).then_some(ShortFee { fee, old: U256::from(old), new: U256::from(new), least })
+        (U256::from(new) < least).then_some(ShortFee {
+            fee,
+            old: U256::from(old),
+            new: U256::from(new),
+            least,
+        })
     };
     short("maxPriorityFeePerGas", old.max_priority_fee_per_gas, new.max_priority_fee_per_gas)
         .or_else(|| short("maxFeePerGas", old.max_fee_per_gas, new.max_fee_per_gas))

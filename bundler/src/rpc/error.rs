@@ -55,9 +55,9 @@ impl From<&PoolError> for RpcError {
         let code = match e {
             // The compatibility suite expects -32602 for an underpriced replacement; a
             // duplicate and a full pool are likewise "fix your fields".
-            PoolError::AlreadyKnown(_) | PoolError::ReplacementUnderpriced { .. } | PoolError::Full { .. } => {
-                ErrorCode::InvalidParams
-            }
+            PoolError::AlreadyKnown(_)
+            | PoolError::ReplacementUnderpriced { .. }
+            | PoolError::Full { .. } => ErrorCode::InvalidParams,
             // A stake lifts these limits.
             PoolError::SenderLimit { .. } | PoolError::UnstakedEntityLimit { .. } => ErrorCode::StakeTooLow,
             PoolError::Throttled { .. } | PoolError::Banned { .. } => ErrorCode::ThrottledOrBanned,
@@ -77,8 +77,12 @@ impl From<&EstimationError> for RpcError {
     fn from(e: &EstimationError) -> Self {
         let code = match e {
             EstimationError::Rejected(revert) => return rejected(revert),
-            EstimationError::CallReverted { revert } => return reverted(ErrorCode::ExecutionReverted, e, revert),
-            EstimationError::PostOpReverted { revert } => return reverted(ErrorCode::RejectedByPaymaster, e, revert),
+            EstimationError::CallReverted { revert } => {
+                return reverted(ErrorCode::ExecutionReverted, e, revert);
+            }
+            EstimationError::PostOpReverted { revert } => {
+                return reverted(ErrorCode::RejectedByPaymaster, e, revert);
+            }
             EstimationError::NeverSucceeds => ErrorCode::ExecutionReverted,
             EstimationError::InvalidOverride(_) => ErrorCode::InvalidParams,
             EstimationError::Node(_) => ErrorCode::Internal,
@@ -120,7 +124,10 @@ mod tests {
 
     #[test]
     fn every_rule_is_32502_with_its_id_whoever_needed_the_stake() {
-        let oog = RpcError::from(ValidationError::Rule(Violation::OutOfGas { phase: Phase::Account, contract: Address::ZERO }));
+        let oog = RpcError::from(ValidationError::Rule(Violation::OutOfGas {
+            phase: Phase::Account,
+            contract: Address::ZERO,
+        }));
         assert_eq!((oog.code, oog.data.unwrap()["rule"].clone()), (ErrorCode::BannedOpcode, json!("OP-020")));
         let stake = Violation::NeedsStake {
             rule: "STO-031",
@@ -132,7 +139,10 @@ mod tests {
             transient: false,
         };
         let rpc = RpcError::from(PoolError::Conflict(stake));
-        assert_eq!((rpc.code, rpc.data.unwrap()["rule"].clone()), (ErrorCode::BannedOpcode, json!("STO-031")));
+        assert_eq!(
+            (rpc.code, rpc.data.unwrap()["rule"].clone()),
+            (ErrorCode::BannedOpcode, json!("STO-031"))
+        );
         let opcode = RpcError::from(ValidationError::Rule(Violation::UnstakedOpcode {
             phase: Phase::Account,
             entity: Address::ZERO,
@@ -140,7 +150,11 @@ mod tests {
             opcode: 0x31,
         }));
         assert_eq!(opcode.code, ErrorCode::BannedOpcode);
-        assert!(opcode.message.starts_with("unstaked account uses banned opcode: BALANCE"), "{}", opcode.message);
+        assert!(
+            opcode.message.starts_with("unstaked account uses banned opcode: BALANCE"),
+            "{}",
+            opcode.message
+        );
     }
 
     #[test]
@@ -151,19 +165,40 @@ mod tests {
         assert_eq!(rpc.code, ErrorCode::RejectedByEntryPointOrAccount);
         assert_eq!(rpc.message, "AA23 reverted: testWallet: dead signature");
         assert_eq!(rpc.data.unwrap()["revertData"], json!(inner));
-        assert_eq!(RpcError::from(EstimationError::Rejected(revert)).code, ErrorCode::RejectedByEntryPointOrAccount);
-        let reverted = RpcError::from(EstimationError::CallReverted { revert: Revert::from("test fail").abi_encode().into() });
-        assert_eq!((reverted.code, reverted.message.as_str()), (ErrorCode::ExecutionReverted, "execution reverted: test fail"));
+        assert_eq!(
+            RpcError::from(EstimationError::Rejected(revert)).code,
+            ErrorCode::RejectedByEntryPointOrAccount
+        );
+        let reverted = RpcError::from(EstimationError::CallReverted {
+            revert: Revert::from("test fail").abi_encode().into(),
+        });
+        assert_eq!(
+            (reverted.code, reverted.message.as_str()),
+            (ErrorCode::ExecutionReverted, "execution reverted: test fail")
+        );
     }
 
     #[test]
     fn pool_refusals_map_to_their_codes() {
-        let deposit = PoolError::PaymasterDepositTooLow { paymaster: Address::ZERO, deposit: Wei(U256::from(9)), needed: U256::from(10) };
+        let deposit = PoolError::PaymasterDepositTooLow {
+            paymaster: Address::ZERO,
+            deposit: Wei(U256::from(9)),
+            needed: U256::from(10),
+        };
         let rpc = RpcError::from(&deposit);
         assert_eq!(rpc.code, ErrorCode::PaymasterDepositTooLow);
         assert!(rpc.message.contains("too low"), "{}", rpc.message);
-        assert_eq!(RpcError::from(PoolError::Banned { role: Phase::Paymaster, entity: Address::ZERO }).code, ErrorCode::ThrottledOrBanned);
-        assert_eq!(RpcError::from(PoolError::SenderLimit { sender: Address::ZERO, count: 4 }).code, ErrorCode::StakeTooLow);
-        assert_eq!(RpcError::from(EstimationError::InvalidOverride("x".into())).code, ErrorCode::InvalidParams);
+        assert_eq!(
+            RpcError::from(PoolError::Banned { role: Phase::Paymaster, entity: Address::ZERO }).code,
+            ErrorCode::ThrottledOrBanned
+        );
+        assert_eq!(
+            RpcError::from(PoolError::SenderLimit { sender: Address::ZERO, count: 4 }).code,
+            ErrorCode::StakeTooLow
+        );
+        assert_eq!(
+            RpcError::from(EstimationError::InvalidOverride("x".into())).code,
+            ErrorCode::InvalidParams
+        );
     }
 }

@@ -70,7 +70,8 @@ fn user_op_hash(params: Params) -> Result<B256, RpcError> {
 
 impl<P: Mempool> BundlerRpc<P> {
     pub(super) async fn estimate_user_operation_gas(&self, params: Params) -> Result<Value, RpcError> {
-        let (op, Hex(entry_point), overrides): (Value, Hex<Address>, Option<StateOverride>) = params.positional(3)?;
+        let (op, Hex(entry_point), overrides): (Value, Hex<Address>, Option<StateOverride>) =
+            params.positional(3)?;
         self.check_entry_point(Some(entry_point))?;
         let op = operation_to_estimate(op)?;
         check_fields(&op)?;
@@ -183,7 +184,8 @@ mod tests {
         assert_eq!(operation_to_estimate(no_sender).unwrap_err().code, ErrorCode::InvalidParams);
         assert_eq!(operation_to_estimate(Value::Null).unwrap_err().code, ErrorCode::InvalidParams);
         // Fields given as null are omitted ones.
-        let mut nulls = serde_json::json!({ "sender": Address::repeat_byte(1), "nonce": "0x0", "callData": "0x" });
+        let mut nulls =
+            serde_json::json!({ "sender": Address::repeat_byte(1), "nonce": "0x0", "callData": "0x" });
         nulls["maxFeePerGas"] = Value::Null;
         nulls["paymaster"] = Value::Null;
         assert_eq!(operation_to_estimate(nulls).unwrap().max_fee_per_gas, U128::ZERO);
@@ -193,9 +195,17 @@ mod tests {
     fn a_hash_param_must_be_a_prefixed_32_byte_hash() {
         let hash = B256::repeat_byte(7);
         assert_eq!(user_op_hash(Params(serde_json::json!([hash]))).unwrap(), hash);
-        for bad in [serde_json::json!([""]), serde_json::json!([format!("{hash:x}")]), serde_json::json!([]), serde_json::json!(["0x12"])] {
+        for bad in [
+            serde_json::json!([""]),
+            serde_json::json!([format!("{hash:x}")]),
+            serde_json::json!([]),
+            serde_json::json!(["0x12"]),
+        ] {
             let err = user_op_hash(Params(bad)).unwrap_err();
-            assert_eq!((err.code, err.message.as_str()), (ErrorCode::InvalidParams, "Missing/invalid userOpHash"));
+            assert_eq!(
+                (err.code, err.message.as_str()),
+                (ErrorCode::InvalidParams, "Missing/invalid userOpHash")
+            );
         }
     }
 

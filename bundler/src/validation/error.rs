@@ -37,7 +37,9 @@ pub enum ValidationError {
 /// The reference bundler's wording for each way a time range fails at block time `now`.
 fn time_range_problem(range: &TimeRange, now: u64, margin: u64) -> String {
     match range.valid_until {
-        _ if range.valid_after > now => format!("time-range in the future time {}, now={now}", range.valid_after),
+        _ if range.valid_after > now => {
+            format!("time-range in the future time {}, now={now}", range.valid_after)
+        }
         Some(until) if until < now => format!("already expired: validUntil {until}, now={now}"),
         Some(until) => format!("expires too soon: validUntil {until}, now={now}, needs {margin} s more"),
         None => format!("time-range invalid at {now}"),
@@ -74,11 +76,18 @@ mod tests {
     #[test]
     fn a_rejection_says_the_entry_points_reason_and_the_entitys_own() {
         let inner = Revert::from("testWallet: dead signature").abi_encode();
-        let err = ValidationError::Rejected(SimulationRevert { reason: "AA23 reverted".into(), inner: inner.into() });
+        let err = ValidationError::Rejected(SimulationRevert {
+            reason: "AA23 reverted".into(),
+            inner: inner.into(),
+        });
         assert_eq!(err.to_string(), "AA23 reverted: testWallet: dead signature");
-        let bare = ValidationError::Rejected(SimulationRevert { reason: "AA21 didn't pay prefund".into(), inner: Bytes::new() });
+        let bare = ValidationError::Rejected(SimulationRevert {
+            reason: "AA21 didn't pay prefund".into(),
+            inner: Bytes::new(),
+        });
         assert_eq!(bare.to_string(), "AA21 didn't pay prefund");
-        let custom = SimulationRevert { reason: "AA33 reverted".into(), inner: Bytes::from_static(&[0xde, 0xad]) };
+        let custom =
+            SimulationRevert { reason: "AA33 reverted".into(), inner: Bytes::from_static(&[0xde, 0xad]) };
         assert_eq!(custom.to_string(), "AA33 reverted: 0xdead");
     }
 
@@ -88,7 +97,10 @@ mod tests {
         let msg = |r, now| ValidationError::OutOfTimeRange { range: r, now, margin: 30 }.to_string();
         assert_eq!(msg(range(200, None), 100), "time-range in the future time 200, now=100");
         assert_eq!(msg(range(0, Some(99)), 100), "already expired: validUntil 99, now=100");
-        assert_eq!(msg(range(0, Some(110)), 100), "expires too soon: validUntil 110, now=100, needs 30 s more");
+        assert_eq!(
+            msg(range(0, Some(110)), 100),
+            "expires too soon: validUntil 110, now=100, needs 30 s more"
+        );
     }
 
     #[test]

@@ -214,7 +214,12 @@ fn check_opcodes(trace: &ValidationTrace, ctx: &RuleContext, out: &mut Vec<Viola
         } else if matches!(op, opcode::BALANCE | opcode::SELFBALANCE) {
             let (entity, staked) = ctx.entity(used.phase);
             if !staked {
-                out.push(Violation::UnstakedOpcode { phase: used.phase, entity, contract: used.contract, opcode: op });
+                out.push(Violation::UnstakedOpcode {
+                    phase: used.phase,
+                    entity,
+                    contract: used.contract,
+                    opcode: op,
+                });
             }
         }
     }
@@ -275,7 +280,8 @@ fn check_calls(trace: &ValidationTrace, ctx: &RuleContext, out: &mut Vec<Violati
             // OP-053: the sender paying its prefund through the fallback (`receive`).
             let sender_fallback = call.caller == ctx.sender && call.input.is_empty();
             if !(deposit_for_sender || sender_fallback) {
-                let method = call.selector.map_or_else(|| "0x".to_owned(), |s| alloy::hex::encode_prefixed(s));
+                let method =
+                    call.selector.map_or_else(|| "0x".to_owned(), |s| alloy::hex::encode_prefixed(s));
                 out.push(Violation::EntryPointAccess {
                     phase,
                     contract: call.caller,
@@ -391,7 +397,9 @@ fn check_storage(access: &StorageAccess, trace: &ValidationTrace, ctx: &RuleCont
             // its own stake (the reference's reading, which the suite pins: an unstaked
             // paymaster behind a staked factory is refused, a staked one behind an unstaked
             // factory may read balanceOf(sender)).
-            Some(_) if staked || (phase == Phase::Account && ctx.factory_staked) => StorageVerdict::Associated,
+            Some(_) if staked || (phase == Phase::Account && ctx.factory_staked) => {
+                StorageVerdict::Associated
+            }
             Some(factory) if phase == Phase::Account => needs_stake("STO-022", factory),
             Some(_) => needs_stake("STO-022", entity),
         };
@@ -583,7 +591,12 @@ mod tests {
         assert_eq!(verdict.violations.len(), 1);
         assert_eq!(
             verdict.violations[0],
-            Violation::Storage { phase: Phase::Paymaster, contract: TOKEN, slot: U256::from(9), transient: false }
+            Violation::Storage {
+                phase: Phase::Paymaster,
+                contract: TOKEN,
+                slot: U256::from(9),
+                transient: false
+            }
         );
     }
 

@@ -2,11 +2,11 @@
 //! block's cached state, and turns the EntryPoint's result and the trace into a verdict.
 
 use super::bindings::StakeInfo;
+use super::bindings::deposit_slot;
 use super::error::ValidationError;
 use super::head::{ChainHead, Freshness};
 use super::outcome::{EntityInfo, SIG_VALIDATION_FAILED, ValidationData, ValidationOutcome, Wei};
 use super::prediction::{OperationShape, ReadPredictor};
-use super::bindings::deposit_slot;
 use super::rules::{self, RuleContext, Violation};
 use super::simulation::{self, SimulationEnv};
 use super::state::{ChainReads, CodeCache, PinnedBlock, RecentBlockCaches, RpcState};

@@ -46,12 +46,12 @@ async fn a_full_pool_is_split_at_the_bundle_gas_target() {
         latencies[latencies.len() / 2],
         latencies[latencies.len() - 1]
     );
-    let first = s.ok("debug_bundler_sendBundleNow", json!([])).await;
+    let first = s.bundle_now().await;
     assert_eq!(
         s.ok("debug_bundler_dumpMempool", json!([ENTRY_POINT_V07])).await.as_array().unwrap().len(),
         3
     );
-    let second = s.ok("debug_bundler_sendBundleNow", json!([])).await;
+    let second = s.bundle_now().await;
     assert_ne!(first, second);
     let mut per_bundle = BTreeMap::<String, usize>::new();
     for hash in &hashes {
@@ -92,7 +92,7 @@ async fn an_operation_front_run_by_another_bundler_is_dropped_and_the_rest_land(
     // Another bundler lands the first operation: ours now fails in handleOps (AA10, the
     // sender exists already) and must not sink the bundle.
     let theirs = s.h.handle_ops(std::slice::from_ref(&front_run)).await.expect("front-run lands");
-    let ours = s.ok("debug_bundler_sendBundleNow", json!([])).await;
+    let ours = s.bundle_now().await;
     let receipt = s.ok("eth_getUserOperationReceipt", json!([honest_hash])).await;
     assert_eq!(receipt["success"], json!(true), "{receipt}");
     assert_eq!(receipt["receipt"]["transactionHash"], ours);
@@ -100,4 +100,14 @@ async fn an_operation_front_run_by_another_bundler_is_dropped_and_the_rest_land(
     // The receipt of the front-run operation is found in the other bundler's transaction.
     let receipt = s.ok("eth_getUserOperationReceipt", json!([front_run_hash])).await;
     assert_eq!(receipt["receipt"]["transactionHash"], json!(theirs.transaction_hash));
+    // Its UserOperationEvent counts for the entities we saw it name (ERC-7562 opsIncluded is
+    // every inclusion, not our bundles' only): the shared factory is included twice and stays
+    // ok, instead of being blamed for the AA10 our bundle would have met.
+    let reputation = s.ok("debug_bundler_dumpReputation", json!([ENTRY_POINT_V07])).await;
+    let factory_entry =
+        reputation.as_array().unwrap().iter().find(|e| e["address"] == json!(factory)).cloned();
+    assert_eq!(
+        factory_entry.unwrap(),
+        json!({ "address": factory, "opsSeen": "0x2", "opsIncluded": "0x2", "status": "ok" })
+    );
 }

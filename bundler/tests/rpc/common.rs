@@ -78,6 +78,17 @@ impl Stack {
         response["error"]["code"].as_i64().unwrap_or_else(|| panic!("{method} should fail: {response}"))
     }
 
+    /// debug_bundler_sendBundleNow: the bundle's transaction hash, or null when there was none
+    /// to send (the method answers the eth-infinitism shape, checked here once).
+    pub async fn bundle_now(&self) -> Value {
+        let answer = self.ok("debug_bundler_sendBundleNow", json!([])).await;
+        if answer == json!("ok") {
+            return Value::Null;
+        }
+        assert!(answer["userOpHashes"].is_array(), "{answer}");
+        answer["transactionHash"].clone()
+    }
+
     /// Sends `op` and returns the userOpHash the bundler answered.
     pub async fn send(&self, op: &UserOperation) -> Value {
         self.ok("eth_sendUserOperation", json!([op, ENTRY_POINT_V07])).await

@@ -106,6 +106,121 @@ async fn malformed_params_are_32602_and_never_crash_the_server() {
     assert_eq!(s.ok("debug_bundler_dumpMempool", json!([])).await, json!([]));
 }
 
+/// The error of a send whose operation has `field` set to `value`, from a valid first op.
+async fn send_with(
+    s: &Stack,
+    op: &serde_json::Value,
+    field: &str,
+    value: serde_json::Value,
+) -> serde_json::Value {
+    let mut bad = op.clone();
+    bad[field] = value;
+    let response = s.call("eth_sendUserOperation", json!([bad, ENTRY_POINT_V07])).await;
+    response["error"].clone()
+}
+
+#[tokio::test]
+async fn hex_without_0x_is_refused_naming_the_field() {
+    let s = Stack::start().await;
+    let wallet = s.funded_wallet(s.h.contracts().tora_account_factory, 21).await;
+    let op = serde_json::to_value(s.first_op(&wallet).await).unwrap();
+    let bare = |v: &serde_json::Value| json!(v.as_str().unwrap().trim_start_matches("0x"));
+    for field in ["sender", "callData", "nonce", "signature", "factory"] {
+        let error = send_with(&s, &op, field, bare(&op[field])).await;
+        assert_eq!(error["code"], json!(-32602), "{field}: {error}");
+        assert_eq!(error["message"], json!(format!("{field} must be 0x-prefixed hex")), "{error}");
+    }
+    // The entry point and hash parameters too.
+    let bare_ep = format!("{:x}", ENTRY_POINT_V07);
+    let response = s.call("eth_sendUserOperation", json!([op, bare_ep])).await;
+    assert_eq!(response["error"]["code"], json!(-32602), "{response}");
+    let hash = format!("{:x}", alloy::primitives::B256::repeat_byte(1));
+    for method in ["eth_getUserOperationByHash", "eth_getUserOperationReceipt"] {
+        let response = s.call(method, json!([hash])).await;
+        assert_eq!(response["error"]["code"], json!(-32602), "{response}");
+        assert_eq!(response["error"]["message"], json!("Missing/invalid userOpHash"), "{response}");
+    }
+    // The same operation with its prefixes is accepted: nothing was lost.
+    s.ok("eth_sendUserOperation", json!([op, ENTRY_POINT_V07])).await;
+}
+
+#[tokio::test]
+async fn fields_of_another_entry_point_version_are_refused() {
+    let s = Stack::start().await;
+    let wallet = s.funded_wallet(s.h.contracts().tora_account_factory, 22).await;
+    let op = serde_json::to_value(s.first_op(&wallet).await).unwrap();
+    let auth = json!({ "chainId": "0x1", "address": Address::repeat_byte(7), "nonce": "0x0" });
+    let error = send_with(&s, &op, "eip7702Auth", auth).await;
+    assert_eq!(error["code"], json!(-32602), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("unknown user operation field eip7702Auth"),
+        "{error}"
+    );
+    let error = send_with(&s, &op, "initCode", json!("0x")).await;
+    assert_eq!(error["code"], json!(-32602), "v0.6's initCode: {error}");
+    assert_eq!(s.ok("debug_bundler_dumpMempool", json!([])).await, json!([]));
+}
+
+#[tokio::test]
+async fn a_max_fee_below_the_base_fee_is_refused_with_the_least_fee() {
+    let s = Stack::start().await;
+    let wallet = s.funded_wallet(s.h.contracts().tora_account_factory, 23).await;
+    let mut op = s.first_op(&wallet).await;
+    let base_fee =
+        s.h.deployer
+            .get_block(alloy::eips::BlockId::latest())
+            .await
+            .unwrap()
+            .unwrap()
+            .header
+            .base_fee_per_gas
+            .unwrap();
+    let least = u128::from(base_fee).max(1);
+    for max_fee in [0u128, least - 1] {
+        op.max_fee_per_gas = alloy::primitives::U128::from(max_fee);
+        op.max_priority_fee_per_gas = alloy::primitives::U128::ZERO;
+        wallet.sign_user_op(&mut op, ENTRY_POINT_V07, s.h.chain_id);
+        let response = s.call("eth_sendUserOperation", json!([op, ENTRY_POINT_V07])).await;
+        assert_eq!(response["error"]["code"], json!(-32602), "{response}");
+        let message = response["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("is below {least}")), "{message}");
+    }
+    assert_eq!(s.ok("debug_bundler_dumpMempool", json!([])).await, json!([]));
+}
+
+#[tokio::test]
+async fn deep_and_oversized_requests_are_answered_with_the_callers_id() {
+    let s = Stack::start().await;
+    let client = reqwest::Client::new();
+    let post =
+        |body: String| client.post(&s.url).header("content-type", "application/json").body(body).send();
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":"deep-1","method":"eth_sendUserOperation","params":{}{}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let response: serde_json::Value = post(deep).await.unwrap().json().await.unwrap();
+    assert_eq!(response["id"], json!("deep-1"), "{response}");
+    assert_eq!(response["error"]["code"], json!(-32602), "{response}");
+    // Over the 1 MiB body limit, with the id before the params.
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":77,"method":"eth_sendUserOperation","params":["0x{}"]}}"#,
+        "ab".repeat(1024 * 1024)
+    );
+    let response = post(big).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let response: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        (response["id"].clone(), response["error"]["code"].clone()),
+        (json!(77), json!(-32602)),
+        "{response}"
+    );
+    // Unreadable as JSON at all: -32700 with a null id, as JSON-RPC says.
+    let response: serde_json::Value = post("{not json".into()).await.unwrap().json().await.unwrap();
+    assert_eq!((response["id"].clone(), response["error"]["code"].clone()), (json!(null), json!(-32700)));
+    assert_eq!(s.ok("eth_chainId", json!([])).await, json!(format!("{:#x}", s.h.chain_id)));
+}
+
 #[tokio::test]
 async fn start_refuses_a_node_of_another_chain_and_debug_methods_are_off_by_default() {
     let s = Stack::start().await;

@@ -72,7 +72,7 @@ fn too_little(estimate: &Value, known_excess: u64) -> U128 {
 /// Sends `op`, bundles it, and returns its receipt's `success`.
 async fn lands(s: &Stack, op: &UserOperation) -> bool {
     let hash = s.send(op).await;
-    s.ok("debug_bundler_sendBundleNow", json!([])).await;
+    s.bundle_now().await;
     let receipt = s.ok("eth_getUserOperationReceipt", json!([hash])).await;
     receipt["success"].as_bool().unwrap_or_else(|| panic!("no receipt: {receipt}"))
 }

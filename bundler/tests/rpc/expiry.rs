@@ -26,7 +26,7 @@ async fn an_operation_past_valid_until_is_dropped_at_the_next_block() {
     // A block one second past validUntil, where the EntryPoint refuses it (AA32).
     h.anvil("evm_setNextBlockTimestamp", json!([now + 61])).await;
     h.anvil("evm_mine", json!([])).await;
-    assert_eq!(s.ok("debug_bundler_sendBundleNow", json!([])).await, Value::Null);
+    assert_eq!(s.bundle_now().await, Value::Null);
     assert_eq!(s.ok("debug_bundler_dumpMempool", json!([])).await, json!([]));
     assert_eq!(s.ok("eth_getUserOperationByHash", json!([hash])).await, Value::Null);
     assert_eq!(

@@ -11,7 +11,7 @@ use tora_core::ENTRY_POINT_V07;
 async fn new_wallets_created_through_init_code_are_bundled_and_get_receipts() {
     let s = Stack::start().await;
     assert_eq!(s.ok("eth_chainId", json!([])).await, json!(format!("{:#x}", s.h.chain_id)));
-    assert_eq!(s.ok("eth_supportedEntryPoints", json!([])).await, json!([ENTRY_POINT_V07]));
+    assert_eq!(s.ok("eth_supportedEntryPoints", json!([])).await, json!([ENTRY_POINT_V07.to_checksum(None)]));
     let tora = s.funded_wallet(s.h.contracts().tora_account_factory, 1).await;
     let simple = s.funded_wallet(s.h.contracts().simple_account_factory, 1).await;
     let mut hashes = Vec::new();
@@ -33,7 +33,7 @@ async fn new_wallets_created_through_init_code_are_bundled_and_get_receipts() {
         2
     );
 
-    let tx = s.ok("debug_bundler_sendBundleNow", json!([])).await;
+    let tx = s.bundle_now().await;
     assert!(tx.is_string(), "a bundle was sent: {tx}");
     for (hash, wallet) in hashes.iter().zip([&tora, &simple]) {
         let receipt = s.ok("eth_getUserOperationReceipt", json!([hash])).await;
@@ -49,7 +49,7 @@ async fn new_wallets_created_through_init_code_are_bundled_and_get_receipts() {
     }
     assert_eq!(s.ok("debug_bundler_dumpMempool", json!([])).await, json!([]));
     // Nothing left: the next bundle is empty.
-    assert_eq!(s.ok("debug_bundler_sendBundleNow", json!([])).await, json!(null));
+    assert_eq!(s.bundle_now().await, json!(null));
     // Each factory was seen once and included once.
     let reputation = s.ok("debug_bundler_dumpReputation", json!([ENTRY_POINT_V07])).await;
     let factory = reputation
@@ -89,7 +89,7 @@ async fn replacement_over_http_needs_ten_percent_on_both_fees() {
     let hash = s.send(&ten_percent).await;
     let pool = s.ok("debug_bundler_dumpMempool", json!([ENTRY_POINT_V07])).await;
     assert_eq!(pool, json!([ten_percent]));
-    s.ok("debug_bundler_sendBundleNow", json!([])).await;
+    s.bundle_now().await;
     let receipt = s.ok("eth_getUserOperationReceipt", json!([hash])).await;
     assert_eq!(receipt["success"], json!(true), "{receipt}");
 }

@@ -65,8 +65,11 @@ async fn on_op_stack_pre_verification_gas_adds_the_l1_fee_and_sends_below_it_are
     let wallet = s.funded_wallet(s.h.contracts().tora_account_factory, 50).await;
     let mut op = s.first_op(&wallet).await;
     // maxPriorityFee = maxFee: the effective price is maxFee at any base fee. 0.001 gwei, as
-    // on opBNB, where the L1 fee is most of what an operation pays.
+    // on opBNB, where the L1 fee is most of what an operation pays; the devnet's base fee is
+    // brought under it, or the send would be refused as one the chain cannot include.
     let gas_price = 1_000_000u64;
+    s.h.anvil("anvil_setNextBlockBaseFeePerGas", json!([format!("{:#x}", gas_price / 10)])).await;
+    s.h.anvil("evm_mine", json!([])).await;
     op.max_fee_per_gas = U128::from(gas_price);
     op.max_priority_fee_per_gas = U128::from(gas_price);
 

@@ -37,7 +37,7 @@ async fn two_keys_send_two_bundles_at_once_without_sharing_an_operation() {
     let requests: Vec<_> = (0..2)
         .map(|_| {
             let s = s.clone();
-            tokio::spawn(async move { s.ok("debug_bundler_sendBundleNow", json!([])).await })
+            tokio::spawn(async move { s.bundle_now().await })
         })
         .collect();
     let pool = wait_for_pool(&s, |txs| txs.len() == 2).await;

@@ -1,11 +1,11 @@
 //! Bundle time: each operation is validated again and dropped when a contract its validation
-//! touched changed code since it was accepted (ERC-7562 COD-010); an operation that still fails
-//! in the bundle's handleOps is dropped and the entity at fault banned.
+//! touched changed code since it was accepted (ERC-7562 COD-010); a paymaster's deposit must
+//! cover every pending operation it pays for, or the next one is refused (EREP-010).
 
 use crate::common::{Stack, dev_spec};
 use alloy::primitives::{Bytes, U128, U256};
 use alloy::providers::Provider;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use tora_bundler::builder::{Builder, BuilderSettings, BundlingMode};
 use tora_bundler::pool::{InMemoryPool, Mempool, PoolOperation, PoolSettings};
@@ -79,7 +79,7 @@ async fn an_account_whose_code_changed_after_acceptance_is_dropped_at_bundle_tim
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paymaster_whose_deposit_covers_one_of_two_operations_is_banned_at_bundle_time() {
+async fn a_paymaster_whose_deposit_covers_one_of_two_operations_is_refused_the_second() {
     let s = Stack::start().await;
     let paymaster = UnstakedPaymaster::deploy(s.h.deployer.clone(), ENTRY_POINT_V07).await.unwrap();
     let factory = s.h.contracts().tora_account_factory;
@@ -94,29 +94,30 @@ async fn a_paymaster_whose_deposit_covers_one_of_two_operations_is_banned_at_bun
         ops.push(op);
     }
     // EntryPoint v0.7's prefund: every gas limit times maxFeePerGas. The deposit pays for one
-    // operation: each validates alone, the second fails inside the bundle (AA31).
+    // operation: each validates alone, but ERC-7562 EREP-010 counts the pool's total.
     let gas = 400_000 + 120_000 + 100_000 + 50_000 + 60_000;
     let prefund = U256::from(gas) * U256::from(ops[0].max_fee_per_gas);
     let pending = paymaster.deposit().value(prefund).send().await.unwrap();
     tora_devnet::confirm(&s.h.deployer, "paymaster deposit", pending).await.unwrap();
     let first = s.send(&ops[0]).await;
-    let second = s.send(&ops[1]).await;
-    let tx = s.ok("debug_bundler_sendBundleNow", json!([])).await;
+    let refused = s.call("eth_sendUserOperation", json!([ops[1], ENTRY_POINT_V07])).await;
+    assert_eq!(refused["error"]["code"], json!(-32508), "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("paymaster deposit too low for all mempool UserOps"), "{message}");
+    assert!(
+        message.contains(&format!("has {prefund} wei, its operations need {}", prefund * U256::from(2))),
+        "{message}"
+    );
+    let tx = s.bundle_now().await;
     let receipt = s.ok("eth_getUserOperationReceipt", json!([first])).await;
     assert_eq!(receipt["receipt"]["transactionHash"], tx);
-    assert_eq!(s.ok("eth_getUserOperationReceipt", json!([second])).await, Value::Null);
     assert_eq!(s.ok("debug_bundler_dumpMempool", json!([])).await, json!([]));
+    // Nobody failed in a bundle: the paymaster is seen once, included once, and ok.
     let reputation = s.ok("debug_bundler_dumpReputation", json!([ENTRY_POINT_V07])).await;
-    let entry = |address: alloy::primitives::Address| {
-        reputation.as_array().unwrap().iter().find(|e| e["address"] == json!(address)).cloned().unwrap()
-    };
-    // Seen twice, +10,000 for the failure, its inclusions reset, then the first op's inclusion.
+    let entry =
+        reputation.as_array().unwrap().iter().find(|e| e["address"] == json!(paymaster.address())).cloned();
     assert_eq!(
-        entry(*paymaster.address()),
-        json!({ "address": paymaster.address(), "opsSeen": "0x2712", "opsIncluded": "0x1", "status": "banned" })
+        entry.unwrap(),
+        json!({ "address": paymaster.address(), "opsSeen": "0x1", "opsIncluded": "0x1", "status": "ok" })
     );
-    // The senders and the factory are not at fault.
-    assert_eq!(entry(ops[1].sender)["status"], json!("ok"));
-    assert_eq!(entry(ops[1].sender)["opsSeen"], json!("0x1"));
-    assert_eq!(entry(factory)["status"], json!("ok"));
 }

@@ -30,7 +30,7 @@ async fn status_goes_from_unknown_to_pending_to_included_or_failed_with_the_reas
     let bad_hash = s.send(&bad).await;
     assert_eq!(s_status(&s, good_hash.clone()).await, json!({ "status": "pending" }));
 
-    let bundle = s.ok("debug_bundler_sendBundleNow", json!([])).await;
+    let bundle = s.bundle_now().await;
     let receipt = s.ok("eth_getUserOperationReceipt", json!([good_hash])).await;
     let block = receipt["receipt"]["blockNumber"].clone();
     assert_eq!(
@@ -57,7 +57,7 @@ async fn stake_status_reads_the_entry_points_deposit_info() {
     let nobody = Address::repeat_byte(0x70);
     assert_eq!(
         s.ok("debug_bundler_getStakeStatus", json!([nobody, ENTRY_POINT_V07])).await,
-        json!({ "stakeInfo": { "addr": nobody, "stake": "0x0", "unstakeDelaySec": "0x0" }, "isStaked": false })
+        json!({ "stakeInfo": { "addr": nobody, "stake": "0", "unstakeDelaySec": "0" }, "isStaked": false })
     );
     // The deployer stakes 1 ETH for a day: ERC-7562's minimums exactly (the bundler's defaults).
     let one_eth = U256::from(10u64).pow(U256::from(18));
@@ -68,7 +68,8 @@ async fn stake_status_reads_the_entry_points_deposit_info() {
     assert_eq!(
         s.ok("debug_bundler_getStakeStatus", json!([staker, ENTRY_POINT_V07])).await,
         json!({
-            "stakeInfo": { "addr": staker, "stake": "0xde0b6b3a7640000", "unstakeDelaySec": "0x15180" },
+            // Decimal strings, as the eth-infinitism bundler (and its compatibility suite) has them.
+            "stakeInfo": { "addr": staker, "stake": "1000000000000000000", "unstakeDelaySec": "86400" },
             "isStaked": true,
         })
     );

@@ -69,7 +69,7 @@ async fn a_bundle_not_mined_in_three_blocks_is_resubmitted_with_bumped_fees_and_
     assert_eq!(second.max_priority_fee_per_gas, first.max_priority_fee_per_gas * 11 / 10);
     mine(&s, 1).await;
     let response = request.await.unwrap();
-    assert_eq!(response["result"], json!(second.hash), "{response}");
+    assert_eq!(response["result"]["transactionHash"], json!(second.hash), "{response}");
     let receipt = s.ok("eth_getUserOperationReceipt", json!([hash])).await;
     assert_eq!(receipt["success"], json!(true), "{receipt}");
     assert_eq!(receipt["receipt"]["transactionHash"], json!(second.hash));
@@ -105,7 +105,7 @@ async fn a_bundle_out_of_resubmissions_is_cancelled_and_its_operation_lands_in_t
     assert_eq!(s.ok("eth_getUserOperationReceipt", json!([hash])).await, Value::Null);
     // The operation is free again and lands in the next bundle, at the next nonce.
     set_automine(&s, true).await;
-    let next = s.ok("debug_bundler_sendBundleNow", json!([])).await;
+    let next = s.bundle_now().await;
     let receipt = s.ok("eth_getUserOperationReceipt", json!([hash])).await;
     assert_eq!(receipt["success"], json!(true), "{receipt}");
     assert_eq!(receipt["receipt"]["transactionHash"], next);
@@ -145,6 +145,6 @@ async fn a_stuck_bundle_whose_operation_another_bundler_landed_is_cancelled_not_
     assert_eq!(receipt["receipt"]["transactionHash"], json!(theirs));
     // The next bundle's second validation drops it (the account exists now): no bundle.
     set_automine(&s, true).await;
-    assert_eq!(s.ok("debug_bundler_sendBundleNow", json!([])).await, Value::Null);
+    assert_eq!(s.bundle_now().await, Value::Null);
     assert_eq!(s.ok("debug_bundler_dumpMempool", json!([])).await, json!([]));
 }

@@ -34,7 +34,10 @@ pub mod mode {
     pub const GAS_READ: u8 = 12;
     pub const INNER_OUT_OF_GAS: u8 = 13;
     pub const ENTRY_POINT_READ: u8 = 14;
-    pub const BLS_PRECOMPILE: u8 = 15;
+    pub const NON_PRECOMPILE: u8 = 15;
+    pub const DELEGATECALL_ENTRY_POINT: u8 = 16;
+    pub const P256_VERIFY: u8 = 17;
+    pub const VALID_AFTER: u8 = 18;
 }
 
 pub fn ether(n: u64) -> U256 {
@@ -138,8 +141,18 @@ impl Harness {
         account: Address,
         mode: u8,
     ) -> Result<ValidationOutcome, ValidationError> {
+        self.validate_mode_with(account, mode, &[]).await
+    }
+
+    /// [`Harness::validate_mode`] with `args` after the mode byte of the signature.
+    pub async fn validate_mode_with(
+        &self,
+        account: Address,
+        mode: u8,
+        args: &[u8],
+    ) -> Result<ValidationOutcome, ValidationError> {
         let mut op = Self::op(account, self.nonce(account).await);
-        op.signature = Bytes::from(vec![mode]);
+        op.signature = [&[mode][..], args].concat().into();
         self.validator.validate(&op).await
     }
 

@@ -38,6 +38,32 @@ async fn unstaked_paymaster_without_storage_passes() {
 }
 
 #[tokio::test]
+async fn an_unstaked_paymaster_returning_a_context_is_refused_unless_the_v07_rules_are_asked_for() {
+    // EREP-050 of the current ERC-7562: its postOp would run code no stake answers for.
+    let h = Harness::start().await;
+    let err = unstaked_paymaster_verdict(&h, 3).await.unwrap_err();
+    assert!(err.to_string().contains("must not return a context"), "{err}");
+    assert_eq!(code_and_rule(Err(err)), (ErrorCode::BannedOpcode, "EREP-050".into()));
+    // The v0.7-era text had lifted it (the compatibility suite's "EREP-050-regression").
+    let h = Harness::start_with(tora_bundler::ValidationSettings {
+        head_max_age: std::time::Duration::ZERO,
+        unstaked_paymaster_context: true,
+        ..Default::default()
+    })
+    .await;
+    let outcome = unstaked_paymaster_verdict(&h, 3).await.expect("allowed under the v0.7 rules");
+    assert_eq!(outcome.paymaster_context, Bytes::from_static(b"a context"));
+}
+
+#[tokio::test]
+async fn the_paymasters_deposit_is_read_for_erep_010() {
+    let h = Harness::start().await;
+    let outcome = unstaked_paymaster_verdict(&h, 0).await.expect("valid");
+    // 1 ETH deposited; validation itself takes nothing from it (the prefund is simulated).
+    assert_eq!(outcome.paymaster_deposit, Some(tora_bundler::validation::Wei(ether(1))));
+}
+
+#[tokio::test]
 async fn unstaked_paymaster_reading_its_own_storage_needs_stake() {
     let h = Harness::start().await;
     assert_eq!(

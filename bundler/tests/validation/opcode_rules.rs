@@ -2,6 +2,7 @@
 //! ERC-4337 code and ERC-7562 rule it must be refused with.
 
 use crate::common::{Harness, code_and_rule, mode};
+use alloy::providers::Provider;
 use revm::bytecode::opcode;
 use tora_bundler::ValidationError;
 use tora_bundler::validation::{Phase, Violation};
@@ -82,7 +83,68 @@ async fn a_call_with_value_to_anyone_but_the_entry_point_is_banned() {
 
 #[tokio::test]
 async fn a_precompile_outside_the_allowlist_is_banned() {
-    assert_eq!(verdict(mode::BLS_PRECOMPILE).await, (ErrorCode::BannedOpcode, "OP-062".into()));
+    assert_eq!(verdict(mode::NON_PRECOMPILE).await, (ErrorCode::BannedOpcode, "OP-062".into()));
+}
+
+#[tokio::test]
+async fn running_the_entry_points_code_by_delegatecall_is_banned() {
+    // The call's target is the account itself: only its code address says EntryPoint.
+    let h = Harness::start().await;
+    let account = h.rule_account().await;
+    let err = h.validate_mode(account, mode::DELEGATECALL_ENTRY_POINT).await.unwrap_err();
+    assert_eq!(code_and_rule(Err(err)), (ErrorCode::BannedOpcode, "OP-054".into()));
+}
+
+#[tokio::test]
+async fn a_valid_after_in_the_future_is_out_of_time_range() {
+    let h = Harness::start().await;
+    let account = h.rule_account().await;
+    let now = h.deployer.get_block(alloy::eips::BlockId::latest()).await.unwrap().unwrap().header.timestamp;
+    // 10 s ahead: within the 30 s margin that validUntil gets, but ERC-4337 wants
+    // validAfter <= block.timestamp, or handleOps refuses it (AA22) and blames the account.
+    let soon = (now + 10).to_be_bytes();
+    let err = h.validate_mode_with(account, mode::VALID_AFTER, &soon[2..]).await.unwrap_err();
+    assert_eq!(code_and_rule(Err(err)), (ErrorCode::OutOfTimeRange, String::new()));
+    // Already valid: passes.
+    let past = (now - 1).to_be_bytes();
+    h.validate_mode_with(account, mode::VALID_AFTER, &past[2..]).await.expect("valid since a second ago");
+}
+
+/// The 160-byte RIP-7212 input (hash, r, s, x, y) of a valid secp256r1 signature.
+fn p256_input() -> Vec<u8> {
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    use p256::ecdsa::{Signature, SigningKey};
+    let key = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
+    let hash = [0x42u8; 32];
+    let signature: Signature = key.sign_prehash(&hash).unwrap();
+    let point = key.verifying_key().to_encoded_point(false);
+    [&hash[..], &signature.r().to_bytes(), &signature.s().to_bytes(), point.x().unwrap(), point.y().unwrap()]
+        .concat()
+}
+
+#[tokio::test]
+async fn p256_verify_is_allowed_and_answered_only_where_the_chain_has_it() {
+    // Off (the dev chain spec): 0x100 is an empty account in the simulation, as on such a
+    // chain, so the account's own check fails first (the rule, OP-062, is pinned in rules.rs).
+    let h = Harness::start().await;
+    let account = h.rule_account().await;
+    let err = h.validate_mode_with(account, mode::P256_VERIFY, &p256_input()).await.unwrap_err();
+    assert!(err.to_string().contains("P256 signature invalid"), "{err}");
+    // On (as on opBNB and Tensora): allowed, and the simulation runs the precompile, so the
+    // account sees a valid signature (revm's Prague set has no 0x100 of its own).
+    let h = Harness::start_with(tora_bundler::ValidationSettings {
+        head_max_age: std::time::Duration::ZERO,
+        p256_precompile: true,
+        ..Default::default()
+    })
+    .await;
+    let account = h.rule_account().await;
+    h.validate_mode_with(account, mode::P256_VERIFY, &p256_input()).await.expect("P256VERIFY answers 1");
+    // A wrong signature is the account's revert, not a rule.
+    let mut wrong = p256_input();
+    wrong[0] ^= 1;
+    let err = h.validate_mode_with(account, mode::P256_VERIFY, &wrong).await.unwrap_err();
+    assert!(err.to_string().contains("P256 signature invalid"), "{err}");
 }
 
 #[tokio::test]

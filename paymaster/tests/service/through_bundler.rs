@@ -26,7 +26,8 @@ async fn start_bundler(h: &Harness) -> String {
     let mut options = tora_bundler::BundlerOptions { debug_api: true, ..Default::default() };
     options.bundling_mode = tora_bundler::builder::BundlingMode::Manual;
     let listen = "127.0.0.1:0".parse().unwrap();
-    let settings = tora_bundler::BundlerSettings::for_deployment(&h.devnet.deployment, chain, listen, options).unwrap();
+    let settings =
+        tora_bundler::BundlerSettings::for_deployment(&h.devnet.deployment, chain, listen, options).unwrap();
     let running = tora_bundler::start(settings).await.unwrap();
     format!("http://{}", running.address)
 }
