@@ -39,6 +39,10 @@ pub struct GatewayFlags {
     /// File holding the provider key (else TORA_PROVIDER_KEY, else the devnet's).
     #[arg(long, env = "TORA_PROVIDER_KEY_FILE")]
     pub provider_key_file: Option<PathBuf>,
+    /// Redeem a payer's vouchers as soon as it owes this many TORA base units: the most the
+    /// provider is ever owed by one payer between redemptions (0 redeems on the clock only).
+    #[arg(long, default_value_t = 10_000_000_000_000_000_000, env = "TORA_REDEEM_EXPOSURE")]
+    pub redeem_exposure: u128,
 }
 
 #[derive(clap::Args)]
@@ -86,6 +90,8 @@ pub async fn start_for(deployment: Deployment, flags: &GatewayFlags) -> anyhow::
     settings.text_model = text_model(flags);
     settings.text_batch = flags.text_batch.max(1);
     settings.text_price_per_token = flags.text_price_per_token.map(|p| ToraUnits(U256::from(p)));
+    settings.redeem_exposure =
+        (flags.redeem_exposure > 0).then(|| ToraUnits(U256::from(flags.redeem_exposure)));
     Ok(tora_inference_gateway::start(settings).await?)
 }
 

@@ -1,5 +1,6 @@
 //! Bindings for `contracts/test/`: contracts that break ERC-7562 rules on purpose, so the
-//! bundler's tests can show each rule refusing them.
+//! bundler's tests can show each rule refusing them, and payers that try to make a provider
+//! serve calls it cannot redeem.
 
 #![allow(missing_docs, clippy::too_many_arguments)]
 
@@ -25,4 +26,10 @@ alloy::sol!(
     #[sol(rpc)]
     DoubleCreateFactory,
     "../contracts/test/artifacts/DoubleCreateFactory.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    FickleWallet,
+    "../contracts/test/artifacts/FickleWallet.json"
 );

@@ -19,7 +19,7 @@ use crate::batcher::EmbedQueue;
 use crate::embedder::Embedder;
 use crate::metering::Meter;
 use crate::payment::{
-    Cashier, Escrow, MemoryVoucherStore, PricePerToken, Redeemer, RedisVoucherStore, VoucherStore,
+    Cashier, Due, Escrow, MemoryVoucherStore, PricePerToken, Redeemer, RedisVoucherStore, VoucherStore,
 };
 use crate::tokenizer::SentenceTokenizer;
 
@@ -38,7 +38,13 @@ pub struct GatewaySettings {
     pub queue_capacity: usize,
     pub http: HttpLimits,
     /// How often the latest vouchers are redeemed on-chain; `None` leaves it to the operator.
+    /// Must be shorter than the escrow's notice period, so that what a payer consumed before it
+    /// asked for its deposit back is claimed before it may take it.
     pub redeem_interval: Option<Duration>,
+    /// A payer is redeemed as soon as it owes the provider this much (checked every
+    /// [`EXPOSURE_CHECK`]): the most the provider is ever owed by one payer, calls in flight
+    /// aside. `None` redeems on the clock only.
+    pub redeem_exposure: Option<ToraUnits>,
     /// A Llama GGUF (SmolLM2) to serve `/v1/completions` and `/v1/chat/completions` with.
     pub text_model: Option<PathBuf>,
     /// TORA base units per token of the text model; `price_per_token` when unset.
@@ -66,6 +72,8 @@ impl GatewaySettings {
             queue_capacity: 64,
             http: HttpLimits::default(),
             redeem_interval: Some(Duration::from_secs(3_600)),
+            // 10 TORA.
+            redeem_exposure: Some(ToraUnits(alloy::primitives::U256::from(10 * tora_core::money::ONE_COIN))),
             text_model: None,
             text_price_per_token: None,
             text_batch: crate::models::llama::DEFAULT_BATCH,
@@ -89,7 +97,14 @@ pub enum ServeError {
     Listen(SocketAddr, std::io::Error),
     #[error("redis: {0}")]
     Redis(String),
+    #[error(
+        "redemptions every {interval:?} would let a payer withdraw before the provider claims: the escrow's notice period is {notice} s"
+    )]
+    RedeemTooRarely { interval: Duration, notice: u64 },
 }
+
+/// How often payers are checked against `redeem_exposure`.
+pub const EXPOSURE_CHECK: Duration = Duration::from_secs(10);
 
 /// A started gateway: its address and the tasks serving it (HTTP, the embedding worker, the
 /// redemption loop when enabled).
@@ -118,6 +133,16 @@ pub async fn start(settings: GatewaySettings) -> Result<RunningGateway, ServeErr
         return Err(ServeError::NoEscrow(d.contracts.inference_escrow));
     }
     let provider = settings.provider_key.address();
+    if let Some(interval) = settings.redeem_interval {
+        let notice = tora_core::contracts::InferenceEscrow::new(d.contracts.inference_escrow, &rpc)
+            .noticePeriod()
+            .call()
+            .await
+            .map_err(|e| ServeError::Chain(e.to_string()))?;
+        if interval.as_secs() >= notice {
+            return Err(ServeError::RedeemTooRarely { interval, notice });
+        }
+    }
     let escrow = Escrow::new(rpc, d.chain_id, d.contracts.inference_escrow, provider);
     match settings.redis_url.clone() {
         Some(url) => {
@@ -172,22 +197,33 @@ async fn serve<S: VoucherStore>(
         }
     });
     let mut tasks = vec![http, worker];
+    let redeemer = Arc::new(redeemer);
     if let Some(every) = settings.redeem_interval {
-        tasks.push(tokio::spawn(redeem_every(every, redeemer, gateway)));
+        tasks.push(tokio::spawn(redeem_every(every, Due::All, redeemer.clone(), gateway.clone())));
+    }
+    if let Some(exposure) = settings.redeem_exposure {
+        let due = Due::Exposed { exposure: exposure.0 };
+        tasks.push(tokio::spawn(redeem_every(EXPOSURE_CHECK, due, redeemer, gateway)));
     }
     let provider = settings.provider_key.address();
     tracing::info!(%address, %provider, "inference gateway listening");
     Ok(RunningGateway { address, provider, tasks })
 }
 
-async fn redeem_every<S: VoucherStore>(every: Duration, redeemer: Redeemer, gateway: Arc<Gateway<S>>) {
+async fn redeem_every<S: VoucherStore>(
+    every: Duration,
+    due: Due,
+    redeemer: Arc<Redeemer>,
+    gateway: Arc<Gateway<S>>,
+) {
     let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await; // the first tick is immediate; nothing to redeem yet
     loop {
         ticks.tick().await;
-        match redeemer.redeem_latest(gateway.cashier.store()).await {
+        match redeemer.redeem(gateway.cashier.store(), due).await {
             Ok(r) if r.vouchers > 0 => {
-                tracing::info!(vouchers = r.vouchers, paid = %r.paid, "redeemed vouchers")
+                tracing::info!(vouchers = r.vouchers, paid = %r.paid, failed = r.failed.len(), ?due, "redeemed vouchers")
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "redemption failed; retrying next round"),

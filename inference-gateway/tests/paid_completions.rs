@@ -91,9 +91,9 @@ async fn a_smart_wallet_pays_exactly_the_tokens_run_and_the_provider_redeems_exa
     let redis = RedisServer::start();
     let escrow_addr = h.contracts().inference_escrow;
     let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
-    let wallet = common::wallet_with_escrow(&h, 9, tora(1)).await;
-
     let key = common::funded_provider(&h, 0x43).await;
+    let wallet = common::wallet_with_escrow(&h, 9, key.address(), tora(1)).await;
+
     let gateway = start_gateway(&h, &key, &redis).await;
     let mut url = format!("http://{}", gateway.address);
     let http = reqwest::Client::new();
@@ -219,7 +219,7 @@ async fn a_smart_wallet_pays_exactly_the_tokens_run_and_the_provider_redeems_exa
     assert_eq!((redemption.vouchers, redemption.paid), (1, ToraUnits(cost(15))));
     assert_eq!(h.tora_balance(provider).await, cost(66));
     assert_eq!(escrow.redeemed(wallet.address, provider).call().await.unwrap(), cost(66));
-    assert_eq!(escrow.balanceOf(wallet.address).call().await.unwrap(), tora(1) - cost(66));
+    assert_eq!(escrow.balanceOf(wallet.address, provider).call().await.unwrap(), tora(1) - cost(66));
     let again = redeemer.redeem_latest(&store).await.unwrap();
     assert_eq!((again.vouchers, again.tx), (0, None), "nothing left to redeem");
     gateway.tasks.iter().for_each(|t| t.abort());

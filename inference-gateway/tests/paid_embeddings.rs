@@ -107,10 +107,10 @@ async fn a_smart_wallet_pays_per_token_and_the_provider_redeems_exactly_that() {
     let escrow_addr = h.contracts().inference_escrow;
     let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
 
-    // A deployed ToraAccount with 1 TORA in escrow, deposited for it by the deployer.
-    let wallet = common::wallet_with_escrow(&h, 7, tora(1)).await;
-
     let key = common::funded_provider(&h, 0x42).await;
+    // A deployed ToraAccount with 1 TORA in its channel to the provider, deposited for it by
+    // the deployer.
+    let wallet = common::wallet_with_escrow(&h, 7, key.address(), tora(1)).await;
 
     let started = std::time::Instant::now();
     let gateway = start_gateway(&h, &key, &redis).await;
@@ -210,7 +210,7 @@ async fn a_smart_wallet_pays_per_token_and_the_provider_redeems_exactly_that() {
     let redemption = redeemer.redeem_latest(&store).await.unwrap();
     assert_eq!((redemption.vouchers, redemption.paid), (1, ToraUnits(cost(16))));
     assert_eq!(h.tora_balance(key.address()).await, cost(16));
-    assert_eq!(escrow.balanceOf(wallet.address).call().await.unwrap(), tora(1) - cost(16));
+    assert_eq!(escrow.balanceOf(wallet.address, key.address()).call().await.unwrap(), tora(1) - cost(16));
     assert_eq!(escrow.redeemed(wallet.address, key.address()).call().await.unwrap(), cost(16));
     let again = redeemer.redeem_latest(&store).await.unwrap();
     assert_eq!((again.vouchers, again.tx), (0, None), "nothing left to redeem");
@@ -229,8 +229,8 @@ async fn an_eoa_pays_with_ecdsa_and_redeemed_amounts_are_never_accepted_twice() 
     let h = Harness::start().await;
     let escrow_addr = h.contracts().inference_escrow;
     let payer = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x51)).unwrap();
-    common::deposit_for(&h, payer.address(), tora(1)).await;
     let key = common::funded_provider(&h, 0x43).await;
+    common::deposit_for(&h, payer.address(), key.address(), tora(1)).await;
 
     let rpc = ProviderBuilder::new().connect_http(h.devnet.deployment.rpc_url.parse().unwrap()).erased();
     let view = Escrow::new(rpc, h.chain_id, escrow_addr, key.address());
@@ -289,5 +289,5 @@ async fn an_eoa_pays_with_ecdsa_and_redeemed_amounts_are_never_accepted_twice() 
     assert_eq!(h.tora_balance(key.address()).await, cost(23));
     let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
     assert_eq!(escrow.redeemed(payer.address(), key.address()).call().await.unwrap(), cost(23));
-    assert_eq!(escrow.balanceOf(payer.address()).call().await.unwrap(), tora(1) - cost(23));
+    assert_eq!(escrow.balanceOf(payer.address(), key.address()).call().await.unwrap(), tora(1) - cost(23));
 }

@@ -1,5 +1,6 @@
-//! InferenceEscrow: deposits, cumulative vouchers (ECDSA and ERC-1271) that the provider
-//! claims up to, withdrawal notice.
+//! InferenceEscrow: deposits into (payer, provider) channels, cumulative vouchers (ECDSA and
+//! ERC-1271) that the provider claims up to, batches that skip a failing voucher, withdrawal
+//! notice per channel; and the attacks each of these closes.
 
 use super::common::*;
 use alloy::primitives::{Address, Bytes, U256};
@@ -39,11 +40,11 @@ async fn smart_wallet_vouchers_redeem_once_per_cumulative_amount() {
     confirm(&h.deployer, "approve", h.tora().approve(escrow_addr, tora(100)).send().await.unwrap())
         .await
         .unwrap();
-    let pending = escrow.depositFor(wallet.address, tora(100)).send().await.unwrap();
-    confirm(&h.deployer, "deposit", pending).await.unwrap();
-    assert_eq!(escrow.balanceOf(wallet.address).call().await.unwrap(), tora(100));
-
     let (provider, by_provider) = as_provider(&h);
+    let pending = escrow.depositFor(wallet.address, provider, tora(100)).send().await.unwrap();
+    confirm(&h.deployer, "deposit", pending).await.unwrap();
+    assert_eq!(escrow.balanceOf(wallet.address, provider).call().await.unwrap(), tora(100));
+
     let start = h.tora_balance(provider).await;
     let sign = |amount: U256| {
         let voucher = Voucher::new(wallet.address, provider, amount);
@@ -80,7 +81,7 @@ async fn smart_wallet_vouchers_redeem_once_per_cumulative_amount() {
     assert_eq!(batch.call().await.unwrap(), tora(20));
     confirm(&h.deployer, "batch", batch.send().await.unwrap()).await.unwrap();
     assert_eq!(h.tora_balance(provider).await, start + tora(30));
-    assert_eq!(escrow.balanceOf(wallet.address).call().await.unwrap(), tora(70));
+    assert_eq!(escrow.balanceOf(wallet.address, provider).call().await.unwrap(), tora(70));
 
     // Signed by someone else: refused.
     let (forty, _) = sign(tora(40));
@@ -107,10 +108,10 @@ async fn the_payer_withdraws_the_unspent_balance_only_after_the_notice_period() 
     confirm(&h.deployer, "approve", h.tora().approve(escrow_addr, tora(40)).send().await.unwrap())
         .await
         .unwrap();
-    confirm(&h.deployer, "deposit", escrow.deposit(tora(40)).send().await.unwrap()).await.unwrap();
+    let (provider, by_provider) = as_provider(&h);
+    confirm(&h.deployer, "deposit", escrow.deposit(provider, tora(40)).send().await.unwrap()).await.unwrap();
 
     // An EOA payer's voucher (plain ECDSA) is spent first.
-    let (provider, by_provider) = as_provider(&h);
     let voucher = Voucher::new(payer, provider, tora(15));
     let sig = signer(keys::DEPLOYER).sign_hash_sync(&voucher.digest(h.chain_id, escrow_addr)).unwrap();
     let sig = Bytes::from(sig.as_bytes().to_vec());
@@ -118,23 +119,28 @@ async fn the_payer_withdraws_the_unspent_balance_only_after_the_notice_period() 
     confirm(&h.deployer, "redeem", pending).await.unwrap();
 
     assert!(matches!(
-        escrow_error(escrow.withdraw().call().await),
+        escrow_error(escrow.withdraw(provider).call().await),
         InferenceEscrow::InferenceEscrowErrors::WithdrawalNotRequested(_)
     ));
-    confirm(&h.deployer, "request", escrow.requestWithdrawal().send().await.unwrap()).await.unwrap();
-    let at = escrow.withdrawableAt(payer).call().await.unwrap();
+    let request = escrow.requestWithdrawal(provider);
+    confirm(&h.deployer, "request", request.send().await.unwrap()).await.unwrap();
+    let at = escrow.withdrawableAt(payer, provider).call().await.unwrap();
     assert_eq!(at, U256::from(h.now().await + DevnetPrices::ESCROW_NOTICE_SECS));
     assert!(matches!(
-        escrow_error(escrow.withdraw().call().await),
+        escrow_error(escrow.withdraw(provider).call().await),
         InferenceEscrow::InferenceEscrowErrors::WithdrawalLocked(_)
     ));
+    // Called off, the channel is served again and the notice starts over on a new request.
+    confirm(&h.deployer, "cancel", escrow.cancelWithdrawal(provider).send().await.unwrap()).await.unwrap();
+    assert_eq!(escrow.withdrawableAt(payer, provider).call().await.unwrap(), U256::ZERO);
+    confirm(&h.deployer, "request again", request.send().await.unwrap()).await.unwrap();
 
     h.anvil("evm_increaseTime", serde_json::json!([DevnetPrices::ESCROW_NOTICE_SECS])).await;
     h.anvil("evm_mine", serde_json::json!([])).await;
     let before = h.tora_balance(payer).await;
-    confirm(&h.deployer, "withdraw", escrow.withdraw().send().await.unwrap()).await.unwrap();
+    confirm(&h.deployer, "withdraw", escrow.withdraw(provider).send().await.unwrap()).await.unwrap();
     assert_eq!(h.tora_balance(payer).await, before + tora(25));
-    assert_eq!(escrow.balanceOf(payer).call().await.unwrap(), U256::ZERO);
+    assert_eq!(escrow.balanceOf(payer, provider).call().await.unwrap(), U256::ZERO);
     assert_eq!(h.tora_balance(escrow_addr).await, U256::ZERO);
 }
 
@@ -147,8 +153,8 @@ async fn the_provider_claims_what_was_used_up_to_the_voucher_and_no_one_else_may
     confirm(&h.deployer, "approve", h.tora().approve(escrow_addr, tora(50)).send().await.unwrap())
         .await
         .unwrap();
-    confirm(&h.deployer, "deposit", escrow.deposit(tora(50)).send().await.unwrap()).await.unwrap();
     let (provider, by_provider) = as_provider(&h);
+    confirm(&h.deployer, "deposit", escrow.deposit(provider, tora(50)).send().await.unwrap()).await.unwrap();
     let start = h.tora_balance(provider).await;
     let sign = |amount: U256| {
         let voucher = Voucher::new(payer, provider, amount);
@@ -179,7 +185,7 @@ async fn the_provider_claims_what_was_used_up_to_the_voucher_and_no_one_else_may
     confirm(&h.deployer, "partial claim", claim(used).send().await.unwrap()).await.unwrap();
     assert_eq!(h.tora_balance(provider).await, start + used);
     assert_eq!(escrow.redeemed(payer, provider).call().await.unwrap(), used);
-    assert_eq!(escrow.balanceOf(payer).call().await.unwrap(), tora(50) - used);
+    assert_eq!(escrow.balanceOf(payer, provider).call().await.unwrap(), tora(50) - used);
 
     // The same claim again, or a smaller one, pays nothing and changes nothing.
     assert_eq!(claim(used).call().await.unwrap(), U256::ZERO);
@@ -205,10 +211,166 @@ async fn the_provider_claims_what_was_used_up_to_the_voucher_and_no_one_else_may
     confirm(&h.deployer, "batch", batch.send().await.unwrap()).await.unwrap();
     assert_eq!(h.tora_balance(provider).await, start + tora(25));
     assert_eq!(escrow.redeemed(payer, provider).call().await.unwrap(), tora(25));
-    assert_eq!(escrow.balanceOf(payer).call().await.unwrap(), tora(25));
+    assert_eq!(escrow.balanceOf(payer, provider).call().await.unwrap(), tora(25));
     let mismatched = by_provider.redeemBatch(vec![twenty], vec![sig], vec![]);
     assert!(matches!(
         escrow_error(mismatched.call().await),
         InferenceEscrow::InferenceEscrowErrors::LengthMismatch(_)
+    ));
+}
+
+/// `r || s || v`, as a 65-byte signature of `digest` by the deployer, with `v` as given.
+fn raw_signature(digest: alloy::primitives::B256) -> (U256, U256, bool) {
+    let sig = signer(keys::DEPLOYER).sign_hash_sync(&digest).unwrap();
+    (sig.r(), sig.s(), sig.v())
+}
+
+fn encode(r: U256, s: U256, v: u8) -> Bytes {
+    [&r.to_be_bytes::<32>()[..], &s.to_be_bytes::<32>()[..], &[v]].concat().into()
+}
+
+/// The order of secp256k1: `s` and `n - s` both verify, but only the low one is canonical.
+const SECP256K1_N: U256 =
+    alloy::primitives::uint!(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256);
+
+#[tokio::test]
+async fn the_signature_rule_is_strict_ecdsa_then_a_gas_capped_erc_1271() {
+    let h = Harness::start().await;
+    let escrow_addr = h.contracts().inference_escrow;
+    let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
+    let (provider, _) = as_provider(&h);
+    let payer = signer(keys::DEPLOYER).address();
+    let voucher = Voucher::new(payer, provider, tora(5));
+    let (r, s, odd) = raw_signature(voucher.digest(h.chain_id, escrow_addr));
+    let valid = |sig: Bytes| {
+        let escrow = escrow.clone();
+        let v = as_escrow(&voucher);
+        async move { escrow.isValidVoucherSignature(v, sig).call().await.unwrap() }
+    };
+    let v = 27 + u8::from(odd);
+    assert!(valid(encode(r, s, v)).await, "v = 27/28, low s");
+    // alloy's recovery accepts all of these; the escrow (OpenZeppelin's ECDSA) does not.
+    assert!(!valid(encode(r, s, v - 27)).await, "v = 0/1");
+    assert!(!valid(encode(r, SECP256K1_N - s, 27 + u8::from(!odd))).await, "high s");
+    assert!(!valid(encode(r, s, v).slice(..64)).await, "64 bytes");
+
+    // ERC-1271: the wallet's answer now, under the gas cap.
+    let wallet = tora_devnet::test_contracts::FickleWallet::deploy(h.deployer.clone()).await.unwrap();
+    let of_wallet = Voucher::new(*wallet.address(), provider, tora(5));
+    let check = || {
+        let escrow = escrow.clone();
+        let v = as_escrow(&of_wallet);
+        async move { escrow.isValidVoucherSignature(v, Bytes::from_static(b"any")).call().await.unwrap() }
+    };
+    assert!(check().await, "honest");
+    for (mood, name) in [(1u8, "refusing"), (2, "greedy: burns its gas and is refused, not an out-of-gas")] {
+        confirm(&h.deployer, "mood", wallet.setMood(mood).send().await.unwrap()).await.unwrap();
+        assert!(!check().await, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_payer_redeeming_to_itself_or_paying_another_provider_leaves_the_channel_whole() {
+    let h = Harness::start().await;
+    let escrow_addr = h.contracts().inference_escrow;
+    let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
+    let payer = signer(keys::DEPLOYER).address();
+    let (provider, by_provider) = as_provider(&h);
+    confirm(&h.deployer, "approve", h.tora().approve(escrow_addr, tora(30)).send().await.unwrap())
+        .await
+        .unwrap();
+    confirm(&h.deployer, "deposit", escrow.deposit(provider, tora(10)).send().await.unwrap()).await.unwrap();
+    let sign = |to: Address, amount: U256| {
+        let voucher = Voucher::new(payer, to, amount);
+        let sig = signer(keys::DEPLOYER).sign_hash_sync(&voucher.digest(h.chain_id, escrow_addr)).unwrap();
+        (as_escrow(&voucher), Bytes::from(sig.as_bytes().to_vec()))
+    };
+    // The attack: a voucher to itself, redeemed at once, before the provider claims.
+    let (to_self, sig) = sign(payer, tora(10));
+    match escrow_error(escrow.redeem(to_self, sig, tora(10)).call().await) {
+        InferenceEscrow::InferenceEscrowErrors::InsufficientDeposit(e) => {
+            assert_eq!((e.payer, e.balance, e.required), (payer, U256::ZERO, tora(10)));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A second gateway's channel is its own: money there never pays the first, and back.
+    let other_gateway = signer(keys::BUNDLER).address();
+    confirm(&h.deployer, "deposit", escrow.deposit(other_gateway, tora(20)).send().await.unwrap())
+        .await
+        .unwrap();
+    let (too_much, sig) = sign(provider, tora(11));
+    match escrow_error(by_provider.redeem(too_much, sig, tora(11)).call().await) {
+        InferenceEscrow::InferenceEscrowErrors::InsufficientDeposit(e) => {
+            assert_eq!((e.balance, e.required), (tora(10), tora(11)));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The provider's claim is paid in full.
+    let start = h.tora_balance(provider).await;
+    let (owed, sig) = sign(provider, tora(10));
+    confirm(&h.deployer, "claim", by_provider.redeem(owed, sig, tora(10)).send().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(h.tora_balance(provider).await, start + tora(10));
+    assert_eq!(escrow.balanceOf(payer, provider).call().await.unwrap(), U256::ZERO);
+    assert_eq!(escrow.balanceOf(payer, other_gateway).call().await.unwrap(), tora(20));
+}
+
+#[tokio::test]
+async fn a_failing_voucher_in_a_batch_is_skipped_and_reported_and_the_others_are_paid() {
+    let h = Harness::start().await;
+    let escrow_addr = h.contracts().inference_escrow;
+    let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
+    let payer = signer(keys::DEPLOYER).address();
+    let (provider, by_provider) = as_provider(&h);
+    let fickle = tora_devnet::test_contracts::FickleWallet::deploy(h.deployer.clone()).await.unwrap();
+    let greedy = tora_devnet::test_contracts::FickleWallet::deploy(h.deployer.clone()).await.unwrap();
+    confirm(&h.deployer, "approve", h.tora().approve(escrow_addr, tora(30)).send().await.unwrap())
+        .await
+        .unwrap();
+    for who in [payer, *fickle.address(), *greedy.address()] {
+        let pending = escrow.depositFor(who, provider, tora(10)).send().await.unwrap();
+        confirm(&h.deployer, "deposit", pending).await.unwrap();
+    }
+    let honest = Voucher::new(payer, provider, tora(4));
+    let sig = signer(keys::DEPLOYER).sign_hash_sync(&honest.digest(h.chain_id, escrow_addr)).unwrap();
+    // The two wallets accepted their vouchers when they were served, and turn before the claim.
+    confirm(&h.deployer, "turn", fickle.setMood(1).send().await.unwrap()).await.unwrap();
+    confirm(&h.deployer, "turn", greedy.setMood(2).send().await.unwrap()).await.unwrap();
+    let vouchers = vec![
+        as_escrow(&Voucher::new(*fickle.address(), provider, tora(3))),
+        as_escrow(&honest),
+        as_escrow(&Voucher::new(*greedy.address(), provider, tora(2))),
+    ];
+    let signatures =
+        vec![Bytes::from_static(b"x"), Bytes::from(sig.as_bytes().to_vec()), Bytes::from_static(b"y")];
+    let batch = by_provider.redeemBatch(vouchers, signatures, vec![tora(3), tora(4), tora(2)]);
+    assert_eq!(batch.call().await.unwrap(), tora(4));
+    let start = h.tora_balance(provider).await;
+    let receipt = confirm(&h.deployer, "batch", batch.gas(2_000_000).send().await.unwrap()).await.unwrap();
+    assert_eq!(h.tora_balance(provider).await, start + tora(4));
+    let failed: Vec<(Address, U256, u8)> = receipt
+        .inner
+        .logs()
+        .iter()
+        .filter_map(|log| log.log_decode::<InferenceEscrow::RedeemFailed>().ok())
+        .map(|log| (log.inner.data.payer, log.inner.data.index, log.inner.data.failure))
+        .collect();
+    // `Failure.InvalidSignature` in the contract's enum (None, NotProvider, ClaimAboveVoucher, InvalidSignature, ..).
+    let invalid = 3u8;
+    assert_eq!(
+        failed,
+        vec![(*fickle.address(), U256::ZERO, invalid), (*greedy.address(), U256::from(2), invalid)]
+    );
+    // Nothing of the two was moved; a single redeem still reverts with the reason.
+    assert_eq!(escrow.balanceOf(*fickle.address(), provider).call().await.unwrap(), tora(10));
+    let single = by_provider.redeem(
+        as_escrow(&Voucher::new(*fickle.address(), provider, tora(3))),
+        Bytes::from_static(b"x"),
+        tora(3),
+    );
+    assert!(matches!(
+        escrow_error(single.call().await),
+        InferenceEscrow::InferenceEscrowErrors::InvalidVoucherSignature(_)
     ));
 }

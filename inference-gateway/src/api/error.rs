@@ -45,6 +45,10 @@ impl ApiError {
             Self::Payment(PaymentError::Malformed(_)) => StatusCode::BAD_REQUEST,
             Self::Payment(PaymentError::Chain(_) | PaymentError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Payment(PaymentError::Overflow) => StatusCode::BAD_REQUEST,
+            // No voucher pays for these until the payer acts (cancels, or fixes its wallet).
+            Self::Payment(PaymentError::WithdrawalRequested { .. } | PaymentError::Suspended { .. }) => {
+                StatusCode::FORBIDDEN
+            }
             Self::Payment(_) => StatusCode::PAYMENT_REQUIRED,
             Self::Queue(QueueError::Full(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::Queue(QueueError::Stopped) => StatusCode::SERVICE_UNAVAILABLE,
@@ -75,6 +79,12 @@ impl ApiError {
             }
             Self::Payment(PaymentError::Missing { .. } | PaymentError::Underpaid { .. }) => {
                 ("payment_required", Some("X-Tora-Voucher"), Some("voucher_required"))
+            }
+            Self::Payment(PaymentError::WithdrawalRequested { .. }) => {
+                ("permission_error", None, Some("withdrawal_requested"))
+            }
+            Self::Payment(PaymentError::Suspended { .. }) => {
+                ("permission_error", None, Some("payer_suspended"))
             }
             Self::Queue(QueueError::Full(_)) => ("rate_limit_error", None, Some("queue_full")),
             Self::Timeout(_) => ("timeout_error", None, None),

@@ -1,7 +1,8 @@
 //! The rule for serving a call: a new voucher must make room for the call's worst-case price
 //! next to what the payer consumed (at least what the escrow already paid out) and what its
 //! calls in flight hold, the deposit must cover the voucher, and the payer must have signed it
-//! (see [`super::ledger`]). Checked before compute, then the worst case is held (atomically,
+//! (see [`super::ledger`]); a payer whose withdrawal is pending, or whose voucher failed on
+//! chain, is not served. Checked before compute, then the worst case is held (atomically,
 //! in the store) so no call runs unpaid; once the work is done the hold is settled at the
 //! exact price, which is what the payer is charged and the provider later claims.
 
@@ -27,8 +28,16 @@ pub enum PaymentError {
     Underpaid { due: ToraUnits, expected: U256, got: U256 },
     #[error("the escrow deposit covers cumulative amounts up to {covered}, less than the voucher's")]
     InsufficientDeposit { due: ToraUnits, expected: U256, covered: U256 },
-    #[error("the voucher is not signed by its payer {payer} (ECDSA or ERC-1271)")]
+    #[error(
+        "the voucher is not signed by its payer {payer} as the escrow checks it (ECDSA with v 27/28 and low s, or ERC-1271)"
+    )]
     InvalidSignature { due: ToraUnits, expected: U256, payer: Address },
+    #[error(
+        "payer {payer} asked the escrow for its deposit back (requestWithdrawal): call cancelWithdrawal to be served again"
+    )]
+    WithdrawalRequested { payer: Address },
+    #[error("payer {payer} is not served: {reason}")]
+    Suspended { payer: Address, reason: String },
     #[error("the amounts do not fit 256 bits")]
     Overflow,
     #[error(transparent)]
@@ -114,6 +123,14 @@ impl<S: VoucherStore> Cashier<S> {
         let (ledger, account) =
             tokio::join!(self.store.ledger(voucher.payer), self.escrow.account(voucher.payer));
         let (ledger, account) = (ledger?, account?);
+        let payer = voucher.payer;
+        // The notice period is the provider's time to redeem, not to serve more.
+        if account.withdrawal_requested {
+            return Err(PaymentError::WithdrawalRequested { payer });
+        }
+        if let Some(reason) = ledger.suspended {
+            return Err(PaymentError::Suspended { payer, reason });
+        }
         let expected = ledger.required(price.0, account.redeemed).ok_or(PaymentError::Overflow)?;
         let got = voucher.cumulative_amount;
         if got < expected {
@@ -131,7 +148,6 @@ impl<S: VoucherStore> Cashier<S> {
         if !self.escrow.signature_is_valid(&voucher).await? {
             return Err(PaymentError::InvalidSignature { due: price, expected, payer: voucher.payer });
         }
-        let payer = voucher.payer;
         let change = Change::Hold { voucher, price: price.0, redeemed: account.redeemed, now: unix_now() };
         match self.store.change(payer, &change).await? {
             Ok(Outcome::Held { hold }) => Ok(Reservation { payer, hold, held: price }),
@@ -140,6 +156,7 @@ impl<S: VoucherStore> Cashier<S> {
                 Err(PaymentError::Underpaid { due: price, expected: required, got })
             }
             Err(Refusal::Overflow) => Err(PaymentError::Overflow),
+            Err(Refusal::Suspended(reason)) => Err(PaymentError::Suspended { payer, reason }),
             Ok(other) => Err(StoreError(format!("a hold answered {other:?}")).into()),
         }
     }

@@ -43,6 +43,14 @@ pub struct Ledger {
     pub holds: Vec<Hold>,
     /// The id the next hold gets.
     pub next_hold: u64,
+    /// What this provider is known to have been paid (the escrow's `redeemed`), as of the last
+    /// redemption or call: what a claim now would add is the exposure to this payer.
+    #[serde(default, with = "decimal")]
+    pub redeemed: U256,
+    /// Why this payer is not served: a voucher of its failed on chain (a contract wallet whose
+    /// ERC-1271 answer changed, say). Lifted when a later redemption of it succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<String>,
 }
 
 /// What to do to a ledger, with the caller's clock so the outcome does not depend on when
@@ -53,6 +61,12 @@ pub enum Change {
     Hold { voucher: SignedVoucher, price: U256, redeemed: U256, now: u64 },
     /// Ends hold `hold`, charging `exact` (at most what was held).
     Settle { hold: u64, exact: U256, now: u64 },
+    /// Stops serving the payer, for `reason`.
+    Suspend { reason: String },
+    /// Serves the payer again.
+    Reinstate,
+    /// A redemption paid this provider up to `cumulative` (and so the payer's vouchers work).
+    Redeemed { cumulative: U256 },
 }
 
 /// What a change did.
@@ -66,6 +80,8 @@ pub enum Outcome {
         charged: Option<U256>,
         consumed: U256,
     },
+    /// A suspension was set or lifted.
+    Marked,
 }
 
 /// Why a hold is refused.
@@ -75,6 +91,8 @@ pub enum Refusal {
     Underpaid { required: U256 },
     /// The amounts do not fit 256 bits.
     Overflow,
+    /// The payer is suspended, for this reason.
+    Suspended(String),
 }
 
 impl Ledger {
@@ -108,10 +126,19 @@ impl Ledger {
         self.consumed.saturating_add(expired).min(ceiling)
     }
 
+    /// What a redemption now would add to what this provider was paid: its exposure to the
+    /// payer, were the payer never to pay again.
+    pub fn unredeemed(&self, now: u64) -> U256 {
+        self.claimable(now).saturating_sub(self.redeemed)
+    }
+
     /// Applies `change`, or says why not (the ledger is then left as it was).
     pub fn apply(mut self, change: &Change) -> Result<(Self, Outcome), Refusal> {
         match change {
             Change::Hold { voucher, price, redeemed, now } => {
+                if let Some(reason) = &self.suspended {
+                    return Err(Refusal::Suspended(reason.clone()));
+                }
                 self.expire(*now);
                 let required = self.required(*price, *redeemed).ok_or(Refusal::Overflow)?;
                 if voucher.cumulative_amount < required {
@@ -120,6 +147,7 @@ impl Ledger {
                 let hold = self.next_hold;
                 self.next_hold = hold.wrapping_add(1);
                 self.consumed = self.consumed.max(*redeemed);
+                self.redeemed = self.redeemed.max(*redeemed);
                 self.latest = Some(voucher.clone());
                 self.holds.push(Hold {
                     id: hold,
@@ -140,6 +168,20 @@ impl Ledger {
                 self.expire(*now);
                 let consumed = self.consumed;
                 Ok((self, Outcome::Settled { charged, consumed }))
+            }
+            Change::Suspend { reason } => {
+                self.suspended = Some(reason.clone());
+                Ok((self, Outcome::Marked))
+            }
+            Change::Reinstate => {
+                self.suspended = None;
+                Ok((self, Outcome::Marked))
+            }
+            Change::Redeemed { cumulative } => {
+                self.redeemed = self.redeemed.max(*cumulative);
+                self.consumed = self.consumed.max(*cumulative);
+                self.suspended = None;
+                Ok((self, Outcome::Marked))
             }
         }
     }
@@ -238,6 +280,43 @@ mod tests {
         assert_eq!((ledger.consumed, ledger.held()), (U256::from(53), U256::ZERO));
         let (_, missed) = settle(ledger, 2, 1, 200 + HOLD_LIFETIME_SECS);
         assert_eq!(missed, Outcome::Settled { charged: None, consumed: U256::from(53) });
+    }
+
+    #[test]
+    fn a_suspended_payer_is_refused_until_reinstated_and_its_calls_in_flight_still_settle() {
+        let (ledger, _) = hold(Ledger::default(), 100, 40, 0).unwrap();
+        let reason = "voucher failed on chain: InvalidSignature".to_owned();
+        let (ledger, marked) = ledger.apply(&Change::Suspend { reason: reason.clone() }).unwrap();
+        assert_eq!(marked, Outcome::Marked);
+        assert_eq!(hold(ledger.clone(), 200, 10, 1).unwrap_err(), Refusal::Suspended(reason));
+        // The call already let in is charged as usual.
+        let (ledger, settled) = settle(ledger, 0, 25, 1);
+        assert_eq!(settled, Outcome::Settled { charged: Some(U256::from(25)), consumed: U256::from(25) });
+        let (ledger, _) = ledger.apply(&Change::Reinstate).unwrap();
+        assert!(hold(ledger, 200, 10, 2).is_ok());
+    }
+
+    #[test]
+    fn a_redemption_records_what_was_paid_and_lifts_a_suspension() {
+        let (ledger, _) = hold(Ledger::default(), 100, 40, 0).unwrap();
+        let (ledger, _) = settle(ledger, 0, 40, 1);
+        assert_eq!(ledger.unredeemed(1), U256::from(40));
+        let (ledger, _) = ledger.apply(&Change::Suspend { reason: "failed".into() }).unwrap();
+        let (ledger, _) = ledger.apply(&Change::Redeemed { cumulative: U256::from(30) }).unwrap();
+        assert_eq!(
+            (ledger.redeemed, ledger.unredeemed(1), ledger.suspended.clone()),
+            (U256::from(30), U256::from(10), None)
+        );
+        // Never backwards.
+        let (ledger, _) = ledger.apply(&Change::Redeemed { cumulative: U256::from(5) }).unwrap();
+        assert_eq!(ledger.redeemed, U256::from(30));
+    }
+
+    #[test]
+    fn a_ledger_stored_before_suspensions_existed_still_reads() {
+        let old = r#"{"latest":null,"consumed":"5","holds":[],"nextHold":1}"#;
+        let ledger: Ledger = serde_json::from_str(old).unwrap();
+        assert_eq!((ledger.consumed, ledger.suspended), (U256::from(5), None));
     }
 
     #[test]

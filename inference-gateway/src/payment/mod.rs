@@ -12,10 +12,10 @@ pub mod store;
 pub mod voucher;
 
 pub use cashier::{Cashier, Charge, PaymentError, Reservation};
-pub use escrow::{ChainError, Escrow, EscrowAccount};
+pub use escrow::{ChainError, Escrow, EscrowAccount, strict_ecdsa_signer};
 pub use ledger::{Change, HOLD_LIFETIME_SECS, Hold, Ledger, Outcome, Refusal};
 pub use price::PricePerToken;
-pub use redeem::{RedeemError, Redeemer, Redemption};
+pub use redeem::{Due, RedeemError, Redeemer, Redemption};
 pub use redis_store::RedisVoucherStore;
 pub use store::{MemoryVoucherStore, StoreError, VoucherStore};
 pub use voucher::{SignedVoucher, VOUCHER_HEADER};

@@ -1,6 +1,8 @@
 //! Turning what payers consumed into TORA: one `redeemBatch` transaction, sent with the
-//! provider's key, claiming for every payer exactly what its calls cost (under its latest
-//! voucher), where that is more than the escrow already paid.
+//! provider's key, claiming for every payer due exactly what its calls cost (under its latest
+//! voucher), where that is more than the escrow already paid. The escrow skips a voucher that
+//! fails (and says so in `RedeemFailed`): its payer is suspended until a later redemption of it
+//! succeeds, so a payer whose wallet turned cannot run up more.
 
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use tora_core::contracts::InferenceEscrow;
 use tora_core::money::ToraUnits;
 
 use super::escrow::Escrow;
+use super::ledger::Change;
 use super::ledger::unix_now;
 use super::store::{StoreError, VoucherStore};
 use super::voucher::SignedVoucher;
@@ -28,6 +31,17 @@ pub enum RedeemError {
     Transaction(String),
 }
 
+/// Which payers a redemption claims for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Every payer with something to claim: the periodic redemption.
+    All,
+    /// Payers this provider is exposed to by at least `exposure` (consumed and not yet paid):
+    /// checked often, so no payer's debt to the provider grows past it between the clock's
+    /// redemptions. Costs no node call for a payer below it.
+    Exposed { exposure: U256 },
+}
+
 /// What one redemption did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redemption {
@@ -35,6 +49,8 @@ pub struct Redemption {
     pub vouchers: usize,
     /// TORA transferred to the provider, from the `Redeemed` events.
     pub paid: ToraUnits,
+    /// Payers whose voucher the escrow refused (`RedeemFailed`); they are suspended.
+    pub failed: Vec<Address>,
     /// The transaction, if there was anything to redeem.
     pub tx: Option<TxHash>,
 }
@@ -52,28 +68,36 @@ impl Redeemer {
         Ok(Self { rpc, escrow })
     }
 
-    /// Claims, for every payer in `store`, what it consumed, where that would pay something
-    /// now. A claim the payer's deposit no longer covers is left out (it would revert the whole
-    /// batch) and stays in the store for a later try.
+    /// Every payer's claim: [`Redeemer::redeem`] with [`Due::All`].
     pub async fn redeem_latest<S: VoucherStore>(&self, store: &S) -> Result<Redemption, RedeemError> {
+        self.redeem(store, Due::All).await
+    }
+
+    /// Claims, for every payer `due`, what it consumed, where that would pay something now. A
+    /// claim the channel no longer covers is left out and stays in the store for a later try.
+    pub async fn redeem<S: VoucherStore>(&self, store: &S, due: Due) -> Result<Redemption, RedeemError> {
         let now = unix_now();
         let mut batch: Vec<(SignedVoucher, U256)> = Vec::new();
         for ledger in store.ledgers().await? {
+            let is_due = match due {
+                Due::All => !ledger.unredeemed(now).is_zero(),
+                Due::Exposed { exposure } => ledger.unredeemed(now) >= exposure.max(U256::from(1)),
+            };
             let claim = ledger.claimable(now);
-            let Some(voucher) = ledger.latest else { continue };
+            let Some(voucher) = ledger.latest.filter(|_| is_due) else { continue };
             let account =
                 self.escrow.account(voucher.payer).await.map_err(|e| RedeemError::Chain(e.to_string()))?;
             if claim <= account.redeemed {
                 continue;
             }
             if claim > account.covers_up_to() {
-                tracing::warn!(payer = %voucher.payer, "deposit no longer covers what the payer consumed");
+                tracing::warn!(payer = %voucher.payer, "the channel no longer covers what the payer consumed");
                 continue;
             }
             batch.push((voucher, claim));
         }
         if batch.is_empty() {
-            return Ok(Redemption { vouchers: 0, paid: ToraUnits::default(), tx: None });
+            return Ok(Redemption { vouchers: 0, paid: ToraUnits::default(), failed: Vec::new(), tx: None });
         }
         let provider = self.escrow.provider();
         let vouchers = batch
@@ -89,7 +113,8 @@ impl Redeemer {
         let escrow = InferenceEscrow::new(self.escrow.address(), &self.rpc);
         let call = escrow.redeemBatch(vouchers, signatures, claims);
         let tx_err = |e: &dyn std::fmt::Display| RedeemError::Transaction(e.to_string());
-        // Simulated first so a revert is reported with its reason instead of costing gas.
+        // Simulated first so a revert (of the whole batch: a bad length, the node) is reported
+        // with its reason instead of costing gas.
         call.call().await.map_err(|e| tx_err(&e))?;
         let pending = call.send().await.map_err(|e| tx_err(&e))?;
         let receipt = pending
@@ -100,21 +125,62 @@ impl Redeemer {
         if !receipt.status() {
             return Err(RedeemError::Transaction(format!("{} reverted", receipt.transaction_hash)));
         }
+        let outcome = BatchOutcome::of(&receipt, provider);
+        for &(payer, cumulative) in &outcome.redeemed {
+            store.change(payer, &Change::Redeemed { cumulative }).await?.ok();
+        }
+        for (payer, failure) in &outcome.failed {
+            let reason =
+                format!("its latest voucher failed on chain ({failure}); the provider could not redeem it");
+            tracing::warn!(%payer, %failure, "a voucher failed on chain; its payer is suspended");
+            store.change(*payer, &Change::Suspend { reason }).await?.ok();
+        }
         Ok(Redemption {
             vouchers: batch.len(),
-            paid: ToraUnits(paid_to(&receipt, provider)),
+            paid: ToraUnits(outcome.paid),
+            failed: outcome.failed.into_iter().map(|(payer, _)| payer).collect(),
             tx: Some(receipt.transaction_hash),
         })
     }
 }
 
-/// The sum of the receipt's `Redeemed` events that paid `provider`.
-fn paid_to(receipt: &alloy::rpc::types::TransactionReceipt, provider: Address) -> U256 {
-    receipt
-        .inner
-        .logs()
-        .iter()
-        .filter_map(|log| log.log_decode::<InferenceEscrow::Redeemed>().ok())
-        .filter(|log| log.inner.data.provider == provider)
-        .fold(U256::ZERO, |sum, log| sum.saturating_add(log.inner.data.paid))
+/// What the receipt of a `redeemBatch` for `provider` says happened.
+struct BatchOutcome {
+    /// The sum of the `Redeemed` payouts.
+    paid: U256,
+    /// Each payer paid, and the cumulative claim it was paid to.
+    redeemed: Vec<(Address, U256)>,
+    /// Each payer whose voucher the escrow skipped, and why.
+    failed: Vec<(Address, &'static str)>,
+}
+
+impl BatchOutcome {
+    fn of(receipt: &alloy::rpc::types::TransactionReceipt, provider: Address) -> Self {
+        let mut outcome = Self { paid: U256::ZERO, redeemed: Vec::new(), failed: Vec::new() };
+        for log in receipt.inner.logs() {
+            if let Ok(paid) = log.log_decode::<InferenceEscrow::Redeemed>()
+                && paid.inner.data.provider == provider
+            {
+                let event = paid.inner.data;
+                outcome.paid = outcome.paid.saturating_add(event.paid);
+                outcome.redeemed.push((event.payer, event.cumulativeClaim));
+            } else if let Ok(failed) = log.log_decode::<InferenceEscrow::RedeemFailed>()
+                && failed.inner.data.provider == provider
+            {
+                outcome.failed.push((failed.inner.data.payer, failure_name(failed.inner.data.failure)));
+            }
+        }
+        outcome
+    }
+}
+
+/// `InferenceEscrow.Failure`, by name.
+fn failure_name(failure: u8) -> &'static str {
+    match failure {
+        1 => "NotProvider",
+        2 => "ClaimAboveVoucher",
+        3 => "InvalidSignature",
+        4 => "InsufficientDeposit",
+        _ => "unknown failure",
+    }
 }
