@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::tokenizer::{MAX_SEQ_LEN, SentenceTokenizer};
+use crate::models::bert::tokenizer::{MAX_SEQ_LEN, SentenceTokenizer};
 
 /// Why a request cannot be metered.
 #[derive(Debug, thiserror::Error)]

@@ -15,13 +15,13 @@ use tora_core::Deployment;
 use tora_core::money::ToraUnits;
 
 use crate::api::{self, Gateway, HttpLimits};
-use crate::batcher::EmbedQueue;
-use crate::embedder::Embedder;
 use crate::metering::Meter;
+use crate::models::bert::embedder::Embedder;
+use crate::models::bert::queue::EmbedQueue;
+use crate::models::bert::tokenizer::SentenceTokenizer;
 use crate::payment::{
     Cashier, Due, Escrow, MemoryVoucherStore, PricePerToken, Redeemer, RedisVoucherStore, VoucherStore,
 };
-use crate::tokenizer::SentenceTokenizer;
 
 pub struct GatewaySettings {
     pub deployment: Deployment,

@@ -18,9 +18,9 @@ use tora_core::money::ToraUnits;
 use tora_inference_gateway::api::{
     Gateway, HttpLimits, TEXT_MODEL_ID, TextEndpoint, TextModel, router_with_text,
 };
-use tora_inference_gateway::batcher::EmbedQueue;
-use tora_inference_gateway::gguf::Gguf;
+use tora_inference_gateway::formats::gguf::Gguf;
 use tora_inference_gateway::metering::Meter;
+use tora_inference_gateway::models::bert::queue::EmbedQueue;
 use tora_inference_gateway::models::llama::{CpuLlama, HostWeights, LlamaFiles};
 use tora_inference_gateway::payment::{Cashier, Escrow, MemoryVoucherStore, PricePerToken};
 use tora_inference_gateway::{CpuEmbedder, SentenceTokenizer};

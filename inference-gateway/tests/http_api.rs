@@ -13,8 +13,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tora_core::money::ToraUnits;
 use tora_inference_gateway::api::{Gateway, HttpLimits, router};
-use tora_inference_gateway::batcher::EmbedQueue;
 use tora_inference_gateway::metering::Meter;
+use tora_inference_gateway::models::bert::queue::EmbedQueue;
 use tora_inference_gateway::payment::{Cashier, Escrow, MemoryVoucherStore, PricePerToken};
 use tora_inference_gateway::{CpuEmbedder, SentenceTokenizer};
 

@@ -7,7 +7,7 @@ mod llama;
 use std::time::Instant;
 use tora_inference_gateway::MatmulVariant;
 
-use tora_inference_gateway::gguf::Gguf;
+use tora_inference_gateway::formats::gguf::Gguf;
 use tora_inference_gateway::models::llama::{
     CpuLlama, Decoder, GpuLlama, HostWeights, Sampler, Sampling, SeqStep, generate,
 };

@@ -63,7 +63,7 @@ fn cpu_model(mode: RopeMode) -> CpuLlama {
     let files = llama::smollm();
     let path = llama::smollm_path();
     // The shared files are borrowed; the CPU model owns its weights, so read them again.
-    let file = tora_inference_gateway::gguf::Gguf::load(&path).unwrap();
+    let file = tora_inference_gateway::formats::gguf::Gguf::load(&path).unwrap();
     let mut model = CpuLlama::new(files.cfg.clone(), HostWeights::load(&file, &files.cfg).unwrap());
     model.rope_mode = mode;
     model

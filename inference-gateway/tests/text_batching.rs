@@ -7,7 +7,7 @@ mod llama;
 
 use tokio::sync::mpsc;
 use tora_inference_gateway::api::{Generated, TextModel};
-use tora_inference_gateway::gguf::Gguf;
+use tora_inference_gateway::formats::gguf::Gguf;
 use tora_inference_gateway::models::llama::{CpuLlama, HostWeights, LlamaFiles, Sampling};
 
 const MAX_TOKENS: usize = 4;

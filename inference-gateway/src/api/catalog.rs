@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::embeddings::MODEL_ID;
-use super::text_model::TEXT_MODEL_ID;
 use super::{ApiError, Gateway};
+use crate::models::llama::worker::TEXT_MODEL_ID;
 use crate::payment::{PricePerToken, VoucherStore};
 
 /// Which models this gateway serves besides the embeddings model, at what price per token.

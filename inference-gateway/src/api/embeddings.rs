@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::json::ApiJson;
 use super::{ApiError, Gateway};
-use crate::embedder::MAX_BATCH;
+use crate::models::bert::embedder::MAX_BATCH;
 use crate::payment::{Charge, PaymentError, SignedVoucher, VOUCHER_HEADER, VoucherStore};
 
 /// The one model served, under the name sentence-transformers gives it.

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tora_core::money::ToraUnits;
 
-use crate::batcher::QueueError;
 use crate::metering::MeterError;
+use crate::models::QueueError;
 use crate::payment::PaymentError;
 
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,6 @@ pub mod error;
 mod json;
 mod metrics;
 mod stop;
-mod text_model;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,14 +20,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 
-use crate::batcher::EmbedQueue;
 use crate::metering::Meter;
+use crate::models::bert::queue::EmbedQueue;
 use crate::payment::{Cashier, PricePerToken, VoucherStore};
 
+pub use crate::models::llama::worker::{Generated, MAX_COMPLETION_TOKENS, TEXT_MODEL_ID, TextModel};
 pub use completions::TextState;
 pub use embeddings::{EncodingFormat, MODEL_ID};
 pub use error::ApiError;
-pub use text_model::{Generated, MAX_COMPLETION_TOKENS, TEXT_MODEL_ID, TextModel};
 
 /// Everything a handler needs, shared by all of them.
 pub struct Gateway<S> {

@@ -2,7 +2,7 @@
 //! sequence (which is not part of the answer), and for streaming, release only text that no
 //! later token can retract (an unfinished UTF-8 character, or the start of a stop sequence).
 
-use crate::tokenizer::GgufTokenizer;
+use crate::models::llama::tokenizer::GgufTokenizer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finish {
@@ -90,7 +90,7 @@ impl TextAssembler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gguf::Gguf;
+    use crate::formats::gguf::Gguf;
     use crate::models::llama::SMOLLM2_135M_GGUF;
 
     fn tokenizer() -> GgufTokenizer {

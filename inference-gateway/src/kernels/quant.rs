@@ -2,7 +2,7 @@
 //! read them block by block, never dequantising the whole matrix.
 
 use super::{LlamaKernels, MatmulVariant, Pass, div_ceil};
-use crate::gguf::{self, BLOCK, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES, TensorType};
+use crate::formats::gguf::{self, BLOCK, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES, TensorType};
 
 /// How a [`QMatrix`]'s rows are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

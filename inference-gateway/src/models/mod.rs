@@ -1,4 +1,16 @@
-//! Model architectures, written in terms of the kernels.
+//! Model architectures, written in terms of the kernels, each with its tokenizer and the
+//! worker that owns it.
 
 pub mod bert;
 pub mod llama;
+
+/// Why a request queued for a model's worker got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the model's queue is full ({0} requests waiting)")]
+    Full(usize),
+    #[error("the model's worker has stopped")]
+    Stopped,
+    #[error(transparent)]
+    Model(#[from] crate::error::Error),
+}

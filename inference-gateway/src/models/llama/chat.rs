@@ -9,8 +9,8 @@
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::gguf::Gguf;
-use crate::tokenizer::GgufTokenizer;
+use crate::formats::gguf::Gguf;
+use crate::models::llama::tokenizer::GgufTokenizer;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ChatMessage {

@@ -1,7 +1,7 @@
 //! The Llama hyper-parameters, from a GGUF file's `llama.*` metadata.
 
 use crate::error::{Error, Result};
-use crate::gguf::Gguf;
+use crate::formats::gguf::Gguf;
 use crate::kernels::LLAMA_HEAD_DIM;
 
 #[derive(Debug, Clone, PartialEq)]

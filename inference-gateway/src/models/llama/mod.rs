@@ -1,6 +1,6 @@
 //! Llama-style decoder-only models (SmolLM2) from GGUF: configuration, block-quantised
-//! weights, the forward pass on the kernels' CPU references and on the GPU, sampling, and
-//! the chat template.
+//! weights, the tokenizer, the forward pass on the kernels' CPU references and on the GPU,
+//! sampling, the chat template, and the worker thread that owns the decoder.
 
 mod batch;
 mod chat;
@@ -8,7 +8,9 @@ mod config;
 mod cpu;
 mod gpu;
 mod sampling;
+pub mod tokenizer;
 mod weights;
+pub mod worker;
 
 pub use batch::{Sequence, run_batches};
 pub use chat::{ChatMessage, ChatTemplate};
@@ -138,7 +140,7 @@ pub const SMOLLM2_135M_GGUF: &str = ".cache/models/smollm2-135m-instruct/SmolLM2
 pub struct LlamaFiles {
     pub cfg: LlamaConfig,
     pub weights: HostWeights,
-    pub tokenizer: crate::tokenizer::GgufTokenizer,
+    pub tokenizer: crate::models::llama::tokenizer::GgufTokenizer,
     pub chat: ChatTemplate,
 }
 
@@ -147,10 +149,10 @@ impl LlamaFiles {
         if !path.is_file() {
             return Err(crate::error::Error::ModelMissing { path: path.into() });
         }
-        let file = crate::gguf::Gguf::load(path)?;
+        let file = crate::formats::gguf::Gguf::load(path)?;
         let cfg = LlamaConfig::from_gguf(&file)?;
         let weights = HostWeights::load(&file, &cfg)?;
-        let tokenizer = crate::tokenizer::GgufTokenizer::from_gguf(&file)?;
+        let tokenizer = crate::models::llama::tokenizer::GgufTokenizer::from_gguf(&file)?;
         if tokenizer.vocab_size() != cfg.vocab {
             return Err(crate::error::Error::UnsupportedModel(format!(
                 "{} tokens for a vocabulary of {}",

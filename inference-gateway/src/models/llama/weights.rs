@@ -2,7 +2,7 @@
 //! up into another, so each becomes one matvec.
 
 use crate::error::{Error, Result};
-use crate::gguf::{Gguf, TensorType};
+use crate::formats::gguf::{Gguf, TensorType};
 use crate::gpu::Gpu;
 use crate::kernels::{MatmulVariant, QMatrix, QuantFormat};
 

@@ -6,8 +6,8 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{Kernels, MatmulVariant};
+use crate::models::bert::tokenizer::SentenceTokenizer;
 use crate::models::bert::{self, BertConfig, BertWeights, TokenBatch};
-use crate::tokenizer::SentenceTokenizer;
 
 /// Most texts accepted in one call: bounds the activation memory of one forward pass
 /// (64 x 256 tokens x 1536 f32 for the FFN is 100 MB).

@@ -7,12 +7,12 @@ use std::sync::{Arc, mpsc as queue};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::batcher::QueueError;
 use crate::error::{Error, Result};
+use crate::models::QueueError;
+use crate::models::llama::tokenizer::GgufTokenizer;
 use crate::models::llama::{
     ChatTemplate, Decoder, GpuLlama, LlamaFiles, MAX_CONTEXT, Sampler, Sampling, Sequence, run_batches,
 };
-use crate::tokenizer::GgufTokenizer;
 
 /// The model served, under the name its publisher gives it.
 pub const TEXT_MODEL_ID: &str = "SmolLM2-135M-Instruct";

@@ -1,11 +1,16 @@
 //! BERT encoder (all-MiniLM-L6-v2 and its relatives): weights, and the forward pass both on
 //! the GPU and on the kernels' CPU references.
 
+pub mod embedder;
+pub mod queue;
+pub mod tokenizer;
+
 use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::formats::safetensors::Tensors;
 use crate::gpu::Gpu;
 use crate::kernels::{
     Activation, AttentionDims, EmbeddingDims, EmbeddingTables, HEAD_DIM, Kernels, LayerNormDims, LinearDims,
@@ -13,7 +18,6 @@ use crate::kernels::{
     to_input_major,
 };
 use crate::model_dir::model_file;
-use crate::safetensors::Tensors;
 
 /// The fields of Hugging Face's config.json that the forward pass depends on.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

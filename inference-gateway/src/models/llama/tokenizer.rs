@@ -1,65 +1,9 @@
-//! Text to token ids: as sentence-transformers feeds MiniLM ([`SentenceTokenizer`]), and as
-//! llama.cpp tokenizes for a GGUF model ([`GgufTokenizer`]).
+//! Text to token ids as llama.cpp tokenizes for a GGUF model: byte-level BPE from the file's
+//! `tokenizer.ggml.*` metadata.
 
-use std::path::Path;
-
-use tokenizers::{Tokenizer, TruncationParams};
+use tokenizers::Tokenizer;
 
 use crate::error::{Error, Result};
-use crate::model_dir::model_file;
-
-/// sentence_bert_config.json's max_seq_length for all-MiniLM-L6-v2. Longer texts are cut to
-/// this many tokens ([CLS] and [SEP] included), as sentence-transformers does.
-pub const MAX_SEQ_LEN: usize = 256;
-
-/// One text's length as the model sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Measured {
-    /// Tokens after truncation, [CLS] and [SEP] included.
-    pub tokens: usize,
-    /// The text had more than [`MAX_SEQ_LEN`] tokens and was cut.
-    pub truncated: bool,
-}
-
-/// The model's WordPiece tokenizer with the settings sentence-transformers uses.
-pub struct SentenceTokenizer {
-    inner: Tokenizer,
-}
-
-impl SentenceTokenizer {
-    /// Loads `dir/tokenizer.json`.
-    pub fn load(dir: &Path) -> Result<Self> {
-        let path = model_file(dir, "tokenizer.json")?;
-        let mut inner =
-            Tokenizer::from_file(&path).map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
-        // The shipped tokenizer.json pads every input to 128 and truncates at 128. Padding
-        // would put [PAD] rows into the mean pooling; the batch is padded (and masked) later.
-        inner.with_padding(None);
-        inner
-            .with_truncation(Some(TruncationParams { max_length: MAX_SEQ_LEN, ..Default::default() }))
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        Ok(Self { inner })
-    }
-
-    /// Token ids of `text`, with [CLS] ... [SEP], at most [`MAX_SEQ_LEN`] of them.
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.inner.encode(text, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
-        Ok(enc.get_ids().to_vec())
-    }
-
-    /// How many tokens `text` runs through the model ([CLS] and [SEP] included), and whether
-    /// it had to be cut to [`MAX_SEQ_LEN`] for that: what the gateway meters and refuses by.
-    pub fn measure(&self, text: &str) -> Result<Measured> {
-        let enc = self.inner.encode(text, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
-        // With truncation on, whatever did not fit comes back as overflowing encodings.
-        Ok(Measured { tokens: enc.len(), truncated: !enc.get_overflowing().is_empty() })
-    }
-
-    /// The number of entries in the vocabulary (ids are below it).
-    pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
-    }
-}
 
 /// ggml's token type for control tokens (LLAMA_TOKEN_TYPE_CONTROL): `<|im_start|>` and kin.
 const TOKEN_TYPE_CONTROL: i64 = 3;
@@ -80,7 +24,7 @@ pub struct GgufTokenizer {
 }
 
 impl GgufTokenizer {
-    pub fn from_gguf(file: &crate::gguf::Gguf) -> Result<Self> {
+    pub fn from_gguf(file: &crate::formats::gguf::Gguf) -> Result<Self> {
         use tokenizers::models::bpe::BPE;
         use tokenizers::pre_tokenizers::byte_level::ByteLevel;
         use tokenizers::pre_tokenizers::digits::Digits;
@@ -108,7 +52,7 @@ impl GgufTokenizer {
         let control = match file.metadata("tokenizer.ggml.token_type").and_then(|v| v.as_array()) {
             Some(types) if types.len() == tokens.len() => types
                 .iter()
-                .map(|t| matches!(t, crate::gguf::Value::I32(v) if i64::from(*v) == TOKEN_TYPE_CONTROL))
+                .map(|t| matches!(t, crate::formats::gguf::Value::I32(v) if i64::from(*v) == TOKEN_TYPE_CONTROL))
                 .collect(),
             _ => return Err(Error::Tokenizer("tokenizer.ggml.token_type does not match the tokens".into())),
         };

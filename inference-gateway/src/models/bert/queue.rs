@@ -5,8 +5,9 @@
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::embedder::{CpuEmbedder, Embedder, Embeddings, MAX_BATCH};
 use crate::error::Result;
+use crate::models::QueueError;
+use crate::models::bert::embedder::{CpuEmbedder, Embedder, Embeddings, MAX_BATCH};
 
 /// A sentence-embedding model the worker can drive: the wgpu [`Embedder`] in service, the
 /// CPU reference where no GPU is wanted.
@@ -25,17 +26,6 @@ impl EmbedModel for CpuEmbedder {
     fn embed(&self, texts: &[&str]) -> Result<Embeddings> {
         CpuEmbedder::embed(self, texts)
     }
-}
-
-/// Why a queued request got no embeddings.
-#[derive(Debug, thiserror::Error)]
-pub enum QueueError {
-    #[error("the embedding queue is full ({0} requests waiting)")]
-    Full(usize),
-    #[error("the embedding worker has stopped")]
-    Stopped,
-    #[error(transparent)]
-    Model(#[from] crate::error::Error),
 }
 
 struct Job {

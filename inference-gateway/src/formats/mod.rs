@@ -1,0 +1,4 @@
+//! The model file formats the gateway reads.
+
+pub mod gguf;
+pub mod safetensors;
