@@ -8,8 +8,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tora_core::Deployment;
 use tora_core::money::{ONE_COIN, ToraUnits};
+use tora_core::sponsorship::{MicroTora, ResetInterval};
+use tora_paymaster::config::TokenLimits;
+use tora_paymaster::gas_bounds::GasBounds;
 use tora_paymaster::pricing::Markup;
-use tora_paymaster::server::{PaymasterSettings, RunningPaymaster, start};
+use tora_paymaster::server::{PaymasterSettings, RunningPaymaster, SecondFeed, start};
 use tora_paymaster::signer_key::SignerKey;
 use tora_paymaster::sponsorship::auth::{Claims, Role, issue};
 
@@ -24,11 +27,32 @@ pub struct PaymasterOptions {
     /// Margin on the oracle rate, as a fraction (0.05 = 5%).
     #[arg(long, default_value = "0.05", env = "TORA_PAYMASTER_MARKUP")]
     pub markup: Decimal,
-    /// Refuse oracle answers older than this.
-    #[arg(long, default_value_t = 86_400)]
-    pub heartbeat_secs: u64,
-    #[arg(long, default_value_t = 600)]
+    /// Refuse oracle answers older than this (default: an hour; a devnet's feed, which nobody
+    /// updates, a day).
+    #[arg(long)]
+    pub heartbeat_secs: Option<u64>,
+    /// How long a signed quote may be used: the price risk the paymaster takes on each one.
+    #[arg(long, default_value_t = 120)]
     pub quote_validity_secs: u64,
+    /// A second AggregatorV3 feed (TORA in BNB) the price must agree with.
+    #[arg(long, env = "TORA_PAYMASTER_SECOND_FEED")]
+    pub second_price_feed: Option<alloy::primitives::Address>,
+    /// How far the two feeds may differ, as a fraction (0.02 = 2%).
+    #[arg(long, default_value = "0.02")]
+    pub max_price_deviation: Decimal,
+    /// Token mode: the most TORA one sender may exchange for gas a day (0: no limit).
+    #[arg(long, default_value_t = 1_000)]
+    pub token_limit_per_sender: u64,
+    /// Token mode: the most TORA all senders together may exchange for gas a day (0: no limit).
+    #[arg(long, default_value_t = 100_000)]
+    pub token_limit_global: u64,
+    /// The most priority fee per gas a quote signs, in wei.
+    #[arg(long, default_value_t = GasBounds::DEFAULT_MAX_PRIORITY_FEE_PER_GAS)]
+    pub max_priority_fee_per_gas: u128,
+    /// Blocks settlement waits below the head before reading one (default 2; 0 on a devnet,
+    /// whose anvil never reorganises and mines only when sent a transaction).
+    #[arg(long)]
+    pub settlement_confirmations: Option<u64>,
     /// Refuse to quote an operation that could cost more TORA than this.
     #[arg(long, default_value_t = 1_000)]
     pub max_tora_per_op: u64,
@@ -87,6 +111,11 @@ fn api_key_secrets(
     }
 }
 
+/// Whole TORA a day, as the store counts them; 0 is no limit.
+fn daily_limit(tora: u64) -> Option<MicroTora> {
+    (tora > 0).then(|| MicroTora(tora.saturating_mul(1_000_000)))
+}
+
 /// Starts the service for `deployment`; on a devnet, prints API keys to try it with.
 pub async fn start_for(
     deployment: Deployment,
@@ -98,7 +127,28 @@ pub async fn start_for(
         api_key_secrets: api_key_secrets(options, &deployment)?,
         listen: options.paymaster_listen,
         markup,
-        heartbeat: Duration::from_secs(options.heartbeat_secs),
+        heartbeat: Duration::from_secs(options.heartbeat_secs.unwrap_or(if deployment.dev_keys.is_some() {
+            86_400
+        } else {
+            3_600
+        })),
+        second_feed: options
+            .second_price_feed
+            .map(|address| SecondFeed { address, max_deviation: options.max_price_deviation }),
+        gas_bounds: GasBounds {
+            max_priority_fee_per_gas: options.max_priority_fee_per_gas,
+            ..GasBounds::default()
+        },
+        token_limits: TokenLimits {
+            per_sender: daily_limit(options.token_limit_per_sender),
+            global: daily_limit(options.token_limit_global),
+            reset: ResetInterval::Daily,
+        },
+        confirmations: options.settlement_confirmations.unwrap_or(if deployment.dev_keys.is_some() {
+            0
+        } else {
+            2
+        }),
         price_ttl: Duration::from_millis(500),
         quote_validity: Duration::from_secs(options.quote_validity_secs),
         max_token_cost_per_op: ToraUnits(

@@ -54,8 +54,24 @@ contract ToraPaymaster is BasePaymaster {
     /// @notice Sum of sponsorBalance, i.e. the TORA here that is not the owner's.
     uint256 public totalSponsorBalance;
 
+    /// @notice How long a sponsor waits between asking to withdraw and withdrawing. Longer than any
+    ///         quote the service signs, and the service signs no sponsored quote while a request is
+    ///         pending: every operation already in a mempool lands or expires before the balance
+    ///         behind it can leave, so a sponsor cannot make them all fail in a bundle at once.
+    uint256 public constant SPONSOR_WITHDRAWAL_DELAY = 1 hours;
+
+    /// @notice A sponsor's pending withdrawal: how much, and from when it may be taken.
+    struct WithdrawalRequest {
+        uint256 amount;
+        uint256 readyAt;
+    }
+
+    mapping(address sponsor => WithdrawalRequest) public sponsorWithdrawal;
+
     event SignerChanged(address indexed oldSigner, address indexed newSigner);
     event SponsorDeposited(address indexed sponsor, address indexed from, uint256 amount);
+    event SponsorWithdrawalRequested(address indexed sponsor, uint256 amount, uint256 readyAt);
+    event SponsorWithdrawalCancelled(address indexed sponsor);
     event SponsorWithdrawn(address indexed sponsor, address indexed to, uint256 amount);
     event TokenWithdrawn(address indexed to, uint256 amount);
     event GasChargedInToken(
@@ -73,6 +89,8 @@ contract ToraPaymaster is BasePaymaster {
     error UnsupportedToken(address token);
     error SponsorBalanceTooLow(address sponsor, uint256 balance, uint256 required);
     error InsufficientFreeBalance(uint256 available, uint256 requested);
+    error NoWithdrawalRequested(address sponsor);
+    error WithdrawalNotReady(uint256 readyAt, uint256 now);
 
     /// @dev The deployer becomes the owner (BasePaymaster).
     constructor(IEntryPoint entryPoint_, IERC20 token_, address signer_) BasePaymaster(entryPoint_) {
@@ -95,11 +113,32 @@ contract ToraPaymaster is BasePaymaster {
         token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
-    /// @notice Sends `amount` of the caller's sponsor balance to `to`.
-    function withdrawSponsorBalance(address to, uint256 amount) external {
+    /// @notice Asks to withdraw `amount` of the caller's sponsor balance after SPONSOR_WITHDRAWAL_DELAY;
+    ///         replaces (and restarts the delay of) any earlier request.
+    function requestSponsorWithdrawal(uint256 amount) external {
         uint256 balance = sponsorBalance[msg.sender];
         if (balance < amount) revert SponsorBalanceTooLow(msg.sender, balance, amount);
-        sponsorBalance[msg.sender] = balance - amount;
+        uint256 readyAt = block.timestamp + SPONSOR_WITHDRAWAL_DELAY;
+        sponsorWithdrawal[msg.sender] = WithdrawalRequest(amount, readyAt);
+        emit SponsorWithdrawalRequested(msg.sender, amount, readyAt);
+    }
+
+    /// @notice Drops the caller's pending withdrawal, so the service sponsors again.
+    function cancelSponsorWithdrawal() external {
+        if (sponsorWithdrawal[msg.sender].readyAt == 0) revert NoWithdrawalRequested(msg.sender);
+        delete sponsorWithdrawal[msg.sender];
+        emit SponsorWithdrawalCancelled(msg.sender);
+    }
+
+    /// @notice Sends the requested amount of the caller's sponsor balance to `to` once the delay has
+    ///         passed: all of it, or what is left when operations spent some meanwhile.
+    function withdrawSponsorBalance(address to) external {
+        WithdrawalRequest memory request = sponsorWithdrawal[msg.sender];
+        if (request.readyAt == 0) revert NoWithdrawalRequested(msg.sender);
+        if (block.timestamp < request.readyAt) revert WithdrawalNotReady(request.readyAt, block.timestamp);
+        delete sponsorWithdrawal[msg.sender];
+        uint256 amount = Math.min(request.amount, sponsorBalance[msg.sender]);
+        sponsorBalance[msg.sender] -= amount;
         totalSponsorBalance -= amount;
         emit SponsorWithdrawn(msg.sender, to, amount);
         token.safeTransfer(to, amount);

@@ -10,6 +10,7 @@ pub mod l1_fee;
 pub mod money;
 pub mod paymaster_quote;
 pub mod permit;
+pub mod pre_verification_gas;
 pub mod price;
 pub mod rpc_error;
 pub mod sponsorship;

@@ -157,8 +157,14 @@ pub trait SponsorshipStore: Send + Sync {
         actual: MicroTora,
     ) -> impl Future<Output = Result<bool, BudgetError>> + Send;
     /// Returns reservations whose quotes expired before `now` to their budgets; how many.
+    /// `now` is the time of the last settled block, not the clock: an operation can land up to
+    /// its quote's expiry, so its reservation goes only once the blocks up to then are read.
     fn release_expired(&self, now: u64) -> impl Future<Output = Result<u64, BudgetError>> + Send;
     fn spend(&self, policy_id: &str, period: u64) -> impl Future<Output = Result<Spend, BudgetError>> + Send;
+    /// The last block whose charges are settled: settlement resumes after it, so blocks mined
+    /// while the service was down are still read. `None` before the first.
+    fn settled_block(&self) -> impl Future<Output = Result<Option<u64>, BudgetError>> + Send;
+    fn set_settled_block(&self, block: u64) -> impl Future<Output = Result<(), BudgetError>> + Send;
     fn user_spend(
         &self,
         policy_id: &str,

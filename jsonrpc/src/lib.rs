@@ -1,6 +1,6 @@
 //! JSON-RPC 2.0 over HTTP, shared by the bundler and the paymaster: request envelopes with
-//! batches and notifications, bounded request sizes, per-key rate limits (a tower layer),
-//! typed parameter parsing that answers -32602, a trace span per request and per call, and the
+//! batches and notifications, bounded request sizes, rate limits per verified key or client
+//! address (a tower layer), typed parameter parsing that answers -32602, a trace span per request and per call, and the
 //! routes every service has (`/health`, `/ready`, `/metrics`).
 
 mod envelope;

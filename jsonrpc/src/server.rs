@@ -54,6 +54,11 @@ pub trait RpcService: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Value, RpcError>> + Send;
     /// Whether the service can take traffic now (its node and store answer).
     fn ready(&self) -> impl Future<Output = Result<(), String>> + Send;
+    /// Who the caller's API key proves it is, to count its requests under; `None` (the
+    /// default: a service that issues no keys) counts them under the client address.
+    fn verified_caller(&self, _meta: &CallMeta) -> Option<String> {
+        None
+    }
 }
 
 /// Bounds on what one HTTP request, and one caller, may ask for.
@@ -61,7 +66,7 @@ pub trait RpcService: Send + Sync + 'static {
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_batch_len: usize,
-    /// Requests per API key; `None` for no limit.
+    /// Requests per verified API key, and per client address for the rest; `None` for no limit.
     pub rate_per_key: Option<RateLimit>,
 }
 
@@ -88,7 +93,10 @@ pub fn router<S: RpcService>(service: Arc<S>, limits: Limits) -> Router {
     tora_telemetry::prometheus();
     let rpc = post(handle_rpc::<S>);
     let rpc = match limits.rate_per_key {
-        Some(limit) => rpc.layer(RateLimitLayer::new(limit)),
+        Some(limit) => {
+            let verifier = service.clone();
+            rpc.layer(RateLimitLayer::new(limit, Arc::new(move |meta| verifier.verified_caller(meta))))
+        }
         None => rpc,
     };
     Router::new()

@@ -23,6 +23,11 @@ impl RpcService for Echo {
     async fn ready(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// Keys named `key-…` are genuine; anything else is a string a caller made up.
+    fn verified_caller(&self, meta: &CallMeta) -> Option<String> {
+        meta.api_key.clone().filter(|key| key.starts_with("key-"))
+    }
 }
 
 async fn serve(limits: Limits) -> String {
@@ -135,7 +140,7 @@ async fn api_keys_come_from_the_bearer_header_or_the_query() {
 }
 
 #[tokio::test]
-async fn each_api_key_has_its_own_rate_limit() {
+async fn each_verified_api_key_has_its_own_rate_limit_and_made_up_ones_share_one() {
     // A refill of one request a day: nothing refills during the test.
     let limit = RateLimit { per_second: 1.0 / 86_400.0, burst: 2.0 };
     let url = serve(Limits { rate_per_key: Some(limit), ..Limits::default() }).await;
@@ -145,12 +150,15 @@ async fn each_api_key_has_its_own_rate_limit() {
         let (client, url) = (client.clone(), url.clone());
         async move { client.post(&url).bearer_auth(key).body(call).send().await.unwrap() }
     };
-    assert_eq!(send("a").await.status(), 200);
-    assert_eq!(send("a").await.status(), 200);
-    let limited = send("a").await;
+    assert_eq!(send("key-a").await.status(), 200);
+    assert_eq!(send("key-a").await.status(), 200);
+    let limited = send("key-a").await;
     assert_eq!(limited.status(), 429);
     assert_eq!(limited.json::<Value>().await.unwrap()["error"]["code"], -32005);
-    assert_eq!(send("b").await.status(), 200, "another key is not affected");
+    assert_eq!(send("key-b").await.status(), 200, "another key is not affected");
+    assert_eq!(send("made-up-1").await.status(), 200);
+    assert_eq!(send("made-up-2").await.status(), 200);
+    assert_eq!(send("made-up-3").await.status(), 429, "a new string is not a new bucket");
 }
 
 #[tokio::test]
@@ -158,14 +166,14 @@ async fn the_rate_limit_reads_the_query_key_and_leaves_probes_and_metrics_alone(
     let limit = RateLimit { per_second: 1.0 / 86_400.0, burst: 1.0 };
     let url = serve(Limits { rate_per_key: Some(limit), ..Limits::default() }).await;
     let call = r#"{"jsonrpc":"2.0","id":1,"method":"echo_add","params":[1,1]}"#;
-    let keyed = format!("{url}/?apiKey=q1");
+    let keyed = format!("{url}/?apiKey=key-q1");
     assert_eq!(post(&keyed, JSON, call).await.0, 200);
     let (status, body) = post(&keyed, JSON, call).await;
     assert_eq!(status, 429);
     let expected = json!({
         "jsonrpc": "2.0",
         "id": null,
-        "error": { "code": -32005, "message": "too many requests for this API key" },
+        "error": { "code": -32005, "message": "too many requests for this API key or client address" },
     });
     assert_eq!(body, expected);
     // Requests without a key share one bucket, apart from the keyed ones.

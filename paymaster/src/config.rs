@@ -1,9 +1,11 @@
 //! What one paymaster deployment is configured with.
 
+use crate::gas_bounds::GasBounds;
 use crate::pricing::Markup;
 use alloy::primitives::Address;
 use std::time::Duration;
 use tora_core::money::ToraUnits;
+use tora_core::sponsorship::{Budget, MicroTora, ResetInterval};
 
 #[derive(Clone, Debug)]
 pub struct PaymasterConfig {
@@ -14,6 +16,8 @@ pub struct PaymasterConfig {
     pub paymaster: Address,
     /// The TORA token it accepts.
     pub token: Address,
+    /// The GasPriceOracle predeploy on OP Stack chains, for the L1 part of preVerificationGas.
+    pub gas_price_oracle: Option<Address>,
 
     // Pricing
     pub markup: Markup,
@@ -21,6 +25,11 @@ pub struct PaymasterConfig {
     pub quote_validity: Duration,
     /// The most TORA one operation may be quoted: a bound on any pricing mistake.
     pub max_token_cost_per_op: ToraUnits,
+
+    // Bounds on what is signed
+    pub gas_bounds: GasBounds,
+    /// How much TORA token mode exchanges for the paymaster's deposit, per sender and in all.
+    pub token_limits: TokenLimits,
 
     // Gas the ToraPaymaster needs, returned to wallets and bound by the signature
     pub verification_gas: u64,
@@ -34,4 +43,32 @@ impl PaymasterConfig {
     pub const DEFAULT_VERIFICATION_GAS: u64 = 120_000;
     pub const DEFAULT_VERIFICATION_GAS_WITH_PERMIT: u64 = 200_000;
     pub const DEFAULT_POST_OP_GAS: u64 = 60_000;
+}
+
+/// Token mode's limits, counted in the sponsorship store like a policy's budgets: each quote
+/// reserves its maximum, settlement replaces it by the charge. They bound how much of the
+/// deposit users can take at a quoted rate before the price is read again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenLimits {
+    pub per_sender: Option<MicroTora>,
+    pub global: Option<MicroTora>,
+    pub reset: ResetInterval,
+}
+
+impl TokenLimits {
+    /// The id the token mode's counters are kept under: not a valid policy id (admin ids are
+    /// letters, digits, `-` and `_`), so no policy can share them.
+    pub const BUDGET_ID: &str = "~token-mode";
+
+    pub fn none() -> Self {
+        Self { per_sender: None, global: None, reset: ResetInterval::Never }
+    }
+
+    pub fn budget(&self) -> Budget {
+        Budget { global: self.global, per_user: self.per_sender, per_op: None, max_ops: None }
+    }
+
+    pub fn is_unlimited(&self) -> bool {
+        self.per_sender.is_none() && self.global.is_none()
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod gas_bounds;
 pub mod pricing;
 pub mod quote;
 pub mod rpc;

@@ -2,6 +2,7 @@
 //! `paymasterData` that lets ToraPaymaster charge it, and same-length stub data for estimation.
 
 use crate::config::PaymasterConfig;
+use crate::gas_bounds::{BoundError, ChainGas};
 use crate::signer_key::SignerKey;
 use alloy::primitives::{Address, Bytes, U128, U256};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,6 +36,8 @@ pub enum QuoteError {
         "the permit allows {allowed} but the operation may cost up to {cost}: sign a permit for at least that"
     )]
     PermitTooSmall { allowed: ToraUnits, cost: ToraUnits },
+    #[error(transparent)]
+    Bounds(#[from] BoundError),
     #[error("cost overflows: the operation's gas fields are absurd")]
     Overflow,
     #[error("signing failed: {0}")]
@@ -88,13 +91,18 @@ impl<P: PriceSource> Quoter<P> {
     }
 
     /// Signs a quote for `op` and returns the final `paymasterData`; `op`'s paymaster fields
-    /// are set here, its gas fields must be final (the signature binds them).
+    /// are set here, its gas fields must be final (the signature binds them) and within the
+    /// bounds for what `chain` charges now.
     pub async fn paymaster_data(
         &self,
         op: &mut UserOperation,
         payer: &Payer,
+        chain: &ChainGas,
     ) -> Result<(Quote, Bytes), QuoteError> {
         self.attach_paymaster(op, payer);
+        // The stub has the final data's length, which is what preVerificationGas prices.
+        let shaped = UserOperation { paymaster_data: Some(self.stub_data(payer)), ..op.clone() };
+        self.config.gas_bounds.check(&shaped, chain)?;
         let costs = self.costs(op).await?;
         let (mode, payer_address, permit, max_token_cost) = match payer {
             Payer::Sender { permit, permit_value } => {
@@ -174,9 +182,18 @@ mod tests {
             entry_point: tora_core::ENTRY_POINT_V07,
             paymaster: Address::repeat_byte(0x0a),
             token: Address::repeat_byte(0x0b),
+            gas_price_oracle: None,
             markup: Markup::new(Decimal::from_str(markup).unwrap()).unwrap(),
             quote_validity: Duration::from_secs(600),
             max_token_cost_per_op: ToraUnits(U256::from(1_000u64) * U256::from(ONE_COIN)),
+            gas_bounds: crate::gas_bounds::GasBounds {
+                max_priority_fee_per_gas: u128::MAX,
+                max_call_gas: u64::MAX,
+                max_verification_gas: u64::MAX,
+                pre_verification_gas_margin_percent: 1_000_000,
+                ..Default::default()
+            },
+            token_limits: crate::config::TokenLimits::none(),
             verification_gas: 100_000,
             verification_gas_with_permit: 150_000,
             post_op_gas: 50_000,
@@ -274,7 +291,8 @@ mod tests {
         ] {
             let mut op = op(100_000, 100_000, 50_000, 1_000_000_000);
             let stub = quoter.stub_data(&payer);
-            let (_, data) = quoter.paymaster_data(&mut op, &payer).await.unwrap();
+            let chain = ChainGas { base_fee: 1_000_000_000, l1: None };
+            let (_, data) = quoter.paymaster_data(&mut op, &payer, &chain).await.unwrap();
             assert_eq!(stub.len(), data.len(), "{payer:?}");
             assert!(zeros(&stub) <= zeros(&data), "{payer:?}");
         }

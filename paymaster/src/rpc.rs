@@ -1,6 +1,8 @@
 //! The wallet-facing JSON-RPC methods: ERC-7677's `pm_getPaymasterStubData` and
 //! `pm_getPaymasterData` for EntryPoint v0.7, and `tora_getTokenQuote`.
 
+use crate::config::TokenLimits;
+use crate::gas_bounds::ChainGasReader;
 use crate::quote::{Payer, QuoteError, Quoter};
 use crate::sponsorship::auth::{ApiKeys, Role};
 use crate::sponsorship::calls::check_calls;
@@ -11,12 +13,14 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tora_core::UserOperation;
-use tora_core::contracts::TORA;
+use tora_core::contracts::{TORA, ToraPaymaster};
 use tora_core::money::Wei;
 use tora_core::paymaster_quote::Permit;
 use tora_core::permit::{TORA_PERMIT_NAME, permit};
 use tora_core::price::PriceSource;
-use tora_core::sponsorship::{MicroTora, Reservation, SponsorshipPolicy, SponsorshipStore};
+use tora_core::sponsorship::{
+    Budget, MicroTora, Reservation, ResetInterval, SponsorshipPolicy, SponsorshipStore,
+};
 use tora_core::{ErrorCode, RpcError};
 use tora_jsonrpc::{CallMeta, Params, RpcService};
 
@@ -24,7 +28,11 @@ pub struct PaymasterRpc<P, S> {
     pub quoter: Quoter<P>,
     provider: DynProvider,
     pub sponsorship: Sponsorship<S>,
+    chain_gas: ChainGasReader,
 }
+
+/// How long one read of the base fee (and L1 fee parameters) serves quotes.
+const CHAIN_GAS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Dapp sponsorship: the budgets' store and the API keys allowed to draw on them (shared with
 /// the admin API).
@@ -64,12 +72,27 @@ struct PermitContext {
 impl From<QuoteError> for RpcError {
     fn from(e: QuoteError) -> Self {
         let code = match e {
-            QuoteError::PermitTooSmall { .. } | QuoteError::Overflow => ErrorCode::InvalidParams,
+            QuoteError::PermitTooSmall { .. } | QuoteError::Overflow | QuoteError::Bounds(_) => {
+                ErrorCode::InvalidParams
+            }
             QuoteError::Signing(_) => ErrorCode::Internal,
             QuoteError::Price(_) | QuoteError::OverLimit { .. } => ErrorCode::RejectedByPaymaster,
         };
         RpcError::new(code, e.to_string())
     }
+}
+
+/// A permit applied during validation must not read the clock (ERC-7562 OP-011): TORA skips its
+/// deadline check only for the maximal deadline, and the quote's validUntil bounds the permit's
+/// use instead. A bundler would refuse the operation, so refuse it here.
+fn check_permit_deadline(deadline: U256) -> Result<(), RpcError> {
+    if deadline != U256::MAX {
+        return Err(RpcError::invalid_params(format!(
+            "permit.deadline must be 2^256-1 (no expiry), got {deadline}: a finite deadline makes TORA read \
+             TIMESTAMP during validation, which bundlers refuse (ERC-7562 OP-011)"
+        )));
+    }
+    Ok(())
 }
 
 /// ERC-7677 sends a user operation before gas estimation: missing gas fields and signature
@@ -95,7 +118,40 @@ fn draft_user_operation(mut value: Value) -> Result<UserOperation, RpcError> {
 
 impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
     pub fn new(quoter: Quoter<P>, provider: DynProvider, sponsorship: Sponsorship<S>) -> Self {
-        Self { quoter, provider, sponsorship }
+        let oracle = quoter.config.gas_price_oracle;
+        let chain_gas = ChainGasReader::new(provider.clone(), oracle, CHAIN_GAS_TTL);
+        Self { quoter, provider, sponsorship, chain_gas }
+    }
+
+    /// A sponsor that asked to withdraw gets no new quotes: every operation it already
+    /// sponsored then expires before the withdrawal delay ends, instead of failing in a bundle.
+    async fn check_no_withdrawal_pending(&self, sponsor: Address) -> Result<(), RpcError> {
+        let paymaster = ToraPaymaster::new(self.quoter.config.paymaster, self.provider.clone());
+        let request = paymaster
+            .sponsorWithdrawal(sponsor)
+            .call()
+            .await
+            .map_err(|e| RpcError::internal(format!("node: {e}")))?;
+        if !request.readyAt.is_zero() {
+            return Err(refused(format!(
+                "sponsor {sponsor} has asked to withdraw its balance: no sponsored quotes until it cancels"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Token mode: the sender must hold the quote's maximum, so that quotes nobody can use
+    /// do not fill the token limits.
+    async fn check_sender_holds(&self, sender: Address, max_token_cost: U256) -> Result<(), RpcError> {
+        let tora = TORA::new(self.quoter.config.token, self.provider.clone());
+        let balance =
+            tora.balanceOf(sender).call().await.map_err(|e| RpcError::internal(format!("node: {e}")))?;
+        if balance < max_token_cost {
+            return Err(refused(format!(
+                "{sender} holds {balance} TORA base units but the operation may cost up to {max_token_cost}"
+            )));
+        }
+        Ok(())
     }
 
     /// The policy a sponsored call names, after checking the caller's API key, the policy's
@@ -121,6 +177,7 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
             return Err(refused(format!("policy {policy_id:?} is not active now")));
         }
         check_calls(&policy, &op.call_data).map_err(|e| refused(e.to_string()))?;
+        self.check_no_withdrawal_pending(policy.sponsor).await?;
         Ok(policy)
     }
 
@@ -156,6 +213,7 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         match (context.token, context.sponsorship_policy_id) {
             (Some(token), None) if token == self.quoter.config.token => {
                 let permit = context.permit.map(|p| {
+                    check_permit_deadline(p.deadline)?;
                     let signature: [u8; 65] = p
                         .signature
                         .as_ref()
@@ -205,19 +263,38 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         self.check_target(entry_point, chain_id)?;
         let mut op: UserOperation = draft_user_operation(op)?;
         let (payer, policy) = self.payer(meta, context, &op).await?;
-        let (quote, data) = self.quoter.paymaster_data(&mut op, &payer).await?;
-        if let Some(policy) = policy {
-            op.paymaster_data = Some(data.clone());
-            self.reserve(&policy, &op, &quote).await?;
+        let chain = self.chain_gas.read().await.map_err(RpcError::internal)?;
+        let (quote, data) = self.quoter.paymaster_data(&mut op, &payer, &chain).await?;
+        op.paymaster_data = Some(data.clone());
+        match policy {
+            Some(policy) => self.reserve(&policy.id, &policy.budget, policy.reset, &op, &quote).await?,
+            None => self.reserve_token_mode(&op, &quote).await?,
         }
         Ok(json!({ "paymaster": self.quoter.config.paymaster, "paymasterData": data }))
     }
 
-    /// Holds the quote's maximum against the policy's budgets until the operation settles
-    /// on-chain or the quote expires.
+    /// Token mode's limits, when configured: the sender must hold the maximum, and it counts
+    /// against the per-sender and global limits until settled.
+    async fn reserve_token_mode(
+        &self,
+        op: &UserOperation,
+        quote: &tora_core::paymaster_quote::Quote,
+    ) -> Result<(), RpcError> {
+        let limits = self.quoter.config.token_limits;
+        if limits.is_unlimited() {
+            return Ok(());
+        }
+        self.check_sender_holds(op.sender, quote.max_token_cost).await?;
+        self.reserve(TokenLimits::BUDGET_ID, &limits.budget(), limits.reset, op, quote).await
+    }
+
+    /// Holds the quote's maximum against the budgets kept under `budget_id` until the
+    /// operation settles on-chain or the quote expires.
     async fn reserve(
         &self,
-        policy: &SponsorshipPolicy,
+        budget_id: &str,
+        budget: &Budget,
+        reset: ResetInterval,
         op: &UserOperation,
         quote: &tora_core::paymaster_quote::Quote,
     ) -> Result<(), RpcError> {
@@ -225,14 +302,14 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
             .ok_or_else(|| refused("operation cost exceeds any budget"))?;
         let config = &self.quoter.config;
         let reservation = Reservation {
-            policy_id: policy.id.clone(),
-            period: policy.reset.period(unix_now()),
+            policy_id: budget_id.to_owned(),
+            period: reset.period(unix_now()),
             user: op.sender,
             user_op_hash: op.hash(config.entry_point, config.chain_id),
             amount,
             expires_at: quote.valid_until,
         };
-        self.sponsorship.store.reserve(&policy.budget, &reservation).await.map_err(|e| refused(e.to_string()))
+        self.sponsorship.store.reserve(budget, &reservation).await.map_err(|e| refused(e.to_string()))
     }
 
     async fn token_quote(&self, params: Params) -> Result<Value, RpcError> {
@@ -312,6 +389,11 @@ impl<P: PriceSource + 'static, S: SponsorshipStore + 'static> RpcService for Pay
             "tora_getTokenQuote" => self.token_quote(params).await,
             _ => Err(RpcError::new(ErrorCode::MethodNotFound, format!("method {method} does not exist"))),
         }
+    }
+
+    /// A genuine API key counts under its dapp; a made-up one under the client's address.
+    fn verified_caller(&self, meta: &CallMeta) -> Option<String> {
+        self.sponsorship.keys.verify(meta.api_key.as_deref()).ok().map(|claims| claims.sub)
     }
 
     async fn ready(&self) -> Result<(), String> {

@@ -1,22 +1,27 @@
 //! Running the service: from settings (a deployment file, keys, pricing knobs) to a listening
 //! HTTP server plus the settlement loop, on the in-memory store or Redis.
 
-use crate::config::PaymasterConfig;
-use crate::pricing::{CachedPrice, ChainlinkFeed, Markup};
+use crate::config::{PaymasterConfig, TokenLimits};
+use crate::gas_bounds::GasBounds;
+use crate::pricing::{CachedPrice, ChainlinkFeed, CrossChecked, Markup, Oracle};
 use crate::quote::Quoter;
 use crate::rpc::{PaymasterRpc, Sponsorship};
+use crate::settlement::SettlementSettings;
 use crate::signer_key::SignerKey;
 use crate::sponsorship::auth::ApiKeys;
 use crate::sponsorship::{MemoryStore, RedisStore};
 use crate::{app, settlement};
+use alloy::primitives::Address;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
-use tora_core::Deployment;
+use tora_core::chain_spec::DaFee;
 use tora_core::sponsorship::SponsorshipStore;
+use tora_core::{ChainSpec, Deployment};
 
 pub struct PaymasterSettings {
     pub deployment: Deployment,
@@ -24,18 +29,33 @@ pub struct PaymasterSettings {
     pub markup: Markup,
     /// The feed's heartbeat: older answers are refused.
     pub heartbeat: Duration,
+    /// A second source the price must agree with.
+    pub second_feed: Option<SecondFeed>,
     /// How long one oracle read is reused.
     pub price_ttl: Duration,
     pub quote_validity: Duration,
     pub max_token_cost_per_op: tora_core::money::ToraUnits,
+    pub gas_bounds: GasBounds,
+    pub token_limits: TokenLimits,
     /// Budgets in Redis when set, in process memory otherwise.
     pub redis_url: Option<String>,
     pub signer: SignerKey,
     /// API key secrets by key id.
     pub api_key_secrets: HashMap<String, Vec<u8>>,
     pub settlement_interval: Duration,
+    /// Blocks settlement waits below the head before reading one.
+    pub confirmations: u64,
     /// Body, batch and per-API-key request limits of the HTTP surface.
     pub limits: tora_jsonrpc::Limits,
+}
+
+/// A second AggregatorV3 feed (TORA in the native coin, the same as the first) and how far
+/// the two may differ.
+#[derive(Clone, Copy, Debug)]
+pub struct SecondFeed {
+    pub address: Address,
+    /// Largest accepted relative difference, e.g. `0.02` for 2%.
+    pub max_deviation: Decimal,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +70,14 @@ pub enum ServeError {
     Listen(SocketAddr, std::io::Error),
     #[error("redis: {0}")]
     Redis(String),
+    #[error("chain spec {0:?} of the deployment: {1}")]
+    ChainSpec(String, String),
+    #[error("settlement cannot start: {0}")]
+    Settlement(String),
+    #[error(
+        "quotes valid for {validity:?} would outlive a sponsor's withdrawal delay of {delay} s: an operation quoted before the request could then fail in a bundle"
+    )]
+    QuotesOutliveWithdrawal { validity: std::time::Duration, delay: u64 },
 }
 
 /// A started paymaster: its address and the tasks serving it.
@@ -72,6 +100,15 @@ pub async fn start(settings: PaymasterSettings) -> Result<RunningPaymaster, Serv
     if expected != settings.signer.address() {
         return Err(ServeError::WrongSigner { signer: settings.signer.address(), expected });
     }
+    let delay: u64 = tora_core::contracts::ToraPaymaster::new(d.contracts.paymaster, provider.clone())
+        .SPONSOR_WITHDRAWAL_DELAY()
+        .call()
+        .await
+        .map_err(|e| ServeError::Chain(e.to_string()))?
+        .saturating_to();
+    if settings.quote_validity.as_secs() >= delay {
+        return Err(ServeError::QuotesOutliveWithdrawal { validity: settings.quote_validity, delay });
+    }
     match settings.redis_url.clone() {
         Some(url) => {
             let store = RedisStore::connect(&url).await.map_err(|e| ServeError::Redis(e.to_string()))?;
@@ -87,22 +124,43 @@ async fn serve<S: SponsorshipStore + 'static>(
     store: S,
 ) -> Result<RunningPaymaster, ServeError> {
     let d = &settings.deployment;
-    let feed = ChainlinkFeed::new(provider.clone(), d.contracts.price_feed, settings.heartbeat);
+    let chain =
+        ChainSpec::load(&d.chain).map_err(|e| ServeError::ChainSpec(d.chain.clone(), e.to_string()))?;
     let config = PaymasterConfig {
         chain_id: d.chain_id,
         entry_point: d.contracts.entry_point,
         paymaster: d.contracts.paymaster,
         token: d.contracts.tora,
+        gas_price_oracle: match chain.da_fee {
+            DaFee::None => None,
+            DaFee::OpStack { gas_price_oracle } => Some(gas_price_oracle),
+        },
         markup: settings.markup,
         quote_validity: settings.quote_validity,
         max_token_cost_per_op: settings.max_token_cost_per_op,
+        gas_bounds: settings.gas_bounds,
+        token_limits: settings.token_limits,
         verification_gas: PaymasterConfig::DEFAULT_VERIFICATION_GAS,
         verification_gas_with_permit: PaymasterConfig::DEFAULT_VERIFICATION_GAS_WITH_PERMIT,
         post_op_gas: PaymasterConfig::DEFAULT_POST_OP_GAS,
     };
-    let quoter =
-        Quoter::new(config, CachedPrice::new(feed, settings.price_ttl, settings.heartbeat), settings.signer);
+    let oracle = oracle(&settings, &provider);
+    let quoter = Quoter::new(
+        config,
+        CachedPrice::new(oracle, settings.price_ttl, settings.heartbeat),
+        settings.signer,
+    );
     let store = Arc::new(store);
+    let settlement = SettlementSettings {
+        paymaster: d.contracts.paymaster,
+        interval: settings.settlement_interval,
+        confirmations: settings.confirmations,
+    };
+    // Before the first quote: a store without a cursor starts it here, one with a cursor
+    // resumes after it.
+    settlement::start_cursor(store.as_ref(), &provider, settlement.confirmations)
+        .await
+        .map_err(ServeError::Settlement)?;
     let keys = Arc::new(ApiKeys::new(&settings.api_key_secrets));
     let rpc =
         Arc::new(PaymasterRpc::new(quoter, provider.clone(), Sponsorship { store: store.clone(), keys }));
@@ -112,14 +170,28 @@ async fn serve<S: SponsorshipStore + 'static>(
     let address = listener.local_addr().map_err(|e| ServeError::Listen(settings.listen, e))?;
     let router = app(rpc, settings.limits);
     let http = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        // The peer address keys the rate limit of callers without a verified API key.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, service).await {
             tracing::error!(error = %e, "paymaster HTTP server stopped");
         }
     });
     let paymaster = d.contracts.paymaster;
-    let interval = settings.settlement_interval;
-    let settle =
-        tokio::spawn(async move { settlement::run(store.as_ref(), &provider, paymaster, interval).await });
+    let settle = tokio::spawn(async move { settlement::run(store.as_ref(), &provider, settlement).await });
     tracing::info!(%address, %paymaster, "paymaster listening");
     Ok(RunningPaymaster { address, tasks: vec![http, settle] })
+}
+
+/// The deployment's feed, cross-checked against the second one when configured.
+fn oracle(settings: &PaymasterSettings, provider: &DynProvider) -> Oracle {
+    let feed = |address| ChainlinkFeed::new(provider.clone(), address, settings.heartbeat);
+    let primary = feed(settings.deployment.contracts.price_feed);
+    match settings.second_feed {
+        None => Oracle::Single(primary),
+        Some(second) => Oracle::CrossChecked(CrossChecked {
+            primary,
+            secondary: feed(second.address),
+            max_deviation: second.max_deviation,
+        }),
+    }
 }

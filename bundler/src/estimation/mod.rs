@@ -14,17 +14,18 @@ mod error;
 mod handle_op;
 mod oracle;
 mod overlay;
-mod pre_verification;
 mod search;
 
 pub use error::EstimationError;
 pub use handle_op::{HandleOpRun, simulate_handle_op};
 pub use oracle::OracleReader;
 pub use overlay::Overlay;
-pub use pre_verification::{
-    L1Price, bundle_of_one, calldata_cost, calldata_gas, l1_gas, required_pre_verification_gas,
-};
 pub use search::min_gas;
+// The formula lives in tora-core: the paymaster bounds what it signs with the same one.
+pub use tora_core::pre_verification_gas::{
+    L1Price, bundle_of_one, calldata_cost, calldata_gas, effective_gas_price, l1_gas,
+    required_pre_verification_gas,
+};
 
 use crate::validation::ValidationSettings;
 use crate::validation::head::ChainHead;
@@ -81,16 +82,6 @@ pub fn with_margin(verification: u64, call: u64) -> (u64, u64) {
         u64::try_from((u128::from(gas) * num).div_ceil(den)).unwrap_or(u64::MAX)
     };
     (scale(verification, 3, 2), scale(call, 11, 10).saturating_add(5_000))
-}
-
-/// What `op` pays per gas at `base_fee`: min(maxFee, baseFee + maxPriorityFee); the base fee
-/// itself when the operation names no fees yet (an estimate request).
-pub fn effective_gas_price(op: &UserOperation, base_fee: u64) -> U256 {
-    let base = U256::from(base_fee);
-    if op.max_fee_per_gas.is_zero() {
-        return base;
-    }
-    U256::from(op.max_fee_per_gas).min(base + U256::from(op.max_priority_fee_per_gas))
 }
 
 pub struct Estimator {

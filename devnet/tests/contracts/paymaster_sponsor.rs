@@ -15,6 +15,17 @@ async fn sponsor_deposit(h: &Harness, sponsor: Address, amount: U256) {
     confirm(&h.deployer, "depositForSponsor", pending).await.unwrap();
 }
 
+async fn request_withdrawal(h: &Harness, amount: U256) {
+    let pending = h.paymaster().requestSponsorWithdrawal(amount).send().await.unwrap();
+    confirm(&h.deployer, "requestSponsorWithdrawal", pending).await.unwrap();
+}
+
+async fn wait_out_the_withdrawal_delay(h: &Harness) {
+    let delay = h.paymaster().SPONSOR_WITHDRAWAL_DELAY().call().await.unwrap();
+    h.anvil("evm_increaseTime", serde_json::json!([delay.to::<u64>()])).await;
+    h.anvil("evm_mine", serde_json::json!([])).await;
+}
+
 async fn sponsor_quote(h: &Harness, sponsor: Address) -> Quote {
     Quote { mode: QuoteMode::Sponsor, payer: sponsor, ..h.token_quote(tora(100)).await }
 }
@@ -64,9 +75,11 @@ async fn a_dapp_sponsored_op_lands_and_settles_the_actual_cost() {
     confirm(&h.deployer, "withdrawToken", pending).await.unwrap();
     assert_eq!(h.tora_balance(dapp).await, owner_before + charged.charge);
 
-    // The dapp withdraws the rest of its balance.
+    // The dapp withdraws the rest of its balance, after the delay.
     let to = Address::repeat_byte(0xd0);
-    let pending = h.paymaster().withdrawSponsorBalance(to, remaining).send().await.unwrap();
+    request_withdrawal(&h, remaining).await;
+    wait_out_the_withdrawal_delay(&h).await;
+    let pending = h.paymaster().withdrawSponsorBalance(to).send().await.unwrap();
     confirm(&h.deployer, "withdrawSponsorBalance", pending).await.unwrap();
     assert_eq!(h.tora_balance(to).await, remaining);
     assert_eq!(h.paymaster().sponsorBalance(dapp).call().await.unwrap(), U256::ZERO);
@@ -90,4 +103,68 @@ async fn a_sponsor_without_enough_balance_is_refused() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Issue 12 item 6: before the delay, a sponsor asking to withdraw could empty its balance at
+/// once and make every operation it had sponsored fail in its bundle (AA33). Now the balance
+/// stays until the delay has passed, an operation quoted before the request still lands, and
+/// the withdrawal takes what is left of the amount asked for, to the wei.
+#[tokio::test]
+async fn a_sponsor_withdraws_only_after_the_delay_and_ops_in_flight_still_land() {
+    let h = Harness::start().await;
+    let dapp = signer(keys::DEPLOYER).address();
+    sponsor_deposit(&h, dapp, tora(500)).await;
+    let wallet = h.new_wallet(6).await;
+    let mut op = h.op(&wallet, true, Bytes::new()).await;
+    h.attach_quote(&mut op, sponsor_quote(&h, dapp).await, None);
+
+    let data = revert_data(h.paymaster().withdrawSponsorBalance(dapp).call().await);
+    assert!(matches!(
+        ToraPaymaster::ToraPaymasterErrors::abi_decode(&data).unwrap(),
+        ToraPaymaster::ToraPaymasterErrors::NoWithdrawalRequested(e) if e.sponsor == dapp
+    ));
+    let data = revert_data(h.paymaster().requestSponsorWithdrawal(tora(501)).call().await);
+    assert!(matches!(
+        ToraPaymaster::ToraPaymasterErrors::abi_decode(&data).unwrap(),
+        ToraPaymaster::ToraPaymasterErrors::SponsorBalanceTooLow(_)
+    ));
+    request_withdrawal(&h, tora(500)).await;
+    let requested_at = h.now().await;
+    let delay = h.paymaster().SPONSOR_WITHDRAWAL_DELAY().call().await.unwrap();
+    let pending = h.paymaster().sponsorWithdrawal(dapp).call().await.unwrap();
+    assert_eq!((pending.amount, pending.readyAt), (tora(500), U256::from(requested_at) + delay));
+    let data = revert_data(h.paymaster().withdrawSponsorBalance(dapp).call().await);
+    match ToraPaymaster::ToraPaymasterErrors::abi_decode(&data).unwrap() {
+        ToraPaymaster::ToraPaymasterErrors::WithdrawalNotReady(e) => {
+            assert_eq!(e.readyAt, U256::from(requested_at) + delay)
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The operation quoted before the request lands on the balance still there.
+    let receipt = h.sign_and_handle(&wallet, op).await.unwrap();
+    let charged: ToraPaymaster::GasChargedInToken = event(&receipt);
+    assert_eq!(h.paymaster().sponsorBalance(dapp).call().await.unwrap(), tora(500) - charged.charge);
+
+    wait_out_the_withdrawal_delay(&h).await;
+    let to = Address::repeat_byte(0xd6);
+    let pending = h.paymaster().withdrawSponsorBalance(to).send().await.unwrap();
+    confirm(&h.deployer, "withdrawSponsorBalance", pending).await.unwrap();
+    assert_eq!(h.tora_balance(to).await, tora(500) - charged.charge, "what was left of the 500 asked");
+    assert_eq!(h.paymaster().sponsorBalance(dapp).call().await.unwrap(), U256::ZERO);
+    assert_eq!(h.paymaster().totalSponsorBalance().call().await.unwrap(), U256::ZERO);
+    assert_eq!(h.paymaster().sponsorWithdrawal(dapp).call().await.unwrap().readyAt, U256::ZERO);
+
+    // Cancelling: a new request, cancelled, leaves nothing to withdraw.
+    sponsor_deposit(&h, dapp, tora(3)).await;
+    request_withdrawal(&h, tora(3)).await;
+    let pending = h.paymaster().cancelSponsorWithdrawal().send().await.unwrap();
+    confirm(&h.deployer, "cancelSponsorWithdrawal", pending).await.unwrap();
+    wait_out_the_withdrawal_delay(&h).await;
+    let data = revert_data(h.paymaster().withdrawSponsorBalance(to).call().await);
+    assert!(matches!(
+        ToraPaymaster::ToraPaymasterErrors::abi_decode(&data).unwrap(),
+        ToraPaymaster::ToraPaymasterErrors::NoWithdrawalRequested(_)
+    ));
+    assert_eq!(h.paymaster().sponsorBalance(dapp).call().await.unwrap(), tora(3));
 }

@@ -11,3 +11,21 @@ pub use cache::CachedPrice;
 pub use cross_check::CrossChecked;
 pub use feed::ChainlinkFeed;
 pub use markup::Markup;
+
+use tora_core::price::{PriceError, PricePoint, PriceSource};
+
+/// The oracle a deployment prices from: one feed, or two (a second feed, e.g. Chainlink's next
+/// to our own) that must agree within a deviation.
+pub enum Oracle {
+    Single(ChainlinkFeed),
+    CrossChecked(CrossChecked<ChainlinkFeed, ChainlinkFeed>),
+}
+
+impl PriceSource for Oracle {
+    async fn price(&self) -> Result<PricePoint, PriceError> {
+        match self {
+            Oracle::Single(feed) => feed.price().await,
+            Oracle::CrossChecked(checked) => checked.price().await,
+        }
+    }
+}

@@ -19,6 +19,7 @@ struct State {
     spend: HashMap<(String, u64), Spend>,
     users: HashMap<(String, u64, Address), MicroTora>,
     reservations: HashMap<B256, Reservation>,
+    settled_block: Option<u64>,
 }
 
 impl State {
@@ -91,6 +92,15 @@ impl SponsorshipStore for MemoryStore {
 
     async fn spend(&self, policy_id: &str, period: u64) -> Result<Spend, BudgetError> {
         Ok(self.lock().spend.get(&(policy_id.to_owned(), period)).copied().unwrap_or_default())
+    }
+
+    async fn settled_block(&self) -> Result<Option<u64>, BudgetError> {
+        Ok(self.lock().settled_block)
+    }
+
+    async fn set_settled_block(&self, block: u64) -> Result<(), BudgetError> {
+        self.lock().settled_block = Some(block);
+        Ok(())
     }
 
     async fn user_spend(

@@ -82,7 +82,10 @@ fn index_key(hash: B256) -> String {
     format!("{PREFIX}:resindex:{hash}")
 }
 
+/// Every id reservations are held under (policies, and the token mode's own limits), so that
+/// expired reservations of each are found.
 const POLICIES: &str = "tora:pm:policies";
+const SETTLED_BLOCK: &str = "tora:pm:settled-block";
 
 fn limit(value: Option<u64>) -> i64 {
     value.map_or(-1, |v| v as i64)
@@ -175,6 +178,9 @@ impl SponsorshipStore for RedisStore {
             .invoke_async(&mut connection)
             .await
             .map_err(store_err)?;
+        if outcome.first().map(String::as_str) == Some("ok") {
+            let _: i64 = connection.sadd(POLICIES, &r.policy_id).await.map_err(store_err)?;
+        }
         let used = |i: usize| MicroTora(outcome.get(i).and_then(|v| v.parse().ok()).unwrap_or(0));
         let refused = match outcome.first().map(String::as_str) {
             Some("ok") => return Ok(()),
@@ -232,6 +238,16 @@ impl SponsorshipStore for RedisStore {
             .await
             .map_err(store_err)?;
         Ok(Spend { total: MicroTora(total.unwrap_or(0)), ops: ops.unwrap_or(0) })
+    }
+
+    async fn settled_block(&self) -> Result<Option<u64>, BudgetError> {
+        let mut connection = self.connection.clone();
+        connection.get(SETTLED_BLOCK).await.map_err(store_err)
+    }
+
+    async fn set_settled_block(&self, block: u64) -> Result<(), BudgetError> {
+        let mut connection = self.connection.clone();
+        connection.set(SETTLED_BLOCK, block).await.map_err(store_err)
     }
 
     async fn user_spend(

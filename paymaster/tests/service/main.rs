@@ -3,4 +3,7 @@
 
 mod common;
 mod quotes;
+mod rate_limits;
+mod settlement;
+mod signing_bounds;
 mod through_bundler;

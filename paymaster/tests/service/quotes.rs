@@ -1,14 +1,14 @@
 //! The paymaster service over HTTP JSON-RPC on the devnet: a wallet asks for a quote, signs the
 //! permit it proposes, and the operation lands paying in TORA (sent straight to the EntryPoint).
 
-use crate::common::{api_key, call, call_with_key, start_service, start_service_with};
+use crate::common::{api_key, call, call_with_key, fit_gas, start_service, start_service_with};
 use alloy::primitives::{Address, Bytes, I256, U256};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tora_core::contracts::{EntryPoint, TORA, ToraPaymaster, ToraPriceFeed};
 use tora_core::money::ToraUnits;
-use tora_core::paymaster_quote::{QUOTE_WITH_PERMIT_LEN, token_cost_ceil};
+use tora_core::paymaster_quote::{QUOTE_DATA_LEN, QUOTE_WITH_PERMIT_LEN, token_cost_ceil};
 use tora_core::permit::permit;
 use tora_core::sponsorship::{Budget, MicroTora, ResetInterval, SponsorshipPolicy, SponsorshipStore};
 use tora_core::{ENTRY_POINT_V07, UserOperation};
@@ -37,6 +37,7 @@ async fn a_new_wallet_pays_its_first_op_in_tora_through_the_service_with_a_permi
     let transfer: Bytes =
         alloy::sol_types::SolCall::abi_encode(&TORA::transferCall { to: recipient, value: tora(5) }).into();
     let mut op = h.op(&wallet, true, SmartWallet::execute(c.tora, U256::ZERO, transfer)).await;
+    fit_gas(&h, &mut op, QUOTE_WITH_PERMIT_LEN).await;
     let chain = format!("{:#x}", h.chain_id);
 
     // 1. The quote: 0.0002 BNB per TORA is 5,000 TORA per BNB, plus the 5% markup.
@@ -109,7 +110,8 @@ async fn bad_targets_contexts_and_prices_get_clear_errors() {
     let url = start_service(&h, Duration::from_secs(3_600)).await;
     let c = h.contracts().clone();
     let wallet = h.new_wallet(12).await;
-    let op: UserOperation = h.op(&wallet, true, Bytes::new()).await;
+    let mut op: UserOperation = h.op(&wallet, true, Bytes::new()).await;
+    fit_gas(&h, &mut op, QUOTE_WITH_PERMIT_LEN).await;
     let chain = format!("{:#x}", h.chain_id);
     let token = json!({ "token": c.tora });
 
@@ -142,7 +144,7 @@ async fn bad_targets_contexts_and_prices_get_clear_errors() {
     assert_eq!(err["code"], -32602, "gas over uint128 is an invalid field");
 
     // A permit for less than the operation may cost.
-    let small = json!({ "token": c.tora, "permit": { "value": "0x1", "deadline": "0x1", "signature": Bytes::from(vec![1u8; 65]) } });
+    let small = json!({ "token": c.tora, "permit": { "value": "0x1", "deadline": U256::MAX, "signature": Bytes::from(vec![1u8; 65]) } });
     let err =
         call(&url, "pm_getPaymasterData", json!([op, ENTRY_POINT_V07, chain, small])).await.unwrap_err();
     assert!(err["message"].as_str().unwrap().contains("permit allows"), "{err}");
@@ -167,7 +169,8 @@ async fn a_stale_feed_is_refused() {
     // A heartbeat of zero: the answer is stale as soon as a second has passed.
     let url = start_service(&h, Duration::ZERO).await;
     let wallet = h.new_wallet(13).await;
-    let op: UserOperation = h.op(&wallet, true, Bytes::new()).await;
+    let mut op: UserOperation = h.op(&wallet, true, Bytes::new()).await;
+    fit_gas(&h, &mut op, QUOTE_DATA_LEN).await;
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let chain = format!("{:#x}", h.chain_id);
     let context = json!({ "token": h.contracts().tora });
@@ -234,6 +237,7 @@ async fn a_dapp_sponsors_an_op_within_its_policy_and_the_budget_settles_to_the_a
     })
     .into();
     let mut op = h.op(&wallet, true, SmartWallet::execute(c.tora, U256::ZERO, transfer)).await;
+    fit_gas(&h, &mut op, QUOTE_DATA_LEN).await;
     let chain = format!("{:#x}", h.chain_id);
     let context = json!({ "sponsorshipPolicyId": "game" });
     let params = json!([op, ENTRY_POINT_V07, chain, context]);

@@ -2,7 +2,7 @@
 //! its first operation in TORA with a permit (no prior approve), and a dapp-sponsored
 //! operation lands; after each, the paymaster's TORA covers what its EntryPoint deposit paid.
 
-use crate::common::{api_key, call, call_with_key, start_service_with};
+use crate::common::{api_key, base_fee, call, call_with_key, start_service_with};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -69,8 +69,12 @@ impl Wallet<'_> {
         call_with_key(self.paymaster, self.api_key.as_deref(), method, params).await.unwrap()
     }
 
-    /// Stub data, then the bundler's gas estimate with it; returns the stub.
+    /// Fees for the chain now (a 1 gwei tip over twice the base fee, what the bundle itself
+    /// offers), stub data, then the bundler's gas estimate with it; returns the stub.
     async fn stub_and_estimate(&self, op: &mut UserOperation, context: &Value) -> Value {
+        let tip = 1_000_000_000u64;
+        op.max_priority_fee_per_gas = alloy::primitives::U128::from(tip);
+        op.max_fee_per_gas = alloy::primitives::U128::from(2 * base_fee(self.h).await + tip);
         let stub = self.paymaster_call("pm_getPaymasterStubData", op, context).await;
         apply_paymaster(op, &stub, &stub);
         self.wallet.sign_user_op(op, ENTRY_POINT_V07, self.h.chain_id);
@@ -130,7 +134,8 @@ async fn a_new_wallet_with_no_bnb_pays_its_first_op_in_tora_with_a_permit_throug
     // Stub (permit-sized), estimate, then the quote for the final gas and the permit it proposes.
     let client =
         Wallet { h: &h, wallet: &wallet, paymaster: &paymaster_url, bundler: &bundler, api_key: None };
-    let placeholder = json!({ "value": "0x0", "deadline": "0x0", "signature": Bytes::from(vec![0xff; 65]) });
+    let placeholder =
+        json!({ "value": "0x0", "deadline": U256::MAX, "signature": Bytes::from(vec![0xff; 65]) });
     let stub = client.stub_and_estimate(&mut op, &json!({ "token": c.tora, "permit": placeholder })).await;
     let quote =
         call(&paymaster_url, "tora_getTokenQuote", json!([op, ENTRY_POINT_V07, chain])).await.unwrap();

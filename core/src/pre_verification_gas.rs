@@ -2,19 +2,21 @@
 //! limits: its share of the calldata and of the transaction's fixed cost and, on OP Stack
 //! chains, the L1 data fee of its bytes expressed in L2 gas.
 //!
-//! One function, [`required_pre_verification_gas`], serves both the estimate and the check
-//! `eth_sendUserOperation` makes, so an operation built with the estimate is always accepted.
+//! One function, [`required_pre_verification_gas`], serves the bundler's estimate, the check
+//! its `eth_sendUserOperation` makes (so an operation built with the estimate is always
+//! accepted), and the paymaster's bound on the preVerificationGas it signs (so a wallet cannot
+//! make a sponsor pay for gas no bundler needs).
 //! It prices the operation's *shape*, not the values in its gas and fee fields (those are what
 //! the wallet asks for, and are zero when it asks), nor the exact bytes of its signature and
 //! paymaster data (dummies when it asks): gas fields and fees count as 8 non-zero bytes each,
 //! the signature and paymaster data as that many non-zero bytes (a signature as at least 65),
 //! and the L1 fee takes the oracle's length-only upper bound.
 
+use crate::UserOperation;
+use crate::contracts::EntryPoint;
+use crate::l1_fee::{L1FeeParams, fjord_l1_fee_upper_bound, gas_for_fee};
 use alloy::primitives::{Address, Bytes, U128, U256};
 use alloy::sol_types::{SolCall, SolValue};
-use tora_core::UserOperation;
-use tora_core::contracts::EntryPoint;
-use tora_core::l1_fee::{L1FeeParams, fjord_l1_fee_upper_bound, gas_for_fee};
 
 /// The transaction's base cost, charged to a bundle of one (the worst case).
 pub const TRANSACTION_BASE_GAS: u64 = 21_000;
@@ -77,6 +79,16 @@ pub fn bundle_of_one(op: &UserOperation) -> Vec<u8> {
 pub fn l1_gas(op: &UserOperation, price: &L1Price) -> U256 {
     let fee = fjord_l1_fee_upper_bound(bundle_of_one(op).len() as u64, &price.params);
     gas_for_fee(fee, price.gas_price)
+}
+
+/// What `op` pays per gas at `base_fee`: min(maxFee, baseFee + maxPriorityFee); the base fee
+/// itself when the operation names no fees yet (an estimate request).
+pub fn effective_gas_price(op: &UserOperation, base_fee: u64) -> U256 {
+    let base = U256::from(base_fee);
+    if op.max_fee_per_gas.is_zero() {
+        return base;
+    }
+    U256::from(op.max_fee_per_gas).min(base + U256::from(op.max_priority_fee_per_gas))
 }
 
 /// The least preVerificationGas the bundler accepts for `op`, and what it estimates.

@@ -1,0 +1,208 @@
+//! Issue 12, item 8: settlement keeps a cursor in the store and resumes from it, and releases a
+//! reservation only once the blocks up to its quote's expiry are read.
+
+use crate::common::{api_key, call_with_key, fit_gas};
+use alloy::primitives::{Bytes, U128};
+use rust_decimal::Decimal;
+use serde_json::json;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+use tora_core::ENTRY_POINT_V07;
+use tora_core::contracts::ToraPaymaster;
+use tora_core::money::ToraUnits;
+use tora_core::paymaster_quote::QUOTE_DATA_LEN;
+use tora_core::sponsorship::{
+    Budget, MicroTora, Reservation, ResetInterval, Spend, SponsorshipPolicy, SponsorshipStore,
+};
+use tora_devnet::harness::{Harness, event, tora};
+use tora_devnet::redis_server::RedisServer;
+use tora_devnet::{confirm, keys};
+use tora_paymaster::PaymasterConfig;
+use tora_paymaster::config::TokenLimits;
+use tora_paymaster::gas_bounds::GasBounds;
+use tora_paymaster::pricing::Markup;
+use tora_paymaster::server::{PaymasterSettings, RunningPaymaster, start};
+use tora_paymaster::settlement::{self, SettlementSettings};
+use tora_paymaster::signer_key::SignerKey;
+use tora_paymaster::sponsorship::auth::Role;
+use tora_paymaster::sponsorship::{MemoryStore, RedisStore};
+
+const CONFIRMATIONS: u64 = 2;
+
+/// The service as `tora paymaster` runs it, on Redis, with the test kit's API key secret.
+async fn start_on_redis(h: &Harness, redis_url: &str) -> RunningPaymaster {
+    start(settings(h, redis_url)).await.unwrap()
+}
+
+fn settings(h: &Harness, redis_url: &str) -> PaymasterSettings {
+    PaymasterSettings {
+        deployment: h.devnet.deployment.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        markup: Markup::new(Decimal::from_str("0.05").unwrap()).unwrap(),
+        heartbeat: Duration::from_secs(3_600),
+        second_feed: None,
+        price_ttl: Duration::from_millis(200),
+        quote_validity: Duration::from_secs(120),
+        max_token_cost_per_op: ToraUnits(tora(1_000)),
+        gas_bounds: GasBounds::default(),
+        token_limits: TokenLimits::none(),
+        redis_url: Some(redis_url.to_owned()),
+        signer: SignerKey::from_hex(&keys::PAYMASTER_SIGNER.to_string()).unwrap(),
+        api_key_secrets: HashMap::from([(
+            crate::common::KEY_ID.to_owned(),
+            crate::common::KEY_SECRET.to_vec(),
+        )]),
+        settlement_interval: Duration::from_millis(100),
+        confirmations: CONFIRMATIONS,
+        limits: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn quotes_that_would_outlive_a_sponsors_withdrawal_delay_are_refused_at_start() {
+    let h = Harness::start().await;
+    let redis = RedisServer::start();
+    let mut long = settings(&h, &redis.url);
+    // ToraPaymaster.SPONSOR_WITHDRAWAL_DELAY is an hour: a quote valid that long could still be
+    // used after the sponsor's balance left.
+    long.quote_validity = Duration::from_secs(3_600);
+    match start(long).await {
+        Err(e) => {
+            assert!(e.to_string().contains("would outlive a sponsor's withdrawal delay of 3600 s"), "{e}")
+        }
+        Ok(_) => panic!("a paymaster with hour-long quotes started"),
+    }
+    let mut short = settings(&h, &redis.url);
+    short.quote_validity = Duration::from_secs(3_599);
+    stop(start(short).await.expect("a quote shorter than the delay is fine"));
+}
+
+fn stop(running: RunningPaymaster) {
+    for task in running.tasks {
+        task.abort();
+    }
+}
+
+/// Stop the service, land sponsored operations, start it: the policy's spend equals the chain's
+/// GasChargedInToken charges to the micro-TORA. Before, a restart began at the head, the
+/// charges mined while it was down were never read, and the spend kept the quotes' maxima
+/// until they expired and were released to nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charges_mined_while_the_service_was_down_are_settled_exactly_after_a_restart() {
+    let h = Harness::start().await;
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url).await.unwrap();
+    let sponsor = h.deployer_address();
+    let c = h.contracts().clone();
+    confirm(&h.deployer, "approve", h.tora().approve(c.paymaster, tora(100)).send().await.unwrap())
+        .await
+        .unwrap();
+    let pending = h.paymaster().depositForSponsor(sponsor, tora(100)).send().await.unwrap();
+    confirm(&h.deployer, "deposit", pending).await.unwrap();
+    let policy = SponsorshipPolicy {
+        id: "restart".into(),
+        name: "Restart".into(),
+        icon: None,
+        dapp: "dapp-1".into(),
+        sponsor,
+        budget: Budget::default(),
+        reset: ResetInterval::Never,
+        allowed_targets: vec![],
+        allowed_selectors: vec![],
+        valid_after: 0,
+        valid_until: 4_000_000_000,
+    };
+    store.put_policy(&policy).await.unwrap();
+
+    let running = start_on_redis(&h, &redis.url).await;
+    let url = format!("http://{}", running.address);
+    let key = api_key("dapp-1", Role::Dapp);
+    let mut signed = Vec::new();
+    for salt in 51..54 {
+        let wallet = h.new_wallet(salt).await;
+        let mut op = h.op(&wallet, true, Bytes::new()).await;
+        fit_gas(&h, &mut op, QUOTE_DATA_LEN).await;
+        let params =
+            json!([op, ENTRY_POINT_V07, format!("{:#x}", h.chain_id), { "sponsorshipPolicyId": "restart" }]);
+        let data = call_with_key(&url, Some(&key), "pm_getPaymasterData", params).await.unwrap();
+        op.paymaster = Some(c.paymaster);
+        op.paymaster_verification_gas_limit = Some(U128::from(PaymasterConfig::DEFAULT_VERIFICATION_GAS));
+        op.paymaster_post_op_gas_limit = Some(U128::from(PaymasterConfig::DEFAULT_POST_OP_GAS));
+        op.paymaster_data = Some(data["paymasterData"].as_str().unwrap().parse().unwrap());
+        signed.push((wallet, op));
+    }
+    let reserved = store.spend("restart", 0).await.unwrap();
+    assert_eq!(reserved.ops, 3);
+    stop(running);
+
+    // While it is down: the operations land, and the chain moves past the confirmation depth.
+    let mut charged = MicroTora(0);
+    for (wallet, op) in signed {
+        let receipt = h.sign_and_handle(&wallet, op).await.unwrap();
+        let charge: ToraPaymaster::GasChargedInToken = event(&receipt);
+        charged = MicroTora(charged.0 + MicroTora::from_tora_ceil(ToraUnits(charge.charge)).unwrap().0);
+    }
+    h.anvil("anvil_mine", json!([CONFIRMATIONS])).await;
+    assert!(charged < reserved.total);
+
+    let running = start_on_redis(&h, &redis.url).await;
+    let mut spend = Spend::default();
+    for _ in 0..100 {
+        spend = store.spend("restart", 0).await.unwrap();
+        if spend.total == charged {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(spend, Spend { total: charged, ops: 3 });
+    stop(running);
+}
+
+fn reservation(hash: u8, expires_at: u64) -> Reservation {
+    Reservation {
+        policy_id: "p".into(),
+        period: 0,
+        user: alloy::primitives::Address::repeat_byte(1),
+        user_op_hash: alloy::primitives::B256::repeat_byte(hash),
+        amount: MicroTora(1_000),
+        expires_at,
+    }
+}
+
+/// A tick that cannot read the chain releases nothing, and a reservation whose quote expires at
+/// the last block read (an operation may still land in that block's second) stays until a
+/// later block is read. Before, each tick released by the wall clock whatever its read did.
+#[tokio::test]
+async fn reservations_are_released_only_past_the_last_block_read() {
+    let h = Harness::start().await;
+    let store = MemoryStore::default();
+    let settings = SettlementSettings {
+        paymaster: h.contracts().paymaster,
+        interval: Duration::from_millis(100),
+        confirmations: 0,
+    };
+    settlement::start_cursor(&store, &h.deployer, 0).await.unwrap();
+    let head = h.now().await;
+    let budget = Budget::default();
+    store.reserve(&budget, &reservation(1, 1)).await.unwrap();
+    store.reserve(&budget, &reservation(2, head + 1_000)).await.unwrap();
+
+    // The node is unreachable: an error, and both reservations stay.
+    let dead = alloy::providers::Provider::erased(
+        alloy::providers::ProviderBuilder::new().connect_http("http://127.0.0.1:1".parse().unwrap()),
+    );
+    assert!(settlement::tick(&store, &dead, &settings).await.is_err());
+    assert_eq!(store.spend("p", 0).await.unwrap(), Spend { total: MicroTora(2_000), ops: 2 });
+
+    // A new block, read: the long-expired one goes, the other stays until a block after it.
+    h.anvil("evm_mine", json!([])).await;
+    let done = settlement::tick(&store, &h.deployer, &settings).await.unwrap();
+    assert_eq!(done.released, 1);
+    assert_eq!(store.spend("p", 0).await.unwrap(), Spend { total: MicroTora(1_000), ops: 1 });
+    h.anvil("evm_mine", json!([head + 1_000])).await; // a block at exactly its expiry
+    assert_eq!(settlement::tick(&store, &h.deployer, &settings).await.unwrap().released, 0);
+    h.anvil("evm_mine", json!([head + 1_001])).await;
+    assert_eq!(settlement::tick(&store, &h.deployer, &settings).await.unwrap().released, 1);
+    assert_eq!(store.spend("p", 0).await.unwrap(), Spend::default());
+}
