@@ -3,6 +3,7 @@
 //! quotes, escrow vouchers and the JSON-RPC error codes. No I/O beyond reading small files.
 
 pub mod chain_spec;
+pub mod clock;
 pub mod contracts;
 pub mod deployment;
 pub mod escrow_voucher;

@@ -1,5 +1,8 @@
 //! The wire format: what a request may look like, and the response object.
 
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response as HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
 use tora_core::{ErrorCode, RpcError};
@@ -24,6 +27,11 @@ impl Response {
             Err(error) => Self { jsonrpc: "2.0", id, result: None, error: Some(error) },
         }
     }
+}
+
+/// An HTTP answer carrying a JSON-RPC error for a request whose id is unknown.
+pub(crate) fn error_response(status: StatusCode, code: ErrorCode, message: String) -> HttpResponse {
+    (status, Json(Response::new(Value::Null, Err(RpcError::new(code, message))))).into_response()
 }
 
 /// One call taken apart; `id: None` marks a notification (no response).

@@ -3,12 +3,14 @@
 //! address (a tower layer), typed parameter parsing that answers -32602, a trace span per request and per call, and the
 //! routes every service has (`/health`, `/ready`, `/metrics`).
 
+mod caller;
 mod envelope;
 mod params;
 mod rate_limit;
 mod server;
 
+pub use caller::CallMeta;
 pub use envelope::{Id, Response};
 pub use params::Params;
 pub use rate_limit::RateLimit;
-pub use server::{CallMeta, Limits, RpcService, router};
+pub use server::{Limits, RpcService, router};

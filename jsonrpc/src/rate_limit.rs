@@ -11,7 +11,8 @@
 //! table is full the longest-idle one is forgotten; addresses are anyone's, so when theirs is
 //! full of active ones a new address is refused, which never locks out a verified key.
 
-use crate::server::{CallMeta, error_response};
+use crate::caller::CallMeta;
+use crate::envelope::error_response;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -4,12 +4,12 @@
 //! (`application/json; charset=utf-8` included) is accepted and every malformed request gets a
 //! JSON-RPC error rather than a framework status page.
 
-use crate::envelope::{Response, parse_call, recover_id};
+use crate::caller::CallMeta;
+use crate::envelope::{Response, error_response, parse_call, recover_id};
 use crate::params::Params;
 use crate::rate_limit::{RateLimit, RateLimitLayer};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::{get, post};
@@ -21,27 +21,6 @@ use std::time::Instant;
 use tora_core::{ErrorCode, RpcError};
 use tracing::Instrument;
 use tracing::field::Empty;
-
-/// Who is calling: what the HTTP request carried besides the JSON-RPC body.
-#[derive(Clone, Debug, Default)]
-pub struct CallMeta {
-    /// An API key from `Authorization: Bearer <key>` or the `apiKey` query parameter (wallet
-    /// SDKs put paymaster keys in the URL).
-    pub api_key: Option<String>,
-}
-
-impl CallMeta {
-    pub(crate) fn from_request(headers: &HeaderMap, query: Option<&str>) -> Self {
-        let bearer = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_owned);
-        let from_query =
-            query.and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("apiKey=")).map(str::to_owned));
-        Self { api_key: bearer.or(from_query) }
-    }
-}
 
 /// What a service implements to be served over JSON-RPC.
 pub trait RpcService: Send + Sync + 'static {
@@ -116,10 +95,6 @@ async fn handle_ready<S: RpcService>(State(state): State<AppState<S>>) -> HttpRe
                 .into_response()
         }
     }
-}
-
-pub(crate) fn error_response(status: StatusCode, code: ErrorCode, message: String) -> HttpResponse {
-    (status, Json(Response::new(Value::Null, Err(RpcError::new(code, message))))).into_response()
 }
 
 /// A JSON-RPC error answer to the call with `id`.

@@ -151,9 +151,7 @@ async fn get_spend<S: SponsorshipStore>(
         Ok(None) => return error(StatusCode::NOT_FOUND, format!("no policy {id:?}")),
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
-    let at = query.at.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-    });
+    let at = query.at.unwrap_or_else(tora_core::clock::unix_now);
     let period = policy.reset.period(at);
     match admin.store.spend(&id, period).await {
         Ok(spend) => Json(json!({

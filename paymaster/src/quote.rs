@@ -5,8 +5,8 @@ use crate::config::PaymasterConfig;
 use crate::gas_bounds::{BoundError, ChainGas};
 use crate::signer_key::SignerKey;
 use alloy::primitives::{Address, Bytes, U128, U256};
-use std::time::{SystemTime, UNIX_EPOCH};
 use tora_core::UserOperation;
+use tora_core::clock::unix_now;
 use tora_core::money::{ExchangeRate, ToraUnits, Wei};
 use tora_core::paymaster_quote::{PaymasterData, Permit, Quote, QuoteMode, sign_quote};
 use tora_core::price::{PriceError, PriceSource};
@@ -56,10 +56,6 @@ pub struct Quoter<P> {
     pub config: PaymasterConfig,
     price: P,
     signer: SignerKey,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl<P: PriceSource> Quoter<P> {

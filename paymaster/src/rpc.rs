@@ -11,8 +11,8 @@ use alloy::providers::{DynProvider, Provider};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tora_core::UserOperation;
+use tora_core::clock::unix_now;
 use tora_core::contracts::{TORA, ToraPaymaster};
 use tora_core::money::Wei;
 use tora_core::paymaster_quote::Permit;
@@ -39,10 +39,6 @@ const CHAIN_GAS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 pub struct Sponsorship<S> {
     pub store: Arc<S>,
     pub keys: Arc<ApiKeys>,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn refused(message: impl Into<String>) -> RpcError {

@@ -4,8 +4,9 @@
 //! held to an operation that failed through its account or factory (EREP-015).
 
 use super::submit::Builder;
+use crate::evm::PinnedBlock;
 use crate::pool::{Mempool, PoolOperation};
-use crate::validation::{PinnedBlock, ValidationError};
+use crate::validation::ValidationError;
 use alloy::primitives::{Address, B256};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

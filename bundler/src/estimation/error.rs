@@ -2,7 +2,7 @@
 //! each its ERC-4337 code.
 
 use super::CALL_GAS_CEILING;
-use crate::validation::{SimulationRevert, StateError, revert_reason};
+use crate::evm::{SimulationRevert, StateError, revert_reason};
 use alloy::primitives::Bytes;
 
 #[derive(Debug, thiserror::Error)]

@@ -4,10 +4,8 @@
 //! `success = false`), so only the logs, which `eth_call` does not return, say whether the
 //! operation would succeed.
 
-use crate::validation::simulation::{decode_revert, evm_error};
-use crate::validation::{
-    EntryPointSimulations, ExecutionResult, SimulationEnv, SimulationRevert, StateError,
-};
+use crate::evm::simulation::{decode_revert, evm_error};
+use crate::evm::{EntryPointSimulations, ExecutionResult, SimulationEnv, SimulationRevert, StateError};
 use alloy::primitives::{Bytes, Log};
 use alloy::sol_types::{SolCall, SolEvent};
 use revm::context::result::{ExecutionResult as EvmResult, Output};

@@ -27,11 +27,11 @@ pub use tora_core::pre_verification_gas::{
     required_pre_verification_gas,
 };
 
+use crate::evm::head::ChainHead;
+use crate::evm::simulation::overrides as simulation_overrides;
+use crate::evm::state::{CodeCache, RecentBlockCaches, RpcState};
+use crate::evm::{PinnedBlock, SimulationEnv, deposit_slot};
 use crate::validation::ValidationSettings;
-use crate::validation::head::ChainHead;
-use crate::validation::simulation::overrides as simulation_overrides;
-use crate::validation::state::{CodeCache, RecentBlockCaches, RpcState};
-use crate::validation::{PinnedBlock, SimulationEnv, deposit_slot};
 use alloy::primitives::{Address, B256, U128, U256};
 use alloy::providers::DynProvider;
 use alloy::rpc::types::state::StateOverride;

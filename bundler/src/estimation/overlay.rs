@@ -3,7 +3,7 @@
 //! overrides would see, without sending the simulation to the node.
 
 use super::error::EstimationError;
-use crate::validation::StateError;
+use crate::evm::StateError;
 use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::state::StateOverride;
 use revm::DatabaseRef;

@@ -4,8 +4,9 @@
 //! entity's own revert data.
 
 use crate::estimation::EstimationError;
+use crate::evm::SimulationRevert;
 use crate::pool::PoolError;
-use crate::validation::{SimulationRevert, ValidationError, Violation};
+use crate::validation::{ValidationError, Violation};
 use serde_json::json;
 use tora_core::{ErrorCode, RpcError};
 

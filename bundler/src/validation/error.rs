@@ -3,8 +3,8 @@
 
 use super::outcome::TimeRange;
 use super::rules::Violation;
-use super::simulation::SimulationRevert;
-use super::state::StateError;
+use crate::evm::simulation::SimulationRevert;
+use crate::evm::state::StateError;
 use alloy::primitives::Address;
 
 /// Why an operation is refused, or could not be judged.

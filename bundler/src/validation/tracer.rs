@@ -18,7 +18,7 @@ use revm::interpreter::{
     CallInputs, CallOutcome, CallScheme, CallValue, CreateInputs, CreateOutcome, CreateScheme,
     InstructionResult, Interpreter,
 };
-use tora_core::contracts::{EntryPoint, SimpleAccount, ToraPaymaster};
+use tora_core::contracts::{SimpleAccount, ToraPaymaster};
 
 /// ERC-7562 OP-011: opcodes that read the block environment or destroy/create state.
 pub const BANNED_OPCODES: [u8; 14] = [
@@ -427,7 +427,3 @@ fn is_out_of_gas(result: InstructionResult) -> bool {
             | InstructionResult::ReentrancySentryOOG
     )
 }
-
-/// The selector of `EntryPoint.depositTo`, the one call into the EntryPoint an entity may make
-/// besides a plain transfer (ERC-7562 OP-052).
-pub const DEPOSIT_TO_SELECTOR: [u8; 4] = EntryPoint::depositToCall::SELECTOR;

@@ -1,15 +1,15 @@
 //! The validator: pins the latest block, runs the simulation on a blocking thread over that
 //! block's cached state, and turns the EntryPoint's result and the trace into a verdict.
 
-use super::bindings::StakeInfo;
-use super::bindings::deposit_slot;
 use super::error::ValidationError;
-use super::head::{ChainHead, Freshness};
 use super::outcome::{EntityInfo, SIG_VALIDATION_FAILED, ValidationData, ValidationOutcome, Wei};
-use super::prediction::{OperationShape, ReadPredictor};
 use super::rules::{self, RuleContext, Violation};
-use super::simulation::{self, SimulationEnv};
-use super::state::{ChainReads, CodeCache, PinnedBlock, RecentBlockCaches, RpcState};
+use super::run::simulate_validation;
+use crate::evm::bindings::{StakeInfo, deposit_slot};
+use crate::evm::head::{ChainHead, Freshness};
+use crate::evm::prediction::{OperationShape, ReadPredictor};
+use crate::evm::simulation::{self, SimulationEnv};
+use crate::evm::state::{ChainReads, CodeCache, PinnedBlock, RecentBlockCaches, RpcState};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use revm::DatabaseRef;
@@ -259,7 +259,7 @@ impl Judge {
         let packed = op.pack();
         // The EVM would otherwise fetch these one by one.
         state.prefetch(expected)?;
-        let output = simulation::simulate_validation(state, &self.env, &packed, op.sender, op.paymaster)?;
+        let output = simulate_validation(state, &self.env, &packed, op.sender, op.paymaster)?;
         let result = output.result.map_err(ValidationError::Rejected)?;
         let trace = output.trace;
 

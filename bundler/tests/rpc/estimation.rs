@@ -116,7 +116,7 @@ async fn a_plain_calls_estimate_lands_and_less_call_gas_fails() {
     // The probes zero the sender's deposit slot: it is where the EntryPoint keeps deposits
     // (checked against the paymaster's, the one deposit the devnet has).
     let paymaster = s.h.contracts().paymaster;
-    let slot = tora_bundler::validation::deposit_slot(paymaster);
+    let slot = tora_bundler::evm::deposit_slot(paymaster);
     let stored = s.h.deployer.get_storage_at(ENTRY_POINT_V07, slot.into()).await.unwrap();
     let deposit = s.h.entry_point().balanceOf(paymaster).call().await.unwrap();
     assert!(!deposit.is_zero());
@@ -255,8 +255,8 @@ async fn a_probe_in_revm_matches_eth_call_of_simulate_handle_op() {
     use alloy::network::TransactionBuilder;
     use alloy::rpc::types::TransactionRequest;
     use tora_bundler::estimation::{latest_block, simulate_handle_op};
-    use tora_bundler::validation::state::RpcState;
-    use tora_bundler::validation::{EntryPointSimulations, SimulationEnv, simulation};
+    use tora_bundler::evm::state::RpcState;
+    use tora_bundler::evm::{EntryPointSimulations, SimulationEnv, simulation};
 
     let s = Stack::start().await;
     let (_wallet, op) = first_plain_op(&s, 8).await;

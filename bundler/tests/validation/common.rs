@@ -7,7 +7,7 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
 use std::time::Duration;
-use tora_bundler::validation::{EntryPointSimulations, ValidationResult};
+use tora_bundler::evm::{EntryPointSimulations, ValidationResult};
 use tora_bundler::{ValidationError, ValidationOutcome, ValidationSettings, Validator};
 use tora_core::contracts::EntryPoint;
 use tora_core::{ChainSpec, ENTRY_POINT_V07, ErrorCode, UserOperation};
@@ -177,7 +177,7 @@ impl Harness {
             .with_to(ENTRY_POINT_V07)
             .with_input(call.abi_encode())
             .with_gas_limit(10_000_000);
-        let overrides = tora_bundler::validation::simulation::eth_call_overrides(ENTRY_POINT_V07);
+        let overrides = tora_bundler::evm::simulation::eth_call_overrides(ENTRY_POINT_V07);
         let output = self
             .deployer
             .call(tx)

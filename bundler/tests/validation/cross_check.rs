@@ -4,7 +4,7 @@
 use crate::common::{Harness, token_quote_op, wallet_ready_for_token_quotes};
 use alloy::primitives::Bytes;
 use tora_bundler::ValidationOutcome;
-use tora_bundler::validation::ValidationResult;
+use tora_bundler::evm::ValidationResult;
 use tora_devnet::keys;
 
 fn assert_same(outcome: &ValidationOutcome, node: &ValidationResult) {

@@ -6,8 +6,8 @@ use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use revm::DatabaseRef;
 use std::collections::HashMap;
-use tora_bundler::validation::state::{BlockCache, CodeCache, RpcState};
-use tora_bundler::validation::{ChainReads, PinnedBlock};
+use tora_bundler::evm::state::{BlockCache, CodeCache, RpcState};
+use tora_bundler::evm::{ChainReads, PinnedBlock};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prefetch_larger_than_one_batch_fills_the_cache_with_the_nodes_answers() {

@@ -158,11 +158,7 @@ impl Options {
             });
         }
         // Without a seed each call draws differently; with one, the same request repeats.
-        let seed = self.seed.unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-        });
+        let seed = self.seed.unwrap_or_else(|| tora_core::clock::unix_nanos() as u64);
         Ok(Job {
             prompt,
             max_tokens,
@@ -269,13 +265,11 @@ fn usage(prompt: usize, completion: usize) -> Value {
 }
 
 fn response_id() -> String {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    format!("cmpl-{nanos:x}")
+    format!("cmpl-{:x}", tora_core::clock::unix_nanos())
 }
 
 fn created() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    tora_core::clock::unix_now()
 }
 
 async fn run<S: VoucherStore>(

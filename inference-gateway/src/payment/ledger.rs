@@ -198,9 +198,7 @@ impl Ledger {
 }
 
 /// Unix seconds now, for [`Change`]s.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+pub use tora_core::clock::unix_now;
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,7 @@
 
 use alloy::primitives::{I256, U256};
 use alloy::providers::DynProvider;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::OnceCell;
 use tora_core::contracts::ToraPriceFeed;
 use tora_core::money::{ExchangeRate, ONE_COIN};
@@ -50,9 +50,7 @@ pub fn check_fresh(updated_at: u64, heartbeat: Duration, now: u64) -> Result<(),
     }
 }
 
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+pub(crate) use tora_core::clock::unix_now;
 
 impl PriceSource for ChainlinkFeed {
     async fn price(&self) -> Result<PricePoint, PriceError> {

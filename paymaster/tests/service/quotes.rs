@@ -273,8 +273,7 @@ async fn a_dapp_sponsors_an_op_within_its_policy_and_the_budget_settles_to_the_a
     let max_token_cost =
         token_cost_ceil(op.max_cost_wei(), U256::from(5_250u64) * U256::from(10u64).pow(U256::from(18)));
     let reserved = MicroTora::from_tora_ceil(ToraUnits(max_token_cost)).unwrap();
-    let period = ResetInterval::Daily
-        .period(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs());
+    let period = ResetInterval::Daily.period(tora_core::clock::unix_now());
     assert_eq!(store.spend("game", period).await.unwrap().total, reserved);
 
     let receipt = h.sign_and_handle(&wallet, op).await.unwrap();

@@ -133,11 +133,6 @@ impl CpuEmbedder {
         Ok(self.front.finish(&batch, flat))
     }
 
-    /// Token ids for `text` as the model sees them (for tests and metering previews).
-    pub fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
-        self.front.tokenizer.encode(text)
-    }
-
     pub fn dim(&self) -> usize {
         self.front.cfg.hidden
     }

@@ -231,11 +231,6 @@ impl RpcState {
     pub fn chain_code_hash(&self, address: Address) -> Result<B256, StateError> {
         Ok(self.chain_account(address)?.map_or(KECCAK_EMPTY, |info| info.code_hash))
     }
-
-    /// Whether the chain has code at `address` at the pinned block.
-    pub fn chain_has_code(&self, address: Address) -> Result<bool, StateError> {
-        Ok(self.chain_code_hash(address)? != KECCAK_EMPTY)
-    }
 }
 
 fn account_info(codes: &CodeCache, balance: U256, nonce: u64, code: &Bytes) -> AccountInfo {

@@ -1,22 +1,20 @@
-//! `EntryPointSimulations.simulateValidation` run in revm over the node's state: the
-//! simulations contract's runtime code sits at the EntryPoint's address (same storage layout),
-//! exactly as bundlers do with an `eth_call` state override, and the tracer watches every step.
+//! How every simulation runs in revm over the node's state: EntryPointSimulations' runtime
+//! code sits at the EntryPoint's address (same storage layout), exactly as bundlers do with an
+//! `eth_call` state override; the chain's rules, block and precompiles; and how a refusal by
+//! the EntryPoint is decoded.
 
-use super::bindings::{EntryPointSimulations, ValidationResult};
-use super::state::{AccountOverride, ChainReads, PinnedBlock, RpcState, StateError};
-use super::tracer::{ValidationTrace, ValidationTracer};
+use super::bindings::EntryPointSimulations;
+use super::state::{AccountOverride, ChainReads, PinnedBlock, StateError};
 use alloy::primitives::{Address, Bytes, U256};
-use alloy::sol_types::{SolCall, SolInterface};
-use revm::context::result::{EVMError, ExecutionResult, Output};
-use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
+use alloy::sol_types::SolInterface;
+use revm::context::result::EVMError;
+use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::handler::EthPrecompiles;
 use revm::precompile::{PrecompileSpecId, Precompiles, secp256r1};
 use revm::primitives::TxKind;
 use revm::primitives::hardfork::SpecId;
-use revm::{InspectEvm, MainBuilder, MainContext};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
-use tora_core::user_operation::PackedUserOperation;
 
 /// The simulating caller: no key, no code, and a balance the overlay makes large enough for any
 /// gas price, as `eth_call` does.
@@ -159,14 +157,6 @@ pub fn revert_reason(data: &[u8]) -> String {
     }
 }
 
-/// What one simulation produced.
-#[derive(Debug)]
-pub struct SimulationOutput {
-    pub result: Result<ValidationResult, SimulationRevert>,
-    pub trace: ValidationTrace,
-    pub gas_used: u64,
-}
-
 /// The same substitution as an `eth_call` state override (EntryPointSimulations' code at the
 /// EntryPoint), for running a simulation on the node: how tests cross-check the revm verdicts.
 pub fn eth_call_overrides(entry_point: Address) -> alloy::rpc::types::state::StateOverride {
@@ -197,48 +187,6 @@ pub fn overrides(entry_point: Address) -> HashMap<Address, AccountOverride> {
             },
         ),
     ])
-}
-
-/// Runs `simulateValidation(op)` against `state` with the ERC-7562 tracer attached. Blocks on the
-/// node through `state`: call it from a blocking thread.
-pub fn simulate_validation(
-    state: &RpcState,
-    env: &SimulationEnv,
-    op: &PackedUserOperation,
-    sender: Address,
-    paymaster: Option<Address>,
-) -> Result<SimulationOutput, StateError> {
-    let calldata = EntryPointSimulations::simulateValidationCall { userOp: op.clone().into() }.abi_encode();
-    let ctx = Context::mainnet()
-        .with_ref_db(state)
-        .modify_cfg_chained(|cfg| env.configure(cfg))
-        .modify_block_chained(|b: &mut BlockEnv| env.configure_block(b));
-    let tracer = ValidationTracer::new(env.entry_point, env.sender_creator, sender, paymaster);
-    let mut evm = ctx.build_mainnet_with_inspector(tracer).with_precompiles(env.precompiles());
-    let executed = evm.inspect_one_tx(env.transaction(calldata)).map_err(evm_error)?;
-    let trace = std::mem::take(&mut evm.inspector.trace);
-    let (result, gas_used) = match executed {
-        ExecutionResult::Success { output, gas, .. } => {
-            let bytes = match output {
-                Output::Call(bytes) => bytes,
-                Output::Create(bytes, _) => bytes,
-            };
-            let decoded =
-                EntryPointSimulations::simulateValidationCall::abi_decode_returns(&bytes).map_err(|e| {
-                    SimulationRevert {
-                        reason: format!("undecodable simulateValidation result: {e}"),
-                        inner: bytes.clone(),
-                    }
-                });
-            (decoded, gas.tx_gas_used())
-        }
-        ExecutionResult::Revert { output, gas, .. } => (Err(decode_revert(&output)), gas.tx_gas_used()),
-        ExecutionResult::Halt { reason, gas, .. } => (
-            Err(SimulationRevert { reason: format!("simulation halted: {reason:?}"), inner: Bytes::new() }),
-            gas.tx_gas_used(),
-        ),
-    };
-    Ok(SimulationOutput { result, trace, gas_used })
 }
 
 /// `FailedOp(opIndex, reason)` / `FailedOpWithRevert(opIndex, reason, inner)`, or the raw data.
