@@ -28,6 +28,8 @@ fi
 scripts/fetch-models.sh
 
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+# Lint gate: clippy over every crate and test, warnings denied.
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast || status=$?

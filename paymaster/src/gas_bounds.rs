@@ -213,7 +213,7 @@ mod tests {
     fn each_bound_is_inclusive_and_one_more_is_refused() {
         let required = calldata_gas(&op(0, 0, 0, 0, 0));
         // 110% of the requirement, rounded down.
-        let pvg_cap = u64::from(required) * 110 / 100;
+        let pvg_cap = required * 110 / 100;
         let at_bounds = op(100, 2 * 50 + 100, pvg_cap, 1_000, 2_000);
         assert_eq!(BOUNDS.check(&at_bounds, &CHAIN), Ok(()));
         let over = [

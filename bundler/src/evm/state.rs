@@ -334,7 +334,7 @@ async fn fetch_chunk(
 ) -> Result<FetchedBatch, StateError> {
     let failed = |e: alloy::transports::TransportError| StateError(e.to_string());
     let client = provider.client();
-    let mut batch = alloy::rpc::client::BatchRequest::new(&client);
+    let mut batch = alloy::rpc::client::BatchRequest::new(client);
     let (mut account_calls, mut slot_calls) = (Vec::new(), Vec::new());
     for read in reads {
         match read {

@@ -280,8 +280,7 @@ fn check_calls(trace: &ValidationTrace, ctx: &RuleContext, out: &mut Vec<Violati
             // OP-053: the sender paying its prefund through the fallback (`receive`).
             let sender_fallback = call.caller == ctx.sender && call.input.is_empty();
             if !(deposit_for_sender || sender_fallback) {
-                let method =
-                    call.selector.map_or_else(|| "0x".to_owned(), |s| alloy::hex::encode_prefixed(s));
+                let method = call.selector.map_or_else(|| "0x".to_owned(), alloy::hex::encode_prefixed);
                 out.push(Violation::EntryPointAccess {
                     phase,
                     contract: call.caller,

@@ -21,7 +21,7 @@ use tora_core::{ChainSpec, UserOperation};
 
 /// How long a refused operation waits for a head the node has not produced yet, before the
 /// refusal stands (see [`Validator::validate`]).
-pub const NEW_HEAD_GRACE: Duration = Duration::from_millis(50);
+pub const NEW_HEAD_GRACE: Duration = Duration::from_millis(100);
 
 /// ERC-7562 MIN_UNSTAKE_DELAY: one day.
 pub const MIN_UNSTAKE_DELAY: u64 = 86_400;
