@@ -1,13 +1,34 @@
 //! Signer lanes: one per bundler key, each with its own nonce and at most one bundle in
 //! flight, so that several keys send bundles in parallel without nonce clashes.
 
-use super::BuilderError;
-use super::tracker::InFlight;
+use super::fees::BundleFees;
+use super::{BuilderError, Settled};
+use crate::pool::PoolOperation;
 use alloy::network::EthereumWallet;
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, Bytes};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use std::collections::HashSet;
+use tokio::sync::oneshot;
+
+/// A bundle sent at `nonce` and not yet settled.
+pub(super) struct InFlight {
+    pub nonce: u64,
+    pub ops: Vec<PoolOperation>,
+    pub gas: u64,
+    pub calldata: Bytes,
+    /// The fees of the latest transaction sent at this nonce (bundle or cancellation).
+    pub fees: BundleFees,
+    /// Every bundle transaction sent at this nonce, oldest first: any of them may land.
+    pub sent: Vec<B256>,
+    /// The cancellation, once sent.
+    pub cancel: Option<B256>,
+    pub last_sent_block: u64,
+    pub resubmissions: u32,
+    /// Operations dropped while building the bundle, for its outcome.
+    pub dropped: Vec<(B256, String)>,
+    pub done: Option<oneshot::Sender<Settled>>,
+}
 
 pub(super) struct Lane {
     pub address: Address,

@@ -2,6 +2,13 @@
 //! `handleOps` with `eth_call` and drops the ones the EntryPoint refuses, signs and submits the
 //! transaction on a free key, follows it block by block (resubmitting with higher fees, or
 //! cancelling), and reports each operation's fate back to the pool, reorgs included.
+//!
+//! [`Builder`] and its per-block loop live here: each new head expires operations in the pool,
+//! checks included bundles for reorgs (`reorg`: which bundles left the chain is
+//! `RecentBundles`' answer, the builder only puts their operations back), moves every lane's
+//! bundle in flight a step (`tracker`: what to do is a pure function of what was observed),
+//! and counts every inclusion for reputation. `submit` builds and sends one bundle on a free
+//! lane (`lanes`) from the `selection`, after the second validation (`revalidation`).
 
 mod drops;
 mod fees;
@@ -15,4 +22,333 @@ mod tracker;
 pub use drops::{DROP_RECORD_CAPACITY, DropRecord};
 pub use fees::{BundleFees, REPLACEMENT_BUMP_PERCENT, bump};
 pub use selection::{hold_back_storage_conflicts, select_bundle};
-pub use submit::{Builder, BuilderError, BuilderSettings, BundleOutcome, BundlingMode};
+
+use crate::pool::Mempool;
+use crate::validation::Validator;
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{Address, B256};
+use alloy::providers::Provider;
+use alloy::rpc::types::{Block, Filter};
+use alloy::sol_types::SolEvent;
+use lanes::{Lane, lanes};
+use reorg::RecentBundles;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tora_core::contracts::EntryPoint;
+
+/// How a bundle ended, for whoever waits on it.
+type Settled = Result<BundleOutcome, BuilderError>;
+
+/// The most blocks one head's inclusion scan reads back (nodes cap eth_getLogs ranges).
+const MAX_INCLUSION_SCAN_BLOCKS: u64 = 1_000;
+
+/// How often a caller of send_bundle_now looks for a new head while it waits.
+const HEAD_POLL: Duration = Duration::from_millis(20);
+
+/// auto: bundle on an interval; manual: only on debug_bundler_sendBundleNow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BundlingMode {
+    Auto,
+    Manual,
+}
+
+#[derive(Clone, Debug)]
+pub struct BuilderSettings {
+    /// Gas target of one bundle (the chain spec's max_bundle_gas).
+    pub max_bundle_gas: u64,
+    pub max_bundle_ops: usize,
+    /// Gas the transaction needs on top of the operations' own limits (calldata, the loop).
+    pub bundle_overhead_gas: u64,
+    /// How long debug_bundler_sendBundleNow waits for its bundle to settle. The bundle stays
+    /// tracked after that; only the caller stops waiting.
+    pub receipt_timeout: Duration,
+    /// The first price's max fee is the base fee plus this many percent, plus the priority fee.
+    pub base_fee_margin_percent: u128,
+    /// A bundle not mined after this many new blocks is resubmitted with higher fees.
+    pub resubmit_after_blocks: u64,
+    /// Operations of a bundle validated again at once (each an EVM run on a core).
+    pub revalidation_concurrency: usize,
+    /// Resubmissions of one bundle before it is cancelled.
+    pub max_resubmissions: u32,
+    /// The highest maxFeePerGas a resubmission may pay, in wei.
+    pub max_fee_per_gas_cap: u128,
+    /// Blocks during which an included bundle is watched for a reorg that drops it.
+    pub reorg_depth: u64,
+}
+
+impl Default for BuilderSettings {
+    fn default() -> Self {
+        Self {
+            // The chain spec's max_bundle_gas caps it (the server takes the smaller).
+            max_bundle_gas: 30_000_000,
+            max_bundle_ops: 256,
+            bundle_overhead_gas: 100_000,
+            receipt_timeout: Duration::from_secs(60),
+            // Twice the base fee: room for six full blocks of 12.5% rises.
+            base_fee_margin_percent: 100,
+            resubmit_after_blocks: 3,
+            revalidation_concurrency: 1,
+            max_resubmissions: 3,
+            // 1,000 gwei.
+            max_fee_per_gas_cap: 1_000_000_000_000,
+            reorg_depth: 64,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuilderError {
+    #[error("invalid RPC URL {0}")]
+    Url(String),
+    #[error("{0}")]
+    Keys(String),
+    #[error("node: {0}")]
+    Node(String),
+    #[error("the bundle did not settle in time; it stays tracked")]
+    NotMined,
+    #[error("bundle transaction {0} reverted")]
+    Reverted(B256),
+    #[error("the bundle at nonce {nonce} of {signer} was cancelled; its operations are back in the pool")]
+    Cancelled { signer: Address, nonce: u64 },
+    #[error("every bundler key has a bundle in flight")]
+    AllKeysBusy,
+}
+
+fn node<E: std::fmt::Display>(e: E) -> BuilderError {
+    BuilderError::Node(e.to_string())
+}
+
+/// A bundle that landed: its transaction and the fate of each operation in it.
+#[derive(Clone, Debug)]
+pub struct BundleOutcome {
+    pub transaction_hash: B256,
+    pub included: Vec<B256>,
+    /// Operations dropped while building it (re-validation or simulation), with the reason.
+    pub dropped: Vec<(B256, String)>,
+}
+
+/// What the chain looked like at the last head the builder processed.
+struct Head {
+    pub number: u64,
+    pub hash: B256,
+    pub recent: RecentBundles,
+}
+
+pub struct Builder<P> {
+    lanes: Vec<Lane>,
+    entry_point: Address,
+    pool: Arc<P>,
+    validator: Arc<Validator>,
+    settings: BuilderSettings,
+    auto: AtomicBool,
+    /// One bundle built at a time, so that two lanes never pick the same operations.
+    building: tokio::sync::Mutex<()>,
+    /// Operations in a bundle that is in flight on some lane: no other bundle takes them.
+    in_flight_ops: Mutex<HashSet<B256>>,
+    /// One head processed at a time.
+    head: tokio::sync::Mutex<Head>,
+    /// Why recent operations were dropped, for the status method.
+    drops: DropRecord,
+}
+
+impl<P: Mempool> Builder<P> {
+    pub fn new(
+        rpc_url: &str,
+        keys: &[B256],
+        entry_point: Address,
+        pool: Arc<P>,
+        validator: Arc<Validator>,
+        settings: BuilderSettings,
+        mode: BundlingMode,
+    ) -> Result<Self, BuilderError> {
+        let recent = RecentBundles::new(settings.reorg_depth);
+        Ok(Self {
+            lanes: lanes(rpc_url, keys)?,
+            entry_point,
+            pool,
+            validator,
+            settings,
+            auto: AtomicBool::new(mode == BundlingMode::Auto),
+            building: tokio::sync::Mutex::new(()),
+            in_flight_ops: Mutex::new(HashSet::new()),
+            head: tokio::sync::Mutex::new(Head { number: 0, hash: B256::ZERO, recent }),
+            drops: DropRecord::default(),
+        })
+    }
+
+    /// Why the builder dropped the operation `hash`, while it remembers (see [`DropRecord`]).
+    pub fn drop_reason(&self, hash: &B256) -> Option<String> {
+        self.drops.reason(hash)
+    }
+
+    /// The pool's step for a new block, remembering the operations it expired.
+    fn on_block(&self, timestamp: u64, base_fee: u128) {
+        for hash in self.pool.on_block(timestamp, base_fee) {
+            self.drops.record(hash, "expired: the block passed its validUntil");
+        }
+    }
+
+    /// The first bundler account: it signs bundles and receives the operations' fees.
+    pub fn address(&self) -> Address {
+        self.lanes[0].address
+    }
+
+    /// Every bundler account, one per key, in the order the keys were given.
+    pub fn addresses(&self) -> Vec<Address> {
+        self.lanes.iter().map(|l| l.address).collect()
+    }
+
+    pub fn mode(&self) -> BundlingMode {
+        if self.auto.load(Ordering::Relaxed) { BundlingMode::Auto } else { BundlingMode::Manual }
+    }
+
+    pub fn set_mode(&self, mode: BundlingMode) {
+        self.auto.store(mode == BundlingMode::Auto, Ordering::Relaxed);
+    }
+
+    /// Builds one bundle from the pool on a free key and waits until it settles (landed, or
+    /// cancelled), driving the resubmissions itself as blocks come; `None` when nothing is
+    /// pending.
+    pub async fn send_bundle_now(&self) -> Result<Option<BundleOutcome>, BuilderError> {
+        let block = self.on_new_head().await?;
+        let Some(settled) = self.start_bundle(&block).await? else {
+            return Ok(None);
+        };
+        self.wait(settled).await.map(Some)
+    }
+
+    /// One tick of the bundling loop: follow the chain, and in auto mode fill every free key
+    /// with a bundle (without waiting for them).
+    pub async fn on_tick(&self) -> Result<(), BuilderError> {
+        let block = self.on_new_head().await?;
+        while self.mode() == BundlingMode::Auto {
+            match self.start_bundle(&block).await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(BuilderError::AllKeysBusy) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the operation is in a bundle sent and not yet settled (for a status answer).
+    pub fn is_submitted(&self, hash: &B256) -> bool {
+        self.in_flight_ops.lock().unwrap_or_else(PoisonError::into_inner).contains(hash)
+    }
+
+    fn set_in_flight(&self, hashes: impl IntoIterator<Item = B256>, in_flight: bool) {
+        let mut set = self.in_flight_ops.lock().unwrap_or_else(PoisonError::into_inner);
+        for hash in hashes {
+            if in_flight {
+                set.insert(hash);
+            } else {
+                set.remove(&hash);
+            }
+        }
+    }
+
+    async fn latest_block(&self) -> Result<Block, BuilderError> {
+        self.lanes[0]
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(node)?
+            .ok_or_else(|| BuilderError::Node("the node has no latest block".to_owned()))
+    }
+
+    /// Today's first price of a bundle.
+    async fn price(&self, base_fee: u128) -> Result<BundleFees, BuilderError> {
+        let priority = self.lanes[0].provider.get_max_priority_fee_per_gas().await.map_err(node)?;
+        Ok(BundleFees::price(base_fee, priority, self.settings.base_fee_margin_percent))
+    }
+
+    /// Processes the newest block once: expiries in the pool, reorgs of included bundles, and
+    /// every lane's bundle in flight. Returns the block, for the bundles built on it.
+    async fn on_new_head(&self) -> Result<Block, BuilderError> {
+        let mut head = self.head.lock().await;
+        let block = self.latest_block().await?;
+        if block.header.hash == head.hash {
+            return Ok(block);
+        }
+        let base_fee = u128::from(block.header.base_fee_per_gas.unwrap_or_default());
+        self.on_block(block.header.timestamp, base_fee);
+        // Blocks skipped between two polls also break the parent link; the check that follows
+        // only costs a lookup per recent bundle.
+        if block.header.parent_hash != head.hash {
+            self.restore_vanished(&mut head.recent).await;
+        }
+        head.recent.forget_before(block.header.number);
+        for lane in &self.lanes {
+            let mut slot = lane.in_flight.lock().await;
+            let Some(in_flight) = slot.as_mut() else {
+                continue;
+            };
+            match self.advance(lane, in_flight, &block, &mut head.recent).await {
+                Ok(None) => {}
+                Ok(Some(settled)) => {
+                    if let Some(done) = slot.take().and_then(|f| f.done) {
+                        // Nobody may be waiting (auto mode, or the caller gave up).
+                        let _ = done.send(settled);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(signer = %lane.address, error = %e, "bundle tracking failed this block")
+                }
+            }
+        }
+        if head.number != 0 {
+            self.count_inclusions(head.number + 1, block.header.number).await;
+        }
+        head.number = block.header.number;
+        head.hash = block.header.hash;
+        Ok(block)
+    }
+
+    /// ERC-7562 opsIncluded counts every UserOperationEvent of an operation this bundler saw,
+    /// whoever's bundle carried it: a paymaster popular with other bundlers must not drift to
+    /// banned here. The operation also leaves the pool, before a bundle of ours can fail on it.
+    async fn count_inclusions(&self, from: u64, to: u64) {
+        if from > to {
+            return;
+        }
+        let filter = Filter::new()
+            .address(self.entry_point)
+            .event_signature(EntryPoint::UserOperationEvent::SIGNATURE_HASH)
+            .from_block(from.max(to.saturating_sub(MAX_INCLUSION_SCAN_BLOCKS)))
+            .to_block(to);
+        match self.lanes[0].provider.get_logs(&filter).await {
+            Ok(logs) => {
+                for log in logs {
+                    if let Ok(event) = log.log_decode::<EntryPoint::UserOperationEvent>() {
+                        self.pool.mark_included(event.inner.data.userOpHash);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, from, to, "could not read the blocks' UserOperationEvents"),
+        }
+    }
+
+    /// Waits for the bundle behind `settled`, processing heads meanwhile.
+    async fn wait(&self, mut settled: oneshot::Receiver<Settled>) -> Settled {
+        let deadline = tokio::time::Instant::now() + self.settings.receipt_timeout;
+        loop {
+            tokio::select! {
+                outcome = &mut settled => {
+                    return outcome.unwrap_or_else(|_| Err(BuilderError::Node("bundle tracking stopped".into())));
+                }
+                () = tokio::time::sleep(HEAD_POLL) => {
+                    if tokio::time::Instant::now() > deadline {
+                        return Err(BuilderError::NotMined);
+                    }
+                    if let Err(e) = self.on_new_head().await {
+                        tracing::warn!(error = %e, "reading the new head failed");
+                    }
+                }
+            }
+        }
+    }
+}

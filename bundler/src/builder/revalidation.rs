@@ -3,7 +3,7 @@
 //! contract its validation touched changed in between (ERC-7562 COD-010). A paymaster is not
 //! held to an operation that failed through its account or factory (EREP-015).
 
-use super::submit::Builder;
+use super::Builder;
 use crate::evm::PinnedBlock;
 use crate::pool::{Mempool, PoolOperation};
 use crate::validation::ValidationError;

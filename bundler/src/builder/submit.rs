@@ -3,248 +3,28 @@
 //! `tracker`; reorgs are in `reorg`.
 
 use super::fees::BundleFees;
-use super::lanes::{Lane, lanes};
-use super::reorg::RecentBundles;
-use super::tracker::{InFlight, Settled};
-use super::{hold_back_storage_conflicts, select_bundle};
+use super::lanes::InFlight;
+use super::{Builder, BuilderError, Settled, hold_back_storage_conflicts, node, select_bundle};
 use crate::evm::PinnedBlock;
 use crate::pool::{Mempool, PoolOperation, ReputationStatus};
-use crate::validation::Validator;
-use alloy::eips::{BlockId, BlockNumberOrTag};
+use alloy::eips::BlockId;
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Block, TransactionRequest};
 use alloy::sol_types::{SolCall, SolInterface};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 use tokio::sync::oneshot;
 use tora_core::UserOperation;
 use tora_core::contracts::EntryPoint;
 
-/// auto: bundle on an interval; manual: only on debug_bundler_sendBundleNow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BundlingMode {
-    Auto,
-    Manual,
-}
-
-#[derive(Clone, Debug)]
-pub struct BuilderSettings {
-    /// Gas target of one bundle (the chain spec's max_bundle_gas).
-    pub max_bundle_gas: u64,
-    pub max_bundle_ops: usize,
-    /// Gas the transaction needs on top of the operations' own limits (calldata, the loop).
-    pub bundle_overhead_gas: u64,
-    /// How long debug_bundler_sendBundleNow waits for its bundle to settle. The bundle stays
-    /// tracked after that; only the caller stops waiting.
-    pub receipt_timeout: Duration,
-    /// The first price's max fee is the base fee plus this many percent, plus the priority fee.
-    pub base_fee_margin_percent: u128,
-    /// A bundle not mined after this many new blocks is resubmitted with higher fees.
-    pub resubmit_after_blocks: u64,
-    /// Operations of a bundle validated again at once (each an EVM run on a core).
-    pub revalidation_concurrency: usize,
-    /// Resubmissions of one bundle before it is cancelled.
-    pub max_resubmissions: u32,
-    /// The highest maxFeePerGas a resubmission may pay, in wei.
-    pub max_fee_per_gas_cap: u128,
-    /// Blocks during which an included bundle is watched for a reorg that drops it.
-    pub reorg_depth: u64,
-}
-
-impl Default for BuilderSettings {
-    fn default() -> Self {
-        Self {
-            // The chain spec's max_bundle_gas caps it (the server takes the smaller).
-            max_bundle_gas: 30_000_000,
-            max_bundle_ops: 256,
-            bundle_overhead_gas: 100_000,
-            receipt_timeout: Duration::from_secs(60),
-            // Twice the base fee: room for six full blocks of 12.5% rises.
-            base_fee_margin_percent: 100,
-            resubmit_after_blocks: 3,
-            revalidation_concurrency: 1,
-            max_resubmissions: 3,
-            // 1,000 gwei.
-            max_fee_per_gas_cap: 1_000_000_000_000,
-            reorg_depth: 64,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum BuilderError {
-    #[error("invalid RPC URL {0}")]
-    Url(String),
-    #[error("{0}")]
-    Keys(String),
-    #[error("node: {0}")]
-    Node(String),
-    #[error("the bundle did not settle in time; it stays tracked")]
-    NotMined,
-    #[error("bundle transaction {0} reverted")]
-    Reverted(B256),
-    #[error("the bundle at nonce {nonce} of {signer} was cancelled; its operations are back in the pool")]
-    Cancelled { signer: Address, nonce: u64 },
-    #[error("every bundler key has a bundle in flight")]
-    AllKeysBusy,
-}
-
-pub(super) fn node<E: std::fmt::Display>(e: E) -> BuilderError {
-    BuilderError::Node(e.to_string())
-}
-
-/// A bundle that landed: its transaction and the fate of each operation in it.
-#[derive(Clone, Debug)]
-pub struct BundleOutcome {
-    pub transaction_hash: B256,
-    pub included: Vec<B256>,
-    /// Operations dropped while building it (re-validation or simulation), with the reason.
-    pub dropped: Vec<(B256, String)>,
-}
-
-/// What the chain looked like at the last head the builder processed.
-pub(super) struct Head {
-    pub number: u64,
-    pub hash: B256,
-    pub recent: RecentBundles,
-}
-
-pub struct Builder<P> {
-    pub(super) lanes: Vec<Lane>,
-    pub(super) entry_point: Address,
-    pub(super) pool: Arc<P>,
-    pub(super) validator: Arc<Validator>,
-    pub(super) settings: BuilderSettings,
-    auto: AtomicBool,
-    /// One bundle built at a time, so that two lanes never pick the same operations.
-    building: tokio::sync::Mutex<()>,
-    /// Operations in a bundle that is in flight on some lane: no other bundle takes them.
-    pub(super) in_flight_ops: Mutex<HashSet<B256>>,
-    /// One head processed at a time.
-    pub(super) head: tokio::sync::Mutex<Head>,
-    /// Why recent operations were dropped, for the status method.
-    pub(super) drops: super::DropRecord,
-}
-
 impl<P: Mempool> Builder<P> {
-    pub fn new(
-        rpc_url: &str,
-        keys: &[B256],
-        entry_point: Address,
-        pool: Arc<P>,
-        validator: Arc<Validator>,
-        settings: BuilderSettings,
-        mode: BundlingMode,
-    ) -> Result<Self, BuilderError> {
-        let recent = RecentBundles::new(settings.reorg_depth);
-        Ok(Self {
-            lanes: lanes(rpc_url, keys)?,
-            entry_point,
-            pool,
-            validator,
-            settings,
-            auto: AtomicBool::new(mode == BundlingMode::Auto),
-            building: tokio::sync::Mutex::new(()),
-            in_flight_ops: Mutex::new(HashSet::new()),
-            head: tokio::sync::Mutex::new(Head { number: 0, hash: B256::ZERO, recent }),
-            drops: super::DropRecord::default(),
-        })
-    }
-
-    /// Why the builder dropped the operation `hash`, while it remembers (see [`super::DropRecord`]).
-    pub fn drop_reason(&self, hash: &B256) -> Option<String> {
-        self.drops.reason(hash)
-    }
-
-    /// The pool's step for a new block, remembering the operations it expired.
-    pub(super) fn on_block(&self, timestamp: u64, base_fee: u128) {
-        for hash in self.pool.on_block(timestamp, base_fee) {
-            self.drops.record(hash, "expired: the block passed its validUntil");
-        }
-    }
-
-    /// The first bundler account: it signs bundles and receives the operations' fees.
-    pub fn address(&self) -> Address {
-        self.lanes[0].address
-    }
-
-    /// Every bundler account, one per key, in the order the keys were given.
-    pub fn addresses(&self) -> Vec<Address> {
-        self.lanes.iter().map(|l| l.address).collect()
-    }
-
-    pub fn mode(&self) -> BundlingMode {
-        if self.auto.load(Ordering::Relaxed) { BundlingMode::Auto } else { BundlingMode::Manual }
-    }
-
-    pub fn set_mode(&self, mode: BundlingMode) {
-        self.auto.store(mode == BundlingMode::Auto, Ordering::Relaxed);
-    }
-
-    /// Builds one bundle from the pool on a free key and waits until it settles (landed, or
-    /// cancelled), driving the resubmissions itself as blocks come; `None` when nothing is
-    /// pending.
-    pub async fn send_bundle_now(&self) -> Result<Option<BundleOutcome>, BuilderError> {
-        let block = self.on_new_head().await?;
-        let Some(settled) = self.start_bundle(&block).await? else {
-            return Ok(None);
-        };
-        self.wait(settled).await.map(Some)
-    }
-
-    /// One tick of the bundling loop: follow the chain, and in auto mode fill every free key
-    /// with a bundle (without waiting for them).
-    pub async fn on_tick(&self) -> Result<(), BuilderError> {
-        let block = self.on_new_head().await?;
-        while self.mode() == BundlingMode::Auto {
-            match self.start_bundle(&block).await {
-                Ok(Some(_)) => {}
-                Ok(None) | Err(BuilderError::AllKeysBusy) => break,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether the operation is in a bundle sent and not yet settled (for a status answer).
-    pub fn is_submitted(&self, hash: &B256) -> bool {
-        self.in_flight_ops.lock().unwrap_or_else(PoisonError::into_inner).contains(hash)
-    }
-
-    pub(super) fn set_in_flight(&self, hashes: impl IntoIterator<Item = B256>, in_flight: bool) {
-        let mut set = self.in_flight_ops.lock().unwrap_or_else(PoisonError::into_inner);
-        for hash in hashes {
-            if in_flight {
-                set.insert(hash);
-            } else {
-                set.remove(&hash);
-            }
-        }
-    }
-
-    pub(super) async fn latest_block(&self) -> Result<Block, BuilderError> {
-        self.lanes[0]
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await
-            .map_err(node)?
-            .ok_or_else(|| BuilderError::Node("the node has no latest block".to_owned()))
-    }
-
-    /// Today's first price of a bundle.
-    pub(super) async fn price(&self, base_fee: u128) -> Result<BundleFees, BuilderError> {
-        let priority = self.lanes[0].provider.get_max_priority_fee_per_gas().await.map_err(node)?;
-        Ok(BundleFees::price(base_fee, priority, self.settings.base_fee_margin_percent))
-    }
-
     /// Builds and sends a bundle on the first free lane; returns where its settlement will be
     /// reported, or `None` when no operation can go.
-    async fn start_bundle(&self, block: &Block) -> Result<Option<oneshot::Receiver<Settled>>, BuilderError> {
+    pub(super) async fn start_bundle(
+        &self,
+        block: &Block,
+    ) -> Result<Option<oneshot::Receiver<Settled>>, BuilderError> {
         let _one_at_a_time = self.building.lock().await;
         let mut free = None;
         for lane in &self.lanes {

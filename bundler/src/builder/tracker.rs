@@ -2,144 +2,84 @@
 //! its transactions took it (a bundle: the operations are included; none: the cancellation or
 //! someone else did, and the operations go back to the pool); if it has waited
 //! `resubmit_after_blocks`, resend it with bumped fees, or cancel it when it is out of tries,
-//! its operations no longer pass, or the bump would pass the fee cap.
+//! its operations no longer pass, or the bump would pass the fee cap. What to do is decided by
+//! [`plan`] and [`reprice`] from what was observed, with no node in sight; the builder only
+//! gathers the observations and carries the step out.
 
 use super::fees::BundleFees;
-use super::lanes::Lane;
+use super::lanes::{InFlight, Lane};
 use super::reorg::{IncludedBundle, RecentBundles};
-use super::submit::{Builder, BuilderError, BundleOutcome, bundle_request, node};
-use crate::pool::{Mempool, PoolOperation};
+use super::submit::bundle_request;
+use super::{Builder, BuilderError, BuilderSettings, BundleOutcome, Settled, node};
+use crate::pool::Mempool;
 use alloy::eips::BlockId;
 use alloy::network::TransactionBuilder;
-use alloy::primitives::{B256, Bytes, U256};
+use alloy::primitives::{B256, U256};
 use alloy::providers::Provider;
-use alloy::rpc::types::{Block, Filter, TransactionReceipt, TransactionRequest};
-use alloy::sol_types::SolEvent;
+use alloy::rpc::types::{Block, TransactionReceipt, TransactionRequest};
 use std::collections::HashSet;
-use std::time::Duration;
-use tokio::sync::oneshot;
 use tora_core::contracts::EntryPoint;
-
-/// How a bundle ended, for whoever waits on it.
-pub(super) type Settled = Result<BundleOutcome, BuilderError>;
 
 /// A plain transfer's gas.
 const TRANSFER_GAS: u64 = 21_000;
 
-/// The most blocks one head's inclusion scan reads back (nodes cap eth_getLogs ranges).
-const MAX_INCLUSION_SCAN_BLOCKS: u64 = 1_000;
+/// Why a stuck bundle is cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CancelReason {
+    /// Resubmitted `max_resubmissions` times already.
+    OutOfTries,
+    /// Its `handleOps` no longer simulates: resending would pay for a revert.
+    NoLongerPasses,
+    /// The bump would pass `max_fee_per_gas_cap`.
+    FeeCapReached,
+    /// The cancellation itself is stuck: outbid it.
+    CancellationStuck,
+}
 
-/// How often a caller of send_bundle_now looks for a new head while it waits.
-const HEAD_POLL: Duration = Duration::from_millis(20);
+/// What a stuck bundle needs before its step is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Plan {
+    /// Not stuck long enough yet.
+    Wait,
+    Cancel(CancelReason),
+    /// Check it still simulates and price a resubmission ([`reprice`]).
+    Reprice,
+}
 
-/// A bundle sent at `nonce` and not yet settled.
-pub(super) struct InFlight {
-    pub nonce: u64,
-    pub ops: Vec<PoolOperation>,
-    pub gas: u64,
-    pub calldata: Bytes,
-    /// The fees of the latest transaction sent at this nonce (bundle or cancellation).
-    pub fees: BundleFees,
-    /// Every bundle transaction sent at this nonce, oldest first: any of them may land.
-    pub sent: Vec<B256>,
-    /// The cancellation, once sent.
-    pub cancel: Option<B256>,
-    pub last_sent_block: u64,
-    pub resubmissions: u32,
-    /// Operations dropped while building the bundle, for its outcome.
-    pub dropped: Vec<(B256, String)>,
-    pub done: Option<oneshot::Sender<Settled>>,
+/// What to do with a lane's bundle in flight at this head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Step {
+    Wait,
+    Resubmit(BundleFees),
+    Cancel(CancelReason),
+}
+
+/// The plan for `f` at block `head`: wait until `resubmit_after_blocks` passed since the last
+/// send; then outbid a stuck cancellation, cancel when out of tries, or reprice.
+pub(super) fn plan(f: &InFlight, head: u64, settings: &BuilderSettings) -> Plan {
+    if head < f.last_sent_block.saturating_add(settings.resubmit_after_blocks) {
+        Plan::Wait
+    } else if f.cancel.is_some() {
+        Plan::Cancel(CancelReason::CancellationStuck)
+    } else if f.resubmissions >= settings.max_resubmissions {
+        Plan::Cancel(CancelReason::OutOfTries)
+    } else {
+        Plan::Reprice
+    }
+}
+
+/// A resubmission at least a replacement bump over `sent` and at today's price, or a
+/// cancellation when that passes `cap`.
+pub(super) fn reprice(sent: BundleFees, today: BundleFees, cap: u128) -> Step {
+    match sent.resubmission(today, cap) {
+        Some(fees) => Step::Resubmit(fees),
+        None => Step::Cancel(CancelReason::FeeCapReached),
+    }
 }
 
 impl<P: Mempool> Builder<P> {
-    /// Processes the newest block once: expiries in the pool, reorgs of included bundles, and
-    /// every lane's bundle in flight. Returns the block, for the bundles built on it.
-    pub(super) async fn on_new_head(&self) -> Result<Block, BuilderError> {
-        let mut head = self.head.lock().await;
-        let block = self.latest_block().await?;
-        if block.header.hash == head.hash {
-            return Ok(block);
-        }
-        let base_fee = u128::from(block.header.base_fee_per_gas.unwrap_or_default());
-        self.on_block(block.header.timestamp, base_fee);
-        // Blocks skipped between two polls also break the parent link; the check that follows
-        // only costs a lookup per recent bundle.
-        if block.header.parent_hash != head.hash {
-            self.restore_vanished(&mut head.recent).await;
-        }
-        head.recent.forget_before(block.header.number);
-        for lane in &self.lanes {
-            let mut slot = lane.in_flight.lock().await;
-            let Some(in_flight) = slot.as_mut() else {
-                continue;
-            };
-            match self.advance(lane, in_flight, &block, &mut head.recent).await {
-                Ok(None) => {}
-                Ok(Some(settled)) => {
-                    if let Some(done) = slot.take().and_then(|f| f.done) {
-                        // Nobody may be waiting (auto mode, or the caller gave up).
-                        let _ = done.send(settled);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(signer = %lane.address, error = %e, "bundle tracking failed this block")
-                }
-            }
-        }
-        if head.number != 0 {
-            self.count_inclusions(head.number + 1, block.header.number).await;
-        }
-        head.number = block.header.number;
-        head.hash = block.header.hash;
-        Ok(block)
-    }
-
-    /// ERC-7562 opsIncluded counts every UserOperationEvent of an operation this bundler saw,
-    /// whoever's bundle carried it: a paymaster popular with other bundlers must not drift to
-    /// banned here. The operation also leaves the pool, before a bundle of ours can fail on it.
-    async fn count_inclusions(&self, from: u64, to: u64) {
-        if from > to {
-            return;
-        }
-        let filter = Filter::new()
-            .address(self.entry_point)
-            .event_signature(EntryPoint::UserOperationEvent::SIGNATURE_HASH)
-            .from_block(from.max(to.saturating_sub(MAX_INCLUSION_SCAN_BLOCKS)))
-            .to_block(to);
-        match self.lanes[0].provider.get_logs(&filter).await {
-            Ok(logs) => {
-                for log in logs {
-                    if let Ok(event) = log.log_decode::<EntryPoint::UserOperationEvent>() {
-                        self.pool.mark_included(event.inner.data.userOpHash);
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, from, to, "could not read the blocks' UserOperationEvents"),
-        }
-    }
-
-    /// Waits for the bundle behind `settled`, processing heads meanwhile.
-    pub(super) async fn wait(&self, mut settled: oneshot::Receiver<Settled>) -> Settled {
-        let deadline = tokio::time::Instant::now() + self.settings.receipt_timeout;
-        loop {
-            tokio::select! {
-                outcome = &mut settled => {
-                    return outcome.unwrap_or_else(|_| Err(BuilderError::Node("bundle tracking stopped".into())));
-                }
-                () = tokio::time::sleep(HEAD_POLL) => {
-                    if tokio::time::Instant::now() > deadline {
-                        return Err(BuilderError::NotMined);
-                    }
-                    if let Err(e) = self.on_new_head().await {
-                        tracing::warn!(error = %e, "reading the new head failed");
-                    }
-                }
-            }
-        }
-    }
-
     /// One head's step for one lane's bundle; `Some` once it settled.
-    async fn advance(
+    pub(super) async fn advance(
         &self,
         lane: &Lane,
         f: &mut InFlight,
@@ -155,41 +95,46 @@ impl<P: Mempool> Builder<P> {
         if nonce_now > f.nonce {
             return self.nonce_taken(lane, f, recent).await.map(Some);
         }
-        if block.header.number < f.last_sent_block.saturating_add(self.settings.resubmit_after_blocks) {
-            return Ok(None);
-        }
-        if f.cancel.is_some() {
-            // The cancellation is stuck too: outbid it.
-            self.send_cancel(lane, f, block.header.number).await;
-            return Ok(None);
-        }
-        let base_fee = u128::from(block.header.base_fee_per_gas.unwrap_or_default());
-        let next = if f.resubmissions >= self.settings.max_resubmissions {
-            None
-        } else if let Some((index, reason)) = self.simulate(lane.address, &f.ops).await? {
-            tracing::info!(op = index, %reason, "a stuck bundle no longer passes; cancelling it");
-            None
-        } else {
-            f.fees.resubmission(self.price(base_fee).await?, self.settings.max_fee_per_gas_cap)
-        };
-        match next {
-            Some(fees) => {
-                let request =
-                    bundle_request(lane.address, self.entry_point, f.nonce, f.gas, f.calldata.clone(), fees);
-                f.resubmissions += 1;
-                f.last_sent_block = block.header.number;
-                match lane.provider.send_transaction(request).await {
-                    Ok(pending) => {
-                        tracing::info!(tx = %pending.tx_hash(), nonce = f.nonce, ?fees, "bundle resubmitted");
-                        f.sent.push(*pending.tx_hash());
-                        f.fees = fees;
-                    }
-                    Err(e) => tracing::warn!(error = %e, nonce = f.nonce, "bundle resubmission refused"),
+        let head = block.header.number;
+        let step = match plan(f, head, &self.settings) {
+            Plan::Wait => Step::Wait,
+            Plan::Cancel(reason) => Step::Cancel(reason),
+            Plan::Reprice => match self.simulate(lane.address, &f.ops).await? {
+                Some((index, reason)) => {
+                    tracing::info!(op = index, %reason, "a stuck bundle no longer passes");
+                    Step::Cancel(CancelReason::NoLongerPasses)
                 }
+                None => {
+                    let base_fee = u128::from(block.header.base_fee_per_gas.unwrap_or_default());
+                    reprice(f.fees, self.price(base_fee).await?, self.settings.max_fee_per_gas_cap)
+                }
+            },
+        };
+        match step {
+            Step::Wait => {}
+            Step::Resubmit(fees) => self.resubmit(lane, f, fees, head).await,
+            Step::Cancel(reason) => {
+                tracing::info!(signer = %lane.address, nonce = f.nonce, ?reason, "cancelling a stuck bundle");
+                self.send_cancel(lane, f, head).await;
             }
-            None => self.send_cancel(lane, f, block.header.number).await,
         }
         Ok(None)
+    }
+
+    /// Resends the bundle at `fees`, at the same nonce.
+    async fn resubmit(&self, lane: &Lane, f: &mut InFlight, fees: BundleFees, head: u64) {
+        let request =
+            bundle_request(lane.address, self.entry_point, f.nonce, f.gas, f.calldata.clone(), fees);
+        f.resubmissions += 1;
+        f.last_sent_block = head;
+        match lane.provider.send_transaction(request).await {
+            Ok(pending) => {
+                tracing::info!(tx = %pending.tx_hash(), nonce = f.nonce, ?fees, "bundle resubmitted");
+                f.sent.push(*pending.tx_hash());
+                f.fees = fees;
+            }
+            Err(e) => tracing::warn!(error = %e, nonce = f.nonce, "bundle resubmission refused"),
+        }
     }
 
     /// The lane's nonce moved past the bundle: settle it by which transaction took the nonce.
@@ -199,22 +144,28 @@ impl<P: Mempool> Builder<P> {
         f: &InFlight,
         recent: &mut RecentBundles,
     ) -> Result<Settled, BuilderError> {
+        // Newest first: a later resubmission is the likelier to have landed.
+        let mut receipts = Vec::new();
         for &tx in f.sent.iter().rev() {
-            let Some(receipt) = lane.provider.get_transaction_receipt(tx).await.map_err(node)? else {
-                continue;
-            };
-            self.set_in_flight(f.ops.iter().map(|p| p.hash), false);
-            if !receipt.status() {
-                // The operations stay in the pool; the next bundle re-validates them.
-                return Ok(Err(BuilderError::Reverted(tx)));
+            let receipt = lane.provider.get_transaction_receipt(tx).await.map_err(node)?;
+            let found = receipt.is_some();
+            receipts.push(receipt);
+            if found {
+                break;
             }
-            return Ok(Ok(self.landed(f, &receipt, recent)));
         }
-        // The cancellation (or another sender of this key) took the nonce: the operations are
-        // free again, and the next bundle re-validates them before it takes them.
         self.set_in_flight(f.ops.iter().map(|p| p.hash), false);
-        tracing::info!(signer = %lane.address, nonce = f.nonce, "bundle cancelled; its operations are pending again");
-        Ok(Err(BuilderError::Cancelled { signer: lane.address, nonce: f.nonce }))
+        Ok(match receipts.into_iter().flatten().next() {
+            Some(receipt) if receipt.status() => Ok(self.landed(f, &receipt, recent)),
+            // The operations stay in the pool; the next bundle re-validates them.
+            Some(receipt) => Err(BuilderError::Reverted(receipt.transaction_hash)),
+            None => {
+                // The cancellation (or another sender of this key) took the nonce: the
+                // operations are free again, and the next bundle re-validates them first.
+                tracing::info!(signer = %lane.address, nonce = f.nonce, "bundle cancelled; its operations are pending again");
+                Err(BuilderError::Cancelled { signer: lane.address, nonce: f.nonce })
+            }
+        })
     }
 
     /// Turns the bundle's UserOperationEvent logs into the pool's inclusions, and remembers the
@@ -280,5 +231,68 @@ impl<P: Mempool> Builder<P> {
             }
             Err(e) => tracing::warn!(error = %e, nonce = f.nonce, "bundle cancellation refused"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::Bytes;
+
+    const GWEI: u128 = 1_000_000_000;
+
+    fn in_flight(last_sent_block: u64, resubmissions: u32, cancelled: bool) -> InFlight {
+        InFlight {
+            nonce: 7,
+            ops: Vec::new(),
+            gas: 100_000,
+            calldata: Bytes::new(),
+            fees: BundleFees { max_fee_per_gas: 10 * GWEI, max_priority_fee_per_gas: GWEI },
+            sent: vec![B256::repeat_byte(1)],
+            cancel: cancelled.then(|| B256::repeat_byte(2)),
+            last_sent_block,
+            resubmissions,
+            dropped: Vec::new(),
+            done: None,
+        }
+    }
+
+    #[test]
+    fn a_bundle_waits_resubmit_after_blocks_then_reprices_until_out_of_tries() {
+        let settings =
+            BuilderSettings { resubmit_after_blocks: 3, max_resubmissions: 2, ..Default::default() };
+        // Sent at block 10: blocks 10..=12 wait, 13 acts.
+        for head in 10..13 {
+            assert_eq!(plan(&in_flight(10, 0, false), head, &settings), Plan::Wait, "block {head}");
+        }
+        assert_eq!(plan(&in_flight(10, 0, false), 13, &settings), Plan::Reprice);
+        assert_eq!(plan(&in_flight(10, 1, false), 13, &settings), Plan::Reprice);
+        assert_eq!(plan(&in_flight(10, 2, false), 13, &settings), Plan::Cancel(CancelReason::OutOfTries));
+        // A stuck cancellation is outbid once it has waited as long.
+        assert_eq!(plan(&in_flight(10, 0, true), 12, &settings), Plan::Wait);
+        assert_eq!(
+            plan(&in_flight(10, 0, true), 13, &settings),
+            Plan::Cancel(CancelReason::CancellationStuck)
+        );
+    }
+
+    #[test]
+    fn a_resubmission_bumps_at_least_ten_percent_and_follows_the_market_up_to_the_cap() {
+        let sent = BundleFees { max_fee_per_gas: 10 * GWEI, max_priority_fee_per_gas: GWEI };
+        let calm = BundleFees { max_fee_per_gas: 5 * GWEI, max_priority_fee_per_gas: GWEI / 2 };
+        // The market fell: the replacement bump decides (+10%, rounded up).
+        assert_eq!(
+            reprice(sent, calm, 100 * GWEI),
+            Step::Resubmit(BundleFees {
+                max_fee_per_gas: 11 * GWEI,
+                max_priority_fee_per_gas: 1_100_000_000
+            })
+        );
+        // The market rose past the bump: today's price decides.
+        let busy = BundleFees { max_fee_per_gas: 20 * GWEI, max_priority_fee_per_gas: 3 * GWEI };
+        assert_eq!(reprice(sent, busy, 100 * GWEI), Step::Resubmit(busy));
+        // Past the cap: cancelled instead.
+        assert_eq!(reprice(sent, busy, 19 * GWEI), Step::Cancel(CancelReason::FeeCapReached));
+        assert_eq!(reprice(sent, calm, 11 * GWEI - 1), Step::Cancel(CancelReason::FeeCapReached));
     }
 }
