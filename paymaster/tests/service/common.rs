@@ -151,3 +151,34 @@ pub async fn call_with_key(
         None => Ok(response["result"].clone()),
     }
 }
+
+/// The deployer as a sponsor with 100 TORA deposited in the paymaster, and an open policy `id`
+/// of its for dapp-1 in `store`; the sponsor's address.
+pub async fn open_sponsorship<S: tora_core::sponsorship::SponsorshipStore>(
+    h: &Harness,
+    store: &S,
+    id: &str,
+) -> Address {
+    use tora_core::sponsorship::{Budget, ResetInterval, SponsorshipPolicy};
+    let sponsor = h.deployer_address();
+    let paymaster = h.contracts().paymaster;
+    let approve = h.tora().approve(paymaster, tora(100)).send().await.unwrap();
+    tora_devnet::confirm(&h.deployer, "approve", approve).await.unwrap();
+    let pending = h.paymaster().depositForSponsor(sponsor, tora(100)).send().await.unwrap();
+    tora_devnet::confirm(&h.deployer, "deposit", pending).await.unwrap();
+    let policy = SponsorshipPolicy {
+        id: id.into(),
+        name: id.into(),
+        icon: None,
+        dapp: "dapp-1".into(),
+        sponsor,
+        budget: Budget::default(),
+        reset: ResetInterval::Never,
+        allowed_targets: vec![],
+        allowed_selectors: vec![],
+        valid_after: 0,
+        valid_until: 4_000_000_000,
+    };
+    store.put_policy(&policy).await.unwrap();
+    sponsor
+}

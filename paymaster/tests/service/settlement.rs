@@ -12,12 +12,10 @@ use tora_core::ENTRY_POINT_V07;
 use tora_core::contracts::ToraPaymaster;
 use tora_core::money::ToraUnits;
 use tora_core::paymaster_quote::QUOTE_DATA_LEN;
-use tora_core::sponsorship::{
-    Budget, MicroTora, Reservation, ResetInterval, Spend, SponsorshipPolicy, SponsorshipStore,
-};
+use tora_core::sponsorship::{Budget, MicroTora, Reservation, Spend, SponsorshipStore};
 use tora_devnet::harness::{Harness, event, tora};
+use tora_devnet::keys;
 use tora_devnet::redis_server::RedisServer;
-use tora_devnet::{confirm, keys};
 use tora_paymaster::PaymasterConfig;
 use tora_paymaster::config::TokenLimits;
 use tora_paymaster::gas_bounds::GasBounds;
@@ -93,27 +91,8 @@ async fn charges_mined_while_the_service_was_down_are_settled_exactly_after_a_re
     let h = Harness::start().await;
     let redis = RedisServer::start();
     let store = RedisStore::connect(&redis.url).await.unwrap();
-    let sponsor = h.deployer_address();
     let c = h.contracts().clone();
-    confirm(&h.deployer, "approve", h.tora().approve(c.paymaster, tora(100)).send().await.unwrap())
-        .await
-        .unwrap();
-    let pending = h.paymaster().depositForSponsor(sponsor, tora(100)).send().await.unwrap();
-    confirm(&h.deployer, "deposit", pending).await.unwrap();
-    let policy = SponsorshipPolicy {
-        id: "restart".into(),
-        name: "Restart".into(),
-        icon: None,
-        dapp: "dapp-1".into(),
-        sponsor,
-        budget: Budget::default(),
-        reset: ResetInterval::Never,
-        allowed_targets: vec![],
-        allowed_selectors: vec![],
-        valid_after: 0,
-        valid_until: 4_000_000_000,
-    };
-    store.put_policy(&policy).await.unwrap();
+    crate::common::open_sponsorship(&h, &store, "restart").await;
 
     let running = start_on_redis(&h, &redis.url).await;
     let url = format!("http://{}", running.address);

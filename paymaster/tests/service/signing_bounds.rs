@@ -13,7 +13,7 @@ use std::time::Duration;
 use tora_core::contracts::{EntryPoint, ToraPriceFeed};
 use tora_core::money::ToraUnits;
 use tora_core::paymaster_quote::{PaymasterData, QUOTE_DATA_LEN, QUOTE_WITH_PERMIT_LEN, token_cost_ceil};
-use tora_core::sponsorship::{Budget, MicroTora, ResetInterval, SponsorshipPolicy, SponsorshipStore};
+use tora_core::sponsorship::{MicroTora, ResetInterval, SponsorshipStore};
 use tora_core::{ENTRY_POINT_V07, UserOperation};
 use tora_devnet::harness::{Harness, event, tora};
 use tora_devnet::{SmartWallet, confirm};
@@ -34,28 +34,7 @@ fn hex_bytes(value: &Value) -> Bytes {
 
 /// A sponsor with 100 TORA deposited and an open policy "open" for dapp-1.
 async fn sponsored(h: &Harness, store: &MemoryStore) -> Address {
-    let sponsor = h.deployer_address();
-    let c = h.contracts();
-    confirm(&h.deployer, "approve", h.tora().approve(c.paymaster, tora(100)).send().await.unwrap())
-        .await
-        .unwrap();
-    let pending = h.paymaster().depositForSponsor(sponsor, tora(100)).send().await.unwrap();
-    confirm(&h.deployer, "deposit", pending).await.unwrap();
-    let policy = SponsorshipPolicy {
-        id: "open".into(),
-        name: "Open".into(),
-        icon: None,
-        dapp: "dapp-1".into(),
-        sponsor,
-        budget: Budget::default(),
-        reset: ResetInterval::Never,
-        allowed_targets: vec![],
-        allowed_selectors: vec![],
-        valid_after: 0,
-        valid_until: 4_000_000_000,
-    };
-    store.put_policy(&policy).await.unwrap();
-    sponsor
+    crate::common::open_sponsorship(h, store, "open").await
 }
 
 async fn sponsored_data(h: &Harness, url: &str, op: &UserOperation) -> Result<Value, Value> {

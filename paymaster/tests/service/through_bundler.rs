@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tora_core::contracts::{TORA, ToraPaymaster};
 use tora_core::paymaster_quote::token_cost_ceil;
-use tora_core::sponsorship::{Budget, ResetInterval, SponsorshipPolicy, SponsorshipStore};
 use tora_core::{ChainSpec, ENTRY_POINT_V07, UserOperation};
+use tora_devnet::SmartWallet;
 use tora_devnet::harness::{Harness, tora};
-use tora_devnet::{SmartWallet, confirm};
 use tora_paymaster::sponsorship::MemoryStore;
 use tora_paymaster::sponsorship::auth::Role;
 
@@ -169,27 +168,7 @@ async fn a_dapp_sponsored_op_lands_through_the_bundler() {
     let store = Arc::new(MemoryStore::default());
     let paymaster_url = start_service_with(&h, Duration::from_secs(3_600), store.clone()).await;
     let bundler = start_bundler(&h).await;
-    let c = h.contracts().clone();
-    let sponsor = h.deployer_address();
-    confirm(&h.deployer, "approve", h.tora().approve(c.paymaster, tora(100)).send().await.unwrap())
-        .await
-        .unwrap();
-    let pending = h.paymaster().depositForSponsor(sponsor, tora(100)).send().await.unwrap();
-    confirm(&h.deployer, "deposit", pending).await.unwrap();
-    let policy = SponsorshipPolicy {
-        id: "launch".into(),
-        name: "Launch promo".into(),
-        icon: None,
-        dapp: "dapp-1".into(),
-        sponsor,
-        budget: Budget::default(),
-        reset: ResetInterval::Never,
-        allowed_targets: vec![],
-        allowed_selectors: vec![],
-        valid_after: 0,
-        valid_until: 4_000_000_000,
-    };
-    store.put_policy(&policy).await.unwrap();
+    let sponsor = crate::common::open_sponsorship(&h, store.as_ref(), "launch").await;
 
     let wallet = h.new_wallet(32).await;
     let mut op = h.op(&wallet, true, Bytes::new()).await;
