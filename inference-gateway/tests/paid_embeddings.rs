@@ -8,6 +8,7 @@ use alloy::primitives::{B256, Bytes, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolCall;
 use base64::Engine;
 use common::minilm_dir;
 use reqwest::StatusCode;
@@ -191,6 +192,20 @@ async fn a_smart_wallet_pays_per_token_and_the_provider_redeems_exactly_that() {
     let answer = client.embed(embed(json!("Hello, world!")), Some(client.signed(&wallet, tora(2)))).await;
     assert_eq!(answer.status, StatusCode::PAYMENT_REQUIRED);
     assert_eq!(answer.error_field("code"), Some("insufficient_deposit"));
+
+    // While the wallet asks the escrow for its deposit back, nothing is served, whatever it
+    // signs (403, so the OpenAI SDK raises PermissionDenied): the notice is the provider's time
+    // to redeem. Called off, the wallet is served again.
+    let owner = tora_devnet::provider_for(&h.devnet.deployment.rpc_url, keys::WALLET_OWNER).unwrap();
+    let account = tora_core::contracts::SimpleAccount::new(wallet.address, owner.clone());
+    let as_wallet = |call: Vec<u8>| account.execute(escrow_addr, U256::ZERO, call.into());
+    let request = InferenceEscrow::requestWithdrawalCall { provider: key.address() }.abi_encode();
+    tora_devnet::confirm(&owner, "request", as_wallet(request).send().await.unwrap()).await.unwrap();
+    let answer = client.embed(embed(json!("Hello, world!")), Some(client.signed(&wallet, cost(22)))).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert_eq!(answer.error_field("code"), Some("withdrawal_requested"));
+    let cancel = InferenceEscrow::cancelWithdrawalCall { provider: key.address() }.abi_encode();
+    tora_devnet::confirm(&owner, "cancel", as_wallet(cancel).send().await.unwrap()).await.unwrap();
 
     // A restart keeps the vouchers: the last one is still spent.
     gateway.tasks.iter().for_each(|t| t.abort());
