@@ -52,6 +52,22 @@ impl BundleFees {
     }
 }
 
+/// What wallets are told to offer (`tora_getUserOperationGasPrice`): `slow` is what the next
+/// bundle pays per gas, the least an operation must offer to ride in it; `standard` and `fast`
+/// add a quarter and a half again to the tip (and the same to the max fee), for room when the
+/// market moves before the operation lands.
+pub fn suggested_tiers(base_fee: u128, priority: u128, base_fee_margin_percent: u128) -> [BundleFees; 3] {
+    let slow = BundleFees::price(base_fee, priority, base_fee_margin_percent);
+    let with_tip = |percent: u128| {
+        let tip = priority.saturating_mul(percent).div_ceil(100);
+        BundleFees {
+            max_fee_per_gas: slow.max_fee_per_gas.saturating_add(tip.saturating_sub(priority)),
+            max_priority_fee_per_gas: tip,
+        }
+    };
+    [slow, with_tip(125), with_tip(150)]
+}
+
 /// The smallest fee that replaces `fee` in a node's pool: `fee * 110 / 100` rounded up, and at
 /// least one wei more (a fee of 0 or a few wei would not move otherwise).
 pub fn bump(fee: u128) -> u128 {
@@ -128,5 +144,30 @@ mod tests {
         assert!(fees.covered_by(&op(3 * GWEI, GWEI)));
         assert!(!fees.covered_by(&op(3 * GWEI - 1, GWEI)));
         assert!(!fees.covered_by(&op(3 * GWEI, GWEI - 1)));
+    }
+
+    #[test]
+    fn suggested_tiers_start_at_the_next_bundles_price_and_raise_the_tip() {
+        // Base 7 gwei with a 100% margin, tip 1 gwei: the bundle pays 15 gwei max, 1 gwei tip.
+        let [slow, standard, fast] = suggested_tiers(7 * GWEI, GWEI, 100);
+        assert_eq!(slow, BundleFees::price(7 * GWEI, GWEI, 100));
+        assert_eq!(
+            standard,
+            BundleFees { max_fee_per_gas: 15 * GWEI + GWEI / 4, max_priority_fee_per_gas: GWEI + GWEI / 4 }
+        );
+        assert_eq!(
+            fast,
+            BundleFees { max_fee_per_gas: 15 * GWEI + GWEI / 2, max_priority_fee_per_gas: GWEI + GWEI / 2 }
+        );
+        // Each is taken by the bundle priced now.
+        for tier in [slow, standard, fast] {
+            assert!(
+                tier.max_fee_per_gas >= slow.max_fee_per_gas
+                    && tier.max_priority_fee_per_gas >= slow.max_priority_fee_per_gas
+            );
+        }
+        // A tip of 1 wei rounds up, and nothing overflows at the top.
+        assert_eq!(suggested_tiers(0, 1, 100)[1].max_priority_fee_per_gas, 2);
+        assert_eq!(suggested_tiers(u128::MAX, u128::MAX, 100)[2].max_fee_per_gas, u128::MAX);
     }
 }

@@ -20,7 +20,7 @@ mod submit;
 mod tracker;
 
 pub use drops::{DROP_RECORD_CAPACITY, DropRecord};
-pub use fees::{BundleFees, REPLACEMENT_BUMP_PERCENT, bump};
+pub use fees::{BundleFees, REPLACEMENT_BUMP_PERCENT, bump, suggested_tiers};
 pub use selection::{hold_back_storage_conflicts, select_bundle};
 
 use crate::pool::Mempool;
@@ -258,6 +258,12 @@ impl<P: Mempool> Builder<P> {
             .await
             .map_err(node)?
             .ok_or_else(|| BuilderError::Node("the node has no latest block".to_owned()))
+    }
+
+    /// What wallets are told to offer at `base_fee`: see [`fees::suggested_tiers`].
+    pub async fn suggested_fees(&self, base_fee: u128) -> Result<[BundleFees; 3], BuilderError> {
+        let priority = self.lanes[0].provider.get_max_priority_fee_per_gas().await.map_err(node)?;
+        Ok(fees::suggested_tiers(base_fee, priority, self.settings.base_fee_margin_percent))
     }
 
     /// Today's first price of a bundle.

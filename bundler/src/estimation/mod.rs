@@ -216,8 +216,13 @@ impl Estimator {
     /// The least maxFeePerGas an operation may offer now: the head's base fee (an operation
     /// below it cannot be included until the base fee falls), and never 0.
     pub async fn least_max_fee_per_gas(&self) -> Result<u128, EstimationError> {
+        Ok(self.base_fee().await?.max(1))
+    }
+
+    /// The head's base fee (cached for `head_max_age`).
+    pub async fn base_fee(&self) -> Result<u128, EstimationError> {
         let (head, _) = self.head.latest().await.map_err(node)?;
-        Ok(u128::from(head.base_fee).max(1))
+        Ok(u128::from(head.base_fee))
     }
 
     /// The L1 fee's parameters and gas price for `op` at `block` (None off OP Stack), and the

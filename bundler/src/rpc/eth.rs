@@ -162,6 +162,23 @@ impl<P: Mempool> BundlerRpc<P> {
         Ok(status)
     }
 
+    /// `tora_getUserOperationGasPrice`: the fees an operation needs to ride in this bundler's
+    /// bundles now, in three tiers (the shape wallets know from Pimlico's method of the name).
+    pub(super) async fn user_operation_gas_price(&self, params: Params) -> Result<Value, RpcError> {
+        params.none()?;
+        let base_fee = self.estimator.base_fee().await?;
+        let tiers =
+            self.builder.suggested_fees(base_fee).await.map_err(|e| RpcError::internal(e.to_string()))?;
+        let tier = |fees: crate::builder::BundleFees| {
+            serde_json::json!({
+                "maxFeePerGas": format!("{:#x}", fees.max_fee_per_gas),
+                "maxPriorityFeePerGas": format!("{:#x}", fees.max_priority_fee_per_gas),
+            })
+        };
+        let [slow, standard, fast] = tiers;
+        Ok(serde_json::json!({ "slow": tier(slow), "standard": tier(standard), "fast": tier(fast) }))
+    }
+
     pub(super) async fn user_operation_receipt(&self, params: Params) -> Result<Value, RpcError> {
         let hash = user_op_hash(params)?;
         lookup::receipt(&self.provider, self.entry_point, hash).await

@@ -80,6 +80,7 @@ impl<P: Mempool> RpcService for BundlerRpc<P> {
             "eth_getUserOperationReceipt" => self.user_operation_receipt(params).await,
             "eth_estimateUserOperationGas" => self.estimate_user_operation_gas(params).await,
             "tora_getUserOperationStatus" => self.user_operation_status(params).await,
+            "tora_getUserOperationGasPrice" => self.user_operation_gas_price(params).await,
             m if m.starts_with("debug_bundler_") && self.debug_api => self.debug(m, params).await,
             _ => Err(method_not_found(method)),
         }

@@ -111,3 +111,31 @@ async fn an_operation_front_run_by_another_bundler_is_dropped_and_the_rest_land(
         json!({ "address": factory, "opsSeen": "0x2", "opsIncluded": "0x2", "status": "ok" })
     );
 }
+
+#[tokio::test]
+async fn an_operation_at_the_suggested_slow_price_rides_in_the_next_bundle() {
+    let s = Stack::start().await;
+    let prices = s.ok("tora_getUserOperationGasPrice", json!([])).await;
+    let quantity = |tier: &str, field: &str| -> u128 {
+        u128::from_str_radix(prices[tier][field].as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    };
+    // Each tier raises the tip, and the max fee by the same.
+    let tips: Vec<u128> =
+        ["slow", "standard", "fast"].iter().map(|t| quantity(t, "maxPriorityFeePerGas")).collect();
+    assert!(tips[0] < tips[1] && tips[1] < tips[2], "{prices}");
+    let spread = |t: &str| quantity(t, "maxFeePerGas") - quantity(t, "maxPriorityFeePerGas");
+    assert_eq!((spread("slow"), spread("standard")), (spread("fast"), spread("fast")), "{prices}");
+    // The least tier is enough for the bundle priced now.
+    let wallet = s.funded_wallet(s.h.contracts().tora_account_factory, 12).await;
+    let mut op = s.h.op(&wallet, true, alloy::primitives::Bytes::new()).await;
+    op.max_fee_per_gas = alloy::primitives::U128::from(quantity("slow", "maxFeePerGas"));
+    op.max_priority_fee_per_gas = alloy::primitives::U128::from(quantity("slow", "maxPriorityFeePerGas"));
+    wallet.sign_user_op(&mut op, ENTRY_POINT_V07, s.h.chain_id);
+    let hash = s.send(&op).await;
+    let tx = s.bundle_now().await;
+    assert_ne!(tx, Value::Null, "a bundle was sent");
+    let receipt = s.ok("eth_getUserOperationReceipt", json!([hash])).await;
+    assert_eq!(receipt["receipt"]["transactionHash"], tx);
+    assert_eq!(receipt["success"], json!(true), "{receipt}");
+    assert_eq!(s.error_code("tora_getUserOperationGasPrice", json!([1])).await, -32602);
+}
