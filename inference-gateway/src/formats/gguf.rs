@@ -372,20 +372,7 @@ impl Reader<'_> {
 
 /// IEEE half to single precision, exactly (subnormals, infinities and NaN included).
 pub fn f16_to_f32(h: u16) -> f32 {
-    let sign = u32::from(h >> 15) << 31;
-    let exp = u32::from((h >> 10) & 0x1f);
-    let mant = u32::from(h & 0x3ff);
-    let bits = match (exp, mant) {
-        (0, 0) => sign,
-        // Subnormal: value = mant * 2^-24, exact in f32.
-        (0, m) => {
-            let v = m as f32 * (-24f32).exp2();
-            return if sign != 0 { -v } else { v };
-        }
-        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
-        (e, m) => sign | ((e + 112) << 23) | (m << 13),
-    };
-    f32::from_bits(bits)
+    half::f16::from_bits(h).to_f32()
 }
 
 fn f16_at(b: &[u8], i: usize) -> f32 {
@@ -524,15 +511,7 @@ mod tests {
     }
 
     fn f16(v: f32) -> [u8; 2] {
-        // Only values exactly representable in f16 are used below.
-        let bits = v.to_bits();
-        let sign = ((bits >> 16) & 0x8000) as u16;
-        if v == 0.0 {
-            return sign.to_le_bytes();
-        }
-        let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
-        let mant = ((bits >> 13) & 0x3ff) as u16;
-        (sign | ((exp as u16) << 10) | mant).to_le_bytes()
+        half::f16::from_f32(v).to_bits().to_le_bytes()
     }
 
     #[test]
