@@ -18,8 +18,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::embeddings::{charge_headers, decimal_header, voucher};
@@ -243,25 +243,79 @@ impl Kind {
     }
 
     /// One choice: the whole text, or a streamed delta.
-    fn choice(self, text: &str, finish: Option<&str>, stream: bool) -> Value {
-        match (self, stream) {
-            (Self::Completion, _) => {
-                json!({ "index": 0, "text": text, "logprobs": null, "finish_reason": finish })
-            }
-            (Self::Chat, false) => json!({
-                "index": 0,
-                "message": { "role": "assistant", "content": text },
-                "finish_reason": finish,
-            }),
-            (Self::Chat, true) => {
-                json!({ "index": 0, "delta": { "content": text }, "finish_reason": finish })
-            }
-        }
+    fn choice<'a>(self, text: &'a str, finish: Option<&'static str>, stream: bool) -> Choice<'a> {
+        let message = |role| Message { role, content: text };
+        let body = match (self, stream) {
+            (Self::Completion, _) => ChoiceBody::Text { text, logprobs: None },
+            (Self::Chat, false) => ChoiceBody::Message { message: message(Some("assistant")) },
+            (Self::Chat, true) => ChoiceBody::Delta { delta: message(None) },
+        };
+        Choice { index: 0, body, finish_reason: finish }
     }
 }
 
-fn usage(prompt: usize, completion: usize) -> Value {
-    json!({ "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion })
+/// An OpenAI completion or chat completion, whole or as one streamed chunk.
+#[derive(Serialize)]
+struct CompletionResponse<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'static str,
+    choices: [Choice<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Usage>,
+    /// What the answer was charged (a stream's last chunk only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tora_charge: Option<ChargeBody>,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    #[serde(flatten)]
+    body: ChoiceBody<'a>,
+    finish_reason: Option<&'static str>,
+}
+
+/// A completion's text, a chat reply's message, or a streamed chat delta.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ChoiceBody<'a> {
+    Text { text: &'a str, logprobs: Option<()> },
+    Message { message: Message<'a> },
+    Delta { delta: Message<'a> },
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    /// Only the first delta of a stream and a whole reply say who speaks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: usize,
+    completion_tokens: usize,
+    total_tokens: usize,
+}
+
+/// The charge in a stream's last chunk: decimal strings, like the headers.
+#[derive(Serialize)]
+struct ChargeBody {
+    charged: String,
+    cumulative_amount: String,
+}
+
+impl From<&Charge> for ChargeBody {
+    fn from(charge: &Charge) -> Self {
+        Self { charged: charge.price.0.to_string(), cumulative_amount: charge.cumulative_amount.to_string() }
+    }
+}
+
+fn usage(prompt: usize, completion: usize) -> Usage {
+    Usage { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
 }
 
 fn response_id() -> String {
@@ -304,14 +358,15 @@ async fn run<S: VoucherStore>(
         let mut headers = charge_headers(&charge);
         headers.insert("x-tora-used", decimal_header(charge.price.0));
         let finish = text.finish.map(Finish::as_str);
-        let body = json!({
-            "id": id,
-            "object": kind.object(false),
-            "created": created,
-            "model": TEXT_MODEL_ID,
-            "choices": [kind.choice(text.text(), finish, false)],
-            "usage": usage(prompt_tokens, used),
-        });
+        let body = CompletionResponse {
+            id: &id,
+            object: kind.object(false),
+            created,
+            model: TEXT_MODEL_ID,
+            choices: [kind.choice(text.text(), finish, false)],
+            usage: Some(usage(prompt_tokens, used)),
+            tora_charge: None,
+        };
         return Ok((headers, Json(body)).into_response());
     }
 
@@ -322,29 +377,31 @@ async fn run<S: VoucherStore>(
     // Room for every event a generation can make, so sending never waits on a slow reader.
     let (events, stream) = mpsc::channel::<Event>(MAX_COMPLETION_TOKENS + 4);
     tokio::spawn(async move {
-        let chunk = |delta: &str, finish: Option<&str>, extra: Option<(Value, Value)>| {
-            let mut body = json!({
-                "id": id,
-                "object": kind.object(true),
-                "created": created,
-                "model": TEXT_MODEL_ID,
-                "choices": [kind.choice(delta, finish, true)],
-            });
-            if let Some((usage, charge)) = extra {
-                body["usage"] = usage;
-                body["tora_charge"] = charge;
-            }
-            Event::default().data(body.to_string())
+        let chunk = |choice: Choice<'_>, extra: Option<(Usage, ChargeBody)>| {
+            let (usage, tora_charge) = extra.unzip();
+            let body = CompletionResponse {
+                id: &id,
+                object: kind.object(true),
+                created,
+                model: TEXT_MODEL_ID,
+                choices: [choice],
+                usage,
+                tora_charge,
+            };
+            Event::default().data(serde_json::to_string(&body).unwrap_or_default())
         };
         if matches!(kind, Kind::Chat) {
-            let first = json!({
-                "id": id, "object": kind.object(true), "created": created, "model": TEXT_MODEL_ID,
-                "choices": [{ "index": 0, "delta": { "role": "assistant", "content": "" }, "finish_reason": null }],
-            });
-            let _ = events.send(Event::default().data(first.to_string())).await;
+            let first = Choice {
+                index: 0,
+                body: ChoiceBody::Delta { delta: Message { role: Some("assistant"), content: "" } },
+                finish_reason: None,
+            };
+            let _ = events.send(chunk(first, None)).await;
         }
         let (mut text, charge) = generation
-            .run(true, |delta| delta.is_empty() || events.try_send(chunk(delta, None, None)).is_ok())
+            .run(true, |delta| {
+                delta.is_empty() || events.try_send(chunk(kind.choice(delta, None, true), None)).is_ok()
+            })
             .await;
         let charge = match charge {
             Ok(charge) => charge,
@@ -356,8 +413,8 @@ async fn run<S: VoucherStore>(
         };
         let tail = text.finish_length();
         let finish = text.finish.map(Finish::as_str);
-        let extra = (usage(prompt_tokens, text.generated()), charge_json(&charge));
-        let _ = events.send(chunk(&tail, finish, Some(extra))).await;
+        let extra = (usage(prompt_tokens, text.generated()), ChargeBody::from(&charge));
+        let _ = events.send(chunk(kind.choice(&tail, finish, true), Some(extra))).await;
         let _ = events.send(Event::default().data("[DONE]")).await;
     });
     Ok((headers, Sse::new(EventStream(stream))).into_response())
@@ -406,11 +463,6 @@ impl<S: VoucherStore> Generation<S> {
         };
         (self.text, charge)
     }
-}
-
-/// The charge in a stream's last chunk: decimal strings, like the headers.
-fn charge_json(charge: &Charge) -> Value {
-    json!({ "charged": charge.price.0.to_string(), "cumulative_amount": charge.cumulative_amount.to_string() })
 }
 
 /// Feeds generated tokens into `text` until the model is done or a stop is found, handing
