@@ -1,12 +1,18 @@
 //! A real local chain for development and tests: anvil (shipped inside an npm package) with
 //! EntryPoint v0.7 deployed at its canonical address through the CREATE2 deployer, and the
 //! Tensora contracts deployed on top. `tora devnet` / `tora up` and every end-to-end test use it.
+//!
+//! The test kit (`harness`, `test_contracts`, `redis_server`) is behind the `test-utils`
+//! feature, which only the workspace's tests enable: the `tora` binary does not carry it.
 
 mod anvil;
 mod deploy;
+#[cfg(feature = "test-utils")]
 pub mod harness;
 pub mod keys;
+#[cfg(feature = "test-utils")]
 pub mod redis_server;
+#[cfg(feature = "test-utils")]
 pub mod test_contracts;
 pub mod wallet;
 
