@@ -23,7 +23,7 @@ pub use drops::{DROP_RECORD_CAPACITY, DropRecord};
 pub use fees::{BundleFees, REPLACEMENT_BUMP_PERCENT, bump, suggested_tiers};
 pub use selection::{hold_back_storage_conflicts, select_bundle};
 
-use crate::pool::Mempool;
+use crate::pool::{Mempool, PoolBlock};
 use crate::validation::Validator;
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256};
@@ -186,9 +186,9 @@ impl<P: Mempool> Builder<P> {
     }
 
     /// The pool's step for a new block, remembering the operations it expired.
-    fn on_block(&self, timestamp: u64, base_fee: u128) {
-        for hash in self.pool.on_block(timestamp, base_fee) {
-            self.drops.record(hash, "expired: the block passed its validUntil");
+    fn on_block(&self, block: PoolBlock) {
+        for (hash, expiry) in self.pool.on_block(block) {
+            self.drops.record(hash, expiry.reason());
         }
     }
 
@@ -281,7 +281,7 @@ impl<P: Mempool> Builder<P> {
             return Ok(block);
         }
         let base_fee = u128::from(block.header.base_fee_per_gas.unwrap_or_default());
-        self.on_block(block.header.timestamp, base_fee);
+        self.on_block(PoolBlock { number: block.header.number, timestamp: block.header.timestamp, base_fee });
         // Blocks skipped between two polls also break the parent link; the check that follows
         // only costs a lookup per recent bundle.
         if block.header.parent_hash != head.hash {

@@ -3,7 +3,10 @@
 
 use super::replacement::{ShortFee, short_fee};
 use super::reputation::{Reputation, ReputationEntry, ReputationStatus};
-use super::{Mempool, PoolError, PoolOperation, SAME_SENDER_MEMPOOL_COUNT, THROTTLED_ENTITY_MEMPOOL_COUNT};
+use super::{
+    Expiry, Mempool, PoolBlock, PoolError, PoolOperation, SAME_SENDER_MEMPOOL_COUNT,
+    THROTTLED_ENTITY_LIVE_BLOCKS, THROTTLED_ENTITY_MEMPOOL_COUNT,
+};
 use crate::validation::Phase;
 use crate::validation::rules::check_mempool_roles;
 use alloy::primitives::{Address, B256, U256};
@@ -26,10 +29,14 @@ impl Default for PoolSettings {
 struct Inner {
     ops: HashMap<B256, (u64, PoolOperation)>,
     by_sender_nonce: HashMap<(Address, U256), B256>,
+    /// The block number each operation arrived at (THROTTLED_ENTITY_LIVE_BLOCKS); set for
+    /// every operation once a block is known.
+    arrived_at: HashMap<B256, u64>,
     reputation: Reputation,
     /// Arrival counter: dump order, and the tie-break between equal fees (first come first).
     next_seq: u64,
-    base_fee: u128,
+    /// The newest block seen: effective fees and arrival blocks are read against it.
+    block: PoolBlock,
 }
 
 pub struct InMemoryPool {
@@ -129,7 +136,7 @@ impl Inner {
     fn lowest(&self) -> Option<(u128, B256)> {
         self.ops
             .values()
-            .map(|(seq, p)| (p.effective_fee(self.base_fee), std::cmp::Reverse(*seq), p.hash))
+            .map(|(seq, p)| (p.effective_fee(self.block.base_fee), std::cmp::Reverse(*seq), p.hash))
             .min()
             .map(|(fee, _, hash)| (fee, hash))
     }
@@ -137,6 +144,7 @@ impl Inner {
     fn take(&mut self, hash: B256) -> Option<(u64, PoolOperation)> {
         let (seq, op) = self.ops.remove(&hash)?;
         self.by_sender_nonce.remove(&(op.op.sender, op.op.nonce));
+        self.arrived_at.remove(&hash);
         Some((seq, op))
     }
 
@@ -165,7 +173,7 @@ impl Mempool for InMemoryPool {
         inner.check_roles(&op, replaced)?;
         inner.check_paymaster_deposit(&op, replaced)?;
         if replaced.is_none() && inner.ops.len() >= self.settings.max_operations.max(1) {
-            let fee = op.effective_fee(inner.base_fee);
+            let fee = op.effective_fee(inner.block.base_fee);
             match inner.lowest() {
                 Some((lowest, hash)) if fee > lowest => {
                     inner.take(hash);
@@ -195,6 +203,12 @@ impl Mempool for InMemoryPool {
         }
         let hash = op.hash;
         inner.by_sender_nonce.insert(key, hash);
+        // A replacement is a new operation: its wait starts now. Before the first block is
+        // known, the first block read starts it.
+        if inner.block != PoolBlock::default() {
+            let arrived = inner.block.number;
+            inner.arrived_at.insert(hash, arrived);
+        }
         inner.ops.insert(hash, (seq, op));
         Ok(hash)
     }
@@ -224,17 +238,30 @@ impl Mempool for InMemoryPool {
         Some(op)
     }
 
-    fn on_block(&self, timestamp: u64, base_fee: u128) -> Vec<B256> {
+    fn on_block(&self, block: PoolBlock) -> Vec<(B256, Expiry)> {
         let mut inner = self.lock();
-        inner.base_fee = base_fee;
-        // The EntryPoint refuses an operation when block.timestamp > validUntil.
-        let expired: Vec<B256> = inner
+        inner.block = block;
+        let inner = &mut *inner;
+        for hash in inner.ops.keys() {
+            inner.arrived_at.entry(*hash).or_insert(block.number);
+        }
+        let expired: Vec<(B256, Expiry)> = inner
             .ops
             .values()
-            .filter(|(_, p)| p.valid_until.is_some_and(|until| until < timestamp))
-            .map(|(_, p)| p.hash)
+            .filter_map(|(_, p)| {
+                // The EntryPoint refuses an operation when block.timestamp > validUntil.
+                if p.valid_until.is_some_and(|until| until < block.timestamp) {
+                    return Some((p.hash, Expiry::ValidUntil));
+                }
+                let waited = inner.arrived_at.get(&p.hash).map_or(0, |at| block.number.saturating_sub(*at));
+                let throttled = || {
+                    p.entities().any(|e| inner.reputation.status(e.address) == ReputationStatus::Throttled)
+                };
+                (waited >= THROTTLED_ENTITY_LIVE_BLOCKS && throttled())
+                    .then_some((p.hash, Expiry::ThrottledTooLong))
+            })
             .collect();
-        for hash in &expired {
+        for (hash, _) in &expired {
             inner.take(*hash);
         }
         expired
@@ -244,7 +271,7 @@ impl Mempool for InMemoryPool {
         let inner = self.lock();
         let mut all = inner.sorted();
         // Stable sort: equal fees keep arrival order.
-        all.sort_by_key(|(_, p)| std::cmp::Reverse(p.effective_fee(inner.base_fee)));
+        all.sort_by_key(|(_, p)| std::cmp::Reverse(p.effective_fee(inner.block.base_fee)));
         all.into_iter().take(max).map(|(_, p)| p.clone()).collect()
     }
 
@@ -260,6 +287,7 @@ impl Mempool for InMemoryPool {
         let mut inner = self.lock();
         inner.ops.clear();
         inner.by_sender_nonce.clear();
+        inner.arrived_at.clear();
     }
 
     fn penalize(&self, entity: Address) -> Vec<B256> {

@@ -33,6 +33,10 @@ fn op(sender: u8, nonce: u64, max_fee: u64, priority: u64) -> PoolOperation {
     }
 }
 
+fn block(number: u64, timestamp: u64, base_fee: u128) -> PoolBlock {
+    PoolBlock { number, timestamp, base_fee }
+}
+
 fn with_paymaster(mut p: PoolOperation) -> PoolOperation {
     p.paymaster = Some(entity(PAYMASTER, false));
     p
@@ -264,10 +268,36 @@ fn operations_past_valid_until_are_dropped() {
     let hash = pool.add(expiring).unwrap();
     pool.add(op(2, 0, GWEI, GWEI)).unwrap();
     // Still valid at its validUntil (the EntryPoint checks timestamp > validUntil).
-    assert!(pool.on_block(1_000, 0).is_empty());
-    assert_eq!(pool.on_block(1_001, 0), vec![hash]);
+    assert!(pool.on_block(block(1, 1_000, 0)).is_empty());
+    assert_eq!(pool.on_block(block(2, 1_001, 0)), vec![(hash, Expiry::ValidUntil)]);
     assert!(pool.get(hash).is_none());
     assert_eq!(pool.dump().len(), 1);
+}
+
+#[test]
+fn operations_naming_a_throttled_entity_leave_after_ten_blocks() {
+    let pool = pool(100);
+    // Added before any block is known: the first block read (100) starts its wait.
+    let early = pool.add(with_paymaster(op(1, 0, GWEI, GWEI))).unwrap();
+    assert!(pool.on_block(block(100, 0, 0)).is_empty());
+    assert!(pool.on_block(block(105, 0, 0)).is_empty());
+    let late = pool.add(with_paymaster(op(2, 0, GWEI, GWEI))).unwrap();
+    let unrelated = pool.add(op(3, 0, GWEI, GWEI)).unwrap();
+    // 110 seen, 0 included: throttled.
+    pool.set_reputation(&[ReputationEntry {
+        address: PAYMASTER,
+        ops_seen: 110,
+        ops_included: 0,
+        status: None,
+    }]);
+    // early has waited 9 blocks at 109, 10 at 110; late (from 105) 10 at 115.
+    assert!(pool.on_block(block(109, 0, 0)).is_empty());
+    assert_eq!(pool.on_block(block(110, 0, 0)), vec![(early, Expiry::ThrottledTooLong)]);
+    assert!(pool.on_block(block(114, 0, 0)).is_empty());
+    assert_eq!(pool.on_block(block(115, 0, 0)), vec![(late, Expiry::ThrottledTooLong)]);
+    // An operation naming no throttled entity stays however long it waits.
+    assert!(pool.on_block(block(500, 0, 0)).is_empty());
+    assert_eq!(hashes(pool.dump()), vec![unrelated]);
 }
 
 #[test]
@@ -293,7 +323,7 @@ fn best_orders_by_effective_fee_at_the_base_fee() {
     // Base fee 0: a earns 1, b earns 3.
     assert_eq!(hashes(pool.best(10)), vec![b, a]);
     // Base fee 5: a earns min(10, 6) = 6, b min(3, 8) = 3.
-    pool.on_block(0, 5);
+    pool.on_block(block(1, 0, 5));
     assert_eq!(hashes(pool.best(10)), vec![a, b]);
     assert_eq!(hashes(pool.best(1)), vec![a]);
 }

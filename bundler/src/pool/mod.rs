@@ -30,6 +30,37 @@ pub const SAME_SENDER_MEMPOOL_COUNT: usize = 4;
 pub const THROTTLED_ENTITY_MEMPOOL_COUNT: usize = 4;
 /// ERC-7562 GREP-020: a throttled entity may appear in this many operations of one bundle.
 pub const THROTTLED_ENTITY_BUNDLE_COUNT: usize = 4;
+/// ERC-7562 THROTTLED_ENTITY_LIVE_BLOCKS: an operation naming a throttled entity leaves the
+/// mempool once it has waited this many blocks.
+pub const THROTTLED_ENTITY_LIVE_BLOCKS: u64 = 10;
+
+/// The newest block, as the pool's rules read it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolBlock {
+    pub number: u64,
+    pub timestamp: u64,
+    pub base_fee: u128,
+}
+
+/// Why a new block dropped a pending operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// The block's timestamp passed the operation's validUntil: the EntryPoint would refuse it.
+    ValidUntil,
+    /// It names a throttled entity and waited THROTTLED_ENTITY_LIVE_BLOCKS (ERC-7562 GREP-020).
+    ThrottledTooLong,
+}
+
+impl Expiry {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::ValidUntil => "expired: the block passed its validUntil",
+            Self::ThrottledTooLong => {
+                "expired: it names a throttled entity and waited THROTTLED_ENTITY_LIVE_BLOCKS blocks"
+            }
+        }
+    }
+}
 
 /// The pool of one EntryPoint. Methods are synchronous: the in-memory pool answers in
 /// microseconds under one lock; a networked pool would make them async.
@@ -44,9 +75,10 @@ pub trait Mempool: Send + Sync + 'static {
     fn remove(&self, hash: B256) -> Option<PoolOperation>;
     /// Drops an operation that a bundle included, counting opsIncluded for its entities.
     fn mark_included(&self, hash: B256) -> Option<PoolOperation>;
-    /// Records the newest block: drops operations past validUntil at `timestamp` and orders
-    /// by the effective fee at `base_fee` from now on; returns the dropped hashes.
-    fn on_block(&self, timestamp: u64, base_fee: u128) -> Vec<B256>;
+    /// Records the newest block: drops operations past validUntil at its timestamp and those
+    /// naming a throttled entity that waited THROTTLED_ENTITY_LIVE_BLOCKS, and orders by the
+    /// effective fee at its base fee from now on; returns the dropped hashes and why.
+    fn on_block(&self, block: PoolBlock) -> Vec<(B256, Expiry)>;
     /// Pending operations, highest effective fee first.
     fn best(&self, max: usize) -> Vec<PoolOperation>;
     /// Every pending operation, in the order they arrived.
