@@ -41,7 +41,7 @@ pub struct GatewayFlags {
     pub provider_key_file: Option<PathBuf>,
     /// Redeem a payer's vouchers as soon as it owes this many TORA base units: the most the
     /// provider is ever owed by one payer between redemptions (0 redeems on the clock only).
-    #[arg(long, default_value_t = 10_000_000_000_000_000_000, env = "TORA_REDEEM_EXPOSURE")]
+    #[arg(long, default_value_t = tora_inference_gateway::server::DEFAULT_REDEEM_EXPOSURE, env = "TORA_REDEEM_EXPOSURE")]
     pub redeem_exposure: u128,
 }
 

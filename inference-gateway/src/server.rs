@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use tokio::task::JoinHandle;
@@ -73,7 +73,7 @@ impl GatewaySettings {
             http: HttpLimits::default(),
             redeem_interval: Some(Duration::from_secs(3_600)),
             // 10 TORA.
-            redeem_exposure: Some(ToraUnits(alloy::primitives::U256::from(10 * tora_core::money::ONE_COIN))),
+            redeem_exposure: Some(ToraUnits(U256::from(DEFAULT_REDEEM_EXPOSURE))),
             text_model: None,
             text_price_per_token: None,
             text_batch: crate::models::llama::DEFAULT_BATCH,
@@ -105,6 +105,8 @@ pub enum ServeError {
 
 /// How often payers are checked against `redeem_exposure`.
 pub const EXPOSURE_CHECK: Duration = Duration::from_secs(10);
+/// 10 TORA: the default most a payer may owe before it is redeemed at once.
+pub const DEFAULT_REDEEM_EXPOSURE: u128 = 10 * tora_core::money::ONE_COIN;
 
 /// A started gateway: its address and the tasks serving it (HTTP, the embedding worker, the
 /// redemption loop when enabled).
@@ -197,30 +199,48 @@ async fn serve<S: VoucherStore>(
         }
     });
     let mut tasks = vec![http, worker];
-    let redeemer = Arc::new(redeemer);
-    if let Some(every) = settings.redeem_interval {
-        tasks.push(tokio::spawn(redeem_every(every, Due::All, redeemer.clone(), gateway.clone())));
-    }
-    if let Some(exposure) = settings.redeem_exposure {
-        let due = Due::Exposed { exposure: exposure.0 };
-        tasks.push(tokio::spawn(redeem_every(EXPOSURE_CHECK, due, redeemer, gateway)));
+    if settings.redeem_interval.is_some() || settings.redeem_exposure.is_some() {
+        let schedule = RedeemSchedule {
+            every: settings.redeem_interval,
+            exposure: settings.redeem_exposure.map(|e| e.0),
+        };
+        tasks.push(tokio::spawn(redeem_on(schedule, redeemer, gateway)));
     }
     let provider = settings.provider_key.address();
     tracing::info!(%address, %provider, "inference gateway listening");
     Ok(RunningGateway { address, provider, tasks })
 }
 
-async fn redeem_every<S: VoucherStore>(
-    every: Duration,
-    due: Due,
-    redeemer: Arc<Redeemer>,
-    gateway: Arc<Gateway<S>>,
-) {
-    let mut ticks = tokio::time::interval(every);
+/// When the gateway redeems: all payers every `every`, and between those, every
+/// [`EXPOSURE_CHECK`], the payers owing at least `exposure`.
+#[derive(Clone, Copy, Debug)]
+struct RedeemSchedule {
+    every: Option<Duration>,
+    exposure: Option<U256>,
+}
+
+/// One loop for both kinds of redemption: they send with the same key, so two loops could
+/// race for its nonce or claim the same payers twice.
+async fn redeem_on<S: VoucherStore>(schedule: RedeemSchedule, redeemer: Redeemer, gateway: Arc<Gateway<S>>) {
+    let tick = match (schedule.every, schedule.exposure) {
+        (Some(every), None) => every,
+        (every, Some(_)) => every.map_or(EXPOSURE_CHECK, |every| every.min(EXPOSURE_CHECK)),
+        (None, None) => return,
+    };
+    let mut ticks = tokio::time::interval(tick);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await; // the first tick is immediate; nothing to redeem yet
+    let mut last_all = tokio::time::Instant::now();
     loop {
         ticks.tick().await;
+        let due = match (schedule.every, schedule.exposure) {
+            (Some(every), _) if last_all.elapsed() >= every => {
+                last_all = tokio::time::Instant::now();
+                Due::All
+            }
+            (_, Some(exposure)) => Due::Exposed { exposure },
+            _ => continue,
+        };
         match redeemer.redeem(gateway.cashier.store(), due).await {
             Ok(r) if r.vouchers > 0 => {
                 tracing::info!(vouchers = r.vouchers, paid = %r.paid, failed = r.failed.len(), ?due, "redeemed vouchers")

@@ -129,6 +129,9 @@ async fn a_wallet_that_turns_after_being_served_is_suspended_and_the_other_payer
         }
         other => panic!("expected a suspension, got {other:?}"),
     }
+    // The frequent exposure check leaves a suspended payer alone: no transaction, no gas.
+    let exposed = p.redeemer.redeem(p.cashier.store(), Due::Exposed { exposure: cost(1) }).await.unwrap();
+    assert_eq!((exposed.vouchers, exposed.tx), (0, None));
     // Honest again: the next redemption succeeds, and that lifts the suspension.
     confirm(&h.deployer, "turn back", wallet.setMood(0).send().await.unwrap()).await.unwrap();
     let redemption = p.redeemer.redeem(p.cashier.store(), Due::All).await.unwrap();

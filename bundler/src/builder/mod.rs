@@ -266,10 +266,10 @@ impl<P: Mempool> Builder<P> {
         Ok(fees::suggested_tiers(base_fee, priority, self.settings.base_fee_margin_percent))
     }
 
-    /// Today's first price of a bundle.
+    /// Today's first price of a bundle: the slow tier wallets are told, so the two never drift.
     async fn price(&self, base_fee: u128) -> Result<BundleFees, BuilderError> {
-        let priority = self.lanes[0].provider.get_max_priority_fee_per_gas().await.map_err(node)?;
-        Ok(BundleFees::price(base_fee, priority, self.settings.base_fee_margin_percent))
+        let [slow, ..] = self.suggested_fees(base_fee).await?;
+        Ok(slow)
     }
 
     /// Processes the newest block once: expiries in the pool, reorgs of included bundles, and

@@ -256,31 +256,26 @@ mod tests {
         let shape = OperationShape { factory: Some(Address::repeat_byte(0xfa)), paymaster: Some(paymaster) };
         let first = Address::repeat_byte(1);
         let (keys, balance, allowance) = token_reads(first, paymaster);
-        let mut reads = ChainReads::default();
-        reads.accounts.extend([first, token]);
         // A struct member two slots into the balance entry, a constant slot, the sender's own slot 0.
-        reads.slots.extend([
-            (token, balance),
-            (token, balance + U256::from(2)),
-            (token, allowance),
-            (token, U256::from(9)),
-            (first, U256::ZERO),
-        ]);
+        let reads_of = |sender: Address, balance: U256, allowance: U256| {
+            let mut reads = ChainReads::default();
+            reads.accounts.extend([sender, token]);
+            reads.slots.extend([
+                (token, balance),
+                (token, balance + U256::from(2)),
+                (token, allowance),
+                (token, U256::from(9)),
+                (sender, U256::ZERO),
+            ]);
+            reads
+        };
+        let reads = reads_of(first, balance, allowance);
         let predictor = ReadPredictor::default();
         predictor.learn(shape, first, &reads, &keys);
 
         let next = Address::repeat_byte(2);
         let (_, next_balance, next_allowance) = token_reads(next, paymaster);
-        let mut expected = ChainReads::default();
-        expected.accounts.extend([next, token]);
-        expected.slots.extend([
-            (token, next_balance),
-            (token, next_balance + U256::from(2)),
-            (token, next_allowance),
-            (token, U256::from(9)),
-            (next, U256::ZERO),
-        ]);
-        assert_eq!(predictor.predict(shape, next), expected);
+        assert_eq!(predictor.predict(shape, next), reads_of(next, next_balance, next_allowance));
         // Another shape has learned nothing.
         let other = OperationShape { factory: None, paymaster: Some(paymaster) };
         assert!(predictor.predict(other, next).is_empty());

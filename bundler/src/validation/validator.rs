@@ -139,8 +139,14 @@ impl Validator {
         let mut head_calls = u64::from(freshness == Freshness::Fetched);
         let mut verdict = self.validate_at(op, block).await;
         if verdict.as_ref().is_err_and(ValidationError::depends_on_state) {
-            let mut fresh = self.head.fetch().await.map_err(ValidationError::Node)?;
-            head_calls += 1;
+            // A head fetched for this very call is the node's latest: only waiting can help.
+            let mut fresh = match freshness {
+                Freshness::Fetched => block,
+                Freshness::Cached => {
+                    head_calls += 1;
+                    self.head.fetch().await.map_err(ValidationError::Node)?
+                }
+            };
             if fresh.hash == block.hash {
                 tokio::time::sleep(NEW_HEAD_GRACE).await;
                 fresh = self.head.fetch().await.map_err(ValidationError::Node)?;

@@ -38,7 +38,7 @@ pub enum Due {
     All,
     /// Payers this provider is exposed to by at least `exposure` (consumed and not yet paid):
     /// checked often, so no payer's debt to the provider grows past it between the clock's
-    /// redemptions. Costs no node call for a payer below it.
+    /// redemptions. Costs no node call for a payer below it; skips suspended payers.
     Exposed { exposure: U256 },
 }
 
@@ -81,7 +81,12 @@ impl Redeemer {
         for ledger in store.ledgers().await? {
             let is_due = match due {
                 Due::All => !ledger.unredeemed(now).is_zero(),
-                Due::Exposed { exposure } => ledger.unredeemed(now) >= exposure.max(U256::from(1)),
+                // A suspended payer's wallet already refused once: retrying it every few seconds
+                // would spend the provider's gas on each refusal, so only the periodic
+                // redemption tries it again.
+                Due::Exposed { exposure } => {
+                    ledger.suspended.is_none() && ledger.unredeemed(now) >= exposure.max(U256::from(1))
+                }
             };
             let claim = ledger.claimable(now);
             let Some(voucher) = ledger.latest.filter(|_| is_due) else { continue };
