@@ -140,5 +140,6 @@ pub async fn run(args: GatewayArgs, stop: crate::shutdown::StopSignals) -> anyho
     println!("gateway: http://{} (vouchers name provider {})", running.address, running.provider);
     let signal = stop.requested().await;
     tracing::info!(signal, "stopping");
+    running.stop().await;
     Ok(())
 }

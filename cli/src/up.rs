@@ -30,13 +30,19 @@ pub async fn run(args: UpArgs, stop: crate::shutdown::StopSignals) -> anyhow::Re
     );
     // The gateway needs the model files and a Vulkan driver: without them the rest still runs.
     crate::gateway::fetch_default_models(&args.gateway).await;
-    match crate::gateway::start_for(d.clone(), &args.gateway).await {
-        Ok(gateway) => println!(
-            "  gateway    http://{} (OpenAI-style /v1/models, embeddings, completions; provider {})",
-            gateway.address, gateway.provider
-        ),
-        Err(e) => println!("  gateway    not started: {e:#}"),
-    }
+    let gateway = match crate::gateway::start_for(d.clone(), &args.gateway).await {
+        Ok(gateway) => {
+            println!(
+                "  gateway    http://{} (OpenAI-style /v1/models, embeddings, completions; provider {})",
+                gateway.address, gateway.provider
+            );
+            Some(gateway)
+        }
+        Err(e) => {
+            println!("  gateway    not started: {e:#}");
+            None
+        }
+    };
     println!("  paymaster  http://{} (ERC-7677; /admin, /health, /ready, /metrics)", paymaster.address);
     println!("  chain      {} (chain id {})", d.rpc_url, d.chain_id);
     println!("  EntryPoint {}", d.contracts.entry_point);
@@ -46,6 +52,9 @@ pub async fn run(args: UpArgs, stop: crate::shutdown::StopSignals) -> anyhow::Re
     println!("  deployment {}", args.devnet.out.display());
     let signal = stop.requested().await;
     println!("stopping ({signal})");
+    if let Some(gateway) = gateway {
+        gateway.stop().await;
+    }
     devnet.anvil.stop().await;
     Ok(())
 }

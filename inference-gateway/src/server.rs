@@ -19,6 +19,7 @@ use crate::metering::Meter;
 use crate::models::bert::embedder::Embedder;
 use crate::models::bert::queue::EmbedQueue;
 use crate::models::bert::tokenizer::SentenceTokenizer;
+use crate::models::llama::worker::WorkerThread;
 use crate::payment::{
     Cashier, Due, Escrow, MemoryVoucherStore, PricePerToken, Redeemer, RedisVoucherStore, VoucherStore,
 };
@@ -115,7 +116,34 @@ pub struct RunningGateway {
     /// The address vouchers must name as `provider`.
     pub provider: Address,
     pub tasks: Vec<JoinHandle<()>>,
+    /// The text model's worker thread, when one is served.
+    text_worker: Option<WorkerThread>,
 }
+
+impl RunningGateway {
+    /// Stops serving and waits (at most [`STOP_WAIT`]) for the model workers to end, so that
+    /// the GPU devices they own are released before the process exits.
+    pub async fn stop(self) {
+        let Self { tasks, text_worker, .. } = self;
+        for task in &tasks {
+            task.abort();
+        }
+        let drained = async {
+            for task in tasks {
+                let _ = task.await;
+            }
+            if let Some(worker) = text_worker {
+                let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+            }
+        };
+        if tokio::time::timeout(STOP_WAIT, drained).await.is_err() {
+            tracing::warn!("the gateway's model workers did not stop in time");
+        }
+    }
+}
+
+/// How long [`RunningGateway::stop`] waits for a generation in progress to end.
+pub const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// Checks the deployment against the chain, loads the model, then serves until the tasks are
 /// aborted.
@@ -181,6 +209,7 @@ async fn serve<S: VoucherStore>(
         }
         None => None,
     };
+    let text_worker = text.as_ref().map(|t| t.model.worker());
     let (queue, worker) = EmbedQueue::start(embedder, settings.queue_capacity);
     let redeemer = Redeemer::new(&settings.deployment.rpc_url, settings.provider_key.clone(), escrow.clone())
         .map_err(|_| ServeError::RpcUrl(settings.deployment.rpc_url.clone()))?;
@@ -208,7 +237,7 @@ async fn serve<S: VoucherStore>(
     }
     let provider = settings.provider_key.address();
     tracing::info!(%address, %provider, "inference gateway listening");
-    Ok(RunningGateway { address, provider, tasks })
+    Ok(RunningGateway { address, provider, tasks, text_worker })
 }
 
 /// When the gateway redeems: all payers every `every`, and between those, every

@@ -3,7 +3,8 @@
 //! forward pass per step for all of them; a bounded number run or wait (429 beyond it).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, mpsc as queue};
+use std::sync::{Arc, Mutex, PoisonError, mpsc as queue};
+use std::thread::JoinHandle;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
@@ -32,6 +33,22 @@ pub struct TextModel {
     /// Generations running or waiting.
     places: Arc<Semaphore>,
     capacity: usize,
+    worker: WorkerThread,
+}
+
+/// The worker thread, to wait for at shutdown: it owns the GPU device, which must be gone
+/// before the process exits (a Vulkan driver torn down under a live device can crash).
+#[derive(Clone)]
+pub struct WorkerThread(Arc<Mutex<Option<JoinHandle<()>>>>);
+
+impl WorkerThread {
+    /// Blocks until the worker has ended, which it does once every [`TextModel`] is dropped.
+    pub fn join(&self) {
+        let handle = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
 }
 
 /// One finished or ongoing generation's output, token by token.
@@ -67,7 +84,7 @@ impl TextModel {
         let (jobs, queued) = queue::channel();
         let passes = Arc::new(AtomicU64::new(decoder.passes()));
         let seen = passes.clone();
-        std::thread::Builder::new()
+        let worker = std::thread::Builder::new()
             .name("text-batches".into())
             .spawn(move || run_batches(&mut *decoder, &queued, &seen))
             .expect("spawning the text model's worker thread");
@@ -79,7 +96,13 @@ impl TextModel {
             chat,
             places: Arc::new(Semaphore::new(capacity)),
             capacity,
+            worker: WorkerThread(Arc::new(Mutex::new(Some(worker)))),
         }
+    }
+
+    /// The worker thread, to wait for once the model is dropped.
+    pub fn worker(&self) -> WorkerThread {
+        self.worker.clone()
     }
 
     pub fn max_context(&self) -> usize {
