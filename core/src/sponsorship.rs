@@ -22,6 +22,12 @@ impl MicroTora {
         u64::try_from(micro).ok().filter(|m| *m <= MAX_BUDGET.0).map(MicroTora)
     }
 
+    /// Rounded down (a balance: never credit more than is there), capped at [`MAX_BUDGET`].
+    pub fn from_tora_floor(amount: ToraUnits) -> Self {
+        let micro = amount.0 / U256::from(BASE_UNITS_PER_MICRO);
+        MicroTora(u64::try_from(micro).unwrap_or(u64::MAX).min(MAX_BUDGET.0))
+    }
+
     pub fn to_tora(self) -> ToraUnits {
         ToraUnits(U256::from(self.0) * U256::from(BASE_UNITS_PER_MICRO))
     }
@@ -103,16 +109,33 @@ pub struct SponsorshipPolicy {
 }
 
 /// A signed quote's maximum cost held against the budgets until the operation settles.
+///
+/// Quotes of one operation (same user and nonce under one budget and period) share one
+/// reservation: only one of them can land, since they spend the same nonce. A wallet that asks
+/// again (a retry, a later `validUntil`) replaces its hold instead of adding one, so re-quoting
+/// cannot fill a budget.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Reservation {
     pub policy_id: String,
     pub period: u64,
     pub user: Address,
+    pub nonce: U256,
+    /// This quote's hash: settlement finds the reservation by the hash that landed.
     pub user_op_hash: B256,
     pub amount: MicroTora,
     /// When the quote expires: an unused reservation is released after it.
     pub expires_at: u64,
+    /// The most the user may hold reserved and unsettled under this budget at once, e.g. its
+    /// TORA balance in token mode; `None` when nothing backs the holds (a sponsor pays).
+    pub cover: Option<MicroTora>,
+}
+
+impl Reservation {
+    /// Names the operation within its budget: the key its quotes share.
+    pub fn slot(&self) -> String {
+        format!("{}:{:#x}:{:#x}", self.period, self.user, self.nonce)
+    }
 }
 
 /// What a policy has used in one period (reservations included).
@@ -133,8 +156,8 @@ pub enum BudgetError {
     PerOp { limit: MicroTora },
     #[error("the policy's operation count for this period is used up ({limit})")]
     OpCount { limit: u64 },
-    #[error("a reservation for this operation already exists")]
-    Duplicate,
+    #[error("the sender's balance ({balance:?}) does not cover its open quotes ({held:?} with this one)")]
+    Uncovered { held: MicroTora, balance: MicroTora },
     #[error("sponsorship store: {0}")]
     Store(String),
 }
@@ -144,13 +167,16 @@ pub trait SponsorshipStore: Send + Sync {
     fn put_policy(&self, policy: &SponsorshipPolicy) -> impl Future<Output = Result<(), BudgetError>> + Send;
     fn policy(&self, id: &str)
     -> impl Future<Output = Result<Option<SponsorshipPolicy>, BudgetError>> + Send;
-    /// Checks every budget of `reservation.period` and reserves its amount, atomically.
+    /// Checks every budget of `reservation.period` and reserves its amount, atomically. A
+    /// reservation of an operation already held (its [`Reservation::slot`]) replaces the hold:
+    /// the larger amount and the later expiry, settled by any of its quotes' hashes.
     fn reserve(
         &self,
         budget: &Budget,
         reservation: &Reservation,
     ) -> impl Future<Output = Result<(), BudgetError>> + Send;
-    /// Replaces the reservation of `user_op_hash` by the actual cost; false if none is held.
+    /// Replaces the reservation that the quote `user_op_hash` belongs to by the actual cost;
+    /// false if none is held.
     fn settle(
         &self,
         user_op_hash: B256,

@@ -138,7 +138,8 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
 
     /// Token mode: the sender must hold the quote's maximum, so that quotes nobody can use
     /// do not fill the token limits.
-    async fn check_sender_holds(&self, sender: Address, max_token_cost: U256) -> Result<(), RpcError> {
+    /// The sender's TORA balance, refused when it is short of this operation's maximum.
+    async fn sender_balance(&self, sender: Address, max_token_cost: U256) -> Result<U256, RpcError> {
         let tora = TORA::new(self.quoter.config.token, self.provider.clone());
         let balance =
             tora.balanceOf(sender).call().await.map_err(|e| RpcError::internal(format!("node: {e}")))?;
@@ -147,7 +148,7 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
                 "{sender} holds {balance} TORA base units but the operation may cost up to {max_token_cost}"
             )));
         }
-        Ok(())
+        Ok(balance)
     }
 
     /// The policy a sponsored call names, after checking the caller's API key, the policy's
@@ -263,7 +264,7 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         let (quote, data) = self.quoter.paymaster_data(&mut op, &payer, &chain).await?;
         op.paymaster_data = Some(data.clone());
         match policy {
-            Some(policy) => self.reserve(&policy.id, &policy.budget, policy.reset, &op, &quote).await?,
+            Some(policy) => self.reserve(&policy.id, &policy.budget, policy.reset, &op, &quote, None).await?,
             None => self.reserve_token_mode(&op, &quote).await?,
         }
         Ok(json!({ "paymaster": self.quoter.config.paymaster, "paymasterData": data }))
@@ -280,8 +281,11 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         if limits.is_unlimited() {
             return Ok(());
         }
-        self.check_sender_holds(op.sender, quote.max_token_cost).await?;
-        self.reserve(TokenLimits::BUDGET_ID, &limits.budget(), limits.reset, op, quote).await
+        // The balance backs every open quote of the sender, not just this one: otherwise one
+        // wallet could hold many operations' maximum (one per nonce key) with one's balance.
+        let balance = self.sender_balance(op.sender, quote.max_token_cost).await?;
+        let cover = MicroTora::from_tora_floor(tora_core::money::ToraUnits(balance));
+        self.reserve(TokenLimits::BUDGET_ID, &limits.budget(), limits.reset, op, quote, Some(cover)).await
     }
 
     /// Holds the quote's maximum against the budgets kept under `budget_id` until the
@@ -293,6 +297,7 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         reset: ResetInterval,
         op: &UserOperation,
         quote: &tora_core::paymaster_quote::Quote,
+        cover: Option<MicroTora>,
     ) -> Result<(), RpcError> {
         let amount = MicroTora::from_tora_ceil(tora_core::money::ToraUnits(quote.max_token_cost))
             .ok_or_else(|| refused("operation cost exceeds any budget"))?;
@@ -301,9 +306,11 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
             policy_id: budget_id.to_owned(),
             period: reset.period(unix_now()),
             user: op.sender,
+            nonce: op.nonce,
             user_op_hash: op.hash(config.entry_point, config.chain_id),
             amount,
             expires_at: quote.valid_until,
+            cover,
         };
         self.sponsorship.store.reserve(budget, &reservation).await.map_err(|e| refused(e.to_string()))
     }

@@ -1,7 +1,7 @@
 //! Both sponsorship stores against the same expectations, the Redis one on a real
 //! redis-server over a real connection.
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, U256};
 use std::sync::Arc;
 use tora_core::sponsorship::{
     Budget, BudgetError, MicroTora, Reservation, ResetInterval, Spend, SponsorshipPolicy, SponsorshipStore,
@@ -30,10 +30,17 @@ fn reservation(n: u8, user: u8, amount: u64, expires_at: u64) -> Reservation {
         policy_id: "game-1".into(),
         period: 7,
         user: Address::repeat_byte(user),
+        nonce: U256::from(n),
         user_op_hash: B256::repeat_byte(n),
         amount: MicroTora(amount),
         expires_at,
+        cover: None,
     }
+}
+
+/// Another quote of operation `n` (same user and nonce), with its own hash.
+fn requote(n: u8, user: u8, hash: u8, amount: u64, expires_at: u64) -> Reservation {
+    Reservation { user_op_hash: B256::repeat_byte(hash), ..reservation(n, user, amount, expires_at) }
 }
 
 async fn behaves_as_a_budget_store(store: &impl SponsorshipStore) {
@@ -53,8 +60,6 @@ async fn behaves_as_a_budget_store(store: &impl SponsorshipStore) {
     assert_eq!(err, BudgetError::PerUser { spent: MicroTora(30), limit: MicroTora(40) });
     let err = store.reserve(&budget, &reservation(2, 2, 31, 1_000)).await.unwrap_err();
     assert_eq!(err, BudgetError::PerOp { limit: MicroTora(30) });
-    let err = store.reserve(&budget, &reservation(1, 2, 1, 1_000)).await.unwrap_err();
-    assert_eq!(err, BudgetError::Duplicate);
     store.reserve(&budget, &reservation(2, 2, 30, 1_000)).await.unwrap();
     store.reserve(&budget, &reservation(3, 3, 30, 10)).await.unwrap();
     let err = store.reserve(&budget, &reservation(4, 4, 11, 1_000)).await.unwrap_err();
@@ -84,6 +89,47 @@ async fn behaves_as_a_budget_store(store: &impl SponsorshipStore) {
     assert_eq!(store.spend("game-1", 8).await.unwrap(), Spend { total: MicroTora(30), ops: 1 });
 }
 
+/// Quotes of one operation (one user, one nonce) share one hold: asking again, with a later
+/// expiry or a different maximum, never reserves twice, and whichever quote lands settles it.
+/// Before, each quote was a hold of its own, so re-quoting one operation filled any budget.
+async fn quotes_of_one_operation_share_one_hold(store: &impl SponsorshipStore) {
+    let period = |r: Reservation| Reservation { period: 9, ..r };
+    let budget = Budget { global: Some(MicroTora(100)), per_user: Some(MicroTora(40)), ..Budget::default() };
+    store.reserve(&budget, &period(requote(1, 1, 0xa1, 30, 1_000))).await.unwrap();
+    store.reserve(&budget, &period(requote(1, 1, 0xa2, 25, 2_000))).await.unwrap();
+    store.reserve(&budget, &period(requote(1, 1, 0xa1, 30, 1_000))).await.unwrap();
+    assert_eq!(store.spend("game-1", 9).await.unwrap(), Spend { total: MicroTora(30), ops: 1 });
+    // A larger maximum raises the hold by the difference only (35 of the user's 40).
+    store.reserve(&budget, &period(requote(1, 1, 0xa3, 35, 1_000))).await.unwrap();
+    assert_eq!(store.user_spend("game-1", 9, Address::repeat_byte(1)).await.unwrap(), MicroTora(35));
+    let err = store.reserve(&budget, &period(reservation(2, 1, 6, 1_000))).await.unwrap_err();
+    assert_eq!(err, BudgetError::PerUser { spent: MicroTora(35), limit: MicroTora(40) });
+    // The second quote landed: its charge replaces the hold; the others settle nothing more.
+    assert!(store.settle(B256::repeat_byte(0xa2), MicroTora(12)).await.unwrap());
+    assert!(!store.settle(B256::repeat_byte(0xa1), MicroTora(12)).await.unwrap());
+    assert!(!store.settle(B256::repeat_byte(0xa3), MicroTora(12)).await.unwrap());
+    assert_eq!(store.spend("game-1", 9).await.unwrap(), Spend { total: MicroTora(12), ops: 1 });
+
+    // The hold lasts until the latest of its quotes expires.
+    store.reserve(&budget, &period(requote(3, 3, 0xb1, 10, 1_000))).await.unwrap();
+    store.reserve(&budget, &period(requote(3, 3, 0xb2, 10, 2_000))).await.unwrap();
+    assert_eq!(store.release_expired(1_500).await.unwrap(), 0);
+    assert_eq!(store.release_expired(2_001).await.unwrap(), 1);
+    assert_eq!(store.spend("game-1", 9).await.unwrap(), Spend { total: MicroTora(12), ops: 1 });
+    assert!(!store.settle(B256::repeat_byte(0xb1), MicroTora(1)).await.unwrap(), "released");
+
+    // A cover (the sender's balance) bounds all of its open holds, whatever their nonces.
+    let covered = |r: Reservation| Reservation { cover: Some(MicroTora(50)), ..period(r) };
+    let open = Budget::default();
+    store.reserve(&open, &covered(requote(10, 9, 0xc1, 30, 1_000))).await.unwrap();
+    let err = store.reserve(&open, &covered(requote(11, 9, 0xc2, 30, 1_000))).await.unwrap_err();
+    assert_eq!(err, BudgetError::Uncovered { held: MicroTora(60), balance: MicroTora(50) });
+    store.reserve(&open, &covered(requote(10, 9, 0xc3, 30, 1_100))).await.unwrap();
+    assert!(store.settle(B256::repeat_byte(0xc3), MicroTora(20)).await.unwrap());
+    store.reserve(&open, &covered(requote(11, 9, 0xc2, 30, 1_000))).await.unwrap();
+    assert_eq!(store.user_spend("game-1", 9, Address::repeat_byte(9)).await.unwrap(), MicroTora(50));
+}
+
 /// 64 concurrent reservations of 7 against a budget of 100: exactly 14 fit, never 15.
 async fn never_overspends_in_parallel<S: SponsorshipStore + 'static>(store: Arc<S>) {
     let budget = Budget { global: Some(MicroTora(100)), ..Budget::default() };
@@ -108,6 +154,7 @@ async fn never_overspends_in_parallel<S: SponsorshipStore + 'static>(store: Arc<
 #[tokio::test]
 async fn memory_store_keeps_budgets() {
     behaves_as_a_budget_store(&MemoryStore::default()).await;
+    quotes_of_one_operation_share_one_hold(&MemoryStore::default()).await;
     never_overspends_in_parallel(Arc::new(MemoryStore::default())).await;
 }
 
@@ -115,6 +162,8 @@ async fn memory_store_keeps_budgets() {
 async fn redis_store_keeps_budgets_over_a_real_connection() {
     let server = RedisServer::start();
     behaves_as_a_budget_store(&RedisStore::connect(&server.url).await.unwrap()).await;
+    let fresh = RedisServer::start();
+    quotes_of_one_operation_share_one_hold(&RedisStore::connect(&fresh.url).await.unwrap()).await;
     let fresh = RedisServer::start();
     never_overspends_in_parallel(Arc::new(RedisStore::connect(&fresh.url).await.unwrap())).await;
 }
@@ -136,6 +185,7 @@ async fn parallel_replicas_sharing_redis_never_overspend() {
                 hash[0] = replica;
                 hash[1] = i;
                 r.user_op_hash = B256::from(hash);
+                r.nonce = U256::from(i);
                 if store.reserve(&budget, &r).await.is_ok() {
                     granted += 1;
                 }

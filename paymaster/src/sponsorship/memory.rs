@@ -1,6 +1,7 @@
 //! Budgets in process memory: the embedded default (`tora up`) and a reference for the Redis
 //! store, which must behave the same.
 
+use super::rules::{Increase, check_budget, check_cover, check_per_op};
 use alloy::primitives::{Address, B256};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,20 +19,35 @@ struct State {
     policies: HashMap<String, SponsorshipPolicy>,
     spend: HashMap<(String, u64), Spend>,
     users: HashMap<(String, u64, Address), MicroTora>,
-    reservations: HashMap<B256, Reservation>,
+    /// What each user holds reserved and unsettled per budget, checked against its cover.
+    held: HashMap<(String, Address), MicroTora>,
+    /// One hold per operation: (policy, slot) to the reservation (largest amount, latest
+    /// expiry) and the hashes of every quote that shares it.
+    reservations: HashMap<(String, String), (Reservation, Vec<B256>)>,
+    by_hash: HashMap<B256, (String, String)>,
     settled_block: Option<u64>,
 }
 
 impl State {
-    /// Moves a reservation's amount out of its counters (and its op, when released unused).
-    fn unreserve(&mut self, r: &Reservation, replace_with: MicroTora, count_op: bool) {
+    /// Takes a hold off its counters, replacing it by `actual` (settle) or by nothing and its
+    /// op (release), and forgets its quotes' hashes.
+    fn unreserve(&mut self, key: &(String, String), actual: MicroTora, count_op: bool) -> bool {
+        let Some((r, hashes)) = self.reservations.remove(key) else {
+            return false;
+        };
+        for hash in hashes {
+            self.by_hash.remove(&hash);
+        }
         let spend = self.spend.entry((r.policy_id.clone(), r.period)).or_default();
-        spend.total = MicroTora(spend.total.0.saturating_sub(r.amount.0) + replace_with.0);
+        spend.total = MicroTora(spend.total.0.saturating_sub(r.amount.0) + actual.0);
         if !count_op {
             spend.ops = spend.ops.saturating_sub(1);
         }
         let user = self.users.entry((r.policy_id.clone(), r.period, r.user)).or_default();
-        *user = MicroTora(user.0.saturating_sub(r.amount.0) + replace_with.0);
+        *user = MicroTora(user.0.saturating_sub(r.amount.0) + actual.0);
+        let held = self.held.entry((r.policy_id.clone(), r.user)).or_default();
+        *held = MicroTora(held.0.saturating_sub(r.amount.0));
+        true
     }
 }
 
@@ -54,38 +70,54 @@ impl SponsorshipStore for MemoryStore {
     }
 
     async fn reserve(&self, budget: &Budget, r: &Reservation) -> Result<(), BudgetError> {
-        let mut state = self.lock();
-        if state.reservations.contains_key(&r.user_op_hash) {
-            return Err(BudgetError::Duplicate);
+        check_per_op(budget, r.amount)?;
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let key = (r.policy_id.clone(), r.slot());
+        let held_before = state.reservations.get(&key);
+        if held_before.is_some_and(|(_, hashes)| hashes.contains(&r.user_op_hash)) {
+            return Ok(());
         }
+        let increase = Increase::over(held_before.map(|(held, _)| held), r);
         let spend = state.spend.get(&(r.policy_id.clone(), r.period)).copied().unwrap_or_default();
         let user = state.users.get(&(r.policy_id.clone(), r.period, r.user)).copied().unwrap_or_default();
-        check_budget(budget, spend, user, r.amount)?;
+        let held = state.held.get(&(r.policy_id.clone(), r.user)).copied().unwrap_or_default();
+        check_budget(budget, spend, user, increase)?;
+        check_cover(r.cover, held, increase)?;
+
         let entry = state.spend.entry((r.policy_id.clone(), r.period)).or_default();
-        entry.total = MicroTora(entry.total.0 + r.amount.0);
-        entry.ops += 1;
+        entry.total = MicroTora(entry.total.0 + increase.amount.0);
+        entry.ops += increase.ops;
         let user = state.users.entry((r.policy_id.clone(), r.period, r.user)).or_default();
-        *user = MicroTora(user.0 + r.amount.0);
-        state.reservations.insert(r.user_op_hash, r.clone());
+        *user = MicroTora(user.0 + increase.amount.0);
+        let held = state.held.entry((r.policy_id.clone(), r.user)).or_default();
+        *held = MicroTora(held.0 + increase.amount.0);
+        let (hold, hashes) = state.reservations.entry(key.clone()).or_insert_with(|| (r.clone(), vec![]));
+        hold.amount = hold.amount.max(r.amount);
+        hold.expires_at = hold.expires_at.max(r.expires_at);
+        hashes.push(r.user_op_hash);
+        state.by_hash.insert(r.user_op_hash, key);
         Ok(())
     }
 
     async fn settle(&self, user_op_hash: B256, actual: MicroTora) -> Result<bool, BudgetError> {
         let mut state = self.lock();
-        let Some(r) = state.reservations.remove(&user_op_hash) else {
+        let Some(key) = state.by_hash.get(&user_op_hash).cloned() else {
             return Ok(false);
         };
-        state.unreserve(&r, actual, true);
-        Ok(true)
+        Ok(state.unreserve(&key, actual, true))
     }
 
     async fn release_expired(&self, now: u64) -> Result<u64, BudgetError> {
         let mut state = self.lock();
-        let expired: Vec<B256> =
-            state.reservations.values().filter(|r| r.expires_at < now).map(|r| r.user_op_hash).collect();
-        for hash in &expired {
-            let r = state.reservations.remove(hash).expect("listed above");
-            state.unreserve(&r, MicroTora(0), false);
+        let expired: Vec<(String, String)> = state
+            .reservations
+            .iter()
+            .filter(|(_, (r, _))| r.expires_at < now)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &expired {
+            state.unreserve(key, MicroTora(0), false);
         }
         Ok(expired.len() as u64)
     }
@@ -111,35 +143,4 @@ impl SponsorshipStore for MemoryStore {
     ) -> Result<MicroTora, BudgetError> {
         Ok(self.lock().users.get(&(policy_id.to_owned(), period, user)).copied().unwrap_or_default())
     }
-}
-
-/// The budget rules, in the order a dapp would want them reported. The Redis store's Lua script
-/// applies the same rules to its own counters.
-pub fn check_budget(
-    budget: &Budget,
-    spend: Spend,
-    user: MicroTora,
-    amount: MicroTora,
-) -> Result<(), BudgetError> {
-    if let Some(limit) = budget.per_op
-        && amount > limit
-    {
-        return Err(BudgetError::PerOp { limit });
-    }
-    if let Some(limit) = budget.global
-        && spend.total.0 + amount.0 > limit.0
-    {
-        return Err(BudgetError::Global { spent: spend.total, limit });
-    }
-    if let Some(limit) = budget.per_user
-        && user.0 + amount.0 > limit.0
-    {
-        return Err(BudgetError::PerUser { spent: user, limit });
-    }
-    if let Some(limit) = budget.max_ops
-        && spend.ops + 1 > limit
-    {
-        return Err(BudgetError::OpCount { limit });
-    }
-    Ok(())
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod calls;
 pub mod memory;
 pub mod redis_store;
+pub mod rules;
 
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;

@@ -4,47 +4,74 @@
 //! Keys of one policy share the hash tag `{policy id}`, so they live in one cluster slot and a
 //! script may touch all of them; the op-hash index is the only cross-slot key.
 
-use super::memory::check_budget;
+use super::rules::check_per_op;
 use alloy::primitives::{Address, B256};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use tora_core::sponsorship::{
     Budget, BudgetError, MicroTora, Reservation, Spend, SponsorshipPolicy, SponsorshipStore,
 };
 
 const PREFIX: &str = "tora:pm";
 
-/// Checks the budgets of one period against its counters and reserves, or says which failed.
+/// `rules::{check_budget, check_cover}` on the policy's counters, then the hold: a quote of an
+/// operation already held (same slot) adds only what it exceeds the hold by, and no operation.
+/// KEYS: spend, user, held, reservation, expiry, hashes. ARGV: amount, global, per user, max
+/// ops, cover (-1: none), expires at, slot, period, user, hash.
 const RESERVE: &str = r#"
+if redis.call('SISMEMBER', KEYS[6], ARGV[10]) == 1 then return {'ok'} end
 local amount = tonumber(ARGV[1])
+local hold = redis.call('HGET', KEYS[4], 'amount')
+local added, new_ops = amount, 1
+if hold then
+  added, new_ops = math.max(0, amount - tonumber(hold)), 0
+end
 local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
 local ops = tonumber(redis.call('HGET', KEYS[1], 'ops') or '0')
 local user = tonumber(redis.call('GET', KEYS[2]) or '0')
+local held = tonumber(redis.call('GET', KEYS[3]) or '0')
 local global_limit, user_limit, max_ops = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-if global_limit >= 0 and total + amount > global_limit then return {'global', tostring(total)} end
-if user_limit >= 0 and user + amount > user_limit then return {'user', tostring(user)} end
-if max_ops >= 0 and ops + 1 > max_ops then return {'ops', tostring(ops)} end
-redis.call('HINCRBY', KEYS[1], 'total', amount)
-redis.call('HINCRBY', KEYS[1], 'ops', 1)
-redis.call('INCRBY', KEYS[2], amount)
-redis.call('HSET', KEYS[3], 'amount', ARGV[1], 'period', ARGV[7], 'user', ARGV[8])
-redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])
+local cover = tonumber(ARGV[5])
+if global_limit >= 0 and total + added > global_limit then return {'global', tostring(total)} end
+if user_limit >= 0 and user + added > user_limit then return {'user', tostring(user)} end
+if max_ops >= 0 and ops + new_ops > max_ops then return {'ops', tostring(ops)} end
+if cover >= 0 and held + added > cover then return {'cover', tostring(held + added)} end
+redis.call('HINCRBY', KEYS[1], 'total', added)
+redis.call('HINCRBY', KEYS[1], 'ops', new_ops)
+redis.call('INCRBY', KEYS[2], added)
+redis.call('INCRBY', KEYS[3], added)
+if not hold or amount > tonumber(hold) then
+  redis.call('HSET', KEYS[4], 'amount', ARGV[1], 'period', ARGV[8], 'user', ARGV[9])
+end
+local expiry = redis.call('ZSCORE', KEYS[5], ARGV[7])
+if not expiry or tonumber(ARGV[6]) > tonumber(expiry) then
+  redis.call('ZADD', KEYS[5], ARGV[6], ARGV[7])
+end
+redis.call('SADD', KEYS[6], ARGV[10])
 return {'ok'}
 "#;
 
-/// Replaces a reservation by the actual cost (settle) or by nothing (release).
+/// Replaces a hold by the actual cost (settle) or by nothing (release); answers the hashes of
+/// its quotes, whose index entries the caller deletes (they live outside the policy's slot).
+/// KEYS: reservation, expiry, hashes. ARGV: policy prefix, actual, slot, mode.
 const UNRESERVE: &str = r#"
 local r = redis.call('HMGET', KEYS[1], 'amount', 'period', 'user')
-if not r[1] then return 0 end
+if not r[1] then return {'none'} end
 local spend = ARGV[1] .. 'spend:' .. r[2]
 local user = ARGV[1] .. 'user:' .. r[2] .. ':' .. r[3]
+local held = ARGV[1] .. 'held:' .. r[3]
 local delta = tonumber(ARGV[2]) - tonumber(r[1])
 redis.call('HINCRBY', spend, 'total', delta)
 redis.call('INCRBY', user, delta)
+redis.call('DECRBY', held, r[1])
 if ARGV[4] == 'release' then redis.call('HINCRBY', spend, 'ops', -1) end
-redis.call('DEL', KEYS[1])
+local hashes = redis.call('SMEMBERS', KEYS[3])
+redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('ZREM', KEYS[2], ARGV[3])
-return 1
+table.insert(hashes, 1, 'done')
+return hashes
 "#;
 
 #[derive(Clone)]
@@ -52,6 +79,8 @@ pub struct RedisStore {
     connection: ConnectionManager,
     reserve: Script,
     unreserve: Script,
+    /// Budget ids this process already added to [`POLICIES`]: once each, not once per quote.
+    listed: Arc<Mutex<HashSet<String>>>,
 }
 
 fn store_err(e: redis::RedisError) -> BudgetError {
@@ -70,14 +99,23 @@ fn user_key(policy_id: &str, period: u64, user: Address) -> String {
     format!("{}user:{period}:{user:#x}", policy_prefix(policy_id))
 }
 
-fn reservation_key(policy_id: &str, hash: B256) -> String {
-    format!("{}res:{hash}", policy_prefix(policy_id))
+fn held_key(policy_id: &str, user: Address) -> String {
+    format!("{}held:{user:#x}", policy_prefix(policy_id))
+}
+
+fn reservation_key(policy_id: &str, slot: &str) -> String {
+    format!("{}res:{slot}", policy_prefix(policy_id))
+}
+
+fn hashes_key(policy_id: &str, slot: &str) -> String {
+    format!("{}reshashes:{slot}", policy_prefix(policy_id))
 }
 
 fn expiry_key(policy_id: &str) -> String {
     format!("{}expiry", policy_prefix(policy_id))
 }
 
+/// A quote's hash to its hold, as `"{slot} {policy id}"` (a slot has no spaces).
 fn index_key(hash: B256) -> String {
     format!("{PREFIX}:resindex:{hash}")
 }
@@ -96,30 +134,58 @@ impl RedisStore {
     pub async fn connect(url: &str) -> Result<Self, BudgetError> {
         let client = redis::Client::open(url).map_err(store_err)?;
         let connection = ConnectionManager::new(client).await.map_err(store_err)?;
-        Ok(Self { connection, reserve: Script::new(RESERVE), unreserve: Script::new(UNRESERVE) })
+        Ok(Self {
+            connection,
+            reserve: Script::new(RESERVE),
+            unreserve: Script::new(UNRESERVE),
+            listed: Arc::default(),
+        })
+    }
+
+    /// Lists `policy_id` among those whose expired holds are released, before its first hold.
+    async fn list_policy(&self, policy_id: &str) -> Result<(), BudgetError> {
+        if self.listed.lock().unwrap_or_else(|p| p.into_inner()).contains(policy_id) {
+            return Ok(());
+        }
+        let mut connection = self.connection.clone();
+        let _: i64 = connection.sadd(POLICIES, policy_id).await.map_err(store_err)?;
+        self.listed.lock().unwrap_or_else(|p| p.into_inner()).insert(policy_id.to_owned());
+        Ok(())
     }
 
     async fn unreserve(
         &self,
         policy_id: &str,
-        hash: B256,
+        slot: &str,
         actual: MicroTora,
         mode: &str,
     ) -> Result<bool, BudgetError> {
         let mut connection = self.connection.clone();
-        let done: i64 = self
+        let answer: Vec<String> = self
             .unreserve
-            .key(reservation_key(policy_id, hash))
+            .key(reservation_key(policy_id, slot))
             .key(expiry_key(policy_id))
+            .key(hashes_key(policy_id, slot))
             .arg(policy_prefix(policy_id))
             .arg(actual.0)
-            .arg(hash.to_string())
+            .arg(slot)
             .arg(mode)
             .invoke_async(&mut connection)
             .await
             .map_err(store_err)?;
-        let _: i64 = connection.del(index_key(hash)).await.map_err(store_err)?;
-        Ok(done == 1)
+        let Some((first, hashes)) = answer.split_first() else {
+            return Err(BudgetError::Store("empty unreserve answer".into()));
+        };
+        if first != "done" {
+            return Ok(false);
+        }
+        // One DEL per key: index keys hash to different cluster slots.
+        let mut pipe = redis::pipe();
+        for hash in hashes.iter().filter_map(|h| h.parse::<B256>().ok()) {
+            pipe.del(index_key(hash)).ignore();
+        }
+        let _: () = pipe.query_async(&mut connection).await.map_err(store_err)?;
+        Ok(true)
     }
 }
 
@@ -148,39 +214,36 @@ impl SponsorshipStore for RedisStore {
     }
 
     async fn reserve(&self, budget: &Budget, r: &Reservation) -> Result<(), BudgetError> {
-        // Per-op needs no counter; checking it first keeps the script to the shared state.
-        check_budget(
-            &Budget { per_op: budget.per_op, ..Budget::default() },
-            Spend::default(),
-            MicroTora(0),
-            r.amount,
-        )?;
+        check_per_op(budget, r.amount)?;
+        self.list_policy(&r.policy_id).await?;
+        let slot = r.slot();
         let mut connection = self.connection.clone();
-        let claimed: bool =
-            connection.set_nx(index_key(r.user_op_hash), &r.policy_id).await.map_err(store_err)?;
-        if !claimed {
-            return Err(BudgetError::Duplicate);
-        }
+        // The index first: a hold is never without the way to settle it.
+        let _: () = connection
+            .set(index_key(r.user_op_hash), format!("{slot} {}", r.policy_id))
+            .await
+            .map_err(store_err)?;
         let outcome: Vec<String> = self
             .reserve
             .key(spend_key(&r.policy_id, r.period))
             .key(user_key(&r.policy_id, r.period, r.user))
-            .key(reservation_key(&r.policy_id, r.user_op_hash))
+            .key(held_key(&r.policy_id, r.user))
+            .key(reservation_key(&r.policy_id, &slot))
             .key(expiry_key(&r.policy_id))
+            .key(hashes_key(&r.policy_id, &slot))
             .arg(r.amount.0)
             .arg(limit(budget.global.map(|m| m.0)))
             .arg(limit(budget.per_user.map(|m| m.0)))
             .arg(limit(budget.max_ops))
+            .arg(limit(r.cover.map(|m| m.0)))
             .arg(r.expires_at)
-            .arg(r.user_op_hash.to_string())
+            .arg(&slot)
             .arg(r.period)
             .arg(format!("{:#x}", r.user))
+            .arg(r.user_op_hash.to_string())
             .invoke_async(&mut connection)
             .await
             .map_err(store_err)?;
-        if outcome.first().map(String::as_str) == Some("ok") {
-            let _: i64 = connection.sadd(POLICIES, &r.policy_id).await.map_err(store_err)?;
-        }
         let used = |i: usize| MicroTora(outcome.get(i).and_then(|v| v.parse().ok()).unwrap_or(0));
         let refused = match outcome.first().map(String::as_str) {
             Some("ok") => return Ok(()),
@@ -191,17 +254,19 @@ impl SponsorshipStore for RedisStore {
                 BudgetError::PerUser { spent: used(1), limit: budget.per_user.unwrap_or_default() }
             }
             Some("ops") => BudgetError::OpCount { limit: budget.max_ops.unwrap_or_default() },
+            Some("cover") => BudgetError::Uncovered { held: used(1), balance: r.cover.unwrap_or_default() },
             other => BudgetError::Store(format!("unexpected script answer {other:?}")),
         };
+        // Refused, so this hash joined no hold (a hash already held answers "ok" above).
         let _: i64 = connection.del(index_key(r.user_op_hash)).await.map_err(store_err)?;
         Err(refused)
     }
 
     async fn settle(&self, user_op_hash: B256, actual: MicroTora) -> Result<bool, BudgetError> {
         let mut connection = self.connection.clone();
-        let policy: Option<String> = connection.get(index_key(user_op_hash)).await.map_err(store_err)?;
-        match policy {
-            Some(policy_id) => self.unreserve(&policy_id, user_op_hash, actual, "settle").await,
+        let entry: Option<String> = connection.get(index_key(user_op_hash)).await.map_err(store_err)?;
+        match entry.as_deref().and_then(|e| e.split_once(' ')) {
+            Some((slot, policy_id)) => self.unreserve(policy_id, slot, actual, "settle").await,
             None => Ok(false),
         }
     }
@@ -216,11 +281,8 @@ impl SponsorshipStore for RedisStore {
                 .zrangebyscore(expiry_key(&policy_id), "-inf", format!("({now}"))
                 .await
                 .map_err(store_err)?;
-            for hash in expired {
-                let Ok(hash) = hash.parse::<B256>() else {
-                    continue;
-                };
-                if self.unreserve(&policy_id, hash, MicroTora(0), "release").await? {
+            for slot in expired {
+                if self.unreserve(&policy_id, &slot, MicroTora(0), "release").await? {
                     released += 1;
                 }
             }

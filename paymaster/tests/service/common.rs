@@ -134,6 +134,11 @@ pub async fn call(url: &str, method: &str, params: Value) -> Result<Value, Value
     call_with_key(url, None, method, params).await
 }
 
+/// A hex string field of an answer, as bytes.
+pub fn hex_bytes(value: &Value) -> alloy::primitives::Bytes {
+    value.as_str().unwrap().parse().unwrap()
+}
+
 pub async fn call_with_key(
     url: &str,
     key: Option<&str>,

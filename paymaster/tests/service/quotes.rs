@@ -1,7 +1,7 @@
 //! The paymaster service over HTTP JSON-RPC on the devnet: a wallet asks for a quote, signs the
 //! permit it proposes, and the operation lands paying in TORA (sent straight to the EntryPoint).
 
-use crate::common::{api_key, call, call_with_key, fit_gas, start_service, start_service_with};
+use crate::common::{api_key, call, call_with_key, fit_gas, hex_bytes, start_service, start_service_with};
 use alloy::primitives::{Address, Bytes, I256, U256};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -17,10 +17,6 @@ use tora_devnet::{SmartWallet, confirm, keys, provider_for};
 use tora_paymaster::sponsorship::MemoryStore;
 use tora_paymaster::sponsorship::auth::Role;
 use tora_paymaster::{PaymasterConfig, settlement};
-
-fn hex_bytes(value: &Value) -> Bytes {
-    value.as_str().unwrap().parse().unwrap()
-}
 
 fn zero_bytes(data: &[u8]) -> usize {
     data.iter().filter(|b| **b == 0).count()

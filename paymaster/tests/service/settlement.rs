@@ -1,21 +1,22 @@
 //! Issue 12, item 8: settlement keeps a cursor in the store and resumes from it, and releases a
 //! reservation only once the blocks up to its quote's expiry are read.
 
-use crate::common::{api_key, call_with_key, fit_gas};
-use alloy::primitives::{Bytes, U128};
+use crate::common::{api_key, call_with_key, fit_gas, hex_bytes};
+use alloy::primitives::{Address, Bytes, U128, U256};
 use rust_decimal::Decimal;
 use serde_json::json;
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 use tora_core::ENTRY_POINT_V07;
+use tora_core::UserOperation;
 use tora_core::contracts::ToraPaymaster;
 use tora_core::money::ToraUnits;
-use tora_core::paymaster_quote::QUOTE_DATA_LEN;
-use tora_core::sponsorship::{Budget, MicroTora, Reservation, Spend, SponsorshipStore};
+use tora_core::paymaster_quote::{PaymasterData, QUOTE_DATA_LEN, QUOTE_WITH_PERMIT_LEN};
+use tora_core::sponsorship::{Budget, MicroTora, Reservation, ResetInterval, Spend, SponsorshipStore};
 use tora_devnet::harness::{Harness, event, tora};
-use tora_devnet::keys;
 use tora_devnet::redis_server::RedisServer;
+use tora_devnet::{SmartWallet, keys};
 use tora_paymaster::PaymasterConfig;
 use tora_paymaster::config::TokenLimits;
 use tora_paymaster::gas_bounds::GasBounds;
@@ -143,9 +144,11 @@ fn reservation(hash: u8, expires_at: u64) -> Reservation {
         policy_id: "p".into(),
         period: 0,
         user: alloy::primitives::Address::repeat_byte(1),
+        nonce: alloy::primitives::U256::from(hash),
         user_op_hash: alloy::primitives::B256::repeat_byte(hash),
         amount: MicroTora(1_000),
         expires_at,
+        cover: None,
     }
 }
 
@@ -184,4 +187,71 @@ async fn reservations_are_released_only_past_the_last_block_read() {
     h.anvil("evm_mine", json!([head + 1_001])).await;
     assert_eq!(settlement::tick(&store, &h.deployer, &settings).await.unwrap().released, 1);
     assert_eq!(store.spend("p", 0).await.unwrap(), Spend::default());
+}
+
+/// Token mode on Redis, end to end: a wallet quotes one operation twice (other calldata, same
+/// nonce), so one maximum is held; the second lands with its permit, and settlement replaces
+/// the hold by the charge the chain logged, to the micro-TORA. Before, each quote held its own
+/// maximum, and the one that did not land stayed held until it expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_mode_operation_quoted_twice_holds_one_maximum_and_settles_to_its_charge() {
+    let h = Harness::start().await;
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url).await.unwrap();
+    let c = h.contracts().clone();
+    let mut configured = settings(&h, &redis.url);
+    configured.token_limits = TokenLimits {
+        per_sender: Some(MicroTora(1_000_000_000)),
+        global: Some(MicroTora(100_000_000_000)),
+        reset: ResetInterval::Daily,
+    };
+    let running = start(configured).await.unwrap();
+    let url = format!("http://{}", running.address);
+    let wallet = h.new_wallet(61).await;
+    h.send_tora(wallet.address, tora(1_000)).await;
+    let mut first = h.op(&wallet, true, Bytes::new()).await;
+    fit_gas(&h, &mut first, QUOTE_WITH_PERMIT_LEN).await;
+    let second = UserOperation {
+        call_data: SmartWallet::execute(Address::ZERO, U256::ZERO, Bytes::new()),
+        ..first.clone()
+    };
+    let permit = h.permit(&wallet, tora(100)).await;
+    let context = json!({ "token": c.tora, "permit": {
+        "value": tora(100), "deadline": permit.deadline, "signature": Bytes::from(permit.signature.to_vec()) } });
+    let mut quoted = Vec::new();
+    for op in [&first, &second] {
+        let params = json!([op, ENTRY_POINT_V07, format!("{:#x}", h.chain_id), context]);
+        quoted.push(call_with_key(&url, None, "pm_getPaymasterData", params).await.unwrap());
+    }
+    let period = ResetInterval::Daily.period(h.now().await);
+    let id = TokenLimits::BUDGET_ID;
+    let held = store.spend(id, period).await.unwrap();
+    let quote = PaymasterData::decode(&hex_bytes(&quoted[1]["paymasterData"])).unwrap().quote;
+    assert_eq!(
+        held,
+        Spend { total: MicroTora::from_tora_ceil(ToraUnits(quote.max_token_cost)).unwrap(), ops: 1 }
+    );
+
+    let mut op = second;
+    op.paymaster = Some(c.paymaster);
+    op.paymaster_verification_gas_limit =
+        Some(U128::from(PaymasterConfig::DEFAULT_VERIFICATION_GAS_WITH_PERMIT));
+    op.paymaster_post_op_gas_limit = Some(U128::from(PaymasterConfig::DEFAULT_POST_OP_GAS));
+    op.paymaster_data = Some(hex_bytes(&quoted[1]["paymasterData"]));
+    let receipt = h.sign_and_handle(&wallet, op).await.unwrap();
+    let charge: ToraPaymaster::GasChargedInToken = event(&receipt);
+    let charged = MicroTora::from_tora_ceil(ToraUnits(charge.charge)).unwrap();
+    assert!(charged < held.total);
+    h.anvil("anvil_mine", json!([CONFIRMATIONS])).await;
+    let mut spend = held;
+    for _ in 0..100 {
+        spend = store.spend(id, period).await.unwrap();
+        if spend.total == charged {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(spend, Spend { total: charged, ops: 1 });
+    assert_eq!(store.user_spend(id, period, wallet.address).await.unwrap(), charged);
+    stop(running);
 }

@@ -3,7 +3,8 @@
 //! on token mode, for sponsors leaving, and with permits that read the clock.
 
 use crate::common::{
-    Service, api_key, base_fee, bundler_pre_verification_gas, call, call_with_key, fit_gas, start_configured,
+    Service, api_key, base_fee, bundler_pre_verification_gas, call, call_with_key, fit_gas, hex_bytes,
+    start_configured,
 };
 use alloy::primitives::{Address, Bytes, I256, U128, U256};
 use serde_json::{Value, json};
@@ -26,10 +27,6 @@ use tora_paymaster::sponsorship::auth::Role;
 
 fn chain(h: &Harness) -> String {
     format!("{:#x}", h.chain_id)
-}
-
-fn hex_bytes(value: &Value) -> Bytes {
-    value.as_str().unwrap().parse().unwrap()
 }
 
 /// A sponsor with 100 TORA deposited and an open policy "open" for dapp-1.
@@ -206,11 +203,18 @@ async fn token_mode_is_limited_per_sender_and_in_all() {
     let period = ResetInterval::Daily.period(h.now().await);
     let id = TokenLimits::BUDGET_ID;
     assert_eq!(store.user_spend(id, period, wallets[0].address).await.unwrap(), first);
-    // The same sender again (another operation): over its limit.
-    let again = UserOperation {
+    // The same operation quoted again, and another call on the same nonce: only one of them can
+    // land, so they hold nothing more. Before, every quote held the maximum again.
+    let same_nonce = UserOperation {
         call_data: SmartWallet::execute(Address::ZERO, U256::ZERO, Bytes::new()),
         ..ops[0].clone()
     };
+    for op in [&ops[0], &same_nonce, &ops[0]] {
+        data(op).await.unwrap();
+    }
+    assert_eq!(store.user_spend(id, period, wallets[0].address).await.unwrap(), first);
+    // The same sender again with another nonce (key 1): another operation, over its limit.
+    let again = UserOperation { nonce: ops[0].nonce | (U256::from(1) << 64), ..ops[0].clone() };
     let err = data(&again).await.unwrap_err();
     assert_eq!(err["code"], -32501);
     assert!(err["message"].as_str().unwrap().contains("user's budget"), "{err}");
@@ -227,6 +231,41 @@ async fn token_mode_is_limited_per_sender_and_in_all() {
     fit_gas(&h, &mut op, QUOTE_DATA_LEN).await;
     let err = data(&op).await.unwrap_err();
     assert!(err["message"].as_str().unwrap().contains("holds 0 TORA"), "{err}");
+}
+
+/// Item 5: a sender's TORA backs all of its open token-mode quotes, not each one alone. Before,
+/// a wallet holding one operation's maximum got a quote for each of any number of nonce keys,
+/// and a few such wallets filled the global limit for everyone.
+#[tokio::test]
+async fn a_senders_balance_backs_all_of_its_open_quotes() {
+    let h = Harness::start().await;
+    let store = Arc::new(MemoryStore::default());
+    let wallet = h.new_wallet(48).await;
+    let mut op = h.op(&wallet, true, Bytes::new()).await;
+    fit_gas(&h, &mut op, QUOTE_DATA_LEN).await;
+    let maximum = reservation_of(&op, &h, false);
+    // One and a half operations' worth.
+    h.send_tora(wallet.address, MicroTora(maximum.0 * 3 / 2).to_tora().0).await;
+    let limits = TokenLimits {
+        per_sender: None,
+        global: Some(MicroTora(u64::MAX >> 12)),
+        reset: ResetInterval::Daily,
+    };
+    let url =
+        start_configured(&h, Service { store: store.clone(), token_limits: limits, ..Service::default() })
+            .await;
+    let token = json!({ "token": h.contracts().tora });
+    let data = |op: &UserOperation| {
+        call(&url, "pm_getPaymasterData", json!([op, ENTRY_POINT_V07, chain(&h), token]))
+    };
+    data(&op).await.unwrap();
+    data(&op).await.unwrap();
+    let second_key = UserOperation { nonce: op.nonce | (U256::from(1) << 64), ..op.clone() };
+    let err = data(&second_key).await.unwrap_err();
+    assert_eq!(err["code"], -32501);
+    assert!(err["message"].as_str().unwrap().contains("does not cover its open quotes"), "{err}");
+    let period = ResetInterval::Daily.period(h.now().await);
+    assert_eq!(store.user_spend(TokenLimits::BUDGET_ID, period, wallet.address).await.unwrap(), maximum);
 }
 
 /// Item 6: while a sponsor's withdrawal is pending the service signs no sponsored quote; after

@@ -1,0 +1,65 @@
+//! The budget rules both stores apply: the memory store in Rust under its lock, the Redis
+//! store in its reserve script (which mirrors these functions line by line) and here.
+
+use tora_core::sponsorship::{Budget, BudgetError, MicroTora, Reservation, Spend};
+
+/// What a reservation adds to the counters: all of it for a new operation; for another quote
+/// of an operation already held, only what it exceeds the hold by, and no operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Increase {
+    pub amount: MicroTora,
+    pub ops: u64,
+}
+
+impl Increase {
+    pub fn over(held: Option<&Reservation>, r: &Reservation) -> Self {
+        match held {
+            None => Self { amount: r.amount, ops: 1 },
+            Some(held) => Self { amount: MicroTora(r.amount.0.saturating_sub(held.amount.0)), ops: 0 },
+        }
+    }
+}
+
+/// The per-operation limit, which needs no counter.
+pub fn check_per_op(budget: &Budget, amount: MicroTora) -> Result<(), BudgetError> {
+    match budget.per_op {
+        Some(limit) if amount > limit => Err(BudgetError::PerOp { limit }),
+        _ => Ok(()),
+    }
+}
+
+/// The counted budget rules, in the order a dapp would want them reported. The Redis store's
+/// Lua script applies the same rules to its own counters.
+pub fn check_budget(
+    budget: &Budget,
+    spend: Spend,
+    user: MicroTora,
+    increase: Increase,
+) -> Result<(), BudgetError> {
+    if let Some(limit) = budget.global
+        && spend.total.0 + increase.amount.0 > limit.0
+    {
+        return Err(BudgetError::Global { spent: spend.total, limit });
+    }
+    if let Some(limit) = budget.per_user
+        && user.0 + increase.amount.0 > limit.0
+    {
+        return Err(BudgetError::PerUser { spent: user, limit });
+    }
+    if let Some(limit) = budget.max_ops
+        && spend.ops + increase.ops > limit
+    {
+        return Err(BudgetError::OpCount { limit });
+    }
+    Ok(())
+}
+
+/// A user's open holds stay within what backs them (its balance in token mode).
+pub fn check_cover(cover: Option<MicroTora>, held: MicroTora, increase: Increase) -> Result<(), BudgetError> {
+    match cover {
+        Some(balance) if held.0 + increase.amount.0 > balance.0 => {
+            Err(BudgetError::Uncovered { held: MicroTora(held.0 + increase.amount.0), balance })
+        }
+        _ => Ok(()),
+    }
+}
