@@ -58,6 +58,19 @@ alloy::sol!(
     "../contracts/artifacts/InferenceEscrow.json"
 );
 
+alloy::sol! {
+    /// `InferenceEscrow.Failure`, the reason in `RedeemFailed` (an ABI carries it as a bare
+    /// uint8). In the contract's order: a test checks it against the source.
+    #[derive(Debug, PartialEq, Eq)]
+    enum RedeemFailure {
+        None,
+        NotProvider,
+        ClaimAboveVoucher,
+        InvalidSignature,
+        InsufficientDeposit
+    }
+}
+
 /// The CREATE2 factory present on anvil and on most EVM chains (Arachnid's deterministic deployer).
 pub const CREATE2_DEPLOYER: alloy::primitives::Address =
     alloy::primitives::address!("4e59b44847b379578588920cA78FbF26c0B4956C");
@@ -98,3 +111,20 @@ macro_rules! packed_user_operation_from_entry_point {
 }
 
 packed_user_operation_from_entry_point!(ToraPaymaster::PackedUserOperation);
+
+#[cfg(test)]
+mod tests {
+    use super::RedeemFailure;
+
+    /// The ABI names no enum values, so the Rust copy is checked against the contract's source.
+    #[test]
+    fn redeem_failures_follow_the_contracts_enum() {
+        let source = include_str!("../../contracts/src/InferenceEscrow.sol");
+        let body = source.split("enum Failure {").nth(1).and_then(|rest| rest.split('}').next()).unwrap();
+        let names: Vec<&str> = body.split(',').map(str::trim).collect();
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(format!("{:?}", RedeemFailure::try_from(i as u8).unwrap()), *name);
+        }
+        assert!(RedeemFailure::try_from(names.len() as u8).is_err());
+    }
+}

@@ -3,7 +3,14 @@
 //! through that field.
 
 use crate::money::Wei;
+use alloy::eips::BlockId;
+use alloy::network::TransactionBuilder;
+use alloy::primitives::Bytes;
 use alloy::primitives::{Address, U256, address};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::TransactionRequest;
+use alloy::sol_types::SolCall;
+use std::sync::{Mutex, PoisonError};
 
 /// The GasPriceOracle predeploy on every OP Stack chain.
 pub const GAS_PRICE_ORACLE: Address = address!("420000000000000000000000000000000000000F");
@@ -65,6 +72,68 @@ fn fjord_fee_for_size(size: u64, params: &L1FeeParams) -> Wei {
 /// Gas that pays `fee` at `gas_price`, rounded up (the bundler must not fall short).
 pub fn gas_for_fee(fee: Wei, gas_price: U256) -> U256 {
     if gas_price.is_zero() { U256::ZERO } else { fee.0.div_ceil(gas_price) }
+}
+
+/// Reads the oracle's [`L1FeeParams`] in one JSON-RPC batch (four `eth_call`s in one HTTP
+/// request), pinned to a block and cached for it: the oracle changes only when an L1 block is
+/// posted, at most once per L2 block. The bundler's estimator and the paymaster's bounds share it.
+pub struct OracleReader {
+    provider: DynProvider,
+    oracle: Address,
+    cached: Mutex<Option<(u64, L1FeeParams)>>,
+}
+
+fn node<E: std::fmt::Display>(e: E) -> String {
+    format!("GasPriceOracle: {e}")
+}
+
+impl OracleReader {
+    pub fn new(provider: DynProvider, oracle: Address) -> Self {
+        Self { provider, oracle, cached: Mutex::new(None) }
+    }
+
+    /// The parameters at `block`, and the node calls that took: none when that block's are
+    /// cached, else one batch of four.
+    pub async fn params(&self, block: u64) -> Result<(L1FeeParams, u64), String> {
+        if let Some((at, params)) = *self.cached.lock().unwrap_or_else(PoisonError::into_inner)
+            && at == block
+        {
+            return Ok((params, 0));
+        }
+        let call = |data: Vec<u8>| {
+            (TransactionRequest::default().with_to(self.oracle).with_input(data), BlockId::number(block))
+        };
+        let client = self.provider.client();
+        let mut batch = alloy::rpc::client::BatchRequest::new(client);
+        let l1_base_fee = batch
+            .add_call::<_, Bytes>("eth_call", &call(GasPriceOracle::l1BaseFeeCall {}.abi_encode()))
+            .map_err(node)?;
+        let blob_base_fee = batch
+            .add_call::<_, Bytes>("eth_call", &call(GasPriceOracle::blobBaseFeeCall {}.abi_encode()))
+            .map_err(node)?;
+        let base_fee_scalar = batch
+            .add_call::<_, Bytes>("eth_call", &call(GasPriceOracle::baseFeeScalarCall {}.abi_encode()))
+            .map_err(node)?;
+        let blob_base_fee_scalar = batch
+            .add_call::<_, Bytes>("eth_call", &call(GasPriceOracle::blobBaseFeeScalarCall {}.abi_encode()))
+            .map_err(node)?;
+        batch.send().await.map_err(node)?;
+        let word = |bytes: &Bytes| -> Result<U256, String> {
+            U256::try_from_be_slice(bytes.get(..32).ok_or_else(|| node("short answer"))?)
+                .ok_or_else(|| node("bad word"))
+        };
+        let scalar = |bytes: &Bytes| -> Result<u32, String> {
+            u32::try_from(word(bytes)?).map_err(|_| node("scalar above uint32"))
+        };
+        let params = L1FeeParams {
+            l1_base_fee: word(&l1_base_fee.await.map_err(node)?)?,
+            blob_base_fee: word(&blob_base_fee.await.map_err(node)?)?,
+            base_fee_scalar: scalar(&base_fee_scalar.await.map_err(node)?)?,
+            blob_base_fee_scalar: scalar(&blob_base_fee_scalar.await.map_err(node)?)?,
+        };
+        *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = Some((block, params));
+        Ok((params, 4))
+    }
 }
 
 #[cfg(test)]

@@ -84,6 +84,17 @@ impl Harness {
         confirm(&self.deployer, "transfer TORA", pending).await.unwrap();
     }
 
+    /// Puts `amount` of the deployer's TORA in `payer`'s InferenceEscrow channel to `provider`
+    /// (approve, then depositFor; the deployer itself as payer is a plain deposit).
+    pub async fn deposit_in_escrow(&self, payer: Address, provider: Address, amount: U256) {
+        let escrow_addr = self.contracts().inference_escrow;
+        let escrow = tora_core::contracts::InferenceEscrow::new(escrow_addr, self.deployer.clone());
+        let pending = self.tora().approve(escrow_addr, amount).send().await.unwrap();
+        confirm(&self.deployer, "approve", pending).await.unwrap();
+        let pending = escrow.depositFor(payer, provider, amount).send().await.unwrap();
+        confirm(&self.deployer, "deposit", pending).await.unwrap();
+    }
+
     pub async fn tora_balance(&self, who: Address) -> U256 {
         self.tora().balanceOf(who).call().await.unwrap()
     }
@@ -233,4 +244,13 @@ pub fn expect_revert<T>(result: Result<T, alloy::contract::Error>) -> alloy::con
 pub fn revert_data<T>(result: Result<T, alloy::contract::Error>) -> Bytes {
     let err = expect_revert(result);
     err.as_revert_data().unwrap_or_else(|| panic!("no revert data: {err}"))
+}
+
+/// The order of secp256k1: `s` and `n - s` both verify, but only the low one is canonical.
+pub const SECP256K1_N: U256 =
+    alloy::primitives::uint!(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256);
+
+/// `r || s || v` as given, for signatures in forms a contract must refuse (v = 0/1, high s).
+pub fn rsv(r: U256, s: U256, v: u8) -> Bytes {
+    [&r.to_be_bytes::<32>()[..], &s.to_be_bytes::<32>()[..], &[v]].concat().into()
 }

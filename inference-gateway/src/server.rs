@@ -39,8 +39,8 @@ pub struct GatewaySettings {
     pub queue_capacity: usize,
     pub http: HttpLimits,
     /// How often the latest vouchers are redeemed on-chain; `None` leaves it to the operator.
-    /// Must be shorter than the escrow's notice period, so that what a payer consumed before it
-    /// asked for its deposit back is claimed before it may take it.
+    /// At most half the escrow's notice period, so that what a payer consumed before it asked
+    /// for its deposit back is claimed before it may take it, even when one redemption fails.
     pub redeem_interval: Option<Duration>,
     /// A payer is redeemed as soon as it owes the provider this much (checked every
     /// [`EXPOSURE_CHECK`]): the most the provider is ever owed by one payer, calls in flight
@@ -99,7 +99,7 @@ pub enum ServeError {
     #[error("redis: {0}")]
     Redis(String),
     #[error(
-        "redemptions every {interval:?} would let a payer withdraw before the provider claims: the escrow's notice period is {notice} s"
+        "redemptions every {interval:?} leave no room for one that fails: two must fit in the escrow's notice period of {notice} s, or a payer could withdraw before the provider claims"
     )]
     RedeemTooRarely { interval: Duration, notice: u64 },
 }
@@ -169,9 +169,17 @@ pub async fn start(settings: GatewaySettings) -> Result<RunningGateway, ServeErr
             .call()
             .await
             .map_err(|e| ServeError::Chain(e.to_string()))?;
-        if interval.as_secs() >= notice {
+        // A payer may ask for its deposit back right after being served. The redemption due
+        // next may fail (node down, a gas spike), so the one after it must still land before
+        // the notice ends.
+        if interval.as_secs().saturating_mul(2) > notice {
             return Err(ServeError::RedeemTooRarely { interval, notice });
         }
+    } else {
+        tracing::warn!(
+            "no redemption interval: what a payer owes below the exposure threshold is claimed only \
+             when the operator redeems, and is lost if it withdraws first"
+        );
     }
     let escrow = Escrow::new(rpc, d.chain_id, d.contracts.inference_escrow, provider);
     match settings.redis_url.clone() {

@@ -245,7 +245,7 @@ async fn an_eoa_pays_with_ecdsa_and_redeemed_amounts_are_never_accepted_twice() 
     let escrow_addr = h.contracts().inference_escrow;
     let payer = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x51)).unwrap();
     let key = common::funded_provider(&h, 0x43).await;
-    common::deposit_for(&h, payer.address(), key.address(), tora(1)).await;
+    h.deposit_in_escrow(payer.address(), key.address(), tora(1)).await;
 
     let rpc = ProviderBuilder::new().connect_http(h.devnet.deployment.rpc_url.parse().unwrap()).erased();
     let view = Escrow::new(rpc, h.chain_id, escrow_addr, key.address());
@@ -305,4 +305,32 @@ async fn an_eoa_pays_with_ecdsa_and_redeemed_amounts_are_never_accepted_twice() 
     let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
     assert_eq!(escrow.redeemed(payer.address(), key.address()).call().await.unwrap(), cost(23));
     assert_eq!(escrow.balanceOf(payer.address(), key.address()).call().await.unwrap(), tora(1) - cost(23));
+}
+
+/// Issue 12, item 2: a payer may ask for its deposit back right after being served, and the
+/// next redemption may fail, so two redemption intervals must fit in the escrow's notice period.
+/// Before, any interval shorter than the notice was accepted, one second short included.
+#[tokio::test]
+async fn a_redeem_interval_with_no_room_for_a_failed_redemption_is_refused_at_start() {
+    let h = Harness::start().await;
+    let notice = InferenceEscrow::new(h.contracts().inference_escrow, h.deployer.clone())
+        .noticePeriod()
+        .call()
+        .await
+        .unwrap();
+    let key = signer(keys::PAYMASTER_SIGNER);
+    for interval in [notice - 1, notice / 2 + 1] {
+        let mut settings = GatewaySettings::new(
+            h.devnet.deployment.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+            minilm_dir(),
+            ToraUnits(U256::from(PRICE)),
+            key.clone(),
+        );
+        settings.redeem_interval = Some(std::time::Duration::from_secs(interval));
+        match start(settings).await {
+            Err(e) => assert!(e.to_string().contains("two must fit"), "{e}"),
+            Ok(_) => panic!("a gateway redeeming every {interval} s started with a notice of {notice} s"),
+        }
+    }
 }

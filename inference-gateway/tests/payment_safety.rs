@@ -12,7 +12,7 @@ use tora_core::contracts::InferenceEscrow;
 use tora_core::escrow_voucher::Voucher;
 use tora_core::money::ToraUnits;
 use tora_devnet::confirm;
-use tora_devnet::harness::{Harness, tora};
+use tora_devnet::harness::{Harness, SECP256K1_N, rsv, tora};
 use tora_devnet::test_contracts::FickleWallet;
 use tora_inference_gateway::payment::{
     Cashier, Due, Escrow, MemoryVoucherStore, PaymentError, PricePerToken, Redeemer, SignedVoucher,
@@ -46,11 +46,6 @@ async fn provider(h: &Harness, byte: u8) -> ProviderSide {
     ProviderSide { key, cashier, redeemer }
 }
 
-/// `r || s || v` of the payer's ECDSA signature of the voucher, with `v` and `s` as given.
-fn raw(r: U256, s: U256, v: u8) -> Bytes {
-    [&r.to_be_bytes::<32>()[..], &s.to_be_bytes::<32>()[..], &[v]].concat().into()
-}
-
 fn voucher(h: &Harness, payer: &PrivateKeySigner, provider: Address, amount: U256) -> (SignedVoucher, B256) {
     let digest =
         Voucher::new(payer.address(), provider, amount).digest(h.chain_id, h.contracts().inference_escrow);
@@ -65,22 +60,19 @@ async fn serve(p: &ProviderSide, voucher: SignedVoucher, tokens: u64) -> Result<
     Ok(p.cashier.settle(held, price).await?.cumulative_amount)
 }
 
-const SECP256K1_N: U256 =
-    alloy::primitives::uint!(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256);
-
 #[tokio::test]
 async fn a_signature_the_escrow_would_refuse_is_refused_before_the_call_is_served() {
     let h = Harness::start().await;
     let p = provider(&h, 0x61).await;
     let payer = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x62)).unwrap();
-    common::deposit_for(&h, payer.address(), p.key.address(), tora(1)).await;
+    h.deposit_in_escrow(payer.address(), p.key.address(), tora(1)).await;
     let (good, digest) = voucher(&h, &payer, p.key.address(), cost(10));
     let sig = payer.sign_hash_sync(&digest).unwrap();
     let (r, s, v) = (sig.r(), sig.s(), 27 + u8::from(sig.v()));
     // The same signature with v - 27, and its high-s twin: ecrecover-equivalent, and alloy
     // recovers the payer from both, but OpenZeppelin's ECDSA (the escrow's) takes neither.
     for (what, signature) in
-        [("v = 0/1", raw(r, s, v - 27)), ("high s", raw(r, SECP256K1_N - s, 27 + u8::from(!sig.v())))]
+        [("v = 0/1", rsv(r, s, v - 27)), ("high s", rsv(r, SECP256K1_N - s, 27 + u8::from(!sig.v())))]
     {
         let bad = SignedVoucher { signature, ..good.clone() };
         match serve(&p, bad, 10).await {
@@ -104,8 +96,8 @@ async fn a_wallet_that_turns_after_being_served_is_suspended_and_the_other_payer
     let provider = p.key.address();
     let wallet = FickleWallet::deploy(h.deployer.clone()).await.unwrap();
     let honest = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x64)).unwrap();
-    common::deposit_for(&h, *wallet.address(), provider, tora(1)).await;
-    common::deposit_for(&h, honest.address(), provider, tora(1)).await;
+    h.deposit_in_escrow(*wallet.address(), provider, tora(1)).await;
+    h.deposit_in_escrow(honest.address(), provider, tora(1)).await;
     // The wallet's ERC-1271 accepts while it is served...
     let of_wallet = |amount| SignedVoucher {
         payer: *wallet.address(),
@@ -146,7 +138,7 @@ async fn a_pending_withdrawal_stops_service_and_a_debt_past_the_exposure_is_rede
     let p = provider(&h, 0x65).await;
     let provider = p.key.address();
     let payer = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x66)).unwrap();
-    common::deposit_for(&h, payer.address(), provider, tora(1)).await;
+    h.deposit_in_escrow(payer.address(), provider, tora(1)).await;
     // The payer acts on chain itself: it needs gas.
     let payer_rpc = tora_devnet::provider_for(&h.devnet.deployment.rpc_url, payer.to_bytes()).unwrap();
     let fund =

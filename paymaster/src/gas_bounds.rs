@@ -9,7 +9,7 @@ use alloy::providers::{DynProvider, Provider};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tora_core::UserOperation;
-use tora_core::l1_fee::{GasPriceOracle, L1FeeParams};
+use tora_core::l1_fee::{L1FeeParams, OracleReader};
 use tora_core::pre_verification_gas::{L1Price, effective_gas_price, required_pre_verification_gas};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,25 +130,39 @@ impl GasBounds {
 }
 
 /// Reads [`ChainGas`] from the node at most once per `ttl` (a quote must not cost node round
-/// trips; the base fee moves at most 12.5% a block and the cap has room for that).
+/// trips; the base fee moves at most 12.5% a block and the cap has room for that). Requests that
+/// find it stale wait for one refresh instead of each reading the node.
 pub struct ChainGasReader {
     provider: DynProvider,
-    /// The GasPriceOracle predeploy, on OP Stack chains.
-    oracle: Option<Address>,
+    /// The GasPriceOracle predeploy's reader, on OP Stack chains.
+    oracle: Option<OracleReader>,
     ttl: Duration,
     last: Mutex<Option<(Instant, ChainGas)>>,
+    refresh: tokio::sync::Mutex<()>,
 }
 
 impl ChainGasReader {
     pub fn new(provider: DynProvider, oracle: Option<Address>, ttl: Duration) -> Self {
-        Self { provider, oracle, ttl, last: Mutex::new(None) }
+        Self {
+            oracle: oracle.map(|oracle| OracleReader::new(provider.clone(), oracle)),
+            provider,
+            ttl,
+            last: Mutex::new(None),
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn fresh(&self) -> Option<ChainGas> {
+        let cached = *self.last.lock().unwrap_or_else(|p| p.into_inner());
+        cached.filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, gas)| gas)
     }
 
     pub async fn read(&self) -> Result<ChainGas, String> {
-        let cached = *self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, gas)) = cached
-            && at.elapsed() < self.ttl
-        {
+        if let Some(gas) = self.fresh() {
+            return Ok(gas);
+        }
+        let _refreshing = self.refresh.lock().await;
+        if let Some(gas) = self.fresh() {
             return Ok(gas);
         }
         let block = self
@@ -158,27 +172,14 @@ impl ChainGasReader {
             .map_err(|e| format!("node: {e}"))?
             .ok_or("node has no latest block")?;
         let base_fee = block.header.base_fee_per_gas.unwrap_or_default();
-        let l1 = match self.oracle {
-            Some(oracle) => Some(self.l1_params(oracle).await?),
+        // The oracle at the block the base fee came from, as the bundler prices it.
+        let l1 = match &self.oracle {
+            Some(oracle) => Some(oracle.params(block.header.number).await?.0),
             None => None,
         };
         let gas = ChainGas { base_fee, l1 };
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), gas));
         Ok(gas)
-    }
-
-    async fn l1_params(&self, oracle: Address) -> Result<L1FeeParams, String> {
-        let oracle = GasPriceOracle::new(oracle, self.provider.clone());
-        let (l1_base_fee, blob_base_fee, base_fee_scalar, blob_base_fee_scalar) =
-            (oracle.l1BaseFee(), oracle.blobBaseFee(), oracle.baseFeeScalar(), oracle.blobBaseFeeScalar());
-        let (l1_base_fee, blob_base_fee, base_fee_scalar, blob_base_fee_scalar) = tokio::try_join!(
-            l1_base_fee.call(),
-            blob_base_fee.call(),
-            base_fee_scalar.call(),
-            blob_base_fee_scalar.call(),
-        )
-        .map_err(|e| format!("GasPriceOracle: {e}"))?;
-        Ok(L1FeeParams { l1_base_fee, blob_base_fee, base_fee_scalar, blob_base_fee_scalar })
     }
 }
 

@@ -17,6 +17,7 @@ use tora_core::contracts::{TORA, ToraPaymaster};
 use tora_core::money::Wei;
 use tora_core::paymaster_quote::Permit;
 use tora_core::permit::{TORA_PERMIT_NAME, permit};
+use tora_core::pre_verification_gas::effective_gas_price;
 use tora_core::price::PriceSource;
 use tora_core::sponsorship::{
     Budget, MicroTora, Reservation, ResetInterval, SponsorshipPolicy, SponsorshipStore,
@@ -331,16 +332,9 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         let tora = TORA::new(config.token, self.provider.clone());
         let nonce = tora.nonces(op.sender).call().await.map_err(node)?;
         let allowance = tora.allowance(op.sender, config.paymaster).call().await.map_err(node)?;
-        let block = self
-            .provider
-            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-            .await
-            .map_err(|e| RpcError::internal(format!("node: {e}")))?
-            .ok_or_else(|| RpcError::internal("node has no latest block"))?;
-        let base_fee = U256::from(block.header.base_fee_per_gas.unwrap_or_default());
-        let max_fee = U256::from(op.max_fee_per_gas);
-        let effective_fee = max_fee.min(base_fee + U256::from(op.max_priority_fee_per_gas));
-        let estimated_wei = op.max_cost_wei() / max_fee.max(U256::from(1)) * effective_fee;
+        let chain = self.chain_gas.read().await.map_err(RpcError::internal)?;
+        let max_fee = U256::from(op.max_fee_per_gas).max(U256::from(1));
+        let estimated_wei = op.max_cost_wei() / max_fee * effective_gas_price(&op, chain.base_fee);
         let estimated = costs.rate.tora_for(Wei(estimated_wei)).ok_or(QuoteError::Overflow)?;
         // A permit applied during validation must not read the clock (ERC-7562 OP-011): TORA treats
         // the maximal deadline as "no expiry"; the quote's validUntil bounds its use instead.

@@ -12,13 +12,11 @@
 
 mod error;
 mod handle_op;
-mod oracle;
 mod overlay;
 mod search;
 
 pub use error::EstimationError;
 pub use handle_op::{HandleOpRun, simulate_handle_op};
-pub use oracle::OracleReader;
 pub use overlay::Overlay;
 pub use search::min_gas;
 // The formula lives in tora-core: the paymaster bounds what it signs with the same one.
@@ -40,6 +38,7 @@ use revm::DatabaseRef;
 use revm::primitives::hardfork::SpecId;
 use serde::Serialize;
 use tora_core::chain_spec::DaFee;
+use tora_core::l1_fee::OracleReader;
 use tora_core::{ChainSpec, UserOperation};
 
 /// Gas of one estimation simulation transaction (capped by the block's gas limit).
@@ -235,7 +234,7 @@ impl Estimator {
         let Some(oracle) = &self.oracle else {
             return Ok((None, 0));
         };
-        let (params, calls) = oracle.params(block.number).await?;
+        let (params, calls) = oracle.params(block.number).await.map_err(EstimationError::Node)?;
         Ok((Some(L1Price { params, gas_price: effective_gas_price(op, block.base_fee) }), calls))
     }
 

@@ -6,8 +6,9 @@ use super::common::*;
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::signers::SignerSync;
 use alloy::sol_types::SolInterface;
-use tora_core::contracts::{InferenceEscrow, ToraAccountFactory};
+use tora_core::contracts::{InferenceEscrow, RedeemFailure, ToraAccountFactory};
 use tora_core::escrow_voucher::Voucher;
+use tora_devnet::harness::{SECP256K1_N, rsv};
 use tora_devnet::keys::{self, signer};
 use tora_devnet::{DevnetPrices, confirm, provider_for};
 
@@ -37,12 +38,8 @@ async fn smart_wallet_vouchers_redeem_once_per_cumulative_amount() {
     let pending = factory.createAccount(wallet.owner.address(), wallet.salt).send().await.unwrap();
     confirm(&h.deployer, "create wallet", pending).await.unwrap();
 
-    confirm(&h.deployer, "approve", h.tora().approve(escrow_addr, tora(100)).send().await.unwrap())
-        .await
-        .unwrap();
     let (provider, by_provider) = as_provider(&h);
-    let pending = escrow.depositFor(wallet.address, provider, tora(100)).send().await.unwrap();
-    confirm(&h.deployer, "deposit", pending).await.unwrap();
+    h.deposit_in_escrow(wallet.address, provider, tora(100)).await;
     assert_eq!(escrow.balanceOf(wallet.address, provider).call().await.unwrap(), tora(100));
 
     let start = h.tora_balance(provider).await;
@@ -105,11 +102,8 @@ async fn the_payer_withdraws_the_unspent_balance_only_after_the_notice_period() 
     let escrow_addr = h.contracts().inference_escrow;
     let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
     let payer = signer(keys::DEPLOYER).address();
-    confirm(&h.deployer, "approve", h.tora().approve(escrow_addr, tora(40)).send().await.unwrap())
-        .await
-        .unwrap();
     let (provider, by_provider) = as_provider(&h);
-    confirm(&h.deployer, "deposit", escrow.deposit(provider, tora(40)).send().await.unwrap()).await.unwrap();
+    h.deposit_in_escrow(payer, provider, tora(40)).await;
 
     // An EOA payer's voucher (plain ECDSA) is spent first.
     let voucher = Voucher::new(payer, provider, tora(15));
@@ -150,11 +144,8 @@ async fn the_provider_claims_what_was_used_up_to_the_voucher_and_no_one_else_may
     let escrow_addr = h.contracts().inference_escrow;
     let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
     let payer = signer(keys::DEPLOYER).address();
-    confirm(&h.deployer, "approve", h.tora().approve(escrow_addr, tora(50)).send().await.unwrap())
-        .await
-        .unwrap();
     let (provider, by_provider) = as_provider(&h);
-    confirm(&h.deployer, "deposit", escrow.deposit(provider, tora(50)).send().await.unwrap()).await.unwrap();
+    h.deposit_in_escrow(payer, provider, tora(50)).await;
     let start = h.tora_balance(provider).await;
     let sign = |amount: U256| {
         let voucher = Voucher::new(payer, provider, amount);
@@ -225,14 +216,6 @@ fn raw_signature(digest: alloy::primitives::B256) -> (U256, U256, bool) {
     (sig.r(), sig.s(), sig.v())
 }
 
-fn encode(r: U256, s: U256, v: u8) -> Bytes {
-    [&r.to_be_bytes::<32>()[..], &s.to_be_bytes::<32>()[..], &[v]].concat().into()
-}
-
-/// The order of secp256k1: `s` and `n - s` both verify, but only the low one is canonical.
-const SECP256K1_N: U256 =
-    alloy::primitives::uint!(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256);
-
 #[tokio::test]
 async fn the_signature_rule_is_strict_ecdsa_then_a_gas_capped_erc_1271() {
     let h = Harness::start().await;
@@ -248,11 +231,11 @@ async fn the_signature_rule_is_strict_ecdsa_then_a_gas_capped_erc_1271() {
         async move { escrow.isValidVoucherSignature(v, sig).call().await.unwrap() }
     };
     let v = 27 + u8::from(odd);
-    assert!(valid(encode(r, s, v)).await, "v = 27/28, low s");
+    assert!(valid(rsv(r, s, v)).await, "v = 27/28, low s");
     // alloy's recovery accepts all of these; the escrow (OpenZeppelin's ECDSA) does not.
-    assert!(!valid(encode(r, s, v - 27)).await, "v = 0/1");
-    assert!(!valid(encode(r, SECP256K1_N - s, 27 + u8::from(!odd))).await, "high s");
-    assert!(!valid(encode(r, s, v).slice(..64)).await, "64 bytes");
+    assert!(!valid(rsv(r, s, v - 27)).await, "v = 0/1");
+    assert!(!valid(rsv(r, SECP256K1_N - s, 27 + u8::from(!odd))).await, "high s");
+    assert!(!valid(rsv(r, s, v).slice(..64)).await, "64 bytes");
 
     // ERC-1271: the wallet's answer now, under the gas cap.
     let wallet = tora_devnet::test_contracts::FickleWallet::deploy(h.deployer.clone()).await.unwrap();
@@ -276,10 +259,7 @@ async fn a_payer_redeeming_to_itself_or_paying_another_provider_leaves_the_chann
     let escrow = InferenceEscrow::new(escrow_addr, h.deployer.clone());
     let payer = signer(keys::DEPLOYER).address();
     let (provider, by_provider) = as_provider(&h);
-    confirm(&h.deployer, "approve", h.tora().approve(escrow_addr, tora(30)).send().await.unwrap())
-        .await
-        .unwrap();
-    confirm(&h.deployer, "deposit", escrow.deposit(provider, tora(10)).send().await.unwrap()).await.unwrap();
+    h.deposit_in_escrow(payer, provider, tora(10)).await;
     let sign = |to: Address, amount: U256| {
         let voucher = Voucher::new(payer, to, amount);
         let sig = signer(keys::DEPLOYER).sign_hash_sync(&voucher.digest(h.chain_id, escrow_addr)).unwrap();
@@ -295,9 +275,7 @@ async fn a_payer_redeeming_to_itself_or_paying_another_provider_leaves_the_chann
     }
     // A second gateway's channel is its own: money there never pays the first, and back.
     let other_gateway = signer(keys::BUNDLER).address();
-    confirm(&h.deployer, "deposit", escrow.deposit(other_gateway, tora(20)).send().await.unwrap())
-        .await
-        .unwrap();
+    h.deposit_in_escrow(payer, other_gateway, tora(20)).await;
     let (too_much, sig) = sign(provider, tora(11));
     match escrow_error(by_provider.redeem(too_much, sig, tora(11)).call().await) {
         InferenceEscrow::InferenceEscrowErrors::InsufficientDeposit(e) => {
@@ -325,12 +303,8 @@ async fn a_failing_voucher_in_a_batch_is_skipped_and_reported_and_the_others_are
     let (provider, by_provider) = as_provider(&h);
     let fickle = tora_devnet::test_contracts::FickleWallet::deploy(h.deployer.clone()).await.unwrap();
     let greedy = tora_devnet::test_contracts::FickleWallet::deploy(h.deployer.clone()).await.unwrap();
-    confirm(&h.deployer, "approve", h.tora().approve(escrow_addr, tora(30)).send().await.unwrap())
-        .await
-        .unwrap();
     for who in [payer, *fickle.address(), *greedy.address()] {
-        let pending = escrow.depositFor(who, provider, tora(10)).send().await.unwrap();
-        confirm(&h.deployer, "deposit", pending).await.unwrap();
+        h.deposit_in_escrow(who, provider, tora(10)).await;
     }
     let honest = Voucher::new(payer, provider, tora(4));
     let sig = signer(keys::DEPLOYER).sign_hash_sync(&honest.digest(h.chain_id, escrow_addr)).unwrap();
@@ -356,8 +330,7 @@ async fn a_failing_voucher_in_a_batch_is_skipped_and_reported_and_the_others_are
         .filter_map(|log| log.log_decode::<InferenceEscrow::RedeemFailed>().ok())
         .map(|log| (log.inner.data.payer, log.inner.data.index, log.inner.data.failure))
         .collect();
-    // `Failure.InvalidSignature` in the contract's enum (None, NotProvider, ClaimAboveVoucher, InvalidSignature, ..).
-    let invalid = 3u8;
+    let invalid = RedeemFailure::InvalidSignature as u8;
     assert_eq!(
         failed,
         vec![(*fickle.address(), U256::ZERO, invalid), (*greedy.address(), U256::from(2), invalid)]

@@ -63,8 +63,6 @@ pub enum Change {
     Settle { hold: u64, exact: U256, now: u64 },
     /// Stops serving the payer, for `reason`.
     Suspend { reason: String },
-    /// Serves the payer again.
-    Reinstate,
     /// A redemption paid this provider up to `cumulative` (and so the payer's vouchers work).
     Redeemed { cumulative: U256 },
 }
@@ -173,10 +171,6 @@ impl Ledger {
                 self.suspended = Some(reason.clone());
                 Ok((self, Outcome::Marked))
             }
-            Change::Reinstate => {
-                self.suspended = None;
-                Ok((self, Outcome::Marked))
-            }
             Change::Redeemed { cumulative } => {
                 self.redeemed = self.redeemed.max(*cumulative);
                 self.consumed = self.consumed.max(*cumulative);
@@ -281,7 +275,7 @@ mod tests {
     }
 
     #[test]
-    fn a_suspended_payer_is_refused_until_reinstated_and_its_calls_in_flight_still_settle() {
+    fn a_suspended_payer_is_refused_and_its_calls_in_flight_still_settle() {
         let (ledger, _) = hold(Ledger::default(), 100, 40, 0).unwrap();
         let reason = "voucher failed on chain: InvalidSignature".to_owned();
         let (ledger, marked) = ledger.apply(&Change::Suspend { reason: reason.clone() }).unwrap();
@@ -290,8 +284,7 @@ mod tests {
         // The call already let in is charged as usual.
         let (ledger, settled) = settle(ledger, 0, 25, 1);
         assert_eq!(settled, Outcome::Settled { charged: Some(U256::from(25)), consumed: U256::from(25) });
-        let (ledger, _) = ledger.apply(&Change::Reinstate).unwrap();
-        assert!(hold(ledger, 200, 10, 2).is_ok());
+        assert!(hold(ledger, 200, 10, 2).is_err(), "only a redemption lifts it");
     }
 
     #[test]

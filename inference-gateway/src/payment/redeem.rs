@@ -10,7 +10,7 @@ use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, TxHash, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use tora_core::contracts::InferenceEscrow;
+use tora_core::contracts::{InferenceEscrow, RedeemFailure};
 use tora_core::money::ToraUnits;
 
 use super::escrow::Escrow;
@@ -156,7 +156,7 @@ struct BatchOutcome {
     /// Each payer paid, and the cumulative claim it was paid to.
     redeemed: Vec<(Address, U256)>,
     /// Each payer whose voucher the escrow skipped, and why.
-    failed: Vec<(Address, &'static str)>,
+    failed: Vec<(Address, String)>,
 }
 
 impl BatchOutcome {
@@ -180,12 +180,7 @@ impl BatchOutcome {
 }
 
 /// `InferenceEscrow.Failure`, by name.
-fn failure_name(failure: u8) -> &'static str {
-    match failure {
-        1 => "NotProvider",
-        2 => "ClaimAboveVoucher",
-        3 => "InvalidSignature",
-        4 => "InsufficientDeposit",
-        _ => "unknown failure",
-    }
+fn failure_name(failure: u8) -> String {
+    RedeemFailure::try_from(failure)
+        .map_or_else(|_| format!("unknown failure {failure}"), |f| format!("{f:?}"))
 }

@@ -65,24 +65,6 @@ pub fn run(
     gpu.submit_and_read(encoder, out, len).expect("readback")
 }
 
-/// Puts `amount` TORA in `payer`'s InferenceEscrow channel to `provider`, from the deployer's
-/// TORA.
-pub async fn deposit_for(
-    h: &tora_devnet::harness::Harness,
-    payer: alloy::primitives::Address,
-    provider: alloy::primitives::Address,
-    amount: alloy::primitives::U256,
-) {
-    use tora_devnet::confirm;
-    let escrow_addr = h.contracts().inference_escrow;
-    let escrow = tora_core::contracts::InferenceEscrow::new(escrow_addr, h.deployer.clone());
-    confirm(&h.deployer, "approve", h.tora().approve(escrow_addr, amount).send().await.unwrap())
-        .await
-        .unwrap();
-    let pending = escrow.depositFor(payer, provider, amount).send().await.unwrap();
-    confirm(&h.deployer, "deposit", pending).await.unwrap();
-}
-
 /// A deployed ToraAccount (ERC-1271, so it can sign vouchers) with `amount` TORA in its
 /// escrow channel to `provider`.
 pub async fn wallet_with_escrow(
@@ -95,7 +77,7 @@ pub async fn wallet_with_escrow(
     let factory = tora_core::contracts::ToraAccountFactory::new(wallet.factory, h.deployer.clone());
     let pending = factory.createAccount(wallet.owner.address(), wallet.salt).send().await.unwrap();
     tora_devnet::confirm(&h.deployer, "create wallet", pending).await.unwrap();
-    deposit_for(h, wallet.address, provider, amount).await;
+    h.deposit_in_escrow(wallet.address, provider, amount).await;
     wallet
 }
 
