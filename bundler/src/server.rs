@@ -24,7 +24,9 @@ pub struct BundlerSettings {
     pub dev_signer_key: Option<B256>,
     /// The chain, its EntryPoint among it.
     pub chain: ChainSpec,
+    /// Where the JSON-RPC server listens.
     pub listen: SocketAddr,
+    /// The operator's knobs.
     pub options: BundlerOptions,
 }
 
@@ -57,9 +59,13 @@ pub struct BundlerOptions {
     /// Sign bundles, one lane each (bundles in parallel, one nonce sequence per key); empty
     /// takes the deployment's `devKeys.bundler` (devnets only).
     pub signer_keys: Vec<B256>,
+    /// ERC-7562 validation settings (stake minimums, time margin, EVM rules).
     pub validation: ValidationSettings,
+    /// Mempool limits.
     pub pool: PoolSettings,
+    /// Bundle builder settings (its gas target is capped by the chain spec's max_bundle_gas).
     pub builder: BuilderSettings,
+    /// The bundling mode at start: auto (on the interval) or manual (on request).
     pub bundling_mode: BundlingMode,
     /// How often auto mode tries a bundle.
     pub bundle_interval: Duration,
@@ -67,6 +73,7 @@ pub struct BundlerOptions {
     pub debug_api: bool,
     /// Validations at once; past it `eth_sendUserOperation` answers -32005 at once.
     pub max_concurrent_validations: usize,
+    /// Body size, batch length and per-caller rate limits of the JSON-RPC server.
     pub limits: Limits,
 }
 
@@ -87,27 +94,40 @@ impl Default for BundlerOptions {
     }
 }
 
+/// Why the bundler could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// No bundler key was given and the deployment has no devnet key.
     #[error("no bundler key: pass --bundler-key, or use a deployment file with devKeys")]
     NoSigningKey,
+    /// The deployment file's EntryPoint differs from the chain spec's.
     #[error("the deployment's EntryPoint {deployment} is not the chain spec's {spec}")]
-    EntryPointMismatch { deployment: Address, spec: Address },
+    EntryPointMismatch {
+        /// The deployment file's EntryPoint.
+        deployment: Address,
+        /// The chain spec's EntryPoint.
+        spec: Address,
+    },
+    /// The validator could not start (bad URL, unreachable node, wrong chain id).
     #[error(transparent)]
     Validation(#[from] ValidationError),
+    /// The builder could not start (bad URL or keys).
     #[error(transparent)]
     Builder(#[from] BuilderError),
+    /// The server could not bind this address.
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
 }
 
 /// A started bundler: where it listens and the tasks serving it (abort them to stop it).
 pub struct RunningBundler {
+    /// The address the JSON-RPC server is bound to.
     pub address: SocketAddr,
     /// The account of the first key: it signs bundles and collects their fees.
     pub bundler_address: Address,
     /// Every key's account, in the order of `signer_keys`.
     pub bundler_addresses: Vec<Address>,
+    /// The HTTP server, the bundling loop and the reputation decay.
     pub tasks: Vec<JoinHandle<()>>,
 }
 

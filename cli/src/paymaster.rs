@@ -21,9 +21,13 @@ const DEVNET_KEY_ID: &str = "devnet";
 const DEVNET_KEY_SECRET: &str = "tora devnet api keys";
 
 #[derive(clap::Args, Clone)]
-pub struct PaymasterOptions {
+pub(crate) struct PaymasterOptions {
     #[arg(long = "paymaster-listen", default_value = "127.0.0.1:4338", env = "TORA_PAYMASTER_LISTEN")]
     pub paymaster_listen: SocketAddr,
+    /// Serve /admin on this address only, not on the public one (a public load balancer then
+    /// never routes it); unset: /admin shares the public address.
+    #[arg(long = "admin-listen", env = "TORA_PAYMASTER_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
     /// Margin on the oracle rate, as a fraction (0.05 = 5%).
     #[arg(long, default_value = "0.05", env = "TORA_PAYMASTER_MARKUP")]
     pub markup: Decimal,
@@ -71,7 +75,7 @@ pub struct PaymasterOptions {
 }
 
 #[derive(clap::Args)]
-pub struct PaymasterArgs {
+pub(crate) struct PaymasterArgs {
     /// The deployment file (`tora devnet` writes one).
     #[arg(long, default_value = ".tora/devnet.json", env = "TORA_DEPLOYMENT")]
     pub deployment: PathBuf,
@@ -117,7 +121,7 @@ fn daily_limit(tora: u64) -> Option<MicroTora> {
 }
 
 /// Starts the service for `deployment`; on a devnet, prints API keys to try it with.
-pub async fn start_for(
+pub(crate) async fn start_for(
     deployment: Deployment,
     options: &PaymasterOptions,
 ) -> anyhow::Result<RunningPaymaster> {
@@ -126,6 +130,7 @@ pub async fn start_for(
         signer: signer(options, &deployment)?,
         api_key_secrets: api_key_secrets(options, &deployment)?,
         listen: options.paymaster_listen,
+        admin_listen: options.admin_listen,
         markup,
         heartbeat: Duration::from_secs(options.heartbeat_secs.unwrap_or(if deployment.dev_keys.is_some() {
             86_400
@@ -180,7 +185,7 @@ pub async fn start_for(
     Ok(running)
 }
 
-pub async fn run(args: PaymasterArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
+pub(crate) async fn run(args: PaymasterArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
     let deployment = Deployment::read(&args.deployment)?;
     let running = start_for(deployment, &args.options).await?;
     println!("paymaster: http://{}", running.address);

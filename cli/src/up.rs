@@ -6,7 +6,7 @@ use crate::gateway::GatewayFlags;
 use crate::paymaster::{PaymasterOptions, start_for};
 
 #[derive(clap::Args)]
-pub struct UpArgs {
+pub(crate) struct UpArgs {
     #[command(flatten)]
     pub devnet: DevnetArgs,
     #[command(flatten)]
@@ -17,7 +17,7 @@ pub struct UpArgs {
     pub gateway: GatewayFlags,
 }
 
-pub async fn run(args: UpArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
+pub(crate) async fn run(args: UpArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
     let devnet = start(&args.devnet).await?;
     let d = &devnet.deployment;
     let paymaster = start_for(d.clone(), &args.paymaster).await?;

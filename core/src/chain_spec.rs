@@ -10,22 +10,28 @@ use std::path::Path;
 #[serde(deny_unknown_fields)]
 pub struct ChainSpec {
     // Identity
+    /// Short name of the chain (`dev`, `opbnb`, …): a built-in spec's name, as `load` takes it.
     pub name: String,
+    /// EIP-155 chain id.
     pub id: u64,
     /// The chain an L2 settles on (BSC for opBNB and Tensora).
     #[serde(default)]
     pub l1_chain_id: Option<u64>,
+    /// The EntryPoint v0.7 contract that the bundler submits to and user operation hashes name.
     pub entry_point: Address,
 
     // Blocks and gas
+    /// Target time between blocks, in milliseconds.
     pub block_time_ms: u64,
     /// Gas target for one bundle transaction.
     pub max_bundle_gas: u64,
 
     // Fees
+    /// How the chain charges for data availability, if at all.
     pub da_fee: DaFee,
 
     // ERC-7562 staking: "MIN_STAKE_VALUE and MIN_UNSTAKE_DELAY are adjustable per chain"
+    /// The stake an entity needs on this chain to count as staked (ERC-7562).
     pub stake: StakeRequirement,
 
     // Precompiles beyond the EVM's own
@@ -51,17 +57,34 @@ pub enum DaFee {
     /// An L1 (or dev) chain: execution gas is the whole fee.
     None,
     /// OP Stack: an L1 data fee read from the GasPriceOracle predeploy.
-    OpStack { gas_price_oracle: Address },
+    OpStack {
+        /// Address of the GasPriceOracle predeploy (0x42…0F on OP Stack chains).
+        gas_price_oracle: Address,
+    },
 }
 
+/// Why [`ChainSpec::load`] found no chain spec.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainSpecError {
+    /// The name is neither a built-in chain nor a path ending in `.toml`.
     #[error("unknown chain {0:?}: expected one of {BUILTIN_NAMES:?} or a path to a .toml file")]
     Unknown(String),
+    /// The spec file could not be read.
     #[error("cannot read chain spec {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        /// The spec file's path, as given.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The spec's TOML is malformed or misses or adds a field.
     #[error("invalid chain spec {path}: {source}")]
-    Parse { path: String, source: toml::de::Error },
+    Parse {
+        /// The built-in name or file path of the spec.
+        path: String,
+        /// The TOML error.
+        source: toml::de::Error,
+    },
 }
 
 /// Names of the chain specs compiled into every binary.

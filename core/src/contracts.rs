@@ -4,6 +4,8 @@
 //! Each artifact defines its own copy of shared structs such as `PackedUserOperation`; the
 //! EntryPoint's is the canonical one (`crate::user_operation::PackedUserOperation`).
 
+// Generated code: `sol!` turns every ABI function, event and error into types with no doc
+// comments (the artifacts carry none), and Solidity functions take as many arguments as they do.
 #![allow(missing_docs, clippy::too_many_arguments)]
 
 // The generated `IEntryPoint.UserOpsPerAggregator` looks for `PackedUserOperation` in this
@@ -63,10 +65,15 @@ alloy::sol! {
     /// uint8). In the contract's order: a test checks it against the source.
     #[derive(Debug, PartialEq, Eq)]
     enum RedeemFailure {
+        /// No failure: paid, or nothing above what the provider already took.
         None,
+        /// The caller is not the voucher's provider.
         NotProvider,
+        /// The claim is above the voucher's `cumulativeAmount`.
         ClaimAboveVoucher,
+        /// The payer's signature (ECDSA or ERC-1271) does not verify.
         InvalidSignature,
+        /// The payer's deposit does not cover what is due.
         InsufficientDeposit
     }
 }

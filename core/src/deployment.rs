@@ -5,30 +5,42 @@ use alloy::primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// The contents of a deployment file (JSON, camelCase keys).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Deployment {
     /// Name of the chain spec this deployment belongs to (`dev`, `opbnb`, …).
     pub chain: String,
+    /// EIP-155 id of the chain the contracts are deployed on.
     pub chain_id: u64,
+    /// JSON-RPC endpoint of a node of that chain.
     pub rpc_url: String,
+    /// Where each contract of the deployment lives.
     pub contracts: ContractAddresses,
     /// Present only on throwaway chains: never put a real key in a deployment file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev_keys: Option<DevKeys>,
 }
 
+/// Addresses of the contracts of one deployment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContractAddresses {
+    /// The EntryPoint v0.7.
     pub entry_point: Address,
+    /// The EntryPoint's SenderCreator, through which it calls account factories (`initCode`).
     pub sender_creator: Address,
+    /// Factory of eth-infinitism's SimpleAccount wallets.
     pub simple_account_factory: Address,
     /// SimpleAccount plus ERC-1271, for permits and escrow vouchers.
     pub tora_account_factory: Address,
+    /// The TORA ERC-20 token (with EIP-2612 permits).
     pub tora: Address,
+    /// ToraPriceFeed, the AggregatorV3 feed of the TORA/BNB price the paymaster quotes from.
     pub price_feed: Address,
+    /// ToraPaymaster, which takes gas payment in TORA from senders or sponsors.
     pub paymaster: Address,
+    /// InferenceEscrow, which holds TORA deposits and redeems inference vouchers.
     pub inference_escrow: Address,
 }
 
@@ -50,17 +62,37 @@ pub struct DevKeys {
     pub inference_provider: B256,
 }
 
+/// Why a deployment file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum DeploymentError {
+    /// The file could not be read (usually: it does not exist yet).
     #[error("cannot read deployment file {path}: {source} (run `tora devnet` to create one)")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        /// The file's path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file, its directory or its temporary copy could not be written.
     #[error("cannot write deployment file {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        /// The file's path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid deployment (bad JSON, or a missing or unknown field).
     #[error("invalid deployment file {path}: {source}")]
-    Parse { path: String, source: serde_json::Error },
+    Parse {
+        /// The file's path.
+        path: String,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
 }
 
 impl Deployment {
+    /// Reads and parses the deployment file at `path`.
     pub fn read(path: &Path) -> Result<Self, DeploymentError> {
         let display = path.display().to_string();
         let text = std::fs::read_to_string(path)

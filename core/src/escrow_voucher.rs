@@ -25,6 +25,7 @@ pub fn escrow_domain(chain_id: u64, escrow: Address) -> Eip712Domain {
 }
 
 impl Voucher {
+    /// A voucher letting `provider` take up to `cumulative_amount` TORA base units from `payer` in total.
     pub fn new(payer: Address, provider: Address, cumulative_amount: U256) -> Self {
         Self { payer, provider, cumulativeAmount: cumulative_amount }
     }

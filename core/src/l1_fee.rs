@@ -30,9 +30,13 @@ alloy::sol! {
 /// The L1 prices and scalars the oracle publishes each L1 block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct L1FeeParams {
+    /// The L1 base fee, in L1 wei per gas (`l1BaseFee`).
     pub l1_base_fee: U256,
+    /// The L1 blob base fee, in L1 wei per blob gas (`blobBaseFee`).
     pub blob_base_fee: U256,
+    /// Weight of the L1 base fee, scaled by 1e6 (`baseFeeScalar`).
     pub base_fee_scalar: u32,
+    /// Weight of the blob base fee, scaled by 1e6 (`blobBaseFeeScalar`).
     pub blob_base_fee_scalar: u32,
 }
 
@@ -88,6 +92,7 @@ fn node<E: std::fmt::Display>(e: E) -> String {
 }
 
 impl OracleReader {
+    /// A reader of the GasPriceOracle at `oracle` through `provider`, with nothing cached yet.
     pub fn new(provider: DynProvider, oracle: Address) -> Self {
         Self { provider, oracle, cached: Mutex::new(None) }
     }

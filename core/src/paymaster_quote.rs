@@ -33,9 +33,14 @@ pub enum QuoteMode {
 /// The signed terms: ToraPaymaster's `Quote` struct.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Quote {
+    /// Whether the sender or a sponsor pays.
     pub mode: QuoteMode,
+    /// Unix seconds after which the quote, and the operation it signs, is no longer valid
+    /// (48 bits; the EntryPoint enforces it).
     pub valid_until: u64,
+    /// Unix seconds before which the quote is not yet valid (48 bits).
     pub valid_after: u64,
+    /// The TORA token in token mode, the sponsor in sponsor mode (see [`QuoteMode`]).
     pub payer: Address,
     /// TORA base units per 1e18 wei.
     pub exchange_rate: U256,
@@ -46,24 +51,33 @@ pub struct Quote {
 /// An EIP-2612 permit of `maxTokenCost` to the paymaster, signed for the sender.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Permit {
+    /// Unix seconds after which the permit can no longer be used (EIP-2612 `deadline`).
     pub deadline: U256,
+    /// The permit's 65-byte signature (`r ‖ s ‖ v`), checked by TORA's `permit`.
     pub signature: [u8; 65],
 }
 
 /// Decoded `paymasterData`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymasterData {
+    /// The signed terms.
     pub quote: Quote,
+    /// The paymaster signer's 65-byte signature (`r ‖ s ‖ v`) over [`quote_hash`], see [`sign_quote`].
     pub signature: [u8; 65],
+    /// The sender's TORA permit to the paymaster, in token mode when it has no allowance yet.
     pub permit: Option<Permit>,
 }
 
+/// Why bytes are not a valid `paymasterData`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum QuoteDecodeError {
+    /// Neither of the two valid lengths, in bytes.
     #[error("paymasterData must be {QUOTE_DATA_LEN} or {QUOTE_WITH_PERMIT_LEN} bytes, got {0}")]
     Length(usize),
+    /// The mode byte is neither token (0) nor sponsor (1).
     #[error("unknown paymaster mode {0}")]
     Mode(u8),
+    /// The data carries a permit but the mode is sponsor.
     #[error("a permit is only valid in token mode")]
     PermitInSponsorMode,
 }
@@ -73,6 +87,7 @@ fn u48(bytes: &[u8]) -> u64 {
 }
 
 impl PaymasterData {
+    /// The `paymasterData` bytes, in the layout described at the top of this module.
     pub fn encode(&self) -> Bytes {
         let q = &self.quote;
         let mut out = Vec::with_capacity(QUOTE_WITH_PERMIT_LEN);
@@ -90,6 +105,7 @@ impl PaymasterData {
         out.into()
     }
 
+    /// Parses `paymasterData` (without the 52-byte `paymasterAndData` prefix).
     pub fn decode(data: &[u8]) -> Result<Self, QuoteDecodeError> {
         if data.len() != QUOTE_DATA_LEN && data.len() != QUOTE_WITH_PERMIT_LEN {
             return Err(QuoteDecodeError::Length(data.len()));

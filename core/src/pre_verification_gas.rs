@@ -38,6 +38,7 @@ pub fn calldata_cost(data: &[u8]) -> u64 {
 /// The L2 gas price the L1 fee is converted at, with the oracle's parameters of one block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct L1Price {
+    /// The GasPriceOracle's parameters at that block.
     pub params: L1FeeParams,
     /// Wei per L2 gas the operation pays (its effective gas price).
     pub gas_price: U256,

@@ -8,14 +8,19 @@ use serde_json::Value;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(i64)]
 pub enum ErrorCode {
+    /// The request body is not valid JSON.
     ParseError = -32700,
+    /// The JSON is not a valid JSON-RPC 2.0 request (or the batch is empty or too large).
     InvalidRequest = -32600,
+    /// The service has no method of that name.
     MethodNotFound = -32601,
     /// Also ERC-4337's "invalid UserOperation struct/fields".
     InvalidParams = -32602,
+    /// A failure inside the service (node, store), not the caller's fault.
     Internal = -32603,
     /// Rejected by the EntryPoint's simulation or the account (an `AAxx` reason).
     RejectedByEntryPointOrAccount = -32500,
+    /// Rejected by the paymaster's `validatePaymasterUserOp`, or refused by the paymaster service.
     RejectedByPaymaster = -32501,
     /// ERC-7562 opcode or storage rule broken.
     BannedOpcode = -32502,
@@ -23,9 +28,13 @@ pub enum ErrorCode {
     OutOfTimeRange = -32503,
     /// An entity is throttled or banned by reputation.
     ThrottledOrBanned = -32504,
+    /// An entity's stake or unstake delay is below the chain's minimum (ERC-7562).
     StakeTooLow = -32505,
+    /// The account names a signature aggregator the bundler does not support.
     UnsupportedAggregator = -32506,
+    /// The account's (or the paymaster's) signature check failed.
     InvalidSignature = -32507,
+    /// The paymaster's EntryPoint deposit cannot cover all its pending operations.
     PaymasterDepositTooLow = -32508,
     /// The operation's execution reverts (estimation).
     ExecutionReverted = -32521,
@@ -34,6 +43,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The numeric code as it goes on the wire.
     pub fn code(self) -> i64 {
         self as i64
     }
@@ -43,9 +53,12 @@ impl ErrorCode {
 #[derive(Clone, Debug, PartialEq, thiserror::Error, Serialize)]
 #[error("{message} ({})", code.code())]
 pub struct RpcError {
+    /// The JSON-RPC error code, serialised as its number.
     #[serde(serialize_with = "serialize_code")]
     pub code: ErrorCode,
+    /// A human-readable reason.
     pub message: String,
+    /// Structured details for the caller (e.g. a revert reason); omitted when `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
 }
@@ -55,19 +68,23 @@ fn serialize_code<S: serde::Serializer>(code: &ErrorCode, s: S) -> Result<S::Ok,
 }
 
 impl RpcError {
+    /// An error with `code` and `message` and no data.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self { code, message: message.into(), data: None }
     }
 
+    /// The same error carrying `data`.
     pub fn with_data(mut self, data: Value) -> Self {
         self.data = Some(data);
         self
     }
 
+    /// An [`ErrorCode::InvalidParams`] (-32602) error.
     pub fn invalid_params(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidParams, message)
     }
 
+    /// An [`ErrorCode::Internal`] (-32603) error.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Internal, message)
     }

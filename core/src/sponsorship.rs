@@ -28,6 +28,7 @@ impl MicroTora {
         MicroTora(u64::try_from(micro).unwrap_or(u64::MAX).min(MAX_BUDGET.0))
     }
 
+    /// The same amount in TORA base units (exact).
     pub fn to_tora(self) -> ToraUnits {
         ToraUnits(U256::from(self.0) * U256::from(BASE_UNITS_PER_MICRO))
     }
@@ -37,9 +38,13 @@ impl MicroTora {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ResetInterval {
+    /// Budgets never reset: one period for all time.
     Never,
+    /// Every day at 00:00 UTC.
     Daily,
+    /// Every Monday at 00:00 UTC.
     Weekly,
+    /// On the first of every month at 00:00 UTC.
     Monthly,
 }
 
@@ -77,25 +82,34 @@ fn civil_year_month(days: u64) -> (u64, u64) {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Budget {
+    /// Most the policy may spend per period, over all users.
     pub global: Option<MicroTora>,
+    /// Most one user (operation sender) may spend under the policy per period.
     pub per_user: Option<MicroTora>,
+    /// Most one operation may cost.
     pub per_op: Option<MicroTora>,
+    /// Most operations the policy may pay for per period.
     pub max_ops: Option<u64>,
 }
 
+/// A dapp's sponsorship policy: who pays for which calls, within which budgets and when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SponsorshipPolicy {
+    /// The policy's id, as the ERC-7677 context's `sponsorshipPolicyId` names it.
     pub id: String,
     /// Shown to the user by wallets (ERC-7677 `sponsor`).
     pub name: String,
+    /// Icon shown with `name` by wallets (ERC-7677 `sponsor.icon`).
     #[serde(default)]
     pub icon: Option<String>,
     /// The API key subject (dapp) allowed to use this policy.
     pub dapp: String,
     /// Whose TORA deposit in ToraPaymaster pays.
     pub sponsor: Address,
+    /// The limits the policy's spending stays within.
     pub budget: Budget,
+    /// When the per-period budgets start again.
     pub reset: ResetInterval,
     /// Contracts the wallet may call; empty allows any.
     #[serde(default)]
@@ -105,6 +119,7 @@ pub struct SponsorshipPolicy {
     pub allowed_selectors: Vec<FixedBytes<4>>,
     /// Unix seconds; the policy is usable in `[valid_after, valid_until)`.
     pub valid_after: u64,
+    /// Unix seconds from which the policy is no longer usable.
     pub valid_until: u64,
 }
 
@@ -117,12 +132,17 @@ pub struct SponsorshipPolicy {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Reservation {
+    /// The budget held against: a sponsorship policy's id, or the paymaster's token-mode budget.
     pub policy_id: String,
+    /// The budget period, as [`ResetInterval::period`] numbers it.
     pub period: u64,
+    /// The operation's sender.
     pub user: Address,
+    /// The operation's EntryPoint nonce.
     pub nonce: U256,
     /// This quote's hash: settlement finds the reservation by the hash that landed.
     pub user_op_hash: B256,
+    /// The quote's maximum cost, rounded up.
     pub amount: MicroTora,
     /// When the quote expires: an unused reservation is released after it.
     pub expires_at: u64,
@@ -142,29 +162,62 @@ impl Reservation {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Spend {
+    /// Amount spent and held.
     pub total: MicroTora,
+    /// Operations paid for or held.
     pub ops: u64,
 }
 
+/// Why a reservation was refused, or the store failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BudgetError {
+    /// The policy's [`Budget::global`] for this period would be exceeded.
     #[error("the policy's budget for this period is used up ({spent:?} of {limit:?})")]
-    Global { spent: MicroTora, limit: MicroTora },
+    Global {
+        /// What the policy had used this period before this reservation.
+        spent: MicroTora,
+        /// The budget.
+        limit: MicroTora,
+    },
+    /// The user's [`Budget::per_user`] for this period would be exceeded.
     #[error("this user's budget under the policy is used up ({spent:?} of {limit:?})")]
-    PerUser { spent: MicroTora, limit: MicroTora },
+    PerUser {
+        /// What the user had used this period before this reservation.
+        spent: MicroTora,
+        /// The budget.
+        limit: MicroTora,
+    },
+    /// The operation costs more than [`Budget::per_op`].
     #[error("the policy allows {limit:?} per operation")]
-    PerOp { limit: MicroTora },
+    PerOp {
+        /// The per-operation limit.
+        limit: MicroTora,
+    },
+    /// The policy's [`Budget::max_ops`] for this period is reached.
     #[error("the policy's operation count for this period is used up ({limit})")]
-    OpCount { limit: u64 },
+    OpCount {
+        /// The most operations per period.
+        limit: u64,
+    },
+    /// The user's open holds would exceed what covers them ([`Reservation::cover`]).
     #[error("the sender's balance ({balance:?}) does not cover its open quotes ({held:?} with this one)")]
-    Uncovered { held: MicroTora, balance: MicroTora },
+    Uncovered {
+        /// The user's holds including this reservation.
+        held: MicroTora,
+        /// What covers them, e.g. the sender's TORA balance.
+        balance: MicroTora,
+    },
+    /// The store itself failed (e.g. Redis unreachable); the reason.
     #[error("sponsorship store: {0}")]
     Store(String),
 }
 
+/// Where policies, budget counters and reservations are kept (Redis in production, memory in
+/// tests); every reservation is checked and counted atomically.
 pub trait SponsorshipStore: Send + Sync {
     /// Creates or replaces a policy.
     fn put_policy(&self, policy: &SponsorshipPolicy) -> impl Future<Output = Result<(), BudgetError>> + Send;
+    /// The policy with this id, `None` if there is none.
     fn policy(&self, id: &str)
     -> impl Future<Output = Result<Option<SponsorshipPolicy>, BudgetError>> + Send;
     /// Checks every budget of `reservation.period` and reserves its amount, atomically. A
@@ -174,23 +227,26 @@ pub trait SponsorshipStore: Send + Sync {
         &self,
         budget: &Budget,
         reservation: &Reservation,
-    ) -> impl Future<Output = Result<(), BudgetError>> + Send;
+    ) -> impl Future<Output = Result<MicroTora, BudgetError>> + Send;
     /// Replaces the reservation that the quote `user_op_hash` belongs to by the actual cost;
-    /// false if none is held.
+    /// the budget id it was held under, `None` if none is held.
     fn settle(
         &self,
         user_op_hash: B256,
         actual: MicroTora,
-    ) -> impl Future<Output = Result<bool, BudgetError>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, BudgetError>> + Send;
     /// Returns reservations whose quotes expired before `now` to their budgets; how many.
     /// `now` is the time of the last settled block, not the clock: an operation can land up to
     /// its quote's expiry, so its reservation goes only once the blocks up to then are read.
     fn release_expired(&self, now: u64) -> impl Future<Output = Result<u64, BudgetError>> + Send;
+    /// What the policy (or budget) `policy_id` has used in `period`, reservations included.
     fn spend(&self, policy_id: &str, period: u64) -> impl Future<Output = Result<Spend, BudgetError>> + Send;
     /// The last block whose charges are settled: settlement resumes after it, so blocks mined
     /// while the service was down are still read. `None` before the first.
     fn settled_block(&self) -> impl Future<Output = Result<Option<u64>, BudgetError>> + Send;
+    /// Records `block` as the last block whose charges are settled.
     fn set_settled_block(&self, block: u64) -> impl Future<Output = Result<(), BudgetError>> + Send;
+    /// What `user` has used under `policy_id` in `period`, reservations included.
     fn user_spend(
         &self,
         policy_id: &str,

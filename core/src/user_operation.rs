@@ -20,26 +20,41 @@ pub const PAYMASTER_DATA_OFFSET: usize = 20 + 16 + 16;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserOperation {
+    /// The smart account that executes the operation.
     pub sender: Address,
+    /// The account's EntryPoint nonce: 192-bit key, 64-bit sequence.
     pub nonce: U256,
+    /// Factory that deploys the account in this operation; `None` if it already exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub factory: Option<Address>,
+    /// Calldata for the factory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub factory_data: Option<Bytes>,
+    /// What the EntryPoint calls the account with in the execution phase.
     pub call_data: Bytes,
+    /// Gas limit of the execution call.
     pub call_gas_limit: U128,
+    /// Gas limit of account creation and `validateUserOp`.
     pub verification_gas_limit: U128,
+    /// Gas paid to the bundler outside the gas limits (calldata, overhead, L1 data fee).
     pub pre_verification_gas: U256,
+    /// Most wei per gas the operation pays (EIP-1559 max fee).
     pub max_fee_per_gas: U128,
+    /// Most wei per gas it tips above the base fee (EIP-1559 priority fee).
     pub max_priority_fee_per_gas: U128,
+    /// Paymaster that pays the gas; `None` if the account pays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paymaster: Option<Address>,
+    /// Gas limit of `validatePaymasterUserOp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paymaster_verification_gas_limit: Option<U128>,
+    /// Gas limit of the paymaster's `postOp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paymaster_post_op_gas_limit: Option<U128>,
+    /// The paymaster's own data (for ToraPaymaster, a signed quote).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paymaster_data: Option<Bytes>,
+    /// The account's signature over the user operation hash, as its `validateUserOp` checks it.
     pub signature: Bytes,
 }
 
@@ -87,8 +102,10 @@ impl UserOperation {
 /// Why a packed operation could not be unpacked.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UnpackError {
+    /// `initCode` is too short to hold a factory address; its length in bytes.
     #[error("initCode must be empty or at least 20 bytes, got {0}")]
     InitCodeTooShort(usize),
+    /// `paymasterAndData` is too short for its fixed prefix; its length in bytes.
     #[error("paymasterAndData must be empty or at least 52 bytes, got {0}")]
     PaymasterAndDataTooShort(usize),
 }

@@ -15,12 +15,14 @@ const ANVIL_IN_NODE_MODULES: &str = "node_modules/@foundry-rs/anvil-linux-amd64/
 const READY_LINE: &str = "Listening on ";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How to start anvil: which binary, port, chain id and block interval.
 #[derive(Clone, Debug)]
 pub struct AnvilConfig {
     /// The anvil binary; found with [`locate_anvil`] when `None`.
     pub binary: Option<PathBuf>,
     /// 0 picks a free port (what tests want).
     pub port: u16,
+    /// The chain id anvil reports (31337 by default).
     pub chain_id: u64,
     /// Also mine a block every this many seconds. Each transaction is still mined as it arrives
     /// (anvil's mixed mining): deployment stays instant, and a transaction anvil's automine
@@ -35,17 +37,35 @@ impl Default for AnvilConfig {
     }
 }
 
+/// Why anvil could not be found, installed or started.
 #[derive(Debug, thiserror::Error)]
 pub enum AnvilError {
+    /// No anvil binary in contracts/node_modules nor on PATH.
     #[error(
         "anvil not found (looked for {looked_for}); install it with `npm ci` in {contracts_dir}, \
          or point TORA_ANVIL at an anvil binary"
     )]
-    NotFound { looked_for: String, contracts_dir: String },
+    NotFound {
+        /// The node_modules path where the bundled anvil was expected.
+        looked_for: String,
+        /// The contracts/ folder where `npm ci` would install it.
+        contracts_dir: String,
+    },
+    /// The process (anvil, or npm while installing it) could not be spawned.
     #[error("cannot start anvil at {binary}: {source}")]
-    Spawn { binary: String, source: std::io::Error },
+    Spawn {
+        /// The program that failed to start.
+        binary: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// anvil exited before listening, or `npm ci` failed.
     #[error("anvil exited before it was ready: {output}")]
-    Exited { output: String },
+    Exited {
+        /// What the process printed (stdout then stderr), or npm's exit status.
+        output: String,
+    },
+    /// anvil did not start listening within 30 seconds.
     #[error("anvil did not report \"{READY_LINE}\" within {START_TIMEOUT:?}")]
     Timeout,
 }
@@ -106,6 +126,7 @@ pub struct Anvil {
 }
 
 impl Anvil {
+    /// Starts anvil with the Prague hardfork on 127.0.0.1 and waits until its RPC server listens.
     pub async fn spawn(config: AnvilConfig) -> Result<Self, AnvilError> {
         let binary = match config.binary {
             Some(path) => path,
@@ -159,10 +180,12 @@ impl Anvil {
         Ok(Self { child, endpoint: format!("http://{addr}"), chain_id: config.chain_id })
     }
 
+    /// The HTTP JSON-RPC endpoint, `http://127.0.0.1:<port>`.
     pub fn rpc_url(&self) -> String {
         self.endpoint.clone()
     }
 
+    /// The chain id anvil was started with.
     pub fn chain_id(&self) -> u64 {
         self.chain_id
     }

@@ -27,6 +27,8 @@ impl DevnetPrices {
     pub const FACTORY_STAKE_WEI: u128 = 10u128.pow(18);
     /// The paymaster's stake and EntryPoint deposit, in wei.
     pub const PAYMASTER_STAKE_WEI: u128 = 10u128.pow(18);
+    /// The paymaster's EntryPoint deposit, from which the EntryPoint takes the gas of the
+    /// operations it pays for, in wei.
     pub const PAYMASTER_DEPOSIT_WEI: u128 = 100 * 10u128.pow(18);
     /// One day: ERC-7562's MIN_UNSTAKE_DELAY.
     pub const UNSTAKE_DELAY_SECS: u32 = 86_400;
@@ -34,19 +36,37 @@ impl DevnetPrices {
     pub const ESCROW_NOTICE_SECS: u64 = 86_400;
 }
 
+/// Why deploying the stack failed, with the step that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
+    /// The RPC URL does not parse.
     #[error("invalid RPC URL {0}")]
     Url(String),
+    /// A step's RPC call or transaction failed, or its receipt never came.
     #[error("{step}: {message}")]
-    Step { step: &'static str, message: String },
+    Step {
+        /// What was being done, e.g. "deploy TORA".
+        step: &'static str,
+        /// The RPC or contract error, as text.
+        message: String,
+    },
+    /// A step's transaction was mined but reverted.
     #[error("{step}: transaction {tx} reverted")]
-    Reverted { step: &'static str, tx: TxHash },
+    Reverted {
+        /// What was being done, e.g. "mint TORA".
+        step: &'static str,
+        /// The reverted transaction's hash.
+        tx: TxHash,
+    },
+    /// The code at EntryPoint v0.7's canonical address is not the canonical EntryPoint v0.7.
     #[error(
         "EntryPoint at {ENTRY_POINT_V07} has code hash {actual}, not the canonical \
          {ENTRY_POINT_V07_CODE_HASH}: refusing to run against a non-canonical EntryPoint"
     )]
-    EntryPointCodeHash { actual: alloy::primitives::B256 },
+    EntryPointCodeHash {
+        /// keccak256 of the runtime code found there.
+        actual: alloy::primitives::B256,
+    },
 }
 
 fn step_err(step: &'static str) -> impl FnOnce(alloy::contract::Error) -> DeployError {

@@ -19,26 +19,36 @@ pub fn rate() -> U256 {
     U256::from(5_000u64) * U256::from(10u64).pow(U256::from(18)) + U256::from(123_456_789u64)
 }
 
+/// `n` whole TORA, in base units (18 decimals).
 pub fn tora(n: u64) -> U256 {
     U256::from(n) * U256::from(10u64).pow(U256::from(18))
 }
 
+/// A fresh devnet with providers for the deployer and bundler keys, for end-to-end tests.
 pub struct Harness {
+    /// The chain and its deployment; dropping the harness stops anvil.
     pub devnet: Devnet,
+    /// The devnet's chain id.
     pub chain_id: u64,
+    /// Signs as the deployer: contract owner and TORA holder.
     pub deployer: DynProvider,
+    /// Signs as the bundler key, which sends `handleOps`.
     pub bundler: DynProvider,
+    /// The `handleOps` beneficiary, which collects the operations' gas fees (0xbebe…be).
     pub beneficiary: Address,
 }
 
 /// Why `handleOps` refused an operation: the EntryPoint's `AAxx` reason and the inner revert.
 #[derive(Debug)]
 pub struct Rejection {
+    /// The EntryPoint's reason string, e.g. "AA33 reverted".
     pub reason: String,
+    /// The inner revert data from `FailedOpWithRevert`; empty for `FailedOp`.
     pub inner: Bytes,
 }
 
 impl Harness {
+    /// Starts a fresh devnet with everything deployed; panics when it cannot (test support).
     pub async fn start() -> Self {
         let devnet = Devnet::start(AnvilConfig::default()).await.expect("devnet starts");
         let rpc = devnet.deployment.rpc_url.clone();
@@ -57,18 +67,22 @@ impl Harness {
         signer(keys::DEPLOYER).address()
     }
 
+    /// The deployed contracts' addresses.
     pub fn contracts(&self) -> &tora_core::deployment::ContractAddresses {
         &self.devnet.deployment.contracts
     }
 
+    /// The TORA token, called as the deployer.
     pub fn tora(&self) -> TORA::TORAInstance<DynProvider> {
         TORA::new(self.contracts().tora, self.deployer.clone())
     }
 
+    /// ToraPaymaster, called as the deployer (its owner).
     pub fn paymaster(&self) -> ToraPaymaster::ToraPaymasterInstance<DynProvider> {
         ToraPaymaster::new(self.contracts().paymaster, self.deployer.clone())
     }
 
+    /// EntryPoint v0.7, called as the bundler.
     pub fn entry_point(&self) -> EntryPoint::EntryPointInstance<DynProvider> {
         EntryPoint::new(ENTRY_POINT_V07, self.bundler.clone())
     }
@@ -79,6 +93,7 @@ impl Harness {
         SmartWallet::at(&self.deployer, factory, signer(keys::WALLET_OWNER), U256::from(salt)).await.unwrap()
     }
 
+    /// Transfers `amount` TORA base units from the deployer to `to` and waits for the receipt.
     pub async fn send_tora(&self, to: Address, amount: U256) {
         let pending = self.tora().transfer(to, amount).send().await.unwrap();
         confirm(&self.deployer, "transfer TORA", pending).await.unwrap();
@@ -95,14 +110,17 @@ impl Harness {
         confirm(&self.deployer, "deposit", pending).await.unwrap();
     }
 
+    /// `who`'s TORA balance, in base units.
     pub async fn tora_balance(&self, who: Address) -> U256 {
         self.tora().balanceOf(who).call().await.unwrap()
     }
 
+    /// `who`'s native balance, in wei.
     pub async fn eth_balance(&self, who: Address) -> U256 {
         self.deployer.get_balance(who).await.unwrap()
     }
 
+    /// The paymaster's EntryPoint deposit, in wei.
     pub async fn paymaster_deposit(&self) -> U256 {
         self.entry_point().balanceOf(self.contracts().paymaster).call().await.unwrap()
     }
@@ -137,6 +155,7 @@ impl Harness {
         }
     }
 
+    /// The latest block's timestamp in Unix seconds: the chain's clock, which tests can move.
     pub async fn now(&self) -> u64 {
         let block = self.deployer.get_block_number().await.unwrap();
         let block = self.deployer.get_block_by_number(block.into()).await.unwrap().unwrap();
@@ -160,6 +179,7 @@ impl Harness {
         op.paymaster_data = Some(PaymasterData { quote, signature, permit }.encode());
     }
 
+    /// [`Self::attach_quote_for`] with this devnet's chain id and paymaster.
     pub fn attach_quote(&self, op: &mut UserOperation, quote: Quote, permit: Option<Permit>) {
         self.attach_quote_for(op, quote, permit, self.chain_id, self.contracts().paymaster);
     }
@@ -196,6 +216,7 @@ impl Harness {
         Ok(confirm(&self.bundler, "handleOps", pending).await.unwrap())
     }
 
+    /// Signs `op` as `wallet`'s owner and runs `handleOps` with it alone.
     pub async fn sign_and_handle(
         &self,
         wallet: &SmartWallet,
@@ -211,6 +232,7 @@ impl Harness {
     }
 }
 
+/// The first `E` event in `receipt`; panics when there is none.
 pub fn event<E: SolEvent>(receipt: &TransactionReceipt) -> E {
     receipt
         .inner
@@ -221,6 +243,7 @@ pub fn event<E: SolEvent>(receipt: &TransactionReceipt) -> E {
         .unwrap_or_else(|| panic!("no {} in receipt", E::SIGNATURE))
 }
 
+/// Whether `receipt` holds an `E` event.
 pub fn has_event<E: SolEvent>(receipt: &TransactionReceipt) -> bool {
     receipt.inner.logs().iter().any(|log| log.log_decode::<E>().is_ok())
 }

@@ -23,17 +23,22 @@ pub use wallet::SmartWallet;
 use alloy::providers::DynProvider;
 use tora_core::Deployment;
 
+/// Why [`Devnet::start`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DevnetError {
+    /// anvil could not be found or started.
     #[error(transparent)]
     Anvil(#[from] AnvilError),
+    /// Deploying EntryPoint v0.7 or the Tensora contracts failed.
     #[error(transparent)]
     Deploy(#[from] DeployError),
 }
 
 /// A running anvil with everything deployed. Dropping it stops the chain.
 pub struct Devnet {
+    /// The anvil process serving the chain.
     pub anvil: Anvil,
+    /// The chain id, RPC URL, contract addresses and dev keys of this devnet.
     pub deployment: Deployment,
     /// Signs with the deployer key (contract owner, TORA holder).
     pub provider: DynProvider,

@@ -4,6 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A running redis-server child process, killed on drop.
 pub struct RedisServer {
     child: Child,
     /// `redis://127.0.0.1:<port>`

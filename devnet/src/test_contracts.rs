@@ -2,6 +2,8 @@
 //! bundler's tests can show each rule refusing them, and payers that try to make a provider
 //! serve calls it cannot redeem.
 
+// Generated code: `sol!` turns every ABI function, event and error into types with no doc
+// comments (the artifacts carry none), and Solidity functions take as many arguments as they do.
 #![allow(missing_docs, clippy::too_many_arguments)]
 
 alloy::sol!(

@@ -11,9 +11,13 @@ use tora_core::contracts::{SimpleAccount, ToraAccountFactory};
 
 /// A SimpleAccount-style wallet (SimpleAccount or ToraAccount) behind a factory.
 pub struct SmartWallet {
+    /// The owner key: signs the wallet's user operations and its ERC-1271 digests.
     pub owner: PrivateKeySigner,
+    /// The account factory that creates the wallet through `initCode`.
     pub factory: Address,
+    /// The salt given to the factory's `createAccount`; with the owner it fixes the address.
     pub salt: U256,
+    /// The wallet's counterfactual address, deployed or not.
     pub address: Address,
 }
 

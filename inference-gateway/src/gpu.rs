@@ -7,8 +7,11 @@ use crate::kernels::MatmulVariant;
 
 /// An open device and queue, plus what the adapter told us about itself.
 pub struct Gpu {
+    /// The logical device that buffers and pipelines are created on.
     pub device: wgpu::Device,
+    /// The device's queue, where command buffers are submitted.
     pub queue: wgpu::Queue,
+    /// The chosen adapter's name, driver and device type.
     pub info: wgpu::AdapterInfo,
 }
 

@@ -9,10 +9,17 @@ use crate::models::bert::tokenizer::{MAX_SEQ_LEN, SentenceTokenizer};
 /// Why a request cannot be metered.
 #[derive(Debug, thiserror::Error)]
 pub enum MeterError {
+    /// A text has more tokens than the model takes, and the request did not ask to truncate.
     #[error(
         "input[{index}] is longer than the model's limit of {max} tokens; send `truncate: true` to cut it"
     )]
-    TooLong { index: usize, max: usize },
+    TooLong {
+        /// Position of the text in the request's `input`.
+        index: usize,
+        /// The model's limit, in tokens.
+        max: usize,
+    },
+    /// The tokenizer failed, or its blocking task did.
     #[error(transparent)]
     Tokenizer(#[from] Error),
 }
@@ -24,6 +31,7 @@ pub struct Meter {
 }
 
 impl Meter {
+    /// A meter counting with `tokenizer`, the same one the embedder uses.
     pub fn new(tokenizer: SentenceTokenizer) -> Self {
         Self { tokenizer: Arc::new(tokenizer) }
     }

@@ -24,8 +24,11 @@ use crate::payment::{
     Cashier, Due, Escrow, MemoryVoucherStore, PricePerToken, Redeemer, RedisVoucherStore, VoucherStore,
 };
 
+/// Everything [`start`] needs to run a gateway; [`GatewaySettings::new`] fills in defaults.
 pub struct GatewaySettings {
+    /// The chain and contracts to serve against: RPC URL, chain id, the `InferenceEscrow` address.
     pub deployment: Deployment,
+    /// Where the HTTP API listens.
     pub listen: SocketAddr,
     /// all-MiniLM-L6-v2's folder (config.json, tokenizer.json, model.safetensors).
     pub model_dir: PathBuf,
@@ -37,6 +40,7 @@ pub struct GatewaySettings {
     pub redis_url: Option<String>,
     /// Requests waiting for the model before new ones get 429.
     pub queue_capacity: usize,
+    /// Bounds on each HTTP request: body size and timeout.
     pub http: HttpLimits,
     /// How often the latest vouchers are redeemed on-chain; `None` leaves it to the operator.
     /// At most half the escrow's notice period, so that what a payer consumed before it asked
@@ -82,26 +86,47 @@ impl GatewaySettings {
     }
 }
 
+/// Why the gateway did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The deployment's RPC URL does not parse.
     #[error("invalid RPC URL {0}")]
     RpcUrl(String),
+    /// The node could not be asked (chain id, escrow code, notice period).
     #[error("chain: {0}")]
     Chain(String),
+    /// The node serves another chain than the deployment names.
     #[error("the chain at {url} has id {actual}, the deployment says {expected}")]
-    WrongChain { url: String, expected: u64, actual: u64 },
+    WrongChain {
+        /// The RPC URL asked.
+        url: String,
+        /// The chain id in the deployment.
+        expected: u64,
+        /// The chain id the node reported.
+        actual: u64,
+    },
+    /// No contract code at the deployment's `InferenceEscrow` address.
     #[error("no InferenceEscrow at {0}")]
     NoEscrow(Address),
+    /// A model could not be loaded.
     #[error(transparent)]
     Model(#[from] crate::error::Error),
+    /// The listen address could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
+    /// The Redis store at `redis_url` could not be opened or reached.
     #[error("redis: {0}")]
     Redis(String),
+    /// The redemption interval is over half the escrow's notice period.
     #[error(
         "redemptions every {interval:?} leave no room for one that fails: two must fit in the escrow's notice period of {notice} s, or a payer could withdraw before the provider claims"
     )]
-    RedeemTooRarely { interval: Duration, notice: u64 },
+    RedeemTooRarely {
+        /// The configured redemption interval.
+        interval: Duration,
+        /// The escrow's notice period, in seconds.
+        notice: u64,
+    },
 }
 
 /// How often payers are checked against `redeem_exposure`.
@@ -112,9 +137,11 @@ pub const DEFAULT_REDEEM_EXPOSURE: u128 = 10 * tora_core::money::ONE_COIN;
 /// A started gateway: its address and the tasks serving it (HTTP, the embedding worker, the
 /// redemption loop when enabled).
 pub struct RunningGateway {
+    /// The address the HTTP API is bound to (the port chosen when listening on port 0).
     pub address: SocketAddr,
     /// The address vouchers must name as `provider`.
     pub provider: Address,
+    /// The HTTP server, the embedding worker and, when enabled, the redemption loop.
     pub tasks: Vec<JoinHandle<()>>,
     /// The text model's worker thread, when one is served.
     text_worker: Option<WorkerThread>,

@@ -10,17 +10,23 @@ use tora_core::{ErrorCode, RpcError};
 /// A request id is echoed back exactly: a string stays a string.
 pub type Id = Value;
 
+/// A JSON-RPC 2.0 response object: exactly one of `result` and `error` is set.
 #[derive(Debug, Serialize)]
 pub struct Response {
+    /// Always `"2.0"`.
     pub jsonrpc: &'static str,
+    /// The id of the request answered, `null` when it could not be read.
     pub id: Id,
+    /// The call's result, on success.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
+    /// Why the call failed, on failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<RpcError>,
 }
 
 impl Response {
+    /// The response to request `id` with its outcome.
     pub fn new(id: Id, outcome: Result<Value, RpcError>) -> Self {
         match outcome {
             Ok(result) => Self { jsonrpc: "2.0", id, result: Some(result), error: None },

@@ -13,4 +13,4 @@ pub use caller::CallMeta;
 pub use envelope::{Id, Response};
 pub use params::Params;
 pub use rate_limit::RateLimit;
-pub use server::{Limits, RpcService, router};
+pub use server::{Limits, READY_WITHIN, RpcService, router};

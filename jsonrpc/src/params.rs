@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tora_core::RpcError;
 
+/// A call's `params` (an array, an object or `null`), decoded on demand into typed values.
 #[derive(Debug, Clone)]
 pub struct Params(pub Value);
 

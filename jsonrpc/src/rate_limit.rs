@@ -27,9 +27,12 @@ use std::time::Instant;
 use tora_core::ErrorCode;
 use tower::{Layer, Service};
 
+/// One token bucket's size and refill rate, the same for every caller.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateLimit {
+    /// Requests a caller regains per second.
     pub per_second: f64,
+    /// Requests a caller may make at once (the bucket's size).
     pub burst: f64,
 }
 

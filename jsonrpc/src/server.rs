@@ -22,6 +22,10 @@ use tora_core::{ErrorCode, RpcError};
 use tracing::Instrument;
 use tracing::field::Empty;
 
+/// The longest a readiness check waits on each dependency (node, store): Kubernetes probes
+/// time out after a few seconds, and a pod whose node froze must turn unready, not hang.
+pub const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What a service implements to be served over JSON-RPC.
 pub trait RpcService: Send + Sync + 'static {
     /// Answers one call; unknown methods return `ErrorCode::MethodNotFound`.
@@ -43,7 +47,9 @@ pub trait RpcService: Send + Sync + 'static {
 /// Bounds on what one HTTP request, and one caller, may ask for.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Most calls in one batch request.
     pub max_batch_len: usize,
     /// Requests per verified API key, and per client address for the rest; `None` for no limit.
     pub rate_per_key: Option<RateLimit>,

@@ -27,9 +27,13 @@ const WALLET_FUNDS: u128 = 1_000_000_000_000_000_000;
 
 /// Signed operations ready to send, with their userOpHashes.
 pub struct PreparedOps {
+    /// One signed `eth_sendUserOperation` request body per account.
     pub bodies: Vec<Value>,
+    /// The userOpHash of each body's operation, in the same order.
     pub hashes: Vec<B256>,
+    /// The devnet's node, signing as the deployer.
     pub provider: DynProvider,
+    /// The node's block number once setup finished: inclusions are watched for from there.
     pub start_block: u64,
 }
 
@@ -228,6 +232,7 @@ pub struct NodeUsage {
 }
 
 impl NodeUsage {
+    /// What was used between `earlier` and `self`, never below zero.
     pub fn since(self, earlier: NodeUsage) -> NodeUsage {
         NodeUsage {
             calls: self.calls.saturating_sub(earlier.calls),

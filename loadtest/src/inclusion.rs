@@ -16,8 +16,11 @@ use tora_core::contracts::EntryPoint::UserOperationEvent;
 /// When an operation's event was first seen, and in which transaction.
 #[derive(Clone, Copy, Debug)]
 pub struct Seen {
+    /// When the watcher first saw the event.
     pub at: Instant,
+    /// The hash of the bundle transaction that included the operation.
     pub transaction: B256,
+    /// UserOperationEvent's `success`: false when the operation's call reverted.
     pub success: bool,
 }
 
@@ -30,12 +33,14 @@ pub struct InclusionWatcher {
 const POLL: Duration = Duration::from_millis(50);
 
 impl InclusionWatcher {
+    /// Starts polling `entry_point`'s logs in a background task; [`Self::settle`] stops it.
     pub fn spawn(provider: DynProvider, entry_point: alloy::primitives::Address, from_block: u64) -> Self {
         let seen = Arc::new(Mutex::new(HashMap::default()));
         let task = tokio::spawn(watch(provider, entry_point, from_block, seen.clone()));
         Self { seen, task }
     }
 
+    /// Operations seen so far.
     pub fn count(&self) -> usize {
         self.seen.lock().unwrap().len()
     }
@@ -95,16 +100,25 @@ async fn watch(
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct InclusionSummary {
+    /// Operations the bundler accepted.
     pub accepted: u64,
+    /// Accepted operations whose UserOperationEvent was seen.
     pub included: u64,
     /// Included but UserOperationEvent.success was false (the call reverted).
     pub included_failed: u64,
+    /// Distinct bundle transactions that included them.
     pub bundles: u64,
+    /// Included operations per bundle, on average.
     pub ops_per_bundle_mean: f64,
+    /// The most operations in one bundle.
     pub ops_per_bundle_max: u64,
+    /// Median time from sending an operation to seeing its event, in milliseconds.
     pub p50_ms: f64,
+    /// 90th percentile time to inclusion, in milliseconds.
     pub p90_ms: f64,
+    /// 99th percentile time to inclusion, in milliseconds.
     pub p99_ms: f64,
+    /// The longest time to inclusion, in milliseconds.
     pub max_ms: f64,
 }
 
@@ -137,6 +151,7 @@ pub fn summarise(accepted: &[(B256, Instant)], seen: &HashMap<B256, Seen>) -> In
 }
 
 impl InclusionSummary {
+    /// The summary as two lines for the terminal.
     pub fn text(&self) -> String {
         format!(
             "included {}/{} ({} reverted) in {} bundles, ops/bundle mean {:.1} max {}\n\

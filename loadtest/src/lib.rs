@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 pub struct Plan {
     /// Requests started per second.
     pub rate: f64,
+    /// How long to keep starting requests.
     pub duration: Duration,
     /// Requests in flight at most; a request due while this many are pending is counted as
     /// `client-saturated` instead of queueing without bound.

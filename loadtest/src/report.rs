@@ -5,6 +5,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// One run's latencies of successful requests and counts of failed ones by label.
 #[derive(Clone)]
 pub struct Report {
     latencies_us: Histogram<u64>,
@@ -17,14 +18,23 @@ pub struct Report {
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
+    /// Requests per second the plan asked for.
     pub target_rate: f64,
+    /// Requests that succeeded.
     pub ok: u64,
+    /// Failed requests by label: JSON-RPC error code, `http-<status>`, `client-saturated`, ...
     pub errors: BTreeMap<String, u64>,
+    /// Successful requests per second of the run's wall time.
     pub ok_per_second: f64,
+    /// Median latency of successful requests from their scheduled start, in milliseconds.
     pub p50_ms: f64,
+    /// 90th percentile latency, in milliseconds.
     pub p90_ms: f64,
+    /// 99th percentile latency, in milliseconds.
     pub p99_ms: f64,
+    /// 99.9th percentile latency, in milliseconds.
     pub p999_ms: f64,
+    /// The highest latency, in milliseconds.
     pub max_ms: f64,
 }
 
@@ -35,12 +45,14 @@ impl Default for Report {
 }
 
 impl Report {
+    /// An empty report.
     pub fn new() -> Self {
         // 1 µs to 60 s at 3 significant digits.
         let latencies_us = Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
         Self { latencies_us, errors: BTreeMap::new(), elapsed: Duration::ZERO, target_rate: 0.0 }
     }
 
+    /// Records one finished request: its latency if it succeeded, its label if it failed.
     pub fn record(&mut self, latency: Duration, outcome: Result<(), String>) {
         match outcome {
             Ok(()) => self.latencies_us.saturating_record((latency.as_micros() as u64).max(1)),
@@ -48,10 +60,12 @@ impl Report {
         }
     }
 
+    /// Counts one failure under `label`.
     pub fn record_error(&mut self, label: &str) {
         *self.errors.entry(label.to_owned()).or_default() += 1;
     }
 
+    /// Requests recorded so far, successes and failures.
     pub fn count(&self) -> u64 {
         self.latencies_us.len() + self.errors.values().sum::<u64>()
     }
@@ -61,6 +75,7 @@ impl Report {
         self.target_rate = target_rate;
     }
 
+    /// The run's figures.
     pub fn summary(&self) -> Summary {
         let ms = |q: f64| self.latencies_us.value_at_quantile(q) as f64 / 1_000.0;
         Summary {
@@ -76,6 +91,7 @@ impl Report {
         }
     }
 
+    /// The figures as text: rate and percentiles, then one line per error label.
     pub fn text(&self) -> String {
         let s = self.summary();
         let mut out = format!(

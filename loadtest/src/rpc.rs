@@ -7,7 +7,9 @@ use serde_json::Value;
 /// What went wrong with a call: a short label to count by, and the message to show once.
 #[derive(Clone, Debug)]
 pub struct Failure {
+    /// What to count it under: the JSON-RPC error code, `http-<status>`, `transport` or `bad-json`.
     pub label: String,
+    /// The error's message or the response body.
     pub message: String,
 }
 

@@ -36,6 +36,8 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     Refusal(status, message.into()).into_response()
 }
 
+/// The `/admin/policies` routes, for admin API keys only: create and update a policy, read it
+/// and its spend.
 pub fn router<S: SponsorshipStore + 'static>(store: Arc<S>, keys: Arc<ApiKeys>) -> Router {
     Router::new()
         .route("/admin/policies", axum::routing::post(put_policy::<S>))

@@ -12,6 +12,7 @@ use tora_core::UserOperation;
 use tora_core::l1_fee::{L1FeeParams, OracleReader};
 use tora_core::pre_verification_gas::{L1Price, effective_gas_price, required_pre_verification_gas};
 
+/// Caps on the fees and gas fields of an operation the paymaster signs a quote for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GasBounds {
     /// The most priority fee per gas signed: what a bundler-for-itself earns on every gas unit.
@@ -25,14 +26,18 @@ pub struct GasBounds {
     /// Per-operation caps on the limits: the EntryPoint pays the submitter 10% of unused
     /// execution gas, so an inflated callGasLimit is itself a payout.
     pub max_call_gas: u64,
+    /// The cap on verificationGasLimit, in gas.
     pub max_verification_gas: u64,
 }
 
 impl GasBounds {
     /// 2 gwei: BSC validators' minimum tip is below 1 gwei, OP Stack chains' far less.
     pub const DEFAULT_MAX_PRIORITY_FEE_PER_GAS: u128 = 2_000_000_000;
+    /// maxFeePerGas up to twice the base fee, plus the priority cap.
     pub const DEFAULT_BASE_FEE_MULTIPLIER: u64 = 2;
+    /// preVerificationGas up to 10% over the bundler's own formula.
     pub const DEFAULT_PRE_VERIFICATION_GAS_MARGIN_PERCENT: u64 = 10;
+    /// The default cap on callGasLimit, in gas.
     pub const DEFAULT_MAX_CALL_GAS: u64 = 2_000_000;
     /// Account deployment (factory) plus validation, with the bundler's 50% estimation margin.
     pub const DEFAULT_MAX_VERIFICATION_GAS: u64 = 1_000_000;
@@ -53,20 +58,57 @@ impl Default for GasBounds {
 /// What the chain charges now: the base fee and, on OP Stack chains, the L1 fee parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChainGas {
+    /// The latest block's base fee per gas, in wei.
     pub base_fee: u64,
+    /// The GasPriceOracle's L1 fee parameters on OP Stack chains; `None` elsewhere.
     pub l1: Option<L1FeeParams>,
 }
 
+/// A fee or gas field over the paymaster's bounds: the quote is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BoundError {
+    /// maxPriorityFeePerGas is over the cap.
     #[error("maxPriorityFeePerGas {offered} is over this paymaster's cap of {cap}")]
-    PriorityFee { offered: U256, cap: U256 },
+    PriorityFee {
+        /// The operation's maxPriorityFeePerGas, in wei.
+        offered: U256,
+        /// The cap, in wei.
+        cap: U256,
+    },
+    /// maxFeePerGas is over the base fee multiple plus the priority cap.
     #[error("maxFeePerGas {offered} is over {cap} ({multiplier} × base fee {base_fee} + the priority cap)")]
-    MaxFee { offered: U256, cap: U256, multiplier: u64, base_fee: u64 },
+    MaxFee {
+        /// The operation's maxFeePerGas, in wei.
+        offered: U256,
+        /// `multiplier × base_fee` plus the priority cap, in wei.
+        cap: U256,
+        /// The configured base fee multiplier.
+        multiplier: u64,
+        /// The current base fee per gas, in wei.
+        base_fee: u64,
+    },
+    /// preVerificationGas is over the bundler's requirement plus the margin.
     #[error("preVerificationGas {offered} is over {cap} (the bundler's {required} + {margin_percent}%)")]
-    PreVerificationGas { offered: U256, cap: U256, required: U256, margin_percent: u64 },
+    PreVerificationGas {
+        /// The operation's preVerificationGas.
+        offered: U256,
+        /// The most preVerificationGas accepted.
+        cap: U256,
+        /// What the bundler's formula requires for this operation.
+        required: U256,
+        /// The margin allowed over `required`, in percent.
+        margin_percent: u64,
+    },
+    /// callGasLimit or verificationGasLimit is over its cap.
     #[error("{field} {offered} is over this paymaster's cap of {cap} per operation")]
-    GasLimit { field: &'static str, offered: U256, cap: u64 },
+    GasLimit {
+        /// The field's name as ERC-4337 spells it.
+        field: &'static str,
+        /// The operation's value, in gas.
+        offered: U256,
+        /// The cap, in gas.
+        cap: u64,
+    },
 }
 
 impl GasBounds {
@@ -142,6 +184,8 @@ pub struct ChainGasReader {
 }
 
 impl ChainGasReader {
+    /// Reads through `provider`, and the GasPriceOracle at `oracle` on OP Stack chains; one
+    /// read serves for `ttl`.
     pub fn new(provider: DynProvider, oracle: Option<Address>, ttl: Duration) -> Self {
         Self {
             oracle: oracle.map(|oracle| OracleReader::new(provider.clone(), oracle)),
@@ -157,6 +201,7 @@ impl ChainGasReader {
         cached.filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, gas)| gas)
     }
 
+    /// The chain's current gas prices, from the cache while it is younger than the ttl.
     pub async fn read(&self) -> Result<ChainGas, String> {
         if let Some(gas) = self.fresh() {
             return Ok(gas);

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod config;
 pub mod gas_bounds;
+mod metrics;
 pub mod pricing;
 pub mod quote;
 pub mod rpc;
@@ -20,11 +21,27 @@ use std::sync::Arc;
 use tora_core::price::PriceSource;
 use tora_core::sponsorship::SponsorshipStore;
 
-/// The whole HTTP surface: JSON-RPC for wallets, `/admin` for policies, health and metrics.
+/// The whole HTTP surface on one port: [`public_app`] and `/admin` (the embedded default).
 pub fn app<P: PriceSource + 'static, S: SponsorshipStore + 'static>(
     rpc: Arc<PaymasterRpc<P, S>>,
     limits: tora_jsonrpc::Limits,
 ) -> axum::Router {
-    let admin = admin::router(rpc.sponsorship.store.clone(), rpc.sponsorship.keys.clone());
-    tora_jsonrpc::router(rpc, limits).merge(admin)
+    let admin = admin_app(&rpc);
+    public_app(rpc, limits).merge(admin)
+}
+
+/// What wallets reach: JSON-RPC (`pm_*`, `tora_getTokenQuote`), /health, /ready, /metrics.
+pub fn public_app<P: PriceSource + 'static, S: SponsorshipStore + 'static>(
+    rpc: Arc<PaymasterRpc<P, S>>,
+    limits: tora_jsonrpc::Limits,
+) -> axum::Router {
+    tora_jsonrpc::router(rpc, limits)
+}
+
+/// `/admin`: policies and their spend, for operators only. Served on its own port when
+/// `--admin-listen` is set, so a public load balancer never routes it.
+pub fn admin_app<P: PriceSource + 'static, S: SponsorshipStore + 'static>(
+    rpc: &PaymasterRpc<P, S>,
+) -> axum::Router {
+    admin::router(rpc.sponsorship.store.clone(), rpc.sponsorship.keys.clone())
 }

@@ -15,9 +15,17 @@ use tora_core::price::{PriceError, PriceSource};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Payer {
     /// The sender pays in TORA, from an allowance or from the permit it signed.
-    Sender { permit: Option<Permit>, permit_value: Option<U256> },
+    Sender {
+        /// An EIP-2612 permit ToraPaymaster applies during validation, when the wallet signed one.
+        permit: Option<Permit>,
+        /// The permit's value in TORA base units, which becomes the quote's maximum charge.
+        permit_value: Option<U256>,
+    },
     /// A dapp's deposit in the paymaster pays.
-    Sponsor { sponsor: Address },
+    Sponsor {
+        /// The sponsor whose deposit pays, as the policy names it.
+        sponsor: Address,
+    },
 }
 
 impl Payer {
@@ -26,20 +34,37 @@ impl Payer {
     }
 }
 
+/// Why an operation got no quote.
 #[derive(Debug, thiserror::Error)]
 pub enum QuoteError {
+    /// The oracle price could not be read or was refused.
     #[error(transparent)]
     Price(#[from] PriceError),
+    /// The operation could cost more TORA than the per-operation limit.
     #[error("operation could cost {cost}, over this paymaster's limit of {limit} per operation")]
-    OverLimit { cost: ToraUnits, limit: ToraUnits },
+    OverLimit {
+        /// The operation's maximum cost, in TORA base units.
+        cost: ToraUnits,
+        /// The paymaster's limit per operation, in TORA base units.
+        limit: ToraUnits,
+    },
+    /// The signed permit's value is below the operation's maximum cost.
     #[error(
         "the permit allows {allowed} but the operation may cost up to {cost}: sign a permit for at least that"
     )]
-    PermitTooSmall { allowed: ToraUnits, cost: ToraUnits },
+    PermitTooSmall {
+        /// The permit's value, in TORA base units.
+        allowed: ToraUnits,
+        /// The operation's maximum cost, in TORA base units.
+        cost: ToraUnits,
+    },
+    /// A fee or gas field is outside the paymaster's bounds.
     #[error(transparent)]
     Bounds(#[from] BoundError),
+    /// The maximum cost overflows 256 bits.
     #[error("cost overflows: the operation's gas fields are absurd")]
     Overflow,
+    /// Signing the quote failed.
     #[error("signing failed: {0}")]
     Signing(String),
 }
@@ -47,18 +72,22 @@ pub enum QuoteError {
 /// The figures a wallet sees before it signs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Costs {
+    /// The marked-up rate, in TORA base units per 1e18 wei.
     pub rate: ExchangeRate,
     /// Exactly what ToraPaymaster pre-charges: `ceil(maxCost × rate)`.
     pub max_token_cost: ToraUnits,
 }
 
+/// Prices operations in TORA and signs their quotes with the paymaster's key.
 pub struct Quoter<P> {
+    /// The deployment's settings quotes are made under.
     pub config: PaymasterConfig,
     price: P,
     signer: SignerKey,
 }
 
 impl<P: PriceSource> Quoter<P> {
+    /// A quoter for `config` that prices from `price` and signs with `signer`.
     pub fn new(config: PaymasterConfig, price: P, signer: SignerKey) -> Self {
         Self { config, price, signer }
     }

@@ -23,11 +23,15 @@ use tora_core::sponsorship::{
     Budget, MicroTora, Reservation, ResetInterval, SponsorshipPolicy, SponsorshipStore,
 };
 use tora_core::{ErrorCode, RpcError};
-use tora_jsonrpc::{CallMeta, Params, RpcService};
+use tora_jsonrpc::{CallMeta, Params, READY_WITHIN, RpcService};
 
+/// The JSON-RPC service wallets call for paymaster stub data, signed paymaster data and
+/// token quotes.
 pub struct PaymasterRpc<P, S> {
+    /// Prices and signs the quotes.
     pub quoter: Quoter<P>,
     provider: DynProvider,
+    /// The budgets and API keys of dapp-sponsored operations.
     pub sponsorship: Sponsorship<S>,
     chain_gas: ChainGasReader,
 }
@@ -38,7 +42,9 @@ const CHAIN_GAS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Dapp sponsorship: the budgets' store and the API keys allowed to draw on them (shared with
 /// the admin API).
 pub struct Sponsorship<S> {
+    /// Where policies, their spend and open reservations are kept.
     pub store: Arc<S>,
+    /// The secrets dapp and admin API keys are verified with.
     pub keys: Arc<ApiKeys>,
 }
 
@@ -114,6 +120,7 @@ fn draft_user_operation(mut value: Value) -> Result<UserOperation, RpcError> {
 }
 
 impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
+    /// The service over `quoter`, reading the chain through `provider`.
     pub fn new(quoter: Quoter<P>, provider: DynProvider, sponsorship: Sponsorship<S>) -> Self {
         let oracle = quoter.config.gas_price_oracle;
         let chain_gas = ChainGasReader::new(provider.clone(), oracle, CHAIN_GAS_TTL);
@@ -313,7 +320,10 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
             expires_at: quote.valid_until,
             cover,
         };
-        self.sponsorship.store.reserve(budget, &reservation).await.map_err(|e| refused(e.to_string()))
+        let added =
+            self.sponsorship.store.reserve(budget, &reservation).await.map_err(|e| refused(e.to_string()))?;
+        crate::metrics::reserved(budget_id, added);
+        Ok(())
     }
 
     async fn token_quote(&self, params: Params) -> Result<Value, RpcError> {
@@ -393,7 +403,15 @@ impl<P: PriceSource + 'static, S: SponsorshipStore + 'static> RpcService for Pay
         self.sponsorship.keys.verify(meta.api_key.as_deref()).ok().map(|claims| claims.sub)
     }
 
+    /// The node and the budget store both answer, within [`READY_WITHIN`] each: a frozen
+    /// node must turn the pod unready, not hang its probe.
     async fn ready(&self) -> Result<(), String> {
-        self.provider.get_block_number().await.map(|_| ()).map_err(|e| format!("node unreachable: {e}"))
+        let node = tokio::time::timeout(READY_WITHIN, self.provider.get_block_number());
+        node.await
+            .map_err(|_| "node did not answer".to_owned())?
+            .map_err(|e| format!("node unreachable: {e}"))?;
+        let store = tokio::time::timeout(READY_WITHIN, self.sponsorship.store.settled_block());
+        store.await.map_err(|_| "budget store did not answer".to_owned())?.map_err(|e| e.to_string())?;
+        Ok(())
     }
 }

@@ -10,7 +10,7 @@ use crate::settlement::SettlementSettings;
 use crate::signer_key::SignerKey;
 use crate::sponsorship::auth::ApiKeys;
 use crate::sponsorship::{MemoryStore, RedisStore};
-use crate::{app, settlement};
+use crate::{admin_app, app, public_app, settlement};
 use alloy::primitives::Address;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use rust_decimal::Decimal;
@@ -23,9 +23,15 @@ use tora_core::chain_spec::DaFee;
 use tora_core::sponsorship::SponsorshipStore;
 use tora_core::{ChainSpec, Deployment};
 
+/// Everything [`start`] needs to run one paymaster: the deployment, keys and operator settings.
 pub struct PaymasterSettings {
+    /// The deployed contracts, chain and node URL served.
     pub deployment: Deployment,
+    /// The address the HTTP server binds.
     pub listen: SocketAddr,
+    /// Where `/admin` listens on its own; `None` serves it on `listen` with the rest.
+    pub admin_listen: Option<SocketAddr>,
+    /// The margin added to the oracle rate.
     pub markup: Markup,
     /// The feed's heartbeat: older answers are refused.
     pub heartbeat: Duration,
@@ -33,15 +39,22 @@ pub struct PaymasterSettings {
     pub second_feed: Option<SecondFeed>,
     /// How long one oracle read is reused.
     pub price_ttl: Duration,
+    /// How long a signed quote stays valid; must be shorter than ToraPaymaster's sponsor
+    /// withdrawal delay.
     pub quote_validity: Duration,
+    /// The most TORA (base units) one operation may be quoted.
     pub max_token_cost_per_op: tora_core::money::ToraUnits,
+    /// Caps on the gas fields and fees a quote signs.
     pub gas_bounds: GasBounds,
+    /// Token mode's per-sender and global limits.
     pub token_limits: TokenLimits,
     /// Budgets in Redis when set, in process memory otherwise.
     pub redis_url: Option<String>,
+    /// The quote-signing key; must be ToraPaymaster's `signer` on chain.
     pub signer: SignerKey,
     /// API key secrets by key id.
     pub api_key_secrets: HashMap<String, Vec<u8>>,
+    /// How often settlement reads new blocks for charges and expired quotes.
     pub settlement_interval: Duration,
     /// Blocks settlement waits below the head before reading one.
     pub confirmations: u64,
@@ -53,36 +66,60 @@ pub struct PaymasterSettings {
 /// the two may differ.
 #[derive(Clone, Copy, Debug)]
 pub struct SecondFeed {
+    /// The second feed's contract.
     pub address: Address,
     /// Largest accepted relative difference, e.g. `0.02` for 2%.
     pub max_deviation: Decimal,
 }
 
+/// Why the paymaster could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The deployment's node URL does not parse.
     #[error("invalid RPC URL {0}")]
     RpcUrl(String),
+    /// The signer key is not the one ToraPaymaster checks quotes against.
     #[error("the signer key {signer} is not the paymaster's signer {expected} (ToraPaymaster.signer)")]
-    WrongSigner { signer: alloy::primitives::Address, expected: alloy::primitives::Address },
+    WrongSigner {
+        /// The configured key's address.
+        signer: alloy::primitives::Address,
+        /// ToraPaymaster's `signer` on chain.
+        expected: alloy::primitives::Address,
+    },
+    /// Reading ToraPaymaster's signer or withdrawal delay from the node failed.
     #[error("cannot read the paymaster's signer from the chain: {0}")]
     Chain(String),
+    /// The listen address could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
+    /// Connecting to the Redis sponsorship store failed.
     #[error("redis: {0}")]
     Redis(String),
+    /// The deployment's chain spec (its name) could not be loaded.
     #[error("chain spec {0:?} of the deployment: {1}")]
     ChainSpec(String, String),
+    /// Settlement could not set its starting block cursor.
     #[error("settlement cannot start: {0}")]
     Settlement(String),
+    /// Quotes would stay valid as long as ToraPaymaster's sponsor withdrawal delay or longer.
     #[error(
         "quotes valid for {validity:?} would outlive a sponsor's withdrawal delay of {delay} s: an operation quoted before the request could then fail in a bundle"
     )]
-    QuotesOutliveWithdrawal { validity: std::time::Duration, delay: u64 },
+    QuotesOutliveWithdrawal {
+        /// The configured quote validity.
+        validity: std::time::Duration,
+        /// ToraPaymaster's SPONSOR_WITHDRAWAL_DELAY, in seconds.
+        delay: u64,
+    },
 }
 
 /// A started paymaster: its address and the tasks serving it.
 pub struct RunningPaymaster {
+    /// The address the HTTP server listens on.
     pub address: SocketAddr,
+    /// The address `/admin` listens on, when it has its own.
+    pub admin_address: Option<SocketAddr>,
+    /// The HTTP server and the settlement loop; aborting them stops the service.
     pub tasks: Vec<JoinHandle<()>>,
 }
 
@@ -164,22 +201,39 @@ async fn serve<S: SponsorshipStore + 'static>(
     let keys = Arc::new(ApiKeys::new(&settings.api_key_secrets));
     let rpc =
         Arc::new(PaymasterRpc::new(quoter, provider.clone(), Sponsorship { store: store.clone(), keys }));
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| ServeError::Listen(settings.listen, e))?;
-    let address = listener.local_addr().map_err(|e| ServeError::Listen(settings.listen, e))?;
-    let router = app(rpc, settings.limits);
-    let http = tokio::spawn(async move {
+    let mut tasks = Vec::new();
+    let (router, admin_address) = match settings.admin_listen {
+        None => (app(rpc, settings.limits), None),
+        Some(admin_listen) => {
+            let (admin_address, admin) = serve_http(admin_listen, admin_app(&rpc), "admin").await?;
+            tasks.push(admin);
+            (public_app(rpc, settings.limits), Some(admin_address))
+        }
+    };
+    let (address, http) = serve_http(settings.listen, router, "public").await?;
+    tasks.push(http);
+    let paymaster = d.contracts.paymaster;
+    tasks.push(tokio::spawn(async move { settlement::run(store.as_ref(), &provider, settlement).await }));
+    tracing::info!(%address, ?admin_address, %paymaster, "paymaster listening");
+    Ok(RunningPaymaster { address, admin_address, tasks })
+}
+
+/// Binds `listen` and serves `router` there until the task is aborted.
+async fn serve_http(
+    listen: SocketAddr,
+    router: axum::Router,
+    surface: &'static str,
+) -> Result<(SocketAddr, JoinHandle<()>), ServeError> {
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| ServeError::Listen(listen, e))?;
+    let address = listener.local_addr().map_err(|e| ServeError::Listen(listen, e))?;
+    let task = tokio::spawn(async move {
         // The peer address keys the rate limit of callers without a verified API key.
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, service).await {
-            tracing::error!(error = %e, "paymaster HTTP server stopped");
+            tracing::error!(error = %e, surface, "paymaster HTTP server stopped");
         }
     });
-    let paymaster = d.contracts.paymaster;
-    let settle = tokio::spawn(async move { settlement::run(store.as_ref(), &provider, settlement).await });
-    tracing::info!(%address, %paymaster, "paymaster listening");
-    Ok(RunningPaymaster { address, tasks: vec![http, settle] })
+    Ok((address, task))
 }
 
 /// The deployment's feed, cross-checked against the second one when configured.

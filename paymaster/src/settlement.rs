@@ -27,6 +27,7 @@ pub const MAX_BLOCKS_PER_READ: u64 = 2_000;
 pub struct SettlementSettings {
     /// The ToraPaymaster whose logs are read.
     pub paymaster: Address,
+    /// Time between settlement ticks.
     pub interval: Duration,
     /// Blocks are read once this many newer ones exist (0: as soon as they are mined).
     pub confirmations: u64,
@@ -35,7 +36,9 @@ pub struct SettlementSettings {
 /// What one tick did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tick {
+    /// Reservations replaced by the charge a `GasChargedInToken` log reported.
     pub settled: u64,
+    /// Reservations given back to their budgets because their quotes expired unused.
     pub released: u64,
     /// The last block read, when the tick read any.
     pub through: Option<u64>,
@@ -67,7 +70,8 @@ pub async fn settle_blocks<S: SponsorshipStore>(
         let event = event.inner.data;
         // Rounded up like every reservation: the budget never shows less than was spent.
         let actual = MicroTora::from_tora_ceil(ToraUnits(event.charge)).unwrap_or(MAX_BUDGET);
-        if store.settle(event.userOpHash, actual).await.map_err(failed)? {
+        if let Some(budget) = store.settle(event.userOpHash, actual).await.map_err(failed)? {
+            crate::metrics::settled(budget, actual);
             settled += 1;
         }
     }

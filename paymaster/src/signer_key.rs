@@ -5,15 +5,20 @@ use alloy::primitives::{Address, B256};
 use alloy::signers::local::PrivateKeySigner;
 use std::path::Path;
 
+/// The private key that signs paymaster quotes; it must be ToraPaymaster's `signer`.
 #[derive(Clone)]
 pub struct SignerKey(PrivateKeySigner);
 
+/// Why the signer key could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SignerKeyError {
+    /// No key was given: the named environment variable is unset.
     #[error("no signer key: set {0} or pass a key file")]
     Missing(&'static str),
+    /// The key file (its path) could not be read.
     #[error("cannot read signer key file {0}: {1}")]
     Read(String, std::io::Error),
+    /// The text is not a 32-byte hex private key.
     #[error("signer key is not a 32-byte hex private key")]
     Invalid,
 }
@@ -22,6 +27,7 @@ pub enum SignerKeyError {
 pub const SIGNER_KEY_ENV: &str = "TORA_PAYMASTER_SIGNER_KEY";
 
 impl SignerKey {
+    /// Parses a 32-byte hex private key, ignoring surrounding whitespace.
     pub fn from_hex(text: &str) -> Result<Self, SignerKeyError> {
         let key: B256 = text.trim().parse().map_err(|_| SignerKeyError::Invalid)?;
         PrivateKeySigner::from_bytes(&key).map(Self).map_err(|_| SignerKeyError::Invalid)
@@ -34,15 +40,18 @@ impl SignerKey {
         Self::from_hex(&text)
     }
 
+    /// Reads the hex key from [`SIGNER_KEY_ENV`].
     pub fn from_env() -> Result<Self, SignerKeyError> {
         let text = std::env::var(SIGNER_KEY_ENV).map_err(|_| SignerKeyError::Missing(SIGNER_KEY_ENV))?;
         Self::from_hex(&text)
     }
 
+    /// The address the key signs as.
     pub fn address(&self) -> Address {
         self.0.address()
     }
 
+    /// The key as an alloy signer, for signing quotes.
     pub fn signer(&self) -> &PrivateKeySigner {
         &self.0
     }

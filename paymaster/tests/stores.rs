@@ -67,9 +67,9 @@ async fn behaves_as_a_budget_store(store: &impl SponsorshipStore) {
     assert_eq!(store.spend("game-1", 7).await.unwrap(), Spend { total: MicroTora(90), ops: 3 });
 
     // The operation cost less than reserved: the difference returns to every budget.
-    assert!(store.settle(B256::repeat_byte(1), MicroTora(12)).await.unwrap());
-    assert!(!store.settle(B256::repeat_byte(1), MicroTora(12)).await.unwrap(), "settles once");
-    assert!(!store.settle(B256::repeat_byte(9), MicroTora(1)).await.unwrap());
+    assert_eq!(store.settle(B256::repeat_byte(1), MicroTora(12)).await.unwrap().as_deref(), Some("game-1"));
+    assert_eq!(store.settle(B256::repeat_byte(1), MicroTora(12)).await.unwrap(), None, "settles once");
+    assert_eq!(store.settle(B256::repeat_byte(9), MicroTora(1)).await.unwrap(), None);
     assert_eq!(store.user_spend("game-1", 7, Address::repeat_byte(1)).await.unwrap(), MicroTora(12));
     // Reservation 3's quote expired unused: released, op count included.
     assert_eq!(store.release_expired(11).await.unwrap(), 1);
@@ -95,19 +95,26 @@ async fn behaves_as_a_budget_store(store: &impl SponsorshipStore) {
 async fn quotes_of_one_operation_share_one_hold(store: &impl SponsorshipStore) {
     let period = |r: Reservation| Reservation { period: 9, ..r };
     let budget = Budget { global: Some(MicroTora(100)), per_user: Some(MicroTora(40)), ..Budget::default() };
-    store.reserve(&budget, &period(requote(1, 1, 0xa1, 30, 1_000))).await.unwrap();
-    store.reserve(&budget, &period(requote(1, 1, 0xa2, 25, 2_000))).await.unwrap();
-    store.reserve(&budget, &period(requote(1, 1, 0xa1, 30, 1_000))).await.unwrap();
+    let added = store.reserve(&budget, &period(requote(1, 1, 0xa1, 30, 1_000))).await.unwrap();
+    assert_eq!(added, MicroTora(30));
+    let added = store.reserve(&budget, &period(requote(1, 1, 0xa2, 25, 2_000))).await.unwrap();
+    assert_eq!(added, MicroTora(0));
+    let added = store.reserve(&budget, &period(requote(1, 1, 0xa1, 30, 1_000))).await.unwrap();
+    assert_eq!(added, MicroTora(0), "the same quote again");
     assert_eq!(store.spend("game-1", 9).await.unwrap(), Spend { total: MicroTora(30), ops: 1 });
     // A larger maximum raises the hold by the difference only (35 of the user's 40).
-    store.reserve(&budget, &period(requote(1, 1, 0xa3, 35, 1_000))).await.unwrap();
+    let added = store.reserve(&budget, &period(requote(1, 1, 0xa3, 35, 1_000))).await.unwrap();
+    assert_eq!(added, MicroTora(5));
     assert_eq!(store.user_spend("game-1", 9, Address::repeat_byte(1)).await.unwrap(), MicroTora(35));
     let err = store.reserve(&budget, &period(reservation(2, 1, 6, 1_000))).await.unwrap_err();
     assert_eq!(err, BudgetError::PerUser { spent: MicroTora(35), limit: MicroTora(40) });
     // The second quote landed: its charge replaces the hold; the others settle nothing more.
-    assert!(store.settle(B256::repeat_byte(0xa2), MicroTora(12)).await.unwrap());
-    assert!(!store.settle(B256::repeat_byte(0xa1), MicroTora(12)).await.unwrap());
-    assert!(!store.settle(B256::repeat_byte(0xa3), MicroTora(12)).await.unwrap());
+    assert_eq!(
+        store.settle(B256::repeat_byte(0xa2), MicroTora(12)).await.unwrap(),
+        Some("game-1".to_owned())
+    );
+    assert_eq!(store.settle(B256::repeat_byte(0xa1), MicroTora(12)).await.unwrap(), None);
+    assert_eq!(store.settle(B256::repeat_byte(0xa3), MicroTora(12)).await.unwrap(), None);
     assert_eq!(store.spend("game-1", 9).await.unwrap(), Spend { total: MicroTora(12), ops: 1 });
 
     // The hold lasts until the latest of its quotes expires.
@@ -116,7 +123,7 @@ async fn quotes_of_one_operation_share_one_hold(store: &impl SponsorshipStore) {
     assert_eq!(store.release_expired(1_500).await.unwrap(), 0);
     assert_eq!(store.release_expired(2_001).await.unwrap(), 1);
     assert_eq!(store.spend("game-1", 9).await.unwrap(), Spend { total: MicroTora(12), ops: 1 });
-    assert!(!store.settle(B256::repeat_byte(0xb1), MicroTora(1)).await.unwrap(), "released");
+    assert_eq!(store.settle(B256::repeat_byte(0xb1), MicroTora(1)).await.unwrap(), None, "released");
 
     // A cover (the sender's balance) bounds all of its open holds, whatever their nonces.
     let covered = |r: Reservation| Reservation { cover: Some(MicroTora(50)), ..period(r) };
@@ -125,7 +132,10 @@ async fn quotes_of_one_operation_share_one_hold(store: &impl SponsorshipStore) {
     let err = store.reserve(&open, &covered(requote(11, 9, 0xc2, 30, 1_000))).await.unwrap_err();
     assert_eq!(err, BudgetError::Uncovered { held: MicroTora(60), balance: MicroTora(50) });
     store.reserve(&open, &covered(requote(10, 9, 0xc3, 30, 1_100))).await.unwrap();
-    assert!(store.settle(B256::repeat_byte(0xc3), MicroTora(20)).await.unwrap());
+    assert_eq!(
+        store.settle(B256::repeat_byte(0xc3), MicroTora(20)).await.unwrap(),
+        Some("game-1".to_owned())
+    );
     store.reserve(&open, &covered(requote(11, 9, 0xc2, 30, 1_000))).await.unwrap();
     assert_eq!(store.user_spend("game-1", 9, Address::repeat_byte(9)).await.unwrap(), MicroTora(50));
 }
@@ -142,7 +152,7 @@ async fn never_overspends_in_parallel<S: SponsorshipStore + 'static>(store: Arc<
     let mut granted = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Ok(()) => granted += 1,
+            Ok(_) => granted += 1,
             Err(BudgetError::Global { .. }) => {}
             Err(other) => panic!("{other}"),
         }

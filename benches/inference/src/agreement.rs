@@ -4,10 +4,10 @@
 use crate::report::Agreement;
 
 /// The bar the gateway's own tests hold the shaders to against reference embeddings.
-pub const MIN_COSINE: f64 = 0.9999;
+pub(crate) const MIN_COSINE: f64 = 0.9999;
 
 /// Cosine similarity of two vectors; 0 when either is all zeros or their lengths differ.
-pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f64 {
     if a.len() != b.len() {
         return 0.0;
     }
@@ -18,7 +18,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 }
 
 /// Every text's two vectors must point the same way (cosine ≥ [`MIN_COSINE`]).
-pub fn embeddings(ours: &[Vec<f32>], theirs: &[Vec<f32>]) -> Agreement {
+pub(crate) fn embeddings(ours: &[Vec<f32>], theirs: &[Vec<f32>]) -> Agreement {
     let what = "embeddings (candle vs wgpu)".to_string();
     if ours.len() != theirs.len() || ours.is_empty() {
         let detail = format!("{} vs {} vectors", ours.len(), theirs.len());
@@ -35,7 +35,7 @@ pub fn embeddings(ours: &[Vec<f32>], theirs: &[Vec<f32>]) -> Agreement {
 /// The first `first` greedy tokens must be the same ids. Later ones may drift: candle
 /// quantises activations to Q8 for its Q4_1 matmuls, the shaders keep them f32, so a near
 /// tie between two logits can break either way once the texts are long.
-pub fn greedy_tokens(ours: &[u32], theirs: &[u32], first: usize) -> Agreement {
+pub(crate) fn greedy_tokens(ours: &[u32], theirs: &[u32], first: usize) -> Agreement {
     let what = format!("first {first} greedy tokens (candle vs wgpu)");
     let n = first.min(ours.len()).min(theirs.len());
     if n < first {

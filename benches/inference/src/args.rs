@@ -9,7 +9,7 @@ use tora_inference_gateway::MatmulVariant;
 #[command(
     about = "MiniLM embeddings and SmolLM2 decoding: the wgpu path, and candle on the CPU with --features candle"
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// Also write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -40,7 +40,7 @@ pub struct Args {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Matmul {
+pub(crate) enum Matmul {
     Vec4,
     Tiled,
 }

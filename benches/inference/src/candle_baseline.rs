@@ -12,14 +12,14 @@ use tora_inference_gateway::SentenceTokenizer;
 
 use crate::measure::{GreedyDecoder, SentenceEmbedder};
 
-pub struct CandleBert {
+pub(crate) struct CandleBert {
     model: BertModel,
     tokenizer: SentenceTokenizer,
     device: Device,
 }
 
 impl CandleBert {
-    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn load(dir: &Path) -> anyhow::Result<Self> {
         let device = Device::Cpu;
         let config: Config = serde_json::from_slice(&std::fs::read(dir.join("config.json"))?)?;
         let weights = std::fs::read(dir.join("model.safetensors"))?;
@@ -52,14 +52,14 @@ impl SentenceEmbedder for CandleBert {
     }
 }
 
-pub struct CandleLlama {
+pub(crate) struct CandleLlama {
     model: ModelWeights,
     position: usize,
     device: Device,
 }
 
 impl CandleLlama {
-    pub fn load(gguf: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn load(gguf: &Path) -> anyhow::Result<Self> {
         let device = Device::Cpu;
         let mut file = std::fs::File::open(gguf)?;
         let content = candle_core::quantized::gguf_file::Content::read(&mut file)?;

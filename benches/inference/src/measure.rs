@@ -11,7 +11,7 @@ use crate::report::{DecodeFigures, EmbedFigures};
 use crate::stats::{p50_ms, per_second};
 
 /// Texts in, one unit-length vector per text out.
-pub trait SentenceEmbedder {
+pub(crate) trait SentenceEmbedder {
     fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>>;
 }
 
@@ -22,7 +22,7 @@ impl SentenceEmbedder for Embedder {
 }
 
 /// A decoder with a KV cache, driven greedily.
-pub trait GreedyDecoder {
+pub(crate) trait GreedyDecoder {
     /// Forgets every cached position.
     fn reset(&mut self);
     /// Runs `ids` at the next positions; the most likely token after the last one.
@@ -42,7 +42,7 @@ impl GreedyDecoder for GpuLlama {
 /// `sequences` copies of `prompt` decoded together (one forward pass per step for all, as the
 /// gateway batches concurrent completions): tokens per second over all of them. Each sequence
 /// must pick the tokens `alone` (the single-sequence run) picked.
-pub fn batched_greedy_decode(
+pub(crate) fn batched_greedy_decode(
     backend: &str,
     model: &mut dyn Decoder,
     prompt: &[u32],
@@ -88,13 +88,13 @@ pub fn batched_greedy_decode(
 
 /// How many calls of each kind a measurement makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     pub warmup: usize,
     pub iterations: usize,
 }
 
 /// Embeds `batch` texts per call, cycling through `sentences`, and times each call.
-pub fn embeddings(
+pub(crate) fn embeddings(
     backend: &str,
     model: &dyn SentenceEmbedder,
     sentences: &[&str],
@@ -127,7 +127,7 @@ pub fn embeddings(
 }
 
 /// What one greedy run produced, with its figures.
-pub struct Decoded {
+pub(crate) struct Decoded {
     pub figures: DecodeFigures,
     pub tokens: Vec<u32>,
 }
@@ -136,7 +136,7 @@ pub struct Decoded {
 /// `tokens - 1` single-token steps (timed as decoding). First come `warmup` untimed rounds of
 /// one prompt pass and one single-token step, so that both code paths (many rows and one
 /// row: different kernels, masks and buffer sizes) are warm.
-pub fn greedy_decode(
+pub(crate) fn greedy_decode(
     backend: &str,
     model: &mut dyn GreedyDecoder,
     prompt: &[u32],

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct EmbedFigures {
+pub(crate) struct EmbedFigures {
     pub backend: String,
     pub batch: usize,
     /// Timed calls (warm-up excluded).
@@ -16,7 +16,7 @@ pub struct EmbedFigures {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DecodeFigures {
+pub(crate) struct DecodeFigures {
     pub backend: String,
     pub prompt_tokens: usize,
     pub prompt_tokens_per_s: f64,
@@ -27,14 +27,14 @@ pub struct DecodeFigures {
 
 /// Whether the baseline computed the same thing as the wgpu path.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Agreement {
+pub(crate) struct Agreement {
     pub what: String,
     pub passed: bool,
     pub detail: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// The wgpu adapter and the matmul kernel it runs.
     pub adapter: String,
     /// /proc/loadavg's 1, 5 and 15 minute averages when the run started and when it ended:
@@ -51,7 +51,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut s = String::new();
         // Writing to a String cannot fail.
         let _ = writeln!(s, "adapter: {}", self.adapter);

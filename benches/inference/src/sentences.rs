@@ -1,7 +1,7 @@
 //! The fixed inputs: 32 everyday sentences of 12 to 18 MiniLM tokens each ([CLS] and [SEP]
 //! included), so that batch 1 and batch 32 run the same work per text and runs compare.
 
-pub const SENTENCES: [&str; 32] = [
+pub(crate) const SENTENCES: [&str; 32] = [
     "The quick brown fox jumps over the lazy dog near the river bank.",
     "A smart wallet pays for gas in tokens instead of the native coin.",
     "Rain is expected in the afternoon, so bring an umbrella to work.",

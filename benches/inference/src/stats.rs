@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// The median by nearest rank (the lower of the two middle values for an even count), in
 /// milliseconds; `None` for no samples.
-pub fn p50_ms(samples: &[Duration]) -> Option<f64> {
+pub(crate) fn p50_ms(samples: &[Duration]) -> Option<f64> {
     let mut sorted = samples.to_vec();
     sorted.sort_unstable();
     let rank = sorted.len().div_ceil(2).checked_sub(1)?;
@@ -12,7 +12,7 @@ pub fn p50_ms(samples: &[Duration]) -> Option<f64> {
 }
 
 /// Items per second over `elapsed`; 0 when nothing was timed, so a report never holds NaN.
-pub fn per_second(items: usize, elapsed: Duration) -> f64 {
+pub(crate) fn per_second(items: usize, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
     if secs > 0.0 { items as f64 / secs } else { 0.0 }
 }

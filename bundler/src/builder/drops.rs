@@ -9,6 +9,7 @@ use std::sync::{Mutex, PoisonError};
 /// Reasons kept at most.
 pub const DROP_RECORD_CAPACITY: usize = 10_000;
 
+/// The builder's recent drop reasons by userOpHash, at most [`DROP_RECORD_CAPACITY`] of them.
 #[derive(Default)]
 pub struct DropRecord {
     inner: Mutex<Inner>,
@@ -21,6 +22,8 @@ struct Inner {
 }
 
 impl DropRecord {
+    /// Remembers why the operation `hash` was dropped, replacing an earlier reason, and forgets the
+    /// oldest reasons past the capacity.
     pub fn record(&self, hash: B256, reason: impl Into<String>) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if inner.reasons.insert(hash, reason.into()).is_none() {
@@ -33,6 +36,7 @@ impl DropRecord {
         }
     }
 
+    /// Why the operation `hash` was dropped, while it is remembered.
     pub fn reason(&self, hash: &B256) -> Option<String> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner).reasons.get(hash).cloned()
     }

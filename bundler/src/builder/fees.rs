@@ -10,7 +10,9 @@ pub const REPLACEMENT_BUMP_PERCENT: u128 = 10;
 /// The EIP-1559 fees of one bundle transaction, in wei per gas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BundleFees {
+    /// EIP-1559 maxFeePerGas, in wei.
     pub max_fee_per_gas: u128,
+    /// EIP-1559 maxPriorityFeePerGas (the tip), in wei.
     pub max_priority_fee_per_gas: u128,
 }
 

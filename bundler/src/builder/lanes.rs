@@ -24,6 +24,8 @@ pub(super) struct InFlight {
     /// The cancellation, once sent.
     pub cancel: Option<B256>,
     pub last_sent_block: u64,
+    /// When the first transaction at this nonce was sent: inclusion time counts from here.
+    pub first_sent: std::time::Instant,
     pub resubmissions: u32,
     /// Operations dropped while building the bundle, for its outcome.
     pub dropped: Vec<(B256, String)>,

@@ -52,14 +52,18 @@ const HEAD_POLL: Duration = Duration::from_millis(20);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BundlingMode {
+    /// Tries a bundle on every free key each `bundle_interval`.
     Auto,
+    /// Bundles only when debug_bundler_sendBundleNow asks.
     Manual,
 }
 
+/// Tuning of the bundle builder: bundle size, fees, resubmission and reorg watch.
 #[derive(Clone, Debug)]
 pub struct BuilderSettings {
     /// Gas target of one bundle (the chain spec's max_bundle_gas).
     pub max_bundle_gas: u64,
+    /// The most user operations in one bundle.
     pub max_bundle_ops: usize,
     /// Gas the transaction needs on top of the operations' own limits (calldata, the loop).
     pub bundle_overhead_gas: u64,
@@ -100,20 +104,33 @@ impl Default for BuilderSettings {
     }
 }
 
+/// Why the builder could not start, or a bundle did not land.
 #[derive(Debug, thiserror::Error)]
 pub enum BuilderError {
+    /// The node's RPC URL does not parse.
     #[error("invalid RPC URL {0}")]
     Url(String),
+    /// A bundler signing key is missing, invalid or given twice.
     #[error("{0}")]
     Keys(String),
+    /// A node call failed, or the node answered something unusable.
     #[error("node: {0}")]
     Node(String),
+    /// sendBundleNow stopped waiting after `receipt_timeout`; the bundle is still followed.
     #[error("the bundle did not settle in time; it stays tracked")]
     NotMined,
+    /// The bundle transaction with this hash was mined and reverted; its operations stay pending.
     #[error("bundle transaction {0} reverted")]
     Reverted(B256),
+    /// The bundle was replaced by a cancellation (or another transaction) at its nonce.
     #[error("the bundle at nonce {nonce} of {signer} was cancelled; its operations are back in the pool")]
-    Cancelled { signer: Address, nonce: u64 },
+    Cancelled {
+        /// The lane's bundler account.
+        signer: Address,
+        /// The account nonce the bundle was sent at.
+        nonce: u64,
+    },
+    /// No lane is free: every key already has a bundle in flight.
     #[error("every bundler key has a bundle in flight")]
     AllKeysBusy,
 }
@@ -125,7 +142,9 @@ fn node<E: std::fmt::Display>(e: E) -> BuilderError {
 /// A bundle that landed: its transaction and the fate of each operation in it.
 #[derive(Clone, Debug)]
 pub struct BundleOutcome {
+    /// The hash of the bundle transaction that was mined.
     pub transaction_hash: B256,
+    /// userOpHashes of the operations whose UserOperationEvent the bundle emitted.
     pub included: Vec<B256>,
     /// Operations dropped while building it (re-validation or simulation), with the reason.
     pub dropped: Vec<(B256, String)>,
@@ -138,6 +157,8 @@ struct Head {
     pub recent: RecentBundles,
 }
 
+/// The bundle builder of one EntryPoint: picks operations from the pool `P`, sends bundles on
+/// its signer lanes and follows them until they land, are cancelled or are reorged out.
 pub struct Builder<P> {
     lanes: Vec<Lane>,
     entry_point: Address,
@@ -156,6 +177,7 @@ pub struct Builder<P> {
 }
 
 impl<P: Mempool> Builder<P> {
+    /// A builder with one lane per key in `keys`, each signing through its own client to `rpc_url`.
     pub fn new(
         rpc_url: &str,
         keys: &[B256],
@@ -202,10 +224,12 @@ impl<P: Mempool> Builder<P> {
         self.lanes.iter().map(|l| l.address).collect()
     }
 
+    /// Whether the builder bundles on its own (auto) or only on request (manual).
     pub fn mode(&self) -> BundlingMode {
         if self.auto.load(Ordering::Relaxed) { BundlingMode::Auto } else { BundlingMode::Manual }
     }
 
+    /// Switches between auto and manual bundling (debug_bundler_setBundlingMode).
     pub fn set_mode(&self, mode: BundlingMode) {
         self.auto.store(mode == BundlingMode::Auto, Ordering::Relaxed);
     }
@@ -282,6 +306,7 @@ impl<P: Mempool> Builder<P> {
         }
         let base_fee = u128::from(block.header.base_fee_per_gas.unwrap_or_default());
         self.on_block(PoolBlock { number: block.header.number, timestamp: block.header.timestamp, base_fee });
+        crate::metrics::pool_size(self.pool.len());
         // Blocks skipped between two polls also break the parent link; the check that follows
         // only costs a lookup per recent bundle.
         if block.header.parent_hash != head.hash {

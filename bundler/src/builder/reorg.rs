@@ -34,22 +34,22 @@ pub(super) enum Inclusion {
 }
 
 impl RecentBundles {
-    pub fn new(depth: u64) -> Self {
+    pub(super) fn new(depth: u64) -> Self {
         Self { depth, bundles: Vec::new() }
     }
 
-    pub fn remember(&mut self, bundle: IncludedBundle) {
+    pub(super) fn remember(&mut self, bundle: IncludedBundle) {
         self.bundles.push(bundle);
     }
 
     /// Forgets bundles deeper than the window below `head`: a reorg that deep is out of scope.
-    pub fn forget_before(&mut self, head: u64) {
+    pub(super) fn forget_before(&mut self, head: u64) {
         let depth = self.depth;
         self.bundles.retain(|b| b.block_number.saturating_add(depth) >= head);
     }
 
     /// The bundles remembered, for checking against the chain.
-    pub fn bundles(&self) -> &[IncludedBundle] {
+    pub(super) fn bundles(&self) -> &[IncludedBundle] {
         &self.bundles
     }
 
@@ -57,7 +57,7 @@ impl RecentBundles {
     /// where the check failed: that bundle is checked again later): keeps those still included,
     /// following one a reorg moved, and returns those that left the chain, whose operations go
     /// back to the pool.
-    pub fn apply(&mut self, found: Vec<Option<Inclusion>>) -> Vec<IncludedBundle> {
+    pub(super) fn apply(&mut self, found: Vec<Option<Inclusion>>) -> Vec<IncludedBundle> {
         let mut gone = Vec::new();
         let mut kept = Vec::new();
         for (mut bundle, inclusion) in std::mem::take(&mut self.bundles).into_iter().zip(found) {

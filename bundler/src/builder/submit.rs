@@ -91,6 +91,7 @@ impl<P: Mempool> Builder<P> {
         let sent_at_block = lane.provider.get_block_number().await.map_err(node)?.max(block.header.number);
         let hash = *lane.provider.send_transaction(request).await.map_err(node)?.tx_hash();
         tracing::info!(tx = %hash, signer = %lane.address, nonce, ops = chosen.len(), "bundle sent");
+        crate::metrics::bundle_sent(chosen.len());
         let (done, settled) = oneshot::channel();
         self.set_in_flight(chosen.iter().map(|p| p.hash), true);
         *in_flight = Some(InFlight {
@@ -102,6 +103,7 @@ impl<P: Mempool> Builder<P> {
             sent: vec![hash],
             cancel: None,
             last_sent_block: sent_at_block,
+            first_sent: std::time::Instant::now(),
             resubmissions: 0,
             dropped,
             done: Some(done),

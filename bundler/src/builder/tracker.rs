@@ -194,6 +194,7 @@ impl<P: Mempool> Builder<P> {
             }
         }
         tracing::info!(tx = %receipt.transaction_hash, ops = included.len(), "bundle included");
+        crate::metrics::bundle_landed(included.len(), f.first_sent.elapsed());
         let outcome = BundleOutcome {
             transaction_hash: receipt.transaction_hash,
             included: included.iter().map(|p| p.hash).collect(),
@@ -251,6 +252,7 @@ mod tests {
             sent: vec![B256::repeat_byte(1)],
             cancel: cancelled.then(|| B256::repeat_byte(2)),
             last_sent_block,
+            first_sent: std::time::Instant::now(),
             resubmissions,
             dropped: Vec::new(),
             done: None,

@@ -5,6 +5,7 @@ use super::CALL_GAS_CEILING;
 use crate::evm::{SimulationRevert, StateError, revert_reason};
 use alloy::primitives::Bytes;
 
+/// Why eth_estimateUserOperationGas could not estimate an operation.
 #[derive(Debug, thiserror::Error)]
 pub enum EstimationError {
     /// The EntryPoint refused the operation in validation (`AAxx`).
@@ -12,16 +13,23 @@ pub enum EstimationError {
     Rejected(SimulationRevert),
     /// The operation's callData reverts, whatever gas it gets.
     #[error("execution reverted: {}", revert_reason(.revert))]
-    CallReverted { revert: Bytes },
+    CallReverted {
+        /// The call's revert data, from `UserOperationRevertReason`.
+        revert: Bytes,
+    },
     /// The paymaster's postOp reverts.
     #[error("the paymaster's postOp reverts: {}", revert_reason(.revert))]
-    PostOpReverted { revert: Bytes },
+    PostOpReverted {
+        /// The postOp's revert data, from `PostOpRevertReason`.
+        revert: Bytes,
+    },
     /// Neither reverted, yet the operation does not succeed even at the search's ceiling.
     #[error("the operation does not succeed with callGasLimit {CALL_GAS_CEILING}")]
     NeverSucceeds,
     /// A state override the estimate cannot apply.
     #[error("{0}")]
     InvalidOverride(String),
+    /// A node call failed, or the state could not be read.
     #[error("node: {0}")]
     Node(String),
 }

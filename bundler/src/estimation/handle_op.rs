@@ -18,6 +18,7 @@ use EntryPointSimulations::{PostOpRevertReason, UserOperationEvent, UserOperatio
 /// What one `simulateHandleOp` run of an operation did.
 #[derive(Clone, Debug)]
 pub struct HandleOpRun {
+    /// What `simulateHandleOp` returned: preOpGas, the amount paid and the validation data.
     pub result: ExecutionResult,
     /// `UserOperationEvent.success`: the call and the paymaster's postOp both succeeded.
     pub success: bool,

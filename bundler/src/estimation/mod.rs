@@ -55,9 +55,14 @@ pub const SEARCH_TOLERANCE: u64 = 64;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GasEstimate {
+    /// The least preVerificationGas the bundler accepts: the operation's shape plus, on OP Stack
+    /// chains, its L1 data fee in L2 gas.
     pub pre_verification_gas: U256,
+    /// The validation gas `simulateHandleOp` measured, plus 50%.
     pub verification_gas_limit: U128,
+    /// The least callGasLimit the search found to succeed, plus 10% and 5,000 gas.
     pub call_gas_limit: U128,
+    /// With a paymaster: the verification estimate, at least the paymaster's limit in the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paymaster_verification_gas_limit: Option<U128>,
 }
@@ -83,6 +88,8 @@ pub fn with_margin(verification: u64, call: u64) -> (u64, u64) {
     (scale(verification, 3, 2), scale(call, 11, 10).saturating_add(5_000))
 }
 
+/// Answers eth_estimateUserOperationGas and the send-time preVerificationGas and fee checks,
+/// simulating in revm over the node's state at the latest block.
 pub struct Estimator {
     provider: DynProvider,
     entry_point: Address,

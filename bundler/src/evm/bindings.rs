@@ -2,6 +2,8 @@
 //! `simulateValidation`, whose runtime code is placed at the EntryPoint's address in the
 //! simulation overlay (the same storage layout, so deposits, nonces and stakes are real).
 
+// Generated code: `sol!` turns every ABI function, event and error into types with no doc
+// comments (the artifacts carry none), and Solidity functions take as many arguments as they do.
 #![allow(missing_docs, clippy::too_many_arguments)]
 
 // The generated interfaces look for `PackedUserOperation` in this scope.

@@ -14,10 +14,13 @@ use std::time::{Duration, Instant};
 /// How the head was obtained: a rejection on a cached head is worth a second try.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Freshness {
+    /// Fetched from the node just now.
     Fetched,
+    /// Taken from the cache, up to `max_age` old.
     Cached,
 }
 
+/// The node's latest block, cached for `max_age` and fetched by one caller at a time.
 pub struct ChainHead {
     provider: DynProvider,
     max_age: Duration,
@@ -28,6 +31,7 @@ pub struct ChainHead {
 }
 
 impl ChainHead {
+    /// A head read through `provider`, fetched again once the cached one is `max_age` old.
     pub fn new(provider: DynProvider, max_age: Duration) -> Self {
         Self { provider, max_age, latest: Mutex::new(None), fetching: tokio::sync::Mutex::new(()) }
     }

@@ -101,7 +101,9 @@ impl Template {
 /// What identifies operations that read alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct OperationShape {
+    /// The operation's factory, when it deploys its account.
     pub factory: Option<Address>,
+    /// The operation's paymaster, when it has one.
     pub paymaster: Option<Address>,
 }
 
@@ -115,6 +117,8 @@ type Known = HashMap<Template, u8>;
 const FIRST_STANDING: u8 = 1;
 const MAX_STANDING: u8 = 8;
 
+/// Per operation shape, templates of the accounts and slots its validations read, in terms of
+/// the sender, so the next operation's reads can be fetched in one batch.
 #[derive(Default)]
 pub struct ReadPredictor {
     templates: Mutex<HashMap<OperationShape, Known>>,

@@ -23,11 +23,17 @@ pub const SIMULATION_CALLER: Address = Address::ZERO;
 /// Where and how a simulation runs.
 #[derive(Clone, Copy, Debug)]
 pub struct SimulationEnv {
+    /// The EntryPoint, where the simulation code is placed and which the transaction calls.
     pub entry_point: Address,
+    /// The EntryPoint's SenderCreator, which calls the factory to deploy an account.
     pub sender_creator: Address,
+    /// The chain id the EVM runs with.
     pub chain_id: u64,
+    /// The chain's EVM hardfork rules.
     pub spec: SpecId,
+    /// Gas of the simulation transaction, capped by the block's gas limit.
     pub gas_limit: u64,
+    /// The block whose state and header the simulation runs on.
     pub block: PinnedBlock,
     /// RIP-7212's P256VERIFY at 0x100 is live on the chain.
     pub p256_precompile: bool,

@@ -107,12 +107,19 @@ impl RecentBlockCaches {
 /// The pinned block a simulation runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PinnedBlock {
+    /// The block number.
     pub number: u64,
+    /// The block hash: the state caches are keyed by it.
     pub hash: B256,
+    /// The block timestamp, in seconds.
     pub timestamp: u64,
+    /// The block's base fee, in wei per gas (0 when the chain has none).
     pub base_fee: u64,
+    /// The block's gas limit.
     pub gas_limit: u64,
+    /// The block's fee recipient (coinbase).
     pub beneficiary: Address,
+    /// The block's PREVRANDAO value (the header's mixHash).
     pub prevrandao: B256,
 }
 
@@ -127,6 +134,7 @@ impl PinnedBlock {
         Ok(Self::from_header(&block.header))
     }
 
+    /// The block a node's header describes.
     pub fn from_header(header: &alloy::rpc::types::Header) -> Self {
         Self {
             number: header.number,
@@ -143,7 +151,9 @@ impl PinnedBlock {
 /// An account as the simulation must see it regardless of the chain.
 #[derive(Clone, Debug, Default)]
 pub struct AccountOverride {
+    /// Code that replaces the chain's, when set.
     pub code: Option<Bytes>,
+    /// Balance in wei that replaces the chain's, when set.
     pub balance: Option<U256>,
 }
 
@@ -162,6 +172,8 @@ pub struct RpcState {
 }
 
 impl RpcState {
+    /// A simulation's state at `block`: reads go through the block's `cache` and the shared code
+    /// cache, then to `provider` on `handle`; `overrides` replace accounts as the chain has them.
     pub fn new(
         provider: DynProvider,
         handle: Handle,
@@ -264,11 +276,14 @@ struct FetchedAccount {
 /// expected to read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChainReads {
+    /// Accounts (balance, nonce and code) read.
     pub accounts: BTreeSet<Address>,
+    /// Storage slots read, by contract and slot.
     pub slots: BTreeSet<(Address, U256)>,
 }
 
 impl ChainReads {
+    /// Whether nothing is read.
     pub fn is_empty(&self) -> bool {
         self.accounts.is_empty() && self.slots.is_empty()
     }
@@ -278,6 +293,7 @@ impl ChainReads {
         self.accounts.len() as u64 * CALLS_PER_ACCOUNT + self.slots.len() as u64
     }
 
+    /// Adds the accounts and slots of `other`.
     pub fn extend(&mut self, other: ChainReads) {
         self.accounts.extend(other.accounts);
         self.slots.extend(other.slots);

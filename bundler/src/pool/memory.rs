@@ -13,6 +13,7 @@ use alloy::primitives::{Address, B256, U256};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+/// Limits of the in-memory pool.
 #[derive(Clone, Copy, Debug)]
 pub struct PoolSettings {
     /// The most operations the pool holds; past it the lowest effective fee is evicted.
@@ -39,12 +40,14 @@ struct Inner {
     block: PoolBlock,
 }
 
+/// The [`Mempool`] of one EntryPoint held in process memory, behind one lock.
 pub struct InMemoryPool {
     settings: PoolSettings,
     inner: Mutex<Inner>,
 }
 
 impl InMemoryPool {
+    /// An empty pool.
     pub fn new(settings: PoolSettings) -> Self {
         Self { settings, inner: Mutex::new(Inner::default()) }
     }
@@ -281,6 +284,10 @@ impl Mempool for InMemoryPool {
 
     fn senders(&self) -> HashSet<Address> {
         self.lock().ops.values().map(|(_, p)| p.op.sender).collect()
+    }
+
+    fn len(&self) -> usize {
+        self.lock().ops.len()
     }
 
     fn clear(&self) {

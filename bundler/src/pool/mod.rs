@@ -37,8 +37,11 @@ pub const THROTTLED_ENTITY_LIVE_BLOCKS: u64 = 10;
 /// The newest block, as the pool's rules read it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolBlock {
+    /// The block number.
     pub number: u64,
+    /// The block timestamp, in seconds.
     pub timestamp: u64,
+    /// The block's base fee, in wei per gas.
     pub base_fee: u128,
 }
 
@@ -52,6 +55,7 @@ pub enum Expiry {
 }
 
 impl Expiry {
+    /// The drop reason `tora_getUserOperationStatus` reports.
     pub fn reason(self) -> &'static str {
         match self {
             Self::ValidUntil => "expired: the block passed its validUntil",
@@ -85,6 +89,12 @@ pub trait Mempool: Send + Sync + 'static {
     fn dump(&self) -> Vec<PoolOperation>;
     /// Every sender with a pending operation (STO-041 when a bundle is built).
     fn senders(&self) -> HashSet<Address>;
+    /// How many operations are pending.
+    fn len(&self) -> usize;
+    /// Whether no operation is pending.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Drops every pending operation (debug_bundler_clearMempool).
     fn clear(&self);
     /// Bans `entity` for making a bundle's handleOps fail after its operation passed

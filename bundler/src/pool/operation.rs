@@ -5,12 +5,19 @@ use alloy::primitives::{Address, B256, U256};
 use std::collections::BTreeMap;
 use tora_core::UserOperation;
 
+/// A validated user operation waiting in the mempool, with its entities, prefund and the code
+/// hashes its validation saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolOperation {
+    /// The user operation as the wallet sent it.
     pub op: UserOperation,
+    /// Its userOpHash.
     pub hash: B256,
+    /// The sender and its stake.
     pub sender: EntityInfo,
+    /// The factory and its stake, when the operation deploys its account.
     pub factory: Option<EntityInfo>,
+    /// The paymaster and its stake, when it has one.
     pub paymaster: Option<EntityInfo>,
     /// None: valid forever.
     pub valid_until: Option<u64>,
@@ -25,6 +32,7 @@ pub struct PoolOperation {
 }
 
 impl PoolOperation {
+    /// The pool's entry for `op`, from what its validation reported.
     pub fn new(op: UserOperation, outcome: &ValidationOutcome) -> Self {
         Self {
             op,

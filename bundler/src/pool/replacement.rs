@@ -10,7 +10,7 @@ pub const MIN_PRICE_BUMP_PERCENT: u128 = 10;
 
 /// The lowest fee that replaces `fee`: `fee * 110 / 100`, rounded up. In 256 bits, so a fee
 /// near 2^128 cannot wrap into a cheap replacement.
-pub fn bumped(fee: U128) -> U256 {
+pub(crate) fn bumped(fee: U128) -> U256 {
     (U256::from(fee) * U256::from(100 + MIN_PRICE_BUMP_PERCENT)).div_ceil(U256::from(100))
 }
 
@@ -19,7 +19,9 @@ pub fn bumped(fee: U128) -> U256 {
 pub struct ShortFee {
     /// The field's RPC name.
     pub fee: &'static str,
+    /// The pending operation's fee, in wei per gas.
     pub old: U256,
+    /// The replacement's fee, in wei per gas.
     pub new: U256,
     /// The least that replaces `old`.
     pub least: U256,

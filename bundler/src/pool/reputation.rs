@@ -19,13 +19,17 @@ pub const CRASHED_HANDLE_OPS_SEEN: u64 = 10_000;
 /// ERC-7562 SAME_UNSTAKED_ENTITY_MEMPOOL_COUNT (UREP-020).
 pub const SAME_UNSTAKED_ENTITY_MEMPOOL_COUNT: u64 = 10;
 /// ERC-7562 MAX_OPS_ALLOWED_UNSTAKED_ENTITY (UREP-020).
-pub const MAX_OPS_ALLOWED_UNSTAKED_ENTITY: u64 = 10_000;
+pub(crate) const MAX_OPS_ALLOWED_UNSTAKED_ENTITY: u64 = 10_000;
 
+/// An entity's ERC-7562 reputation status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReputationStatus {
+    /// No limit from reputation.
     Ok,
+    /// Limited to a few operations in the mempool and in each bundle.
     Throttled,
+    /// Its operations are refused.
     Banned,
 }
 
@@ -33,9 +37,12 @@ pub enum ReputationStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReputationEntry {
+    /// The entity.
     pub address: Address,
+    /// opsSeen: operations naming it that the pool accepted (after the hourly decay).
     #[serde(with = "alloy::serde::quantity")]
     pub ops_seen: u64,
+    /// opsIncluded: its operations seen on chain, in any bundler's bundle (after the hourly decay).
     #[serde(with = "alloy::serde::quantity")]
     pub ops_included: u64,
     /// Derived from the counters; ignored on input.
@@ -43,6 +50,7 @@ pub struct ReputationEntry {
     pub status: Option<ReputationStatus>,
 }
 
+/// The opsSeen / opsIncluded counters of every entity with a record.
 #[derive(Default, Debug)]
 pub struct Reputation {
     counters: HashMap<Address, (u64, u64)>,
@@ -51,7 +59,7 @@ pub struct Reputation {
 /// ERC-7562 reputation calculation: `max_seen = opsSeen // MIN_INCLUSION_RATE_DENOMINATOR`
 /// (integer division, as the ERC writes it); banned when `max_seen > opsIncluded + BAN_SLACK`,
 /// throttled when `max_seen > opsIncluded + THROTTLING_SLACK`, else ok.
-pub fn status_of(ops_seen: u64, ops_included: u64) -> ReputationStatus {
+pub(crate) fn status_of(ops_seen: u64, ops_included: u64) -> ReputationStatus {
     let max_seen = ops_seen / MIN_INCLUSION_RATE_DENOMINATOR;
     if max_seen > ops_included.saturating_add(BAN_SLACK) {
         ReputationStatus::Banned
@@ -83,10 +91,12 @@ impl Reputation {
         unstaked_ops_allowed(seen, included)
     }
 
+    /// The entity's status from its counters (ok when it has no record).
     pub fn status(&self, entity: Address) -> ReputationStatus {
         self.counters.get(&entity).map_or(ReputationStatus::Ok, |&(seen, included)| status_of(seen, included))
     }
 
+    /// Counts one more opsSeen for the entity.
     pub fn seen(&mut self, entity: Address) {
         let entry = self.counters.entry(entity).or_default();
         entry.0 = entry.0.saturating_add(1);
@@ -100,6 +110,7 @@ impl Reputation {
         }
     }
 
+    /// Counts one more opsIncluded for the entity.
     pub fn included(&mut self, entity: Address) {
         let entry = self.counters.entry(entity).or_default();
         entry.1 = entry.1.saturating_add(1);
@@ -122,14 +133,17 @@ impl Reputation {
         self.counters.retain(|_, &mut (seen, included)| seen > 0 || included > 0);
     }
 
+    /// Overwrites the entity's counters (debug_bundler_setReputation).
     pub fn set(&mut self, entry: &ReputationEntry) {
         self.counters.insert(entry.address, (entry.ops_seen, entry.ops_included));
     }
 
+    /// Forgets every record.
     pub fn clear(&mut self) {
         self.counters.clear();
     }
 
+    /// Every record with its status (debug_bundler_dumpReputation).
     pub fn dump(&self) -> Vec<ReputationEntry> {
         let mut entries: Vec<_> = self
             .counters

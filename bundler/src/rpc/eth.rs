@@ -117,7 +117,7 @@ impl<P: Mempool> BundlerRpc<P> {
         // A banned entity costs no simulation.
         self.pool.check_entities(&entities)?;
         let Ok(_permit) = self.validations.try_acquire() else {
-            metrics::counter!("bundler_validations_shed_total").increment(1);
+            crate::metrics::validation_shed();
             return Err(RpcError::new(
                 ErrorCode::LimitExceeded,
                 "the bundler is validating as many operations as it can; retry shortly",

@@ -17,14 +17,19 @@ use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tora_core::{ErrorCode, RpcError};
-use tora_jsonrpc::{CallMeta, Params, RpcService};
+use tora_jsonrpc::{CallMeta, Params, READY_WITHIN, RpcService};
 
 /// Everything the handlers reach; one per EntryPoint.
 pub struct BundlerRpc<P> {
+    /// The chain id `eth_chainId` answers and userOpHashes are computed with.
     pub chain_id: u64,
+    /// The one EntryPoint served; requests naming another are refused.
     pub entry_point: Address,
+    /// Validates each sent operation by ERC-7562.
     pub validator: Arc<Validator>,
+    /// The mempool operations are added to.
     pub pool: Arc<P>,
+    /// The bundle builder: sendBundleNow, the bundling mode, statuses and gas prices.
     pub builder: Arc<Builder<P>>,
     /// Gas estimates and the preVerificationGas an operation must carry.
     pub estimator: Arc<Estimator>,
@@ -33,6 +38,7 @@ pub struct BundlerRpc<P> {
     /// Validations allowed at once; past it `eth_sendUserOperation` refuses at once instead of
     /// queueing work the node cannot keep up with.
     pub validations: Arc<Semaphore>,
+    /// Whether the `debug_bundler_` methods are served.
     pub debug_api: bool,
     /// What `debug_bundler_getStakeStatus` calls staked.
     pub stake_rule: StakeRule,
@@ -41,7 +47,9 @@ pub struct BundlerRpc<P> {
 /// ERC-7562's staked: at least MIN_STAKE_VALUE locked for at least MIN_UNSTAKE_DELAY.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StakeRule {
+    /// ERC-7562 MIN_STAKE_VALUE, in wei.
     pub min_stake: Wei,
+    /// ERC-7562 MIN_UNSTAKE_DELAY, in seconds.
     pub min_unstake_delay_secs: u64,
 }
 
@@ -86,7 +94,13 @@ impl<P: Mempool> RpcService for BundlerRpc<P> {
         }
     }
 
+    /// The node answers within [`READY_WITHIN`]: a frozen node must turn the pod unready, not
+    /// hang its probe.
     async fn ready(&self) -> Result<(), String> {
-        self.provider.get_block_number().await.map(|_| ()).map_err(|e| format!("node: {e}"))
+        let node = tokio::time::timeout(READY_WITHIN, self.provider.get_block_number());
+        node.await
+            .map_err(|_| "node did not answer".to_owned())?
+            .map(|_| ())
+            .map_err(|e| format!("node: {e}"))
     }
 }

@@ -13,23 +13,46 @@ pub enum ValidationError {
     /// The EntryPoint's simulation reverted (`AAxx` reason, and the entity's own revert).
     #[error("{0}")]
     Rejected(SimulationRevert),
+    /// The operation broke an ERC-7562 rule.
     #[error(transparent)]
     Rule(#[from] Violation),
+    /// The account's (or the paymaster's) validationData reports a failed signature.
     #[error(
         "Invalid UserOp signature or paymaster signature: the {} signature check failed",
         if *.paymaster { "paymaster" } else { "account" }
     )]
-    Signature { paymaster: bool },
+    Signature {
+        /// The paymaster's signature failed, not the account's.
+        paymaster: bool,
+    },
+    /// The account names a signature aggregator, which this bundler does not support.
     #[error("Currently not supporting aggregator {0}")]
     UnsupportedAggregator(Address),
+    /// The operation is not yet valid at the block, or expires within `margin` seconds of it.
     #[error("{}", time_range_problem(.range, *.now, *.margin))]
-    OutOfTimeRange { range: TimeRange, now: u64, margin: u64 },
+    OutOfTimeRange {
+        /// The account's and paymaster's windows together.
+        range: TimeRange,
+        /// The pinned block's timestamp, in seconds.
+        now: u64,
+        /// Seconds the operation must stay valid after `now`.
+        margin: u64,
+    },
+    /// A node call failed (the head, the chain id, or the validation task).
     #[error("node: {0}")]
     Node(String),
+    /// The simulation could not read the state it needed from the node.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The node serves another chain than the chain spec's.
     #[error("the node's chain id is {node}, but the chain spec says {spec}")]
-    ChainIdMismatch { node: u64, spec: u64 },
+    ChainIdMismatch {
+        /// The chain id the node reports.
+        node: u64,
+        /// The chain id of the chain spec.
+        spec: u64,
+    },
+    /// The node's RPC URL does not parse.
     #[error("invalid RPC URL {0}")]
     Url(String),
 }

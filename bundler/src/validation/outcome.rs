@@ -10,8 +10,11 @@ pub use tora_core::money::Wei;
 /// An entity of the operation and its stake, as the EntryPoint reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EntityInfo {
+    /// The entity's address.
     pub address: Address,
+    /// Its stake in the EntryPoint, in wei.
     pub stake: Wei,
+    /// Its stake's unstake delay, in seconds.
     pub unstake_delay_secs: u64,
     /// Meets both MIN_STAKE_VALUE and MIN_UNSTAKE_DELAY (ERC-7562 SREP-010).
     pub staked: bool,
@@ -20,27 +23,40 @@ pub struct EntityInfo {
 /// When the operation is valid; `valid_until` None means forever.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeRange {
+    /// Earliest block timestamp the operation is valid at, in seconds (validAfter).
     pub valid_after: u64,
+    /// Last block timestamp the operation is valid at, in seconds (validUntil).
     pub valid_until: Option<u64>,
 }
 
 /// A valid operation, with what the mempool and the bundle builder need later.
 #[derive(Clone, Debug)]
 pub struct ValidationOutcome {
+    /// The userOpHash, for this EntryPoint and chain.
     pub user_op_hash: B256,
     /// The block the verdict holds for.
     pub block_number: u64,
+    /// The hash of that block.
     pub block_hash: B256,
+    /// Gas used before the call phase: validation plus preVerificationGas (`returnInfo.preOpGas`).
     pub pre_op_gas: U256,
+    /// What the EntryPoint takes up front from the sender's or paymaster's deposit, in wei.
     pub prefund: Wei,
+    /// The account's and the paymaster's validity windows together.
     pub time_range: TimeRange,
+    /// The account's raw `validationData` word.
     pub account_validation_data: U256,
+    /// The paymaster's raw `validationData` word.
     pub paymaster_validation_data: U256,
+    /// The context the paymaster returned for its postOp (empty for none).
     pub paymaster_context: Bytes,
     /// The paymaster's EntryPoint deposit at the pinned block (ERC-7562 EREP-010).
     pub paymaster_deposit: Option<Wei>,
+    /// The sender and its stake.
     pub sender: EntityInfo,
+    /// The factory and its stake, when the operation deploys its account.
     pub factory: Option<EntityInfo>,
+    /// The paymaster and its stake, when it has one.
     pub paymaster: Option<EntityInfo>,
     /// Storage slots read or written, per contract (mempool conflict checks).
     pub storage: BTreeMap<Address, BTreeSet<U256>>,
@@ -52,6 +68,7 @@ pub struct ValidationOutcome {
     pub rpc_calls: u64,
     /// Times validation waited on the node (block lookup included); concurrent calls count once.
     pub rpc_round_trips: u64,
+    /// Wall time the validation took, retries on a newer head included.
     pub elapsed: Duration,
 }
 
@@ -62,11 +79,14 @@ pub const SIG_VALIDATION_FAILED: Address = Address::with_last_byte(1);
 /// low bits first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ValidationData {
+    /// The aggregator: zero for none, [`SIG_VALIDATION_FAILED`] for a failed signature.
     pub aggregator: Address,
+    /// The validAfter / validUntil window.
     pub time_range: TimeRange,
 }
 
 impl ValidationData {
+    /// Splits a `validationData` word; a validUntil of 0 reads as no expiry.
     pub fn parse(word: U256) -> Self {
         let mask48: U256 = (U256::from(1) << 48) - U256::from(1);
         let mask160: U256 = (U256::from(1) << 160) - U256::from(1);

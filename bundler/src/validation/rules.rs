@@ -34,53 +34,153 @@ pub const P256_PRECOMPILE: Address =
 pub enum Violation {
     /// OP-011 (banned), OP-012 (GAS not before a call), OP-013 (unassigned).
     #[error("{phase} uses banned opcode: {} (in {contract})", opcode_name(*.opcode))]
-    Opcode { rule: &'static str, phase: Phase, contract: Address, opcode: u8 },
+    Opcode {
+        /// The ERC-7562 rule id.
+        rule: &'static str,
+        /// The phase whose code broke the rule.
+        phase: Phase,
+        /// The account whose code ran the opcode.
+        contract: Address,
+        /// The opcode byte.
+        opcode: u8,
+    },
     /// OP-080: BALANCE / SELFBALANCE from an unstaked entity.
     #[error("unstaked {phase} uses banned opcode: {} (in {contract})", opcode_name(*.opcode))]
-    UnstakedOpcode { phase: Phase, entity: Address, contract: Address, opcode: u8 },
+    UnstakedOpcode {
+        /// The phase whose code broke the rule.
+        phase: Phase,
+        /// The unstaked entity the phase belongs to.
+        entity: Address,
+        /// The account whose code ran the opcode.
+        contract: Address,
+        /// The opcode byte.
+        opcode: u8,
+    },
+    /// OP-020: a frame ran out of gas inside the phase.
     #[error("{phase} internally reverts on oog (a frame of {contract} ran out of gas)")]
-    OutOfGas { phase: Phase, contract: Address },
+    OutOfGas {
+        /// The phase whose code broke the rule.
+        phase: Phase,
+        /// The account whose frame halted out of gas.
+        contract: Address,
+    },
+    /// OP-031: CREATE2 outside the factory's deployment, more than once, or to an address
+    /// other than the sender.
     #[error("{phase} {detail}")]
-    Create { phase: Phase, creator: Address, detail: String },
+    Create {
+        /// The phase whose code broke the rule.
+        phase: Phase,
+        /// The account that ran CREATE2.
+        creator: Address,
+        /// Which misuse, in the reference's words.
+        detail: String,
+    },
+    /// OP-041: a call or EXTCODE* on an address with no code (other than the sender being
+    /// deployed).
     #[error("{phase} accesses un-deployed contract address {target} with opcode {how}")]
-    CodelessAccess { phase: Phase, contract: Address, target: Address, how: &'static str },
+    CodelessAccess {
+        /// The phase whose code broke the rule.
+        phase: Phase,
+        /// The account making the access.
+        contract: Address,
+        /// The address without code.
+        target: Address,
+        /// The opcode used (CALL, EXTCODESIZE, ...).
+        how: &'static str,
+    },
+    /// OP-054: an access to the EntryPoint that OP-051..OP-053 do not allow (a call other than
+    /// depositTo(sender) or the sender's prefund, an EXTCODE* other than `EXTCODESIZE ISZERO`),
+    /// or its code run by DELEGATECALL/CALLCODE.
     #[error("{phase} {detail}")]
-    EntryPointAccess { phase: Phase, contract: Address, detail: String },
+    EntryPointAccess {
+        /// The phase whose code broke the rule.
+        phase: Phase,
+        /// The account making the access.
+        contract: Address,
+        /// Which access, in the reference's words.
+        detail: String,
+    },
+    /// OP-061: a call that moves value, other than to the EntryPoint.
     #[error("{phase} may not make a CALL with value: {contract} sent {value} wei to {target}")]
-    ValueCall { phase: Phase, contract: Address, target: Address, value: U256 },
+    ValueCall {
+        /// The phase whose code broke the rule.
+        phase: Phase,
+        /// The account sending the value.
+        contract: Address,
+        /// The account called.
+        target: Address,
+        /// The value sent, in wei.
+        value: U256,
+    },
+    /// OP-062: a call to a precompile other than the core 0x01..=0x11 (and P256VERIFY where the
+    /// chain has it).
     #[error("{phase} calls forbidden precompile {precompile}")]
-    Precompile { phase: Phase, contract: Address, precompile: Address },
+    Precompile {
+        /// The phase whose code broke the rule.
+        phase: Phase,
+        /// The account making the call.
+        contract: Address,
+        /// The precompile's address.
+        precompile: Address,
+    },
     /// A write to storage no stake allows (STO-033 is read-only).
     #[error(
         "{phase} has forbidden write to {}{contract} slot {slot:#x}",
         if *.transient { "transient " } else { "" }
     )]
-    Storage { phase: Phase, contract: Address, slot: U256, transient: bool },
+    Storage {
+        /// The phase whose code broke the rule.
+        phase: Phase,
+        /// The account whose storage was written.
+        contract: Address,
+        /// The slot written.
+        slot: U256,
+        /// A TSTORE rather than an SSTORE.
+        transient: bool,
+    },
     /// STO-022 / STO-031 / STO-032 / STO-033 broken by an entity that is not staked; `entity`
     /// is the one whose stake would allow it.
     #[error("unstaked {phase} accessed {contract} slot {slot:#x} ({}; {entity} must be staked)", access_name(*.write, *.transient))]
     NeedsStake {
+        /// The ERC-7562 rule id.
         rule: &'static str,
+        /// The phase whose code broke the rule.
         phase: Phase,
+        /// The entity whose stake would allow the access.
         entity: Address,
+        /// The account whose storage was accessed.
         contract: Address,
+        /// The slot accessed.
         slot: U256,
+        /// A store rather than a load.
         write: bool,
+        /// Transient storage (TLOAD/TSTORE) rather than persistent.
         transient: bool,
     },
     /// EREP-050: the paymaster's postOp would run code its stake does not answer for.
     #[error("unstaked paymaster {paymaster} must not return a context")]
-    UnstakedPaymasterContext { paymaster: Address },
+    UnstakedPaymasterContext {
+        /// The unstaked paymaster.
+        paymaster: Address,
+    },
     /// STO-040: this operation's factory or paymaster is another pending operation's sender.
     #[error(
         "A {role} at {entity} in this UserOperation is used as a sender entity in another UserOperation currently in mempool."
     )]
-    EntityIsPoolSender { role: &'static str, entity: Address },
+    EntityIsPoolSender {
+        /// "Paymaster" or "Factory".
+        role: &'static str,
+        /// The factory or paymaster.
+        entity: Address,
+    },
     /// STO-040: this operation's sender is another pending operation's factory or paymaster.
     #[error(
         "The sender address {sender} is used as a different entity in another UserOperation currently in mempool"
     )]
-    SenderIsPoolEntity { sender: Address },
+    SenderIsPoolEntity {
+        /// This operation's sender.
+        sender: Address,
+    },
 }
 
 impl Violation {
@@ -146,12 +246,19 @@ fn call_name(scheme: CallScheme) -> &'static str {
 /// What the rules need to know beyond the trace.
 #[derive(Clone, Debug)]
 pub struct RuleContext {
+    /// The EntryPoint: using its storage is allowed, calling into it is limited (OP-051..OP-054).
     pub entry_point: Address,
+    /// The operation's sender.
     pub sender: Address,
+    /// The factory, when the operation deploys its account.
     pub factory: Option<Address>,
+    /// The paymaster, when it has one.
     pub paymaster: Option<Address>,
+    /// The sender meets MIN_STAKE_VALUE and MIN_UNSTAKE_DELAY.
     pub sender_staked: bool,
+    /// The factory is staked (false without a factory).
     pub factory_staked: bool,
+    /// The paymaster is staked (false without a paymaster).
     pub paymaster_staked: bool,
     /// Addresses the trace touched that have no code at the pinned block.
     pub codeless: HashSet<Address>,

@@ -15,8 +15,11 @@ use tora_core::user_operation::PackedUserOperation;
 /// What one simulation produced.
 #[derive(Debug)]
 pub struct SimulationOutput {
+    /// `simulateValidation`'s decoded result, or how the EntryPoint refused the operation.
     pub result: Result<ValidationResult, SimulationRevert>,
+    /// What the tracer recorded for the ERC-7562 rules.
     pub trace: ValidationTrace,
+    /// Gas the simulation transaction used.
     pub gas_used: u64,
 }
 

@@ -49,8 +49,11 @@ pub fn is_restricted_opcode(op: u8) -> bool {
 /// The validation phase an operation's code runs in, each attributed to one entity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Phase {
+    /// The factory's account deployment, through the SenderCreator (initCode).
     Factory,
+    /// The sender's `validateUserOp`.
     Account,
+    /// The paymaster's `validatePaymasterUserOp`.
     Paymaster,
 }
 
@@ -68,44 +71,60 @@ impl std::fmt::Display for Phase {
 /// One opcode an entity's code executed that a rule may care about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpcodeUse {
+    /// The phase whose code ran it.
     pub phase: Phase,
     /// The contract whose code ran it.
     pub contract: Address,
+    /// The opcode byte.
     pub opcode: u8,
 }
 
 /// `SLOAD`/`SSTORE`, or `TLOAD`/`TSTORE` (ERC-7562 OP-070 treats both alike).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StorageAccess {
+    /// The phase whose code made the access.
     pub phase: Phase,
     /// The account whose storage was accessed (the executing context, not the code).
     pub contract: Address,
+    /// The storage slot.
     pub slot: U256,
+    /// `SSTORE`/`TSTORE` rather than a load.
     pub write: bool,
+    /// Transient storage (`TLOAD`/`TSTORE`) rather than persistent.
     pub transient: bool,
 }
 
 /// A `*CALL` made by an entity's code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallRecord {
+    /// The phase whose code made the call.
     pub phase: Phase,
+    /// The account making the call (the executing context of the calling frame).
     pub caller: Address,
     /// The account called (whose code runs, except under DELEGATECALL/CALLCODE).
     pub target: Address,
+    /// The account whose code the call runs (differs from `target` under DELEGATECALL/CALLCODE).
     pub code_address: Address,
+    /// CALL, CALLCODE, DELEGATECALL or STATICCALL.
     pub scheme: CallScheme,
     /// The value moved (0 for DELEGATECALL, whose value is only apparent).
     pub value: U256,
+    /// The first 4 bytes of the call data, when it has that many.
     pub selector: Option<[u8; 4]>,
+    /// The whole call data.
     pub input: Bytes,
 }
 
 /// `EXTCODESIZE`/`EXTCODEHASH`/`EXTCODECOPY` by an entity's code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExtCodeAccess {
+    /// The phase whose code ran the opcode.
     pub phase: Phase,
+    /// The account executing the opcode.
     pub contract: Address,
+    /// The address whose code was inspected.
     pub target: Address,
+    /// `EXTCODESIZE`, `EXTCODEHASH` or `EXTCODECOPY`.
     pub opcode: u8,
     /// The opcode right after it in the same code: ERC-7562 OP-051 allows `EXTCODESIZE ISZERO`
     /// on the EntryPoint.
@@ -115,8 +134,11 @@ pub struct ExtCodeAccess {
 /// A `CREATE`/`CREATE2` frame started by an entity's code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateRecord {
+    /// The phase whose code started the creation.
     pub phase: Phase,
+    /// The account that ran `CREATE`/`CREATE2`.
     pub creator: Address,
+    /// `CREATE2` rather than `CREATE`.
     pub create2: bool,
     /// The created address, once the frame ended (None if it failed before an address).
     pub address: Option<Address>,
@@ -127,9 +149,13 @@ pub struct CreateRecord {
 pub struct ValidationTrace {
     /// Restricted opcodes only ([`is_restricted_opcode`]).
     pub opcodes: Vec<OpcodeUse>,
+    /// Every storage access made in a phase.
     pub storage: Vec<StorageAccess>,
+    /// Every call made from a phase (the EntryPoint's calls into the entities excluded).
     pub calls: Vec<CallRecord>,
+    /// Every `EXTCODE*` made in a phase.
     pub ext_code: Vec<ExtCodeAccess>,
+    /// Every `CREATE`/`CREATE2` frame started in a phase.
     pub creates: Vec<CreateRecord>,
     /// `GAS` not immediately followed by a `*CALL` (ERC-7562 OP-012).
     pub gas_misuse: Vec<(Phase, Address)>,
@@ -166,10 +192,13 @@ pub struct ValidationTracer {
     pending_gas: Option<(usize, Phase, Address)>,
     /// Set after `EXTCODE*`: the next opcode in the same frame, for OP-051.
     pending_ext: Option<(usize, usize)>,
+    /// What has been recorded so far; taken once the simulation ends.
     pub trace: ValidationTrace,
 }
 
 impl ValidationTracer {
+    /// A tracer for one operation of `sender` (and `paymaster`), splitting phases where the
+    /// `entry_point` calls the `sender_creator`, the sender or the paymaster.
     pub fn new(
         entry_point: Address,
         sender_creator: Address,

@@ -119,10 +119,12 @@ impl Validator {
         })
     }
 
+    /// The EntryPoint operations are validated against.
     pub fn entry_point(&self) -> Address {
         self.entry_point
     }
 
+    /// The chain id the node was checked to serve.
     pub fn chain_id(&self) -> u64 {
         self.chain_id
     }

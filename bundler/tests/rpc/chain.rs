@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// A transaction waiting in anvil's pool, as the node reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingTx {
+pub(crate) struct PendingTx {
     pub hash: B256,
     pub from: Address,
     pub to: Option<Address>,
@@ -37,19 +37,19 @@ impl PendingTx {
     }
 }
 
-pub async fn set_automine(s: &Stack, on: bool) {
+pub(crate) async fn set_automine(s: &Stack, on: bool) {
     s.h.anvil("evm_setAutomine", json!([on])).await;
 }
 
 /// Mines `blocks` blocks with whatever anvil's pool holds.
-pub async fn mine(s: &Stack, blocks: u64) {
+pub(crate) async fn mine(s: &Stack, blocks: u64) {
     for _ in 0..blocks {
         s.h.anvil("evm_mine", json!([])).await;
     }
 }
 
 /// Every transaction in anvil's pool (pending and queued).
-pub async fn pool_content(s: &Stack) -> Vec<PendingTx> {
+pub(crate) async fn pool_content(s: &Stack) -> Vec<PendingTx> {
     let content = s.h.anvil("txpool_content", json!([])).await;
     let mut txs = Vec::new();
     for section in ["pending", "queued"] {
@@ -66,7 +66,7 @@ pub async fn pool_content(s: &Stack) -> Vec<PendingTx> {
 
 /// Waits until anvil's pool satisfies `ready` (the bundler works in the background); returns
 /// the pool then. Panics after 30 s: a deadline against a hang, not a timing assertion.
-pub async fn wait_for_pool(s: &Stack, ready: impl Fn(&[PendingTx]) -> bool) -> Vec<PendingTx> {
+pub(crate) async fn wait_for_pool(s: &Stack, ready: impl Fn(&[PendingTx]) -> bool) -> Vec<PendingTx> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let txs = pool_content(s).await;
@@ -80,14 +80,14 @@ pub async fn wait_for_pool(s: &Stack, ready: impl Fn(&[PendingTx]) -> bool) -> V
 
 /// The latest block's base fee and the node's suggested priority fee: what the bundler prices
 /// a bundle from.
-pub async fn base_and_priority_fee(s: &Stack) -> (u128, u128) {
+pub(crate) async fn base_and_priority_fee(s: &Stack) -> (u128, u128) {
     let block = s.h.anvil("eth_getBlockByNumber", json!(["latest", false])).await;
     let priority = s.h.anvil("eth_maxPriorityFeePerGas", json!([])).await;
     (quantity(&block["baseFeePerGas"]), quantity(&priority))
 }
 
 /// Polls `method` until its result is not null.
-pub async fn wait_for_result(s: &Stack, method: &str, params: Value) -> Value {
+pub(crate) async fn wait_for_result(s: &Stack, method: &str, params: Value) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let result = s.ok(method, params.clone()).await;

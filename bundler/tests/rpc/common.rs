@@ -12,7 +12,7 @@ use tora_core::{ChainSpec, ENTRY_POINT_V07, UserOperation};
 use tora_devnet::harness::Harness;
 use tora_devnet::{SmartWallet, confirm};
 
-pub struct Stack {
+pub(crate) struct Stack {
     pub h: Harness,
     pub bundler: RunningBundler,
     pub url: String,
@@ -27,11 +27,11 @@ impl Drop for Stack {
     }
 }
 
-pub fn dev_spec(chain_id: u64) -> ChainSpec {
+pub(crate) fn dev_spec(chain_id: u64) -> ChainSpec {
     ChainSpec::load("dev").unwrap().with_id(chain_id)
 }
 
-pub fn settings(h: &Harness) -> BundlerSettings {
+pub(crate) fn settings(h: &Harness) -> BundlerSettings {
     let options = BundlerOptions {
         bundling_mode: BundlingMode::Manual,
         debug_api: true,
@@ -44,12 +44,12 @@ pub fn settings(h: &Harness) -> BundlerSettings {
 }
 
 impl Stack {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
 
     /// A stack whose bundler settings `adjust` changes first.
-    pub async fn start_with(adjust: impl FnOnce(&mut BundlerSettings)) -> Self {
+    pub(crate) async fn start_with(adjust: impl FnOnce(&mut BundlerSettings)) -> Self {
         let h = Harness::start().await;
         let mut settings = settings(&h);
         adjust(&mut settings);
@@ -59,28 +59,28 @@ impl Stack {
     }
 
     /// The whole JSON-RPC response object.
-    pub async fn call(&self, method: &str, params: Value) -> Value {
+    pub(crate) async fn call(&self, method: &str, params: Value) -> Value {
         let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
         let response = self.client.post(&self.url).json(&body).send().await.unwrap();
         response.json().await.unwrap()
     }
 
     /// The result of a call that must succeed.
-    pub async fn ok(&self, method: &str, params: Value) -> Value {
+    pub(crate) async fn ok(&self, method: &str, params: Value) -> Value {
         let response = self.call(method, params).await;
         assert!(response.get("error").is_none(), "{method} failed: {response}");
         response["result"].clone()
     }
 
     /// The error code of a call that must fail.
-    pub async fn error_code(&self, method: &str, params: Value) -> i64 {
+    pub(crate) async fn error_code(&self, method: &str, params: Value) -> i64 {
         let response = self.call(method, params).await;
         response["error"]["code"].as_i64().unwrap_or_else(|| panic!("{method} should fail: {response}"))
     }
 
     /// debug_bundler_sendBundleNow: the bundle's transaction hash, or null when there was none
     /// to send (the method answers the eth-infinitism shape, checked here once).
-    pub async fn bundle_now(&self) -> Value {
+    pub(crate) async fn bundle_now(&self) -> Value {
         let answer = self.ok("debug_bundler_sendBundleNow", json!([])).await;
         if answer == json!("ok") {
             return Value::Null;
@@ -90,12 +90,12 @@ impl Stack {
     }
 
     /// Sends `op` and returns the userOpHash the bundler answered.
-    pub async fn send(&self, op: &UserOperation) -> Value {
+    pub(crate) async fn send(&self, op: &UserOperation) -> Value {
         self.ok("eth_sendUserOperation", json!([op, ENTRY_POINT_V07])).await
     }
 
     /// A new ToraAccount (or SimpleAccount behind `factory`) with 1 ETH for its prefund.
-    pub async fn funded_wallet(&self, factory: Address, salt: u64) -> SmartWallet {
+    pub(crate) async fn funded_wallet(&self, factory: Address, salt: u64) -> SmartWallet {
         let owner = tora_devnet::keys::signer(tora_devnet::keys::WALLET_OWNER);
         let wallet = SmartWallet::at(&self.h.deployer, factory, owner, U256::from(salt)).await.unwrap();
         let tx = TransactionRequest::default()
@@ -107,7 +107,7 @@ impl Stack {
     }
 
     /// The wallet's first operation (with initCode), signed.
-    pub async fn first_op(&self, wallet: &SmartWallet) -> UserOperation {
+    pub(crate) async fn first_op(&self, wallet: &SmartWallet) -> UserOperation {
         let mut op = self.h.op(wallet, true, Bytes::new()).await;
         wallet.sign_user_op(&mut op, ENTRY_POINT_V07, self.h.chain_id);
         op
@@ -115,6 +115,6 @@ impl Stack {
 }
 
 /// Milliseconds since `start`, for the figures the tests print.
-pub fn ms(start: Instant) -> f64 {
+pub(crate) fn ms(start: Instant) -> f64 {
     Duration::as_secs_f64(&start.elapsed()) * 1e3
 }

@@ -15,36 +15,36 @@ use tora_devnet::keys::{self, signer};
 use tora_devnet::{AnvilConfig, Devnet, SmartWallet, confirm, provider_for};
 
 use test_contracts::{RuleBreakingAccount, RuleHelper};
-pub use tora_devnet::test_contracts;
+pub(crate) use tora_devnet::test_contracts;
 
 /// `RuleBreakingAccount`'s modes: the first signature byte picks what `validateUserOp` does.
-pub mod mode {
-    pub const GOOD: u8 = 0;
-    pub const TIMESTAMP: u8 = 1;
-    pub const GASPRICE: u8 = 2;
-    pub const BLOCKHASH: u8 = 3;
-    pub const FOREIGN_STORAGE: u8 = 4;
-    pub const CODELESS_CALL: u8 = 5;
-    pub const VALUE_CALL: u8 = 6;
-    pub const FOREIGN_TSTORE: u8 = 7;
-    pub const OWN_TRANSIENT: u8 = 8;
-    pub const BALANCE: u8 = 9;
-    pub const BAD_SIGNATURE: u8 = 10;
-    pub const EXPIRED: u8 = 11;
-    pub const GAS_READ: u8 = 12;
-    pub const INNER_OUT_OF_GAS: u8 = 13;
-    pub const ENTRY_POINT_READ: u8 = 14;
-    pub const NON_PRECOMPILE: u8 = 15;
-    pub const DELEGATECALL_ENTRY_POINT: u8 = 16;
-    pub const P256_VERIFY: u8 = 17;
-    pub const VALID_AFTER: u8 = 18;
+pub(crate) mod mode {
+    pub(crate) const GOOD: u8 = 0;
+    pub(crate) const TIMESTAMP: u8 = 1;
+    pub(crate) const GASPRICE: u8 = 2;
+    pub(crate) const BLOCKHASH: u8 = 3;
+    pub(crate) const FOREIGN_STORAGE: u8 = 4;
+    pub(crate) const CODELESS_CALL: u8 = 5;
+    pub(crate) const VALUE_CALL: u8 = 6;
+    pub(crate) const FOREIGN_TSTORE: u8 = 7;
+    pub(crate) const OWN_TRANSIENT: u8 = 8;
+    pub(crate) const BALANCE: u8 = 9;
+    pub(crate) const BAD_SIGNATURE: u8 = 10;
+    pub(crate) const EXPIRED: u8 = 11;
+    pub(crate) const GAS_READ: u8 = 12;
+    pub(crate) const INNER_OUT_OF_GAS: u8 = 13;
+    pub(crate) const ENTRY_POINT_READ: u8 = 14;
+    pub(crate) const NON_PRECOMPILE: u8 = 15;
+    pub(crate) const DELEGATECALL_ENTRY_POINT: u8 = 16;
+    pub(crate) const P256_VERIFY: u8 = 17;
+    pub(crate) const VALID_AFTER: u8 = 18;
 }
 
-pub fn ether(n: u64) -> U256 {
+pub(crate) fn ether(n: u64) -> U256 {
     U256::from(n) * U256::from(10u64).pow(U256::from(18))
 }
 
-pub struct Harness {
+pub(crate) struct Harness {
     pub devnet: Devnet,
     pub validator: Validator,
     pub chain_id: u64,
@@ -54,11 +54,11 @@ pub struct Harness {
 impl Harness {
     /// A validator that asks for the latest block at every validation, so that each test's
     /// verdicts follow the chain changes it just made.
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(ValidationSettings { head_max_age: Duration::ZERO, ..Default::default() }).await
     }
 
-    pub async fn start_with(settings: ValidationSettings) -> Self {
+    pub(crate) async fn start_with(settings: ValidationSettings) -> Self {
         let devnet = Devnet::start(AnvilConfig::default()).await.expect("devnet starts");
         let chain_id = devnet.deployment.chain_id;
         let spec = ChainSpec::load("dev").unwrap().with_id(chain_id);
@@ -67,17 +67,17 @@ impl Harness {
         Self { chain_id, deployer: devnet.provider.clone(), validator, devnet }
     }
 
-    pub fn contracts(&self) -> &tora_core::deployment::ContractAddresses {
+    pub(crate) fn contracts(&self) -> &tora_core::deployment::ContractAddresses {
         &self.devnet.deployment.contracts
     }
 
-    pub async fn fund(&self, to: Address, wei: U256) {
+    pub(crate) async fn fund(&self, to: Address, wei: U256) {
         let tx = TransactionRequest::default().with_to(to).with_value(wei);
         let pending = self.deployer.send_transaction(tx).await.unwrap();
         confirm(&self.deployer, "fund", pending).await.unwrap();
     }
 
-    pub async fn nonce(&self, sender: Address) -> U256 {
+    pub(crate) async fn nonce(&self, sender: Address) -> U256 {
         EntryPoint::new(ENTRY_POINT_V07, self.deployer.clone())
             .getNonce(sender, U192::ZERO)
             .call()
@@ -86,7 +86,7 @@ impl Harness {
     }
 
     /// An operation with fixed, generous gas limits and no factory or paymaster.
-    pub fn op(sender: Address, nonce: U256) -> UserOperation {
+    pub(crate) fn op(sender: Address, nonce: U256) -> UserOperation {
         UserOperation {
             sender,
             nonce,
@@ -101,13 +101,13 @@ impl Harness {
 
     /// A ToraAccount of the devnet's wallet owner, not deployed yet, funded with 1 ETH for its
     /// prefund.
-    pub async fn new_wallet(&self, salt: u64) -> SmartWallet {
+    pub(crate) async fn new_wallet(&self, salt: u64) -> SmartWallet {
         self.new_wallet_of(self.contracts().tora_account_factory, salt).await
     }
 
     /// A wallet behind `factory` (ToraAccountFactory or the npm SimpleAccountFactory, which
     /// share `createAccount` / `getAddress`), funded with 1 ETH.
-    pub async fn new_wallet_of(&self, factory: Address, salt: u64) -> SmartWallet {
+    pub(crate) async fn new_wallet_of(&self, factory: Address, salt: u64) -> SmartWallet {
         let wallet = SmartWallet::at(&self.deployer, factory, signer(keys::WALLET_OWNER), U256::from(salt))
             .await
             .unwrap();
@@ -116,7 +116,7 @@ impl Harness {
     }
 
     /// The wallet's first operation: deploys it through initCode, signed.
-    pub async fn first_op(&self, wallet: &SmartWallet, call_data: Bytes) -> UserOperation {
+    pub(crate) async fn first_op(&self, wallet: &SmartWallet, call_data: Bytes) -> UserOperation {
         let mut op = Self::op(wallet.address, self.nonce(wallet.address).await);
         op.factory = Some(wallet.factory);
         op.factory_data = Some(wallet.factory_data());
@@ -126,7 +126,7 @@ impl Harness {
     }
 
     /// Deploys a `RuleBreakingAccount` (and its helper), funded with 1 ETH.
-    pub async fn rule_account(&self) -> Address {
+    pub(crate) async fn rule_account(&self) -> Address {
         let helper = RuleHelper::deploy(self.deployer.clone()).await.unwrap();
         let account = RuleBreakingAccount::deploy(self.deployer.clone(), ENTRY_POINT_V07, *helper.address())
             .await
@@ -136,7 +136,7 @@ impl Harness {
     }
 
     /// Validates an operation of a `RuleBreakingAccount` in `mode`.
-    pub async fn validate_mode(
+    pub(crate) async fn validate_mode(
         &self,
         account: Address,
         mode: u8,
@@ -145,7 +145,7 @@ impl Harness {
     }
 
     /// [`Harness::validate_mode`] with `args` after the mode byte of the signature.
-    pub async fn validate_mode_with(
+    pub(crate) async fn validate_mode_with(
         &self,
         account: Address,
         mode: u8,
@@ -157,7 +157,7 @@ impl Harness {
     }
 
     /// Runs `handleOps` for real from the bundler key.
-    pub async fn handle_ops(&self, ops: &[UserOperation]) {
+    pub(crate) async fn handle_ops(&self, ops: &[UserOperation]) {
         let bundler = provider_for(&self.devnet.deployment.rpc_url, keys::BUNDLER).unwrap();
         let packed: Vec<_> = ops.iter().map(UserOperation::pack).collect();
         let pending = EntryPoint::new(ENTRY_POINT_V07, bundler.clone())
@@ -171,7 +171,7 @@ impl Harness {
 
     /// The same simulation through the node: `eth_call` of `simulateValidation` with the
     /// EntryPoint's code overridden by EntryPointSimulations, at `block`.
-    pub async fn eth_call_simulation(&self, op: &UserOperation, block: u64) -> ValidationResult {
+    pub(crate) async fn eth_call_simulation(&self, op: &UserOperation, block: u64) -> ValidationResult {
         let call = EntryPointSimulations::simulateValidationCall { userOp: op.pack().into() };
         let tx = TransactionRequest::default()
             .with_to(ENTRY_POINT_V07)
@@ -190,7 +190,7 @@ impl Harness {
 }
 
 /// The error's ERC-4337 code and ERC-7562 rule id (empty when it is not a rule violation).
-pub fn code_and_rule(result: Result<ValidationOutcome, ValidationError>) -> (ErrorCode, String) {
+pub(crate) fn code_and_rule(result: Result<ValidationOutcome, ValidationError>) -> (ErrorCode, String) {
     let err = match result {
         Ok(outcome) => panic!("expected a rejection, got {outcome:?}"),
         Err(err) => err,
@@ -207,7 +207,7 @@ pub fn code_and_rule(result: Result<ValidationOutcome, ValidationError>) -> (Err
 
 /// A deployed wallet holding 1,000 TORA that has approved the ToraPaymaster for all of it:
 /// its next operation can pay gas with a token quote.
-pub async fn wallet_ready_for_token_quotes(h: &Harness) -> SmartWallet {
+pub(crate) async fn wallet_ready_for_token_quotes(h: &Harness) -> SmartWallet {
     use tora_core::contracts::{TORA, ToraPaymaster};
     let wallet = h.new_wallet(7).await;
     let approve = TORA::approveCall { spender: h.contracts().paymaster, value: U256::MAX };
@@ -225,13 +225,13 @@ pub async fn wallet_ready_for_token_quotes(h: &Harness) -> SmartWallet {
 }
 
 /// 5,000 TORA per ETH, as the devnet's price feed says.
-pub fn rate() -> U256 {
+pub(crate) fn rate() -> U256 {
     ether(5_000)
 }
 
 /// The wallet's next operation, paying with a token quote valid for an hour and signed by
 /// `quote_key` (the paymaster service's key unless a test forges it).
-pub async fn token_quote_op(
+pub(crate) async fn token_quote_op(
     h: &Harness,
     wallet: &SmartWallet,
     quote_key: alloy::primitives::B256,
@@ -240,7 +240,7 @@ pub async fn token_quote_op(
 }
 
 /// [`token_quote_op`] with the quote's `maxTokenCost` set by the test.
-pub async fn token_quote_op_capped(
+pub(crate) async fn token_quote_op_capped(
     h: &Harness,
     wallet: &SmartWallet,
     quote_key: alloy::primitives::B256,

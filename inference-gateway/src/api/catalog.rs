@@ -14,7 +14,7 @@ use crate::payment::{PricePerToken, VoucherStore};
 
 /// Which models this gateway serves besides the embeddings model, at what price per token.
 #[derive(Clone, Copy, Debug)]
-pub struct Served {
+pub(crate) struct Served {
     pub text: Option<PricePerToken>,
 }
 
@@ -28,7 +28,7 @@ impl Served {
     }
 }
 
-pub async fn models(served: Served) -> Json<Value> {
+pub(crate) async fn models(served: Served) -> Json<Value> {
     let data: Vec<Value> = served
         .ids()
         .into_iter()
@@ -40,7 +40,10 @@ pub async fn models(served: Served) -> Json<Value> {
 /// Prices in TORA base units (18 decimals) as decimal strings, with what a client needs to
 /// sign vouchers: the provider, the escrow and its chain.
 /// Each model has its price per token (prompt and generated tokens alike).
-pub async fn pricing<S: VoucherStore>(State(gateway): State<Arc<Gateway<S>>>, served: Served) -> Json<Value> {
+pub(crate) async fn pricing<S: VoucherStore>(
+    State(gateway): State<Arc<Gateway<S>>>,
+    served: Served,
+) -> Json<Value> {
     let escrow = gateway.cashier.escrow();
     let price = |model: &str, per_token: PricePerToken| json!({ "model": model, "unit": "token", "price_per_token": per_token.0.0.to_string() });
     let mut data = vec![price(MODEL_ID, gateway.cashier.per_token())];
@@ -56,12 +59,14 @@ pub async fn pricing<S: VoucherStore>(State(gateway): State<Arc<Gateway<S>>>, se
     }))
 }
 
-pub async fn health() -> Json<Value> {
+pub(crate) async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// Ready while the embedding worker runs (the model is loaded before the server listens).
-pub async fn ready<S: VoucherStore>(State(gateway): State<Arc<Gateway<S>>>) -> (StatusCode, Json<Value>) {
+pub(crate) async fn ready<S: VoucherStore>(
+    State(gateway): State<Arc<Gateway<S>>>,
+) -> (StatusCode, Json<Value>) {
     if gateway.queue.is_running() {
         (StatusCode::OK, Json(json!({ "status": "ready", "queued": gateway.queue.waiting() })))
     } else {
@@ -69,10 +74,10 @@ pub async fn ready<S: VoucherStore>(State(gateway): State<Arc<Gateway<S>>>) -> (
     }
 }
 
-pub async fn not_found() -> ApiError {
+pub(crate) async fn not_found() -> ApiError {
     ApiError::Rejected(StatusCode::NOT_FOUND, "no such endpoint".into())
 }
 
-pub async fn method_not_allowed() -> ApiError {
+pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::Rejected(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint".into())
 }

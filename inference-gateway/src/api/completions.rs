@@ -35,7 +35,9 @@ use tora_core::money::ToraUnits;
 /// What the text routes share: the embeddings gateway (its cashier and voucher store, so both
 /// models draw on one cumulative voucher per payer) and the text model.
 pub struct TextState<S> {
+    /// The embeddings gateway, whose cashier and voucher store the text routes charge through.
     pub gateway: Arc<Gateway<S>>,
+    /// The text model that generates the completions.
     pub model: Arc<TextModel>,
     /// What a token of the text model costs (prompt and generated alike).
     pub price: PricePerToken,
@@ -65,7 +67,7 @@ impl OneOrMany {
 
 /// The fields both endpoints share.
 #[derive(Deserialize)]
-pub struct Options {
+pub(crate) struct Options {
     model: String,
     max_tokens: Option<usize>,
     /// The chat API's newer name for max_tokens.
@@ -84,14 +86,14 @@ pub struct Options {
 }
 
 #[derive(Deserialize)]
-pub struct CompletionRequest {
+pub(crate) struct CompletionRequest {
     prompt: OneOrMany,
     #[serde(flatten)]
     options: Options,
 }
 
 #[derive(Deserialize)]
-pub struct ChatRequest {
+pub(crate) struct ChatRequest {
     messages: Vec<ChatMessage>,
     #[serde(flatten)]
     options: Options,
@@ -173,7 +175,7 @@ fn encode(model: &TextModel, text: &str) -> Result<Vec<u32>, ApiError> {
     model.tokenizer.encode(text).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-pub async fn completion<S: VoucherStore>(
+pub(crate) async fn completion<S: VoucherStore>(
     State(state): State<Arc<TextState<S>>>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<CompletionRequest>,
@@ -191,7 +193,7 @@ pub async fn completion<S: VoucherStore>(
     run(&state, &headers, job, Kind::Completion).await
 }
 
-pub async fn chat<S: VoucherStore>(
+pub(crate) async fn chat<S: VoucherStore>(
     State(state): State<Arc<TextState<S>>>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<ChatRequest>,
@@ -452,6 +454,9 @@ impl<S: VoucherStore> Generation<S> {
         let held = self.reservation.held();
         let exact = self.state.price(tokens).unwrap_or(held).min(held);
         let charge = cashier.settle(self.reservation, exact).await.map_err(ApiError::from);
+        if let Ok(charge) = &charge {
+            super::metrics::charged(TEXT_MODEL_ID, tokens as u64, charge.price);
+        }
         let charge = match failure {
             Some(e) => {
                 if let Err(unrecorded) = &charge {

@@ -26,9 +26,11 @@ enum Input {
     Many(Vec<String>),
 }
 
+/// How `/v1/embeddings` encodes each vector, as the request's `encoding_format` asks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EncodingFormat {
+    /// A JSON array of numbers (the default).
     #[default]
     Float,
     /// Little-endian f32s, base64: what the OpenAI SDKs ask for by default.
@@ -36,7 +38,7 @@ pub enum EncodingFormat {
 }
 
 #[derive(Deserialize)]
-pub struct EmbeddingsRequest {
+pub(crate) struct EmbeddingsRequest {
     model: String,
     input: Input,
     #[serde(default)]
@@ -121,7 +123,7 @@ pub(super) fn voucher(headers: &HeaderMap) -> Result<Option<SignedVoucher>, ApiE
         .map_err(ApiError::from)
 }
 
-pub async fn create<S: VoucherStore>(
+pub(crate) async fn create<S: VoucherStore>(
     State(gateway): State<Arc<Gateway<S>>>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<EmbeddingsRequest>,
@@ -152,6 +154,7 @@ pub async fn create<S: VoucherStore>(
     };
     // The price is exact before the call: what was held is what is charged.
     let charge = gateway.cashier.settle(reservation, price).await?;
+    super::metrics::charged(MODEL_ID, tokens, charge.price);
 
     let data = embeddings
         .vectors

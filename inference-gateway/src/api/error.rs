@@ -12,27 +12,45 @@ use crate::metering::MeterError;
 use crate::models::QueueError;
 use crate::payment::PaymentError;
 
+/// Every way an API call fails, each with its HTTP status and OpenAI error `type` and `code`.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// The request is malformed or out of bounds (400).
     #[error("{message}")]
-    InvalidRequest { message: String, param: Option<&'static str>, code: Option<&'static str> },
+    InvalidRequest {
+        /// What is wrong, as the client is told it.
+        message: String,
+        /// The request field at fault (OpenAI's `param`).
+        param: Option<&'static str>,
+        /// OpenAI's machine-readable `code`, e.g. `context_length_exceeded`.
+        code: Option<&'static str>,
+    },
+    /// Refused with this status and message before a handler ran: unknown route, wrong method, bad body.
     #[error("{0}")]
     Rejected(StatusCode, String),
+    /// The request names a model this gateway does not serve (404).
     #[error("the model `{0}` does not exist")]
     ModelNotFound(String),
+    /// Metering the input failed: a text over the token limit (400) or the tokenizer itself (500).
     #[error(transparent)]
     Meter(#[from] MeterError),
+    /// The voucher is missing, malformed or does not pay for the call (400, 402, 403), or it could
+    /// not be checked (503).
     #[error(transparent)]
     Payment(#[from] PaymentError),
+    /// The model's queue is full (429), its worker stopped (503), or the model failed (500).
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The request ran past the HTTP timeout, which it carries (408).
     #[error("the request took longer than {0:?}")]
     Timeout(std::time::Duration),
+    /// A fault on the gateway's side (500), with what went wrong.
     #[error("{0}")]
     Internal(String),
 }
 
 impl ApiError {
+    /// A 400 `invalid_request_error` about `param`, without a code.
     pub fn invalid(message: impl Into<String>, param: Option<&'static str>) -> Self {
         Self::InvalidRequest { message: message.into(), param, code: None }
     }

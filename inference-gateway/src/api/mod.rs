@@ -31,8 +31,11 @@ pub use error::ApiError;
 
 /// Everything a handler needs, shared by all of them.
 pub struct Gateway<S> {
+    /// Counts each text's tokens, to price a call before it runs.
     pub meter: Meter,
+    /// The embedding worker's bounded request queue.
     pub queue: EmbedQueue,
+    /// Checks vouchers, holds and charges what calls cost, in TORA base units.
     pub cashier: Cashier<S>,
     /// Length of the model's embeddings.
     pub dim: usize,
@@ -41,6 +44,7 @@ pub struct Gateway<S> {
 /// Bounds on one HTTP request.
 #[derive(Clone, Copy, Debug)]
 pub struct HttpLimits {
+    /// Largest request body accepted, in bytes; a larger one gets 413.
     pub max_body_bytes: usize,
     /// From the first byte to the answer, queueing and payment checks included.
     pub request_timeout: Duration,
@@ -53,17 +57,20 @@ impl Default for HttpLimits {
     }
 }
 
+/// The embeddings API alone, behind `limits`.
 pub fn router<S: VoucherStore>(gateway: Arc<Gateway<S>>, limits: HttpLimits) -> Router {
     router_with_text(gateway, None, limits)
 }
 
-/// The API with the text endpoints too when `text` is given; both models share the cashier.
 /// The text model served and what a token of it costs.
 pub struct TextEndpoint {
+    /// The loaded text model and its worker.
     pub model: Arc<TextModel>,
+    /// What one token of it costs, prompt and generated alike.
     pub price: PricePerToken,
 }
 
+/// The API with the text endpoints too when `text` is given; both models share the cashier.
 pub fn router_with_text<S: VoucherStore>(
     gateway: Arc<Gateway<S>>,
     text: Option<TextEndpoint>,

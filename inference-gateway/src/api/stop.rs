@@ -5,13 +5,13 @@
 use crate::models::llama::tokenizer::GgufTokenizer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Finish {
+pub(crate) enum Finish {
     Stop,
     Length,
 }
 
 impl Finish {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Stop => "stop",
             Self::Length => "length",
@@ -19,7 +19,7 @@ impl Finish {
     }
 }
 
-pub struct TextAssembler {
+pub(crate) struct TextAssembler {
     tokens: Vec<u32>,
     stops: Vec<String>,
     text: String,
@@ -29,17 +29,17 @@ pub struct TextAssembler {
 }
 
 impl TextAssembler {
-    pub fn new(stops: Vec<String>) -> Self {
+    pub(crate) fn new(stops: Vec<String>) -> Self {
         Self { tokens: Vec::new(), stops, text: String::new(), released: 0, finish: None }
     }
 
     /// Tokens the model generated, the one that ended the reply included: what is metered.
-    pub fn generated(&self) -> usize {
+    pub(crate) fn generated(&self) -> usize {
         self.tokens.len()
     }
 
     /// Adds a token; returns the text that became final with it (possibly empty).
-    pub fn push(&mut self, tokenizer: &GgufTokenizer, token: u32) -> crate::error::Result<String> {
+    pub(crate) fn push(&mut self, tokenizer: &GgufTokenizer, token: u32) -> crate::error::Result<String> {
         if self.finish.is_some() {
             return Ok(String::new());
         }
@@ -68,14 +68,14 @@ impl TextAssembler {
     }
 
     /// Ends without a stop: the token budget ran out. Returns the text still held back.
-    pub fn finish_length(&mut self) -> String {
+    pub(crate) fn finish_length(&mut self) -> String {
         if self.finish.is_none() {
             self.finish = Some(Finish::Length);
         }
         self.release(self.text.len())
     }
 
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         &self.text
     }
 

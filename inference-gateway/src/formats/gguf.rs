@@ -23,18 +23,31 @@ pub const Q8_0_BLOCK_BYTES: usize = 34;
 /// A metadata value, as typed in the file (gguf_type).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// An unsigned 8-bit integer (gguf_type 0).
     U8(u8),
+    /// A signed 8-bit integer (gguf_type 1).
     I8(i8),
+    /// An unsigned 16-bit integer (gguf_type 2).
     U16(u16),
+    /// A signed 16-bit integer (gguf_type 3).
     I16(i16),
+    /// An unsigned 32-bit integer (gguf_type 4).
     U32(u32),
+    /// A signed 32-bit integer (gguf_type 5).
     I32(i32),
+    /// A 32-bit float (gguf_type 6).
     F32(f32),
+    /// A boolean byte (gguf_type 7).
     Bool(bool),
+    /// A length-prefixed UTF-8 string (gguf_type 8).
     String(String),
+    /// An array of values of one type (gguf_type 9).
     Array(Vec<Value>),
+    /// An unsigned 64-bit integer (gguf_type 10).
     U64(u64),
+    /// A signed 64-bit integer (gguf_type 11).
     I64(i64),
+    /// A 64-bit float (gguf_type 12).
     F64(f64),
 }
 
@@ -54,6 +67,7 @@ impl Value {
         }
     }
 
+    /// A float of either width, as f32.
     pub fn as_f32(&self) -> Option<f32> {
         match *self {
             Self::F32(v) => Some(v),
@@ -62,6 +76,7 @@ impl Value {
         }
     }
 
+    /// The text of a string value.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Self::String(s) => Some(s),
@@ -69,6 +84,7 @@ impl Value {
         }
     }
 
+    /// The elements of an array value.
     pub fn as_array(&self) -> Option<&[Value]> {
         match self {
             Self::Array(v) => Some(v),
@@ -80,8 +96,11 @@ impl Value {
 /// The tensor encodings this reader can dequantise (ggml_type ids).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TensorType {
+    /// Plain little-endian f32s (ggml type 0).
     F32,
+    /// 32-weight blocks of 4-bit values with an f16 scale and an f16 minimum, 20 bytes (ggml type 3).
     Q4_1,
+    /// 32-weight blocks of int8 values with an f16 scale, 34 bytes (ggml type 8).
     Q8_0,
 }
 
@@ -111,6 +130,7 @@ impl TensorType {
 pub struct TensorInfo {
     /// ggml order: `dims[0]` is the innermost (a matrix [out, in] has dims [in, out]).
     pub dims: Vec<u64>,
+    /// How its data is encoded.
     pub ty: TensorType,
     /// Absolute offset of the first byte in the file.
     start: usize,
@@ -118,6 +138,7 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
+    /// Number of values: the product of the dims.
     pub fn elements(&self) -> u64 {
         self.dims.iter().product()
     }
@@ -127,6 +148,7 @@ impl TensorInfo {
 pub struct Gguf {
     path: PathBuf,
     bytes: Vec<u8>,
+    /// GGUF format version from the header (always 3: others are refused).
     pub version: u32,
     metadata: HashMap<String, Value>,
     /// Supported tensors, and the ggml type id of the others.
@@ -141,6 +163,7 @@ impl std::fmt::Debug for Gguf {
 }
 
 impl Gguf {
+    /// Reads the whole file at `path` into memory and parses it.
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.into(), source })?;
         Self::parse(path.into(), bytes)
@@ -218,10 +241,12 @@ impl Gguf {
         Ok(Self { path, bytes, version, metadata, tensors })
     }
 
+    /// The file this was read from.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The metadata value under `key`, e.g. `llama.block_count`, if present.
     pub fn metadata(&self, key: &str) -> Option<&Value> {
         self.metadata.get(key)
     }
@@ -231,16 +256,19 @@ impl Gguf {
         self.metadata.get(key).ok_or_else(|| self.invalid(format!("metadata {key} is missing")))
     }
 
+    /// A metadata integer that must be there and non-negative.
     pub fn require_u64(&self, key: &str) -> Result<u64> {
         let v = self.require(key)?;
         v.as_u64().ok_or_else(|| self.invalid(format!("metadata {key} is {v:?}, not an integer")))
     }
 
+    /// A metadata float that must be there.
     pub fn require_f32(&self, key: &str) -> Result<f32> {
         let v = self.require(key)?;
         v.as_f32().ok_or_else(|| self.invalid(format!("metadata {key} is {v:?}, not a float")))
     }
 
+    /// A metadata string that must be there.
     pub fn require_str(&self, key: &str) -> Result<&str> {
         let v = self.require(key)?;
         v.as_str().ok_or_else(|| self.invalid(format!("metadata {key} is not a string")))
@@ -254,6 +282,7 @@ impl Gguf {
             .ok_or_else(|| self.invalid(format!("metadata {key} is not an array of strings")))
     }
 
+    /// Whether the file has a tensor called `name`, of a supported type or not.
     pub fn has_tensor(&self, name: &str) -> bool {
         self.tensors.contains_key(name)
     }

@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 /// One f32 tensor, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tensor {
+    /// Dimensions, outermost first, as in the file's header.
     pub shape: Vec<usize>,
+    /// The values, row-major.
     pub data: Vec<f32>,
 }
 
@@ -36,6 +38,7 @@ struct Entry {
 const MAX_HEADER_BYTES: u64 = 100 << 20;
 
 impl Tensors {
+    /// Reads and parses the file at `path`; a missing file is [`Error::ModelMissing`].
     pub fn load(path: &Path) -> Result<Self> {
         if !path.exists() {
             return Err(Error::ModelMissing { path: path.to_owned() });
@@ -103,14 +106,17 @@ impl Tensors {
         Ok(t.data)
     }
 
+    /// The tensor `name`, if the file had it as f32.
     pub fn get(&self, name: &str) -> Option<&Tensor> {
         self.tensors.get(name)
     }
 
+    /// Number of f32 tensors still held.
     pub fn len(&self) -> usize {
         self.tensors.len()
     }
 
+    /// Whether no f32 tensors are left.
     pub fn is_empty(&self) -> bool {
         self.tensors.is_empty()
     }

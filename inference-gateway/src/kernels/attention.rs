@@ -9,8 +9,11 @@ pub const HEAD_DIM: usize = 32;
 /// number of real (unpadded) tokens of sequence b. Output is [batch * seq_len, heads * HEAD_DIM].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttentionDims {
+    /// Sequences in the batch.
     pub batch: usize,
+    /// Padded length of every sequence, in tokens.
     pub seq_len: usize,
+    /// Attention heads, each of [`HEAD_DIM`] values.
     pub heads: usize,
 }
 

@@ -6,21 +6,32 @@ use super::{Kernels, Pass, div_ceil};
 /// Token ids are laid out [batch][seq_len]; position = index within the sequence.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EmbeddingDims {
+    /// Tokens in the batch: sequences times `seq_len`.
     pub rows: usize,
+    /// Padded length of each sequence, in tokens.
     pub seq_len: usize,
+    /// Hidden size: values per embedding (a multiple of 4).
     pub dim: usize,
+    /// Rows of the word table: token ids must be below it.
     pub vocab: usize,
+    /// Rows of the position table: `seq_len` must not exceed it.
     pub max_positions: usize,
+    /// The LayerNorm's epsilon.
     pub eps: f32,
 }
 
 /// The tables the embedding step reads: `word` [vocab, dim], `position` [max_positions, dim],
 /// `token_type` the type-0 row [dim], and the LayerNorm's `gamma`, `beta` [dim].
 pub struct EmbeddingTables<'a, T: ?Sized> {
+    /// Word embeddings, `[vocab, dim]`.
     pub word: &'a T,
+    /// Position embeddings, `[max_positions, dim]`.
     pub position: &'a T,
+    /// The token-type-0 embedding, `[dim]`.
     pub token_type: &'a T,
+    /// The LayerNorm's scale, `[dim]`.
     pub gamma: &'a T,
+    /// The LayerNorm's shift, `[dim]`.
     pub beta: &'a T,
 }
 

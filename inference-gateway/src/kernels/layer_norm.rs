@@ -5,8 +5,11 @@ use super::{Kernels, Pass, div_ceil};
 /// `x` and `residual` are [rows, dim]; `gamma` and `beta` are [dim].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LayerNormDims {
+    /// Rows to normalise (tokens in the batch).
     pub rows: usize,
+    /// Values per row (a multiple of 4 for the shader).
     pub dim: usize,
+    /// Added to the variance before its square root.
     pub eps: f32,
 }
 

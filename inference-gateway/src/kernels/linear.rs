@@ -6,13 +6,18 @@ use super::{Kernels, MatmulVariant, Pass, div_ceil};
 /// kernels take the weight input-major instead, [k, n]: see [`to_input_major`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinearDims {
+    /// Rows of `x` and `y` (tokens).
     pub m: usize,
+    /// Outputs per row: rows of `w`, length of `b`.
     pub n: usize,
+    /// Inputs per row: columns of `x` and `w`.
     pub k: usize,
 }
 
+/// What is applied to each output of a linear layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
+    /// Nothing: the output is x · wᵀ + b.
     None,
     /// The exact (erf) GELU that BERT uses.
     Gelu,

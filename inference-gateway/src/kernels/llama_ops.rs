@@ -64,9 +64,13 @@ pub fn rope_cpu(head: &mut [f32], pos: usize, table: &[f32], mode: RopeMode) {
 /// to every cached position up to its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CachedAttentionDims {
+    /// New tokens (rows of `q`).
     pub m: usize,
+    /// Position of the first new token: how many were cached before it.
     pub pos0: usize,
+    /// Query heads.
     pub heads: usize,
+    /// Key/value heads, shared by `heads / kv_heads` query heads each.
     pub kv_heads: usize,
 }
 
@@ -134,7 +138,9 @@ pub fn argmax_cpu(x: &[f32]) -> u32 {
 pub struct KvCacheDims {
     /// Rows of qkv (and of the row table).
     pub m: usize,
+    /// Query heads.
     pub heads: usize,
+    /// Key/value heads (`heads` must be a multiple of it).
     pub kv_heads: usize,
     /// Offset of this layer's first position inside a slot, in f32s.
     pub layer_offset: usize,
@@ -167,7 +173,9 @@ impl KvCacheDims {
 /// One row of a KV-cache dispatch: the sequence's slot and the row's position in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KvRow {
+    /// The KV-cache slot of the row's sequence.
     pub slot: usize,
+    /// The row's position in its sequence.
     pub pos: usize,
 }
 

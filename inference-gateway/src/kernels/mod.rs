@@ -36,6 +36,7 @@ pub enum MatmulVariant {
 }
 
 impl MatmulVariant {
+    /// `Vec4` for a CPU adapter, `Tiled` for any other.
     pub fn for_device_type(t: wgpu::DeviceType) -> Self {
         match t {
             wgpu::DeviceType::Cpu => Self::Vec4,
@@ -80,6 +81,7 @@ pub struct Kernels {
 }
 
 impl Kernels {
+    /// Compiles the BERT kernels on `device`, the linear one in `variant`.
     pub fn new(device: &wgpu::Device, variant: MatmulVariant) -> Self {
         let linear_src = match variant {
             MatmulVariant::Vec4 => {
@@ -107,6 +109,7 @@ impl Kernels {
         }
     }
 
+    /// The matmul shader these kernels were built with.
     pub fn matmul_variant(&self) -> MatmulVariant {
         self.variant
     }
@@ -127,6 +130,7 @@ pub struct LlamaKernels {
 }
 
 impl LlamaKernels {
+    /// Compiles the Llama kernels on `device`, the matvecs in `variant`.
     pub fn new(device: &wgpu::Device, variant: MatmulVariant) -> Self {
         // The block decoder is concatenated in front of the variant's matvec body.
         let (q4, q8) = match variant {
@@ -160,6 +164,7 @@ impl LlamaKernels {
         }
     }
 
+    /// The matvec shader these kernels were built with.
     pub fn matmul_variant(&self) -> MatmulVariant {
         self.variant
     }
@@ -174,6 +179,7 @@ pub struct Pass<'a> {
 }
 
 impl<'a> Pass<'a> {
+    /// Begins a compute pass on `encoder`; dispatches are recorded until it is dropped.
     pub fn new(device: &'a wgpu::Device, encoder: &'a mut wgpu::CommandEncoder) -> Self {
         let pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("forward"),

@@ -5,8 +5,11 @@ use super::{Kernels, Pass, div_ceil};
 /// `x` is [batch * seq_len, dim]; output is [batch, dim].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolDims {
+    /// Sequences in the batch: rows of the output.
     pub batch: usize,
+    /// Padded length of each sequence, in tokens.
     pub seq_len: usize,
+    /// Values per token and per output vector.
     pub dim: usize,
 }
 

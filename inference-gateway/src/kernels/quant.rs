@@ -7,7 +7,9 @@ use crate::formats::gguf::{self, BLOCK, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES, Tens
 /// How a [`QMatrix`]'s rows are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuantFormat {
+    /// GGUF Q4_1: 20-byte blocks of 4-bit weights with an f16 scale and minimum.
     Q4_1,
+    /// GGUF Q8_0: 34-byte blocks of int8 weights with an f16 scale.
     Q8_0,
 }
 
@@ -19,6 +21,7 @@ impl QuantFormat {
         }
     }
 
+    /// The format of a quantised GGUF tensor; `None` for F32.
     pub fn from_tensor_type(ty: TensorType) -> Option<Self> {
         match ty {
             TensorType::Q4_1 => Some(Self::Q4_1),
@@ -32,9 +35,13 @@ impl QuantFormat {
 /// (PyTorch's [out, in]; `cols` is a multiple of 32).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QMatrix {
+    /// How the blocks are encoded.
     pub format: QuantFormat,
+    /// Output dimension (PyTorch's out).
     pub rows: usize,
+    /// Input dimension (PyTorch's in), a multiple of 32.
     pub cols: usize,
+    /// The blocks as in the file, row by row.
     pub bytes: Vec<u8>,
 }
 
@@ -160,9 +167,13 @@ const VEC4_ROWS: usize = 8;
 /// Shape of a recorded quantised matvec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QMatvecDims {
+    /// Rows of `x` and `y` (tokens).
     pub m: usize,
+    /// Rows of `w`: outputs per token.
     pub n: usize,
+    /// Columns of `x` and `w`, a multiple of 32.
     pub k: usize,
+    /// How `w` is encoded.
     pub format: QuantFormat,
 }
 

@@ -18,30 +18,72 @@ use super::voucher::SignedVoucher;
 /// Why a call is not paid for.
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {
+    /// The request carries no voucher.
     #[error("this call costs {due} ({} base units): send a voucher in the X-Tora-Voucher header", due.0)]
-    Missing { due: ToraUnits },
+    Missing {
+        /// This call's worst-case price, in TORA base units.
+        due: ToraUnits,
+    },
+    /// The `X-Tora-Voucher` header is not a voucher, with the parser's reason.
     #[error("{0}")]
     Malformed(String),
+    /// The voucher's cumulative amount leaves no room for this call next to what was consumed and held.
     #[error(
         "the voucher's cumulative amount is {got}; this call costs up to {due} and needs at least {expected}"
     )]
-    Underpaid { due: ToraUnits, expected: U256, got: U256 },
+    Underpaid {
+        /// This call's worst-case price, in TORA base units.
+        due: ToraUnits,
+        /// The least cumulative amount, in TORA base units, a voucher must carry for this call.
+        expected: U256,
+        /// The voucher's cumulative amount.
+        got: U256,
+    },
+    /// The payer's escrow deposit would not pay the voucher out in full.
     #[error("the escrow deposit covers cumulative amounts up to {covered}, less than the voucher's")]
-    InsufficientDeposit { due: ToraUnits, expected: U256, covered: U256 },
+    InsufficientDeposit {
+        /// This call's worst-case price, in TORA base units.
+        due: ToraUnits,
+        /// The least cumulative amount, in TORA base units, a voucher must carry for this call.
+        expected: U256,
+        /// The largest cumulative amount the deposit covers: balance plus what was already redeemed.
+        covered: U256,
+    },
+    /// The escrow would not accept the voucher's signature as the payer's.
     #[error(
         "the voucher is not signed by its payer {payer} as the escrow checks it (ECDSA with v 27/28 and low s, or ERC-1271)"
     )]
-    InvalidSignature { due: ToraUnits, expected: U256, payer: Address },
+    InvalidSignature {
+        /// This call's worst-case price, in TORA base units.
+        due: ToraUnits,
+        /// The least cumulative amount, in TORA base units, a voucher must carry for this call.
+        expected: U256,
+        /// The payer the voucher names.
+        payer: Address,
+    },
+    /// The payer has asked the escrow for its deposit back, so nothing more is served.
     #[error(
         "payer {payer} asked the escrow for its deposit back (requestWithdrawal): call cancelWithdrawal to be served again"
     )]
-    WithdrawalRequested { payer: Address },
+    WithdrawalRequested {
+        /// The payer whose withdrawal is pending.
+        payer: Address,
+    },
+    /// The payer is suspended because one of its vouchers failed on chain.
     #[error("payer {payer} is not served: {reason}")]
-    Suspended { payer: Address, reason: String },
+    Suspended {
+        /// The suspended payer.
+        payer: Address,
+        /// Why it was suspended.
+        reason: String,
+    },
+    /// A price or cumulative amount does not fit 256 bits.
     #[error("the amounts do not fit 256 bits")]
     Overflow,
+    /// The escrow could not be read.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// The voucher store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -85,6 +127,7 @@ pub struct Charge {
     pub cumulative_amount: U256,
 }
 
+/// Decides whether a call is paid for and records what it is charged, in the voucher store `S`.
 pub struct Cashier<S> {
     store: S,
     escrow: Escrow,
@@ -92,22 +135,27 @@ pub struct Cashier<S> {
 }
 
 impl<S: VoucherStore> Cashier<S> {
+    /// A cashier keeping ledgers in `store`, checking vouchers against `escrow`, charging `per_token`.
     pub fn new(store: S, escrow: Escrow, per_token: PricePerToken) -> Self {
         Self { store, escrow, per_token }
     }
 
+    /// The embedding model's price per token.
     pub fn per_token(&self) -> PricePerToken {
         self.per_token
     }
 
+    /// The escrow vouchers are checked against.
     pub fn escrow(&self) -> &Escrow {
         &self.escrow
     }
 
+    /// The store holding every payer's ledger.
     pub fn store(&self) -> &S {
         &self.store
     }
 
+    /// The price of `tokens` embedding tokens, or [`PaymentError::Overflow`].
     pub fn price(&self, tokens: u64) -> Result<ToraUnits, PaymentError> {
         self.per_token.price(tokens).ok_or(PaymentError::Overflow)
     }

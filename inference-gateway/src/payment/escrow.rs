@@ -8,6 +8,7 @@ use tora_core::contracts::InferenceEscrow;
 
 use super::voucher::SignedVoucher;
 
+/// Reading the escrow over RPC failed, with the node's or alloy's message.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("chain: {0}")]
 pub struct ChainError(pub String);
@@ -69,6 +70,7 @@ pub struct Escrow {
 }
 
 impl Escrow {
+    /// A view of the `InferenceEscrow` at `escrow` on chain `chain_id`, for `provider`.
     pub fn new(rpc: DynProvider, chain_id: u64, escrow: Address, provider: Address) -> Self {
         Self { rpc, chain_id, escrow, provider }
     }
@@ -78,10 +80,12 @@ impl Escrow {
         self.provider
     }
 
+    /// The `InferenceEscrow` contract's address, part of every voucher's EIP-712 domain.
     pub fn address(&self) -> Address {
         self.escrow
     }
 
+    /// The chain id of the escrow, part of every voucher's EIP-712 domain.
     pub fn chain_id(&self) -> u64 {
         self.chain_id
     }
@@ -91,6 +95,7 @@ impl Escrow {
         voucher.voucher(self.provider).digest(self.chain_id, self.escrow)
     }
 
+    /// `payer`'s channel to this provider: balance, redeemed, and whether a withdrawal is pending.
     pub async fn account(&self, payer: Address) -> Result<EscrowAccount, ChainError> {
         let escrow = InferenceEscrow::new(self.escrow, &self.rpc);
         let balance = escrow.balanceOf(payer, self.provider);

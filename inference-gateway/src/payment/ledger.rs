@@ -23,7 +23,9 @@ pub const HOLD_LIFETIME_SECS: u64 = 3_600;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Hold {
+    /// Number of the hold within its payer's ledger.
     pub id: u64,
+    /// The worst-case price held, in TORA base units.
     #[serde(with = "decimal")]
     pub amount: U256,
     /// Unix seconds after which the hold counts as consumed in full.
@@ -58,24 +60,50 @@ pub struct Ledger {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// Takes `voucher` as the new latest and holds `price` for a call.
-    Hold { voucher: SignedVoucher, price: U256, redeemed: U256, now: u64 },
+    Hold {
+        /// The voucher that came with the call.
+        voucher: SignedVoucher,
+        /// The call's worst-case price, in TORA base units.
+        price: U256,
+        /// The escrow's `redeemed` for this payer, as just read from the chain.
+        redeemed: U256,
+        /// Unix seconds at the caller.
+        now: u64,
+    },
     /// Ends hold `hold`, charging `exact` (at most what was held).
-    Settle { hold: u64, exact: U256, now: u64 },
+    Settle {
+        /// The id of the hold to end.
+        hold: u64,
+        /// The call's exact price, in TORA base units.
+        exact: U256,
+        /// Unix seconds at the caller.
+        now: u64,
+    },
     /// Stops serving the payer, for `reason`.
-    Suspend { reason: String },
+    Suspend {
+        /// Why the payer is no longer served.
+        reason: String,
+    },
     /// A redemption paid this provider up to `cumulative` (and so the payer's vouchers work).
-    Redeemed { cumulative: U256 },
+    Redeemed {
+        /// The cumulative amount the redemption paid, in TORA base units.
+        cumulative: U256,
+    },
 }
 
 /// What a change did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// The call's price is held under this id.
     Held {
+        /// The hold's id, to settle it with.
         hold: u64,
     },
     /// `charged` is `None` when the hold had already expired and was charged in full.
     Settled {
+        /// What the call was charged, in TORA base units.
         charged: Option<U256>,
+        /// The payer's consumed total after the settlement, in TORA base units.
         consumed: U256,
     },
     /// A suspension was set or lifted.
@@ -86,7 +114,10 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// The voucher must carry at least `required`.
-    Underpaid { required: U256 },
+    Underpaid {
+        /// Least cumulative amount the voucher must carry, in TORA base units.
+        required: U256,
+    },
     /// The amounts do not fit 256 bits.
     Overflow,
     /// The payer is suspended, for this reason.

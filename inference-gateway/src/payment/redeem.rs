@@ -19,14 +19,19 @@ use super::ledger::unix_now;
 use super::store::{StoreError, VoucherStore};
 use super::voucher::SignedVoucher;
 
+/// Why a redemption could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum RedeemError {
+    /// The RPC URL does not parse.
     #[error("invalid RPC URL {0}")]
     RpcUrl(String),
+    /// The voucher store could not be read or updated.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Reading a payer's channel from the escrow failed.
     #[error("reading the escrow: {0}")]
     Chain(String),
+    /// Sending `redeemBatch`, or getting its receipt, failed, or it reverted.
     #[error("redeemBatch: {0}")]
     Transaction(String),
 }
@@ -39,7 +44,10 @@ pub enum Due {
     /// Payers this provider is exposed to by at least `exposure` (consumed and not yet paid):
     /// checked often, so no payer's debt to the provider grows past it between the clock's
     /// redemptions. Costs no node call for a payer below it; skips suspended payers.
-    Exposed { exposure: U256 },
+    Exposed {
+        /// Least unredeemed amount, in TORA base units, that makes a payer due.
+        exposure: U256,
+    },
 }
 
 /// What one redemption did.
@@ -62,6 +70,7 @@ pub struct Redeemer {
 }
 
 impl Redeemer {
+    /// A redeemer sending through `rpc_url`, signed with the provider's `key`.
     pub fn new(rpc_url: &str, key: PrivateKeySigner, escrow: Escrow) -> Result<Self, RedeemError> {
         let url = rpc_url.parse().map_err(|_| RedeemError::RpcUrl(rpc_url.to_owned()))?;
         let rpc = ProviderBuilder::new().wallet(EthereumWallet::from(key)).connect_http(url).erased();

@@ -34,6 +34,7 @@ fn store_err(e: redis::RedisError) -> StoreError {
     StoreError(e.to_string())
 }
 
+/// Ledgers in Redis, one key per payer under this provider's prefix, changed by compare-and-set.
 #[derive(Clone)]
 pub struct RedisVoucherStore {
     connection: ConnectionManager,

@@ -9,6 +9,7 @@ use alloy::primitives::Address;
 
 use super::ledger::{Change, Ledger, Outcome, Refusal};
 
+/// The voucher store failed (a Redis error, a poisoned lock, a ledger that does not parse).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("voucher store: {0}")]
 pub struct StoreError(pub String);

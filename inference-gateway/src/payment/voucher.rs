@@ -12,10 +12,12 @@ pub const VOUCHER_HEADER: &str = "x-tora-voucher";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SignedVoucher {
+    /// The account that signed and pays: an EOA, or a contract wallet checked by ERC-1271.
     pub payer: Address,
     /// Everything the payer owes this provider so far, not this call's price.
     #[serde(with = "decimal")]
     pub cumulative_amount: U256,
+    /// The payer's signature over the voucher's EIP-712 digest.
     pub signature: Bytes,
 }
 
@@ -37,10 +39,12 @@ pub mod decimal {
     use alloy::primitives::U256;
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes `value` as a decimal string.
     pub fn serialize<S: Serializer>(value: &U256, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(value)
     }
 
+    /// Reads a decimal string, refusing anything [`parse`] refuses.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
         let text = String::deserialize(deserializer)?;
         parse(&text).ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a decimal amount")))

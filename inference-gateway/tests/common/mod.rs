@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// Where scripts/fetch-models.sh puts all-MiniLM-L6-v2. Fails the test, never skips it,
 /// when the model is not there.
-pub fn minilm_dir() -> PathBuf {
+pub(crate) fn minilm_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(tora_inference_gateway::model_dir::MINILM_L6_V2);
@@ -18,7 +18,7 @@ pub fn minilm_dir() -> PathBuf {
 }
 
 /// Deterministic pseudo-random f32s in [-scale, scale): reproducible failures, no dependency.
-pub fn random(len: usize, seed: u64, scale: f32) -> Vec<f32> {
+pub(crate) fn random(len: usize, seed: u64, scale: f32) -> Vec<f32> {
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
@@ -29,12 +29,12 @@ pub fn random(len: usize, seed: u64, scale: f32) -> Vec<f32> {
         .collect()
 }
 
-pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
-pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len(), "length mismatch");
     let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
     let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
@@ -43,15 +43,15 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 }
 
 /// Kernels must match their CPU reference to this much (max abs error).
-pub const KERNEL_TOLERANCE: f32 = 1e-4;
+pub(crate) const KERNEL_TOLERANCE: f32 = 1e-4;
 
 /// The machine's Vulkan adapter: no adapter fails the test, it never skips.
-pub fn gpu() -> tora_inference_gateway::Gpu {
+pub(crate) fn gpu() -> tora_inference_gateway::Gpu {
     tora_inference_gateway::Gpu::new().unwrap_or_else(|e| panic!("these tests need a Vulkan adapter: {e}"))
 }
 
 /// Records what `record` dispatches into one command buffer and reads back `len` f32s of `out`.
-pub fn run(
+pub(crate) fn run(
     gpu: &tora_inference_gateway::Gpu,
     out: &wgpu::Buffer,
     len: usize,
@@ -67,7 +67,7 @@ pub fn run(
 
 /// A deployed ToraAccount (ERC-1271, so it can sign vouchers) with `amount` TORA in its
 /// escrow channel to `provider`.
-pub async fn wallet_with_escrow(
+pub(crate) async fn wallet_with_escrow(
     h: &tora_devnet::harness::Harness,
     salt: u64,
     provider: alloy::primitives::Address,
@@ -83,7 +83,7 @@ pub async fn wallet_with_escrow(
 
 /// The provider: a fresh key (`byte` repeated) with 1 ETH for redemption gas and no TORA, so
 /// its TORA balance is exactly what redemptions paid it.
-pub async fn funded_provider(
+pub(crate) async fn funded_provider(
     h: &tora_devnet::harness::Harness,
     byte: u8,
 ) -> alloy::signers::local::PrivateKeySigner {
@@ -102,7 +102,7 @@ pub async fn funded_provider(
 }
 
 /// The error object of an OpenAI-shaped error body, after checking its shape.
-pub fn openai_error(body: &serde_json::Value) -> &serde_json::Value {
+pub(crate) fn openai_error(body: &serde_json::Value) -> &serde_json::Value {
     let e = &body["error"];
     assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     assert!(e["type"].is_string(), "{body}");

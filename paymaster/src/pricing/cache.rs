@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tora_core::price::{PriceError, PricePoint, PriceSource};
 
+/// A price source whose answer is reused for `ttl` and refused once older than the heartbeat.
 pub struct CachedPrice<S> {
     inner: S,
     ttl: Duration,
@@ -19,6 +20,8 @@ pub struct CachedPrice<S> {
 }
 
 impl<S: PriceSource> CachedPrice<S> {
+    /// Caches `inner` for `ttl`; answers whose `updatedAt` is older than `heartbeat` are refused,
+    /// cached or not.
     pub fn new(inner: S, ttl: Duration, heartbeat: Duration) -> Self {
         Self { inner, ttl, heartbeat, last: RwLock::new(None), refreshing: Mutex::new(()) }
     }

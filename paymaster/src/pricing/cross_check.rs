@@ -6,8 +6,11 @@ use rust_decimal::Decimal;
 use tora_core::money::ExchangeRate;
 use tora_core::price::{PriceError, PricePoint, PriceSource};
 
+/// Two price sources that must agree within `max_deviation`; the higher rate is quoted.
 pub struct CrossChecked<A, B> {
+    /// The main source, e.g. the deployment's own feed.
     pub primary: A,
+    /// The source it is checked against, e.g. Chainlink's feed.
     pub secondary: B,
     /// Largest accepted `|a − b| / min(a, b)`, e.g. `0.02` for 2%.
     pub max_deviation: Decimal,

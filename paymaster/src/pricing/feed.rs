@@ -11,6 +11,7 @@ use tora_core::price::{PriceError, PricePoint, PriceSource};
 /// Feeds with more decimals than this are not price feeds we understand.
 const MAX_FEED_DECIMALS: u8 = 36;
 
+/// An AggregatorV3 feed read over RPC; its decimals are read once.
 pub struct ChainlinkFeed {
     feed: ToraPriceFeed::ToraPriceFeedInstance<DynProvider>,
     heartbeat: Duration,

@@ -8,11 +8,13 @@ use tora_core::money::ExchangeRate;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Markup(Decimal);
 
+/// A markup fraction outside 0 to 1; holds the value given.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("markup must be between 0 and 1 (0% to 100%), got {0}")]
 pub struct MarkupOutOfRange(pub Decimal);
 
 impl Markup {
+    /// A markup of `fraction`, refused unless it is between 0 and 1 inclusive.
     pub fn new(fraction: Decimal) -> Result<Self, MarkupOutOfRange> {
         if fraction.is_sign_negative() || fraction > Decimal::ONE {
             return Err(MarkupOutOfRange(fraction));

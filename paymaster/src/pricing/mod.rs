@@ -17,7 +17,9 @@ use tora_core::price::{PriceError, PricePoint, PriceSource};
 /// The oracle a deployment prices from: one feed, or two (a second feed, e.g. Chainlink's next
 /// to our own) that must agree within a deviation.
 pub enum Oracle {
+    /// One feed.
     Single(ChainlinkFeed),
+    /// Two feeds that must agree.
     CrossChecked(CrossChecked<ChainlinkFeed, ChainlinkFeed>),
 }
 

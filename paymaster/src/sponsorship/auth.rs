@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What an API key may do.
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// May use the policies whose `dapp` is its subject.
@@ -15,22 +16,28 @@ pub enum Role {
     Admin,
 }
 
+/// The JWT claims of an API key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The dapp (or admin) this key belongs to.
     pub sub: String,
     /// Expiry, unix seconds.
     pub exp: u64,
+    /// What the key may do; a dapp key when the claim is absent.
     #[serde(default)]
     pub role: Role,
 }
 
+/// Why an API key was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
+    /// No key was sent.
     #[error("an API key is required (Authorization: Bearer <key>)")]
     Missing,
+    /// The key is malformed, forged or expired.
     #[error("API key is not valid: {0}")]
     Invalid(String),
+    /// The key's `kid` names no configured secret, or it has none.
     #[error("API key was signed with unknown key id {0:?}")]
     UnknownKeyId(Option<String>),
 }
@@ -42,6 +49,7 @@ pub struct ApiKeys {
 }
 
 impl ApiKeys {
+    /// The HS256 secrets by key id; expiry is checked with no leeway.
     pub fn new(secrets: &HashMap<String, Vec<u8>>) -> Self {
         let secrets = secrets.iter().map(|(kid, s)| (kid.clone(), DecodingKey::from_secret(s))).collect();
         let mut validation = Validation::new(Algorithm::HS256);
@@ -49,6 +57,7 @@ impl ApiKeys {
         Self { secrets, validation }
     }
 
+    /// The claims of `token`, once its signature (by the secret its `kid` names) and expiry check.
     pub fn verify(&self, token: Option<&str>) -> Result<Claims, AuthError> {
         let token = token.ok_or(AuthError::Missing)?;
         let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;

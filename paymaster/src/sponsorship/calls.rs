@@ -10,18 +10,29 @@ use tora_core::sponsorship::SponsorshipPolicy;
 /// value transfer or empty data).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WalletCall {
+    /// The contract or account called.
     pub target: Address,
+    /// The first four bytes of the call's data, when it has that many.
     pub selector: Option<FixedBytes<4>>,
 }
 
+/// Why a sponsored operation's calls are outside a policy's allow-lists.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CallsError {
+    /// callData is not `execute`/`executeBatch`, so its calls cannot be checked.
     #[error("callData is not an execute or executeBatch call, which this policy requires")]
     Unrecognised,
+    /// A call's target is not on the policy's target list.
     #[error("the policy does not allow calling {0}")]
     Target(Address),
+    /// A call's function is not on the policy's selector list.
     #[error("the policy does not allow function {selector:?} on {target}")]
-    Selector { target: Address, selector: Option<FixedBytes<4>> },
+    Selector {
+        /// The call's target.
+        target: Address,
+        /// Its selector (`None` for a plain value transfer or data under four bytes).
+        selector: Option<FixedBytes<4>>,
+    },
 }
 
 fn selector_of(data: &[u8]) -> Option<FixedBytes<4>> {

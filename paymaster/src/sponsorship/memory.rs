@@ -9,6 +9,7 @@ use tora_core::sponsorship::{
     Budget, BudgetError, MicroTora, Reservation, Spend, SponsorshipPolicy, SponsorshipStore,
 };
 
+/// A [`SponsorshipStore`] in process memory, for one replica; its budgets are lost on restart.
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
@@ -69,14 +70,14 @@ impl SponsorshipStore for MemoryStore {
         Ok(self.lock().policies.get(id).cloned())
     }
 
-    async fn reserve(&self, budget: &Budget, r: &Reservation) -> Result<(), BudgetError> {
+    async fn reserve(&self, budget: &Budget, r: &Reservation) -> Result<MicroTora, BudgetError> {
         check_per_op(budget, r.amount)?;
         let mut guard = self.lock();
         let state = &mut *guard;
         let key = (r.policy_id.clone(), r.slot());
         let held_before = state.reservations.get(&key);
         if held_before.is_some_and(|(_, hashes)| hashes.contains(&r.user_op_hash)) {
-            return Ok(());
+            return Ok(MicroTora(0));
         }
         let increase = Increase::over(held_before.map(|(held, _)| held), r);
         let spend = state.spend.get(&(r.policy_id.clone(), r.period)).copied().unwrap_or_default();
@@ -97,15 +98,15 @@ impl SponsorshipStore for MemoryStore {
         hold.expires_at = hold.expires_at.max(r.expires_at);
         hashes.push(r.user_op_hash);
         state.by_hash.insert(r.user_op_hash, key);
-        Ok(())
+        Ok(increase.amount)
     }
 
-    async fn settle(&self, user_op_hash: B256, actual: MicroTora) -> Result<bool, BudgetError> {
+    async fn settle(&self, user_op_hash: B256, actual: MicroTora) -> Result<Option<String>, BudgetError> {
         let mut state = self.lock();
         let Some(key) = state.by_hash.get(&user_op_hash).cloned() else {
-            return Ok(false);
+            return Ok(None);
         };
-        Ok(state.unreserve(&key, actual, true))
+        Ok(state.unreserve(&key, actual, true).then_some(key.0))
     }
 
     async fn release_expired(&self, now: u64) -> Result<u64, BudgetError> {

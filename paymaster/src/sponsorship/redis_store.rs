@@ -21,7 +21,7 @@ const PREFIX: &str = "tora:pm";
 /// KEYS: spend, user, held, reservation, expiry, hashes. ARGV: amount, global, per user, max
 /// ops, cover (-1: none), expires at, slot, period, user, hash.
 const RESERVE: &str = r#"
-if redis.call('SISMEMBER', KEYS[6], ARGV[10]) == 1 then return {'ok'} end
+if redis.call('SISMEMBER', KEYS[6], ARGV[10]) == 1 then return {'ok', '0'} end
 local amount = tonumber(ARGV[1])
 local hold = redis.call('HGET', KEYS[4], 'amount')
 local added, new_ops = amount, 1
@@ -34,10 +34,10 @@ local user = tonumber(redis.call('GET', KEYS[2]) or '0')
 local held = tonumber(redis.call('GET', KEYS[3]) or '0')
 local global_limit, user_limit, max_ops = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local cover = tonumber(ARGV[5])
-if global_limit >= 0 and total + added > global_limit then return {'global', tostring(total)} end
-if user_limit >= 0 and user + added > user_limit then return {'user', tostring(user)} end
-if max_ops >= 0 and ops + new_ops > max_ops then return {'ops', tostring(ops)} end
-if cover >= 0 and held + added > cover then return {'cover', tostring(held + added)} end
+if global_limit >= 0 and total + added > global_limit then return {'global', string.format('%d', total)} end
+if user_limit >= 0 and user + added > user_limit then return {'user', string.format('%d', user)} end
+if max_ops >= 0 and ops + new_ops > max_ops then return {'ops', string.format('%d', ops)} end
+if cover >= 0 and held + added > cover then return {'cover', string.format('%d', held + added)} end
 redis.call('HINCRBY', KEYS[1], 'total', added)
 redis.call('HINCRBY', KEYS[1], 'ops', new_ops)
 redis.call('INCRBY', KEYS[2], added)
@@ -50,7 +50,7 @@ if not expiry or tonumber(ARGV[6]) > tonumber(expiry) then
   redis.call('ZADD', KEYS[5], ARGV[6], ARGV[7])
 end
 redis.call('SADD', KEYS[6], ARGV[10])
-return {'ok'}
+return {'ok', string.format('%d', added)}
 "#;
 
 /// Replaces a hold by the actual cost (settle) or by nothing (release); answers the hashes of
@@ -74,6 +74,7 @@ table.insert(hashes, 1, 'done')
 return hashes
 "#;
 
+/// A [`SponsorshipStore`] in Redis, shared by every paymaster replica.
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
@@ -213,7 +214,7 @@ impl SponsorshipStore for RedisStore {
         .transpose()
     }
 
-    async fn reserve(&self, budget: &Budget, r: &Reservation) -> Result<(), BudgetError> {
+    async fn reserve(&self, budget: &Budget, r: &Reservation) -> Result<MicroTora, BudgetError> {
         check_per_op(budget, r.amount)?;
         self.list_policy(&r.policy_id).await?;
         let slot = r.slot();
@@ -246,7 +247,7 @@ impl SponsorshipStore for RedisStore {
             .map_err(store_err)?;
         let used = |i: usize| MicroTora(outcome.get(i).and_then(|v| v.parse().ok()).unwrap_or(0));
         let refused = match outcome.first().map(String::as_str) {
-            Some("ok") => return Ok(()),
+            Some("ok") => return Ok(used(1)),
             Some("global") => {
                 BudgetError::Global { spent: used(1), limit: budget.global.unwrap_or_default() }
             }
@@ -262,13 +263,14 @@ impl SponsorshipStore for RedisStore {
         Err(refused)
     }
 
-    async fn settle(&self, user_op_hash: B256, actual: MicroTora) -> Result<bool, BudgetError> {
+    async fn settle(&self, user_op_hash: B256, actual: MicroTora) -> Result<Option<String>, BudgetError> {
         let mut connection = self.connection.clone();
         let entry: Option<String> = connection.get(index_key(user_op_hash)).await.map_err(store_err)?;
-        match entry.as_deref().and_then(|e| e.split_once(' ')) {
-            Some((slot, policy_id)) => self.unreserve(policy_id, slot, actual, "settle").await,
-            None => Ok(false),
-        }
+        let Some((slot, policy_id)) = entry.as_deref().and_then(|e| e.split_once(' ')) else {
+            return Ok(None);
+        };
+        let settled = self.unreserve(policy_id, slot, actual, "settle").await?;
+        Ok(settled.then(|| policy_id.to_owned()))
     }
 
     async fn release_expired(&self, now: u64) -> Result<u64, BudgetError> {

@@ -7,11 +7,14 @@ use tora_core::sponsorship::{Budget, BudgetError, MicroTora, Reservation, Spend}
 /// of an operation already held, only what it exceeds the hold by, and no operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Increase {
+    /// Micro-TORA added to the budget's and the user's counters.
     pub amount: MicroTora,
+    /// Operations added to the op count: 1 for a new operation, 0 for another quote of one held.
     pub ops: u64,
 }
 
 impl Increase {
+    /// What `r` adds over `held`, the hold already kept for the same operation, if any.
     pub fn over(held: Option<&Reservation>, r: &Reservation) -> Self {
         match held {
             None => Self { amount: r.amount, ops: 1 },

@@ -23,23 +23,23 @@ use tora_paymaster::sponsorship::MemoryStore;
 use tora_paymaster::sponsorship::auth::{ApiKeys, Claims, Role, issue};
 use tora_paymaster::{PaymasterConfig, PaymasterRpc, Sponsorship};
 
-pub const KEY_ID: &str = "2026-11";
-pub const KEY_SECRET: &[u8] = b"test api key secret";
+pub(crate) const KEY_ID: &str = "2026-11";
+pub(crate) const KEY_SECRET: &[u8] = b"test api key secret";
 
-pub fn api_key(sub: &str, role: Role) -> String {
+pub(crate) fn api_key(sub: &str, role: Role) -> String {
     issue(KEY_ID, KEY_SECRET, &Claims { sub: sub.into(), exp: 4_000_000_000, role })
 }
 
-pub async fn start_service(h: &Harness, heartbeat: Duration) -> String {
+pub(crate) async fn start_service(h: &Harness, heartbeat: Duration) -> String {
     start_service_with(h, heartbeat, Arc::new(MemoryStore::default())).await
 }
 
-pub async fn start_service_with(h: &Harness, heartbeat: Duration, store: Arc<MemoryStore>) -> String {
+pub(crate) async fn start_service_with(h: &Harness, heartbeat: Duration, store: Arc<MemoryStore>) -> String {
     start_configured(h, Service { heartbeat, store, ..Service::default() }).await
 }
 
 /// What a test service is started with, beyond the devnet's deployment.
-pub struct Service {
+pub(crate) struct Service {
     pub heartbeat: Duration,
     pub store: Arc<MemoryStore>,
     /// A second feed and the largest deviation allowed from it.
@@ -60,7 +60,7 @@ impl Default for Service {
     }
 }
 
-pub async fn start_configured(h: &Harness, service: Service) -> String {
+pub(crate) async fn start_configured(h: &Harness, service: Service) -> String {
     let d = &h.devnet.deployment;
     let heartbeat = service.heartbeat;
     let feed = |address| ChainlinkFeed::new(h.deployer.clone(), address, heartbeat);
@@ -101,7 +101,7 @@ pub async fn start_configured(h: &Harness, service: Service) -> String {
 }
 
 /// The base fee of the newest block.
-pub async fn base_fee(h: &Harness) -> u64 {
+pub(crate) async fn base_fee(h: &Harness) -> u64 {
     let block = h.deployer.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await.unwrap().unwrap();
     block.header.base_fee_per_gas.unwrap()
 }
@@ -109,7 +109,7 @@ pub async fn base_fee(h: &Harness) -> u64 {
 /// Gives `op` what an honest wallet sends after estimation: a 1 gwei tip, a max fee of twice
 /// the base fee plus the tip (what the bundler's own bundle offers, so it includes the op), and the bundler's own preVerificationGas for it carrying `paymaster_data_len` bytes of
 /// paymaster data. Returns that preVerificationGas.
-pub async fn fit_gas(h: &Harness, op: &mut UserOperation, paymaster_data_len: usize) -> U256 {
+pub(crate) async fn fit_gas(h: &Harness, op: &mut UserOperation, paymaster_data_len: usize) -> U256 {
     let tip = 1_000_000_000u64;
     op.max_priority_fee_per_gas = U128::from(tip);
     op.max_fee_per_gas = U128::from(2 * base_fee(h).await + tip);
@@ -118,7 +118,11 @@ pub async fn fit_gas(h: &Harness, op: &mut UserOperation, paymaster_data_len: us
 }
 
 /// `tora_core`'s formula, the bundler's and the paymaster's, for `op` pointed at the paymaster.
-pub fn bundler_pre_verification_gas(h: &Harness, op: &UserOperation, paymaster_data_len: usize) -> U256 {
+pub(crate) fn bundler_pre_verification_gas(
+    h: &Harness,
+    op: &UserOperation,
+    paymaster_data_len: usize,
+) -> U256 {
     let shaped = UserOperation {
         paymaster: Some(h.contracts().paymaster),
         paymaster_verification_gas_limit: Some(U128::from(1u8)),
@@ -130,16 +134,16 @@ pub fn bundler_pre_verification_gas(h: &Harness, op: &UserOperation, paymaster_d
 }
 
 /// One JSON-RPC call: `Ok(result)` or `Err(error object)`.
-pub async fn call(url: &str, method: &str, params: Value) -> Result<Value, Value> {
+pub(crate) async fn call(url: &str, method: &str, params: Value) -> Result<Value, Value> {
     call_with_key(url, None, method, params).await
 }
 
 /// A hex string field of an answer, as bytes.
-pub fn hex_bytes(value: &Value) -> alloy::primitives::Bytes {
+pub(crate) fn hex_bytes(value: &Value) -> alloy::primitives::Bytes {
     value.as_str().unwrap().parse().unwrap()
 }
 
-pub async fn call_with_key(
+pub(crate) async fn call_with_key(
     url: &str,
     key: Option<&str>,
     method: &str,
@@ -159,7 +163,7 @@ pub async fn call_with_key(
 
 /// The deployer as a sponsor with 100 TORA deposited in the paymaster, and an open policy `id`
 /// of its for dapp-1 in `store`; the sponsor's address.
-pub async fn open_sponsorship<S: tora_core::sponsorship::SponsorshipStore>(
+pub(crate) async fn open_sponsorship<S: tora_core::sponsorship::SponsorshipStore>(
     h: &Harness,
     store: &S,
     id: &str,

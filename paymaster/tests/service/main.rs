@@ -4,6 +4,7 @@
 mod common;
 mod quotes;
 mod rate_limits;
+mod running;
 mod settlement;
 mod signing_bounds;
 mod through_bundler;

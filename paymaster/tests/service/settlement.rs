@@ -2,11 +2,9 @@
 //! reservation only once the blocks up to its quote's expiry are read.
 
 use crate::common::{api_key, call_with_key, fit_gas, hex_bytes};
+use crate::running::{CONFIRMATIONS, settings, start_on_redis, stop};
 use alloy::primitives::{Address, Bytes, U128, U256};
-use rust_decimal::Decimal;
 use serde_json::json;
-use std::collections::HashMap;
-use std::str::FromStr;
 use std::time::Duration;
 use tora_core::ENTRY_POINT_V07;
 use tora_core::UserOperation;
@@ -14,49 +12,15 @@ use tora_core::contracts::ToraPaymaster;
 use tora_core::money::ToraUnits;
 use tora_core::paymaster_quote::{PaymasterData, QUOTE_DATA_LEN, QUOTE_WITH_PERMIT_LEN};
 use tora_core::sponsorship::{Budget, MicroTora, Reservation, ResetInterval, Spend, SponsorshipStore};
+use tora_devnet::SmartWallet;
 use tora_devnet::harness::{Harness, event, tora};
 use tora_devnet::redis_server::RedisServer;
-use tora_devnet::{SmartWallet, keys};
 use tora_paymaster::PaymasterConfig;
 use tora_paymaster::config::TokenLimits;
-use tora_paymaster::gas_bounds::GasBounds;
-use tora_paymaster::pricing::Markup;
-use tora_paymaster::server::{PaymasterSettings, RunningPaymaster, start};
+use tora_paymaster::server::start;
 use tora_paymaster::settlement::{self, SettlementSettings};
-use tora_paymaster::signer_key::SignerKey;
 use tora_paymaster::sponsorship::auth::Role;
 use tora_paymaster::sponsorship::{MemoryStore, RedisStore};
-
-const CONFIRMATIONS: u64 = 2;
-
-/// The service as `tora paymaster` runs it, on Redis, with the test kit's API key secret.
-async fn start_on_redis(h: &Harness, redis_url: &str) -> RunningPaymaster {
-    start(settings(h, redis_url)).await.unwrap()
-}
-
-fn settings(h: &Harness, redis_url: &str) -> PaymasterSettings {
-    PaymasterSettings {
-        deployment: h.devnet.deployment.clone(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        markup: Markup::new(Decimal::from_str("0.05").unwrap()).unwrap(),
-        heartbeat: Duration::from_secs(3_600),
-        second_feed: None,
-        price_ttl: Duration::from_millis(200),
-        quote_validity: Duration::from_secs(120),
-        max_token_cost_per_op: ToraUnits(tora(1_000)),
-        gas_bounds: GasBounds::default(),
-        token_limits: TokenLimits::none(),
-        redis_url: Some(redis_url.to_owned()),
-        signer: SignerKey::from_hex(&keys::PAYMASTER_SIGNER.to_string()).unwrap(),
-        api_key_secrets: HashMap::from([(
-            crate::common::KEY_ID.to_owned(),
-            crate::common::KEY_SECRET.to_vec(),
-        )]),
-        settlement_interval: Duration::from_millis(100),
-        confirmations: CONFIRMATIONS,
-        limits: Default::default(),
-    }
-}
 
 #[tokio::test]
 async fn quotes_that_would_outlive_a_sponsors_withdrawal_delay_are_refused_at_start() {
@@ -75,12 +39,6 @@ async fn quotes_that_would_outlive_a_sponsors_withdrawal_delay_are_refused_at_st
     let mut short = settings(&h, &redis.url);
     short.quote_validity = Duration::from_secs(3_599);
     stop(start(short).await.expect("a quote shorter than the delay is fine"));
-}
-
-fn stop(running: RunningPaymaster) {
-    for task in running.tasks {
-        task.abort();
-    }
 }
 
 /// Stop the service, land sponsored operations, start it: the policy's spend equals the chain's

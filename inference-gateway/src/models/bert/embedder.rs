@@ -24,6 +24,7 @@ pub struct Embeddings {
 }
 
 impl Embeddings {
+    /// Tokens of all the texts together: what the call is charged for.
     pub fn total_tokens(&self) -> u64 {
         self.tokens.iter().map(|&t| t as u64).sum()
     }
@@ -94,20 +95,24 @@ impl Embedder {
         Ok(Self { front, gpu, kernels, weights })
     }
 
+    /// Embeds `texts` (1 to [`MAX_BATCH`]) in one forward pass on the GPU.
     pub fn embed(&self, texts: &[&str]) -> Result<Embeddings> {
         let batch = self.front.tokenize(texts)?;
         let flat = bert::forward_gpu(&self.gpu, &self.kernels, &self.front.cfg, &self.weights, &batch)?;
         Ok(self.front.finish(&batch, flat))
     }
 
+    /// The Vulkan adapter the model runs on.
     pub fn adapter(&self) -> &wgpu::AdapterInfo {
         &self.gpu.info
     }
 
+    /// The matmul shader in use.
     pub fn matmul_variant(&self) -> MatmulVariant {
         self.kernels.matmul_variant()
     }
 
+    /// Length of each embedding (the model's hidden size).
     pub fn dim(&self) -> usize {
         self.front.cfg.hidden
     }
@@ -121,18 +126,21 @@ pub struct CpuEmbedder {
 }
 
 impl CpuEmbedder {
+    /// Loads the model in `dir` (config.json, tokenizer.json, model.safetensors) into host memory.
     pub fn load(dir: &Path) -> Result<Self> {
         let front = Frontend::load(dir)?;
         let weights = BertWeights::load(dir, &front.cfg)?;
         Ok(Self { front, weights })
     }
 
+    /// Embeds `texts` (1 to [`MAX_BATCH`]) on the CPU references.
     pub fn embed(&self, texts: &[&str]) -> Result<Embeddings> {
         let batch = self.front.tokenize(texts)?;
         let flat = bert::forward_cpu(&self.front.cfg, &self.weights, &batch);
         Ok(self.front.finish(&batch, flat))
     }
 
+    /// Length of each embedding (the model's hidden size).
     pub fn dim(&self) -> usize {
         self.front.cfg.hidden
     }

@@ -22,20 +22,28 @@ use crate::model_dir::model_file;
 /// The fields of Hugging Face's config.json that the forward pass depends on.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct BertConfig {
+    /// Hidden size: values per token between layers (`hidden_size`).
     #[serde(rename = "hidden_size")]
     pub hidden: usize,
+    /// Attention heads per layer (`num_attention_heads`).
     #[serde(rename = "num_attention_heads")]
     pub heads: usize,
+    /// Encoder layers (`num_hidden_layers`).
     #[serde(rename = "num_hidden_layers")]
     pub layers: usize,
+    /// Width of each layer's feed-forward block (`intermediate_size`).
     #[serde(rename = "intermediate_size")]
     pub intermediate: usize,
+    /// Token ids the word table covers (`vocab_size`).
     #[serde(rename = "vocab_size")]
     pub vocab: usize,
+    /// Longest sequence the position table covers, in tokens (`max_position_embeddings`).
     #[serde(rename = "max_position_embeddings")]
     pub max_positions: usize,
+    /// Epsilon of every LayerNorm (`layer_norm_eps`).
     #[serde(rename = "layer_norm_eps")]
     pub ln_eps: f32,
+    /// The feed-forward activation; only `gelu` (the erf form) is supported.
     pub hidden_act: String,
 }
 
@@ -77,7 +85,9 @@ impl BertConfig {
 pub struct TokenBatch {
     /// [batch][seq_len], row-major.
     pub ids: Vec<u32>,
+    /// Real (unpadded) length of each text, in tokens.
     pub lens: Vec<u32>,
+    /// Padded length: the longest text's.
     pub seq_len: usize,
 }
 
@@ -92,40 +102,60 @@ impl TokenBatch {
         Self { ids, lens: seqs.iter().map(|s| s.len() as u32).collect(), seq_len }
     }
 
+    /// Texts in the batch.
     pub fn batch(&self) -> usize {
         self.lens.len()
     }
 
+    /// Token rows in the batch, padding included: texts times `seq_len`.
     pub fn rows(&self) -> usize {
         self.ids.len()
     }
 }
 
 /// One encoder layer's parameters. Q, K and V are fused into one [3 * hidden, hidden]
-/// projection so attention needs one matmul dispatch, not three.
+/// projection so attention needs one matmul dispatch, not three. Matmul weights are
+/// PyTorch's `[out, in]` on the host and input-major ([`to_input_major`]) once uploaded.
 pub struct LayerWeights<T> {
+    /// Fused query, key and value weights, `[3 * hidden, hidden]`.
     pub qkv_w: T,
+    /// Fused query, key and value biases, `[3 * hidden]`.
     pub qkv_b: T,
+    /// Attention output projection weight, `[hidden, hidden]`.
     pub attn_out_w: T,
+    /// Attention output projection bias, `[hidden]`.
     pub attn_out_b: T,
+    /// Scale of the LayerNorm after attention, `[hidden]`.
     pub attn_ln_g: T,
+    /// Shift of the LayerNorm after attention, `[hidden]`.
     pub attn_ln_b: T,
+    /// Feed-forward input projection weight, `[intermediate, hidden]`.
     pub ffn_in_w: T,
+    /// Feed-forward input projection bias, `[intermediate]`.
     pub ffn_in_b: T,
+    /// Feed-forward output projection weight, `[hidden, intermediate]`.
     pub ffn_out_w: T,
+    /// Feed-forward output projection bias, `[hidden]`.
     pub ffn_out_b: T,
+    /// Scale of the LayerNorm after the feed-forward block, `[hidden]`.
     pub ffn_ln_g: T,
+    /// Shift of the LayerNorm after the feed-forward block, `[hidden]`.
     pub ffn_ln_b: T,
 }
 
 /// All parameters: `Vec<f32>` on the host, `wgpu::Buffer` once uploaded.
 pub struct BertWeights<T> {
+    /// Word embeddings, `[vocab, hidden]`.
     pub word: T,
+    /// Position embeddings, `[max_positions, hidden]`.
     pub position: T,
     /// Row 0 of the token type table: single-text inputs never use type 1.
     pub token_type: T,
+    /// Scale of the LayerNorm after the embeddings, `[hidden]`.
     pub emb_ln_g: T,
+    /// Shift of the LayerNorm after the embeddings, `[hidden]`.
     pub emb_ln_b: T,
+    /// The encoder layers, in order.
     pub layers: Vec<LayerWeights<T>>,
 }
 

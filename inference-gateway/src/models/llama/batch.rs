@@ -13,8 +13,11 @@ use super::{Decoder, MAX_CONTEXT, Sampler, SeqStep};
 
 /// One generation to run: picks up to `max_tokens` tokens after `prompt` with `sampler`.
 pub struct Sequence {
+    /// Prompt token ids, run as one pass when the sequence gets a slot.
     pub prompt: Vec<u32>,
+    /// Most tokens to generate.
     pub max_tokens: usize,
+    /// How each next token is picked.
     pub sampler: Sampler,
     /// Gets each token picked; false ends the sequence (an end token, a reader gone).
     pub on_token: Box<dyn FnMut(u32) -> bool + Send>,

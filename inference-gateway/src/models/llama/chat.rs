@@ -12,14 +12,20 @@ use crate::error::{Error, Result};
 use crate::formats::gguf::Gguf;
 use crate::models::llama::tokenizer::GgufTokenizer;
 
+/// One turn of a chat request, as in OpenAI's `messages`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ChatMessage {
+    /// Who speaks: `system`, `user` or `assistant`.
     pub role: String,
+    /// What they say, as plain text.
     pub content: String,
 }
 
+/// The model's ChatML template: its control token ids and default system message.
 pub struct ChatTemplate {
+    /// Token id of `<|im_start|>`, which opens a turn.
     pub im_start: u32,
+    /// Token id of `<|im_end|>`, which closes a turn.
     pub im_end: u32,
     /// The system message inserted when the conversation starts with another role.
     pub default_system: Option<String>,
@@ -28,6 +34,7 @@ pub struct ChatTemplate {
 const SYSTEM_MARKER: &str = "<|im_start|>system\n";
 
 impl ChatTemplate {
+    /// Reads the template from `tokenizer.chat_template`; refuses any that is not ChatML.
     pub fn from_gguf(file: &Gguf, tokenizer: &GgufTokenizer) -> Result<Self> {
         // Newlines in the template's quoted literals may be real or written as `\n`.
         let template = file.require_str("tokenizer.chat_template")?.replace("\\n", "\n");

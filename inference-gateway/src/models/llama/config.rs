@@ -4,20 +4,31 @@ use crate::error::{Error, Result};
 use crate::formats::gguf::Gguf;
 use crate::kernels::LLAMA_HEAD_DIM;
 
+/// The hyper-parameters the forward pass depends on, checked against what the kernels support.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlamaConfig {
+    /// Decoder blocks (`llama.block_count`).
     pub layers: usize,
+    /// Hidden size: values per token between blocks (`llama.embedding_length`).
     pub hidden: usize,
+    /// Width of each block's feed-forward part (`llama.feed_forward_length`).
     pub ffn: usize,
+    /// Query heads per block (`llama.attention.head_count`).
     pub heads: usize,
+    /// Key/value heads per block, shared by groups of query heads (`llama.attention.head_count_kv`).
     pub kv_heads: usize,
+    /// Tokens in the vocabulary: rows of the embedding table and of the logits.
     pub vocab: usize,
+    /// The context length the model was trained for, in tokens (`llama.context_length`).
     pub context: usize,
+    /// RoPE frequency base (`llama.rope.freq_base`).
     pub rope_base: f32,
+    /// Epsilon of every RMSNorm (`llama.attention.layer_norm_rms_epsilon`).
     pub rms_eps: f32,
 }
 
 impl LlamaConfig {
+    /// Reads the `llama.*` metadata of `file` and checks it.
     pub fn from_gguf(file: &Gguf) -> Result<Self> {
         let arch = file.require_str("general.architecture")?;
         if arch != "llama" {
@@ -69,6 +80,7 @@ impl LlamaConfig {
         Ok(())
     }
 
+    /// Width of the keys (and of the values) of one token: kv_heads * 64.
     pub fn kv_dim(&self) -> usize {
         self.kv_heads * LLAMA_HEAD_DIM
     }

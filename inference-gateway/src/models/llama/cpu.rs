@@ -8,8 +8,11 @@ use crate::kernels::{
 
 use super::{Decoder, HostWeights, LlamaConfig, MAX_CONTEXT, SeqStep, check_steps};
 
+/// The Llama decoder run on the CPU references, with a KV cache in host memory.
 pub struct CpuLlama {
+    /// The model's hyper-parameters.
     pub cfg: LlamaConfig,
+    /// The block-quantised weights, as read from the GGUF.
     pub weights: HostWeights,
     rope: Vec<f32>,
     /// Which RoPE pairing to use: [`RopeMode::Adjacent`] for llama.cpp's GGUFs; NeoX exists to
@@ -22,6 +25,7 @@ pub struct CpuLlama {
 }
 
 impl CpuLlama {
+    /// The model with an empty KV cache of one slot, RoPE in adjacent pairs.
     pub fn new(cfg: LlamaConfig, weights: HostWeights) -> Self {
         let rope = rope_table(MAX_CONTEXT, cfg.rope_base);
         let layers = cfg.layers;

@@ -10,9 +10,11 @@ use crate::kernels::{
 
 use super::{Decoder, GpuWeights, HostWeights, LlamaConfig, MAX_CONTEXT, SeqStep, check_steps};
 
+/// The Llama decoder on a Vulkan adapter, weights and KV cache in GPU memory.
 pub struct GpuLlama {
     gpu: Gpu,
     kernels: LlamaKernels,
+    /// The model's hyper-parameters.
     pub cfg: LlamaConfig,
     weights: GpuWeights,
     rope: wgpu::Buffer,
@@ -65,10 +67,12 @@ impl GpuLlama {
         Ok(Self { gpu, kernels, cfg, weights, rope, k_cache, v_cache, positions, passes: 0 })
     }
 
+    /// The Vulkan adapter the model runs on.
     pub fn adapter(&self) -> &wgpu::AdapterInfo {
         &self.gpu.info
     }
 
+    /// The matvec shader in use.
     pub fn matmul_variant(&self) -> MatmulVariant {
         self.kernels.matmul_variant()
     }

@@ -35,7 +35,9 @@ pub const DEFAULT_BATCH: usize = 4;
 /// the KV-cache slot `slot`.
 #[derive(Debug, Clone, Copy)]
 pub struct SeqStep<'a> {
+    /// The KV-cache slot of the sequence.
     pub slot: usize,
+    /// Token ids to run, non-empty.
     pub ids: &'a [u32],
 }
 
@@ -138,13 +140,18 @@ pub const SMOLLM2_135M_GGUF: &str = ".cache/models/smollm2-135m-instruct/SmolLM2
 
 /// Everything read from one GGUF file: what both forward passes and the API need.
 pub struct LlamaFiles {
+    /// The hyper-parameters from the `llama.*` metadata.
     pub cfg: LlamaConfig,
+    /// The weights, still block-quantised.
     pub weights: HostWeights,
+    /// The tokenizer built from `tokenizer.ggml.*`.
     pub tokenizer: crate::models::llama::tokenizer::GgufTokenizer,
+    /// The ChatML template for chat prompts.
     pub chat: ChatTemplate,
 }
 
 impl LlamaFiles {
+    /// Reads the GGUF at `path`, checking that its tokenizer and config agree on the vocabulary.
     pub fn load(path: &std::path::Path) -> Result<Self> {
         if !path.is_file() {
             return Err(crate::error::Error::ModelMissing { path: path.into() });

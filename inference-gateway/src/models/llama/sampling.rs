@@ -6,12 +6,16 @@ use crate::kernels::argmax_cpu;
 /// How to pick tokens. `temperature == 0` is greedy (top_p and seed are then unused).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sampling {
+    /// Softmax temperature; 0 (or less) always picks the most likely token.
     pub temperature: f32,
+    /// Nucleus mass in (0, 1]: draws only from the most likely tokens that together reach it.
     pub top_p: f32,
+    /// Seed of the generator: the same seed and request give the same tokens.
     pub seed: u64,
 }
 
 impl Sampling {
+    /// Always the most likely token.
     pub const GREEDY: Self = Self { temperature: 0.0, top_p: 1.0, seed: 0 };
 }
 
@@ -33,16 +37,19 @@ impl SplitMix64 {
     }
 }
 
+/// Picks tokens by [`Sampling`] with its own seeded generator, one per generation.
 pub struct Sampler {
     params: Sampling,
     rng: SplitMix64,
 }
 
 impl Sampler {
+    /// A sampler seeded with `params.seed`.
     pub fn new(params: Sampling) -> Self {
         Self { params, rng: SplitMix64(params.seed) }
     }
 
+    /// Whether every pick is the argmax (temperature 0), so the logits need not be read back.
     pub fn is_greedy(&self) -> bool {
         self.params.temperature <= 0.0
     }

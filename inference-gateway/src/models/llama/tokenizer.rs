@@ -24,6 +24,7 @@ pub struct GgufTokenizer {
 }
 
 impl GgufTokenizer {
+    /// Builds the tokenizer from `file`'s vocabulary, merges and token types; only `gpt2` BPE.
     pub fn from_gguf(file: &crate::formats::gguf::Gguf) -> Result<Self> {
         use tokenizers::models::bpe::BPE;
         use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -94,10 +95,12 @@ impl GgufTokenizer {
         self.inner.token_to_id(token)
     }
 
+    /// Whether `id` is a control token (`<|im_start|>`, `<|im_end|>`, ...), which ends a reply.
     pub fn is_control(&self, id: u32) -> bool {
         self.control.get(id as usize).copied().unwrap_or(false)
     }
 
+    /// Tokens in the vocabulary.
     pub fn vocab_size(&self) -> usize {
         self.control.len()
     }

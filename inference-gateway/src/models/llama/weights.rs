@@ -8,14 +8,19 @@ use crate::kernels::{MatmulVariant, QMatrix, QuantFormat};
 
 use super::LlamaConfig;
 
+/// One decoder block's parameters: matrices `M`, vectors `V`.
 pub struct LayerWeights<M, V> {
+    /// RMSNorm scale before attention, `[hidden]`.
     pub attn_norm: V,
     /// [q; k; v] rows, [hidden + 2 kv_dim, hidden].
     pub qkv: M,
+    /// Attention output projection, `[hidden, hidden]`.
     pub attn_out: M,
+    /// RMSNorm scale before the feed-forward part, `[hidden]`.
     pub ffn_norm: V,
     /// [gate; up] rows, [2 ffn, hidden].
     pub gate_up: M,
+    /// Feed-forward down projection, `[hidden, ffn]`.
     pub down: M,
 }
 
@@ -23,11 +28,15 @@ pub struct LayerWeights<M, V> {
 pub struct LlamaWeights<M, V> {
     /// [vocab, hidden], Q8_0: both the embedding table and, tied, the LM head.
     pub token_embd: M,
+    /// The decoder blocks, in order.
     pub layers: Vec<LayerWeights<M, V>>,
+    /// RMSNorm scale after the last block, `[hidden]`.
     pub output_norm: V,
 }
 
+/// The weights in host memory, as read from the GGUF.
 pub type HostWeights = LlamaWeights<QMatrix, Vec<f32>>;
+/// The weights uploaded to the GPU, laid out for the kernels' matvec variant.
 pub type GpuWeights = LlamaWeights<wgpu::Buffer, wgpu::Buffer>;
 
 fn matrix(file: &Gguf, name: &str, rows: usize, cols: usize) -> Result<QMatrix> {
@@ -54,6 +63,7 @@ fn concat(name: &str, parts: &[QMatrix]) -> Result<QMatrix> {
 }
 
 impl HostWeights {
+    /// Reads every tensor of `file` named by `cfg`, checking shapes and formats; the LM head must be tied.
     pub fn load(file: &Gguf, cfg: &LlamaConfig) -> Result<Self> {
         let (h, f, kv) = (cfg.hidden, cfg.ffn, cfg.kv_dim());
         let token_embd = matrix(file, "token_embd.weight", cfg.vocab, h)?;

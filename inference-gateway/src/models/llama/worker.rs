@@ -21,6 +21,7 @@ pub const TEXT_MODEL_ID: &str = "SmolLM2-135M-Instruct";
 /// Most tokens one request may ask for.
 pub const MAX_COMPLETION_TOKENS: usize = 512;
 
+/// The served text model: the worker thread that decodes, its queue and its tokenizer.
 pub struct TextModel {
     /// To the worker; closing it (dropping the model) ends the worker once its sequences end.
     jobs: queue::Sender<Sequence>,
@@ -28,7 +29,9 @@ pub struct TextModel {
     passes: Arc<AtomicU64>,
     /// Generations decoded together.
     batch: usize,
+    /// The model's tokenizer, for prompts and replies.
     pub tokenizer: Arc<GgufTokenizer>,
+    /// The model's ChatML template, for chat prompts.
     pub chat: ChatTemplate,
     /// Generations running or waiting.
     places: Arc<Semaphore>,
@@ -53,7 +56,9 @@ impl WorkerThread {
 
 /// One finished or ongoing generation's output, token by token.
 pub enum Generated {
+    /// A token the model picked, in order.
     Token(u32),
+    /// The generation ended, after its last token or with the error that stopped it.
     Done(Result<()>),
 }
 
@@ -105,6 +110,7 @@ impl TextModel {
         self.worker.clone()
     }
 
+    /// Most tokens a generation may hold, prompt and completion together.
     pub fn max_context(&self) -> usize {
         MAX_CONTEXT
     }
