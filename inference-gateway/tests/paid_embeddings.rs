@@ -180,6 +180,17 @@ async fn a_smart_wallet_pays_per_token_and_the_provider_redeems_exactly_that() {
     let diff = decoded[1].iter().zip(&alone).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(diff < 1e-4, "the same text alone and padded in a batch: max diff {diff}");
 
+    // The dashboard's figures: 16 tokens run for pay, their price in micro-TORA rounded down
+    // (16 × (1e15 + 7) base units is 16,000 micro-TORA and 112 base units).
+    let metrics =
+        client.http.get(format!("{}/metrics", client.url)).send().await.unwrap().text().await.unwrap();
+    let counter = |series: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("{series}"));
+        line[series.len()..].trim().parse().unwrap()
+    };
+    assert_eq!(counter(r#"gateway_tokens_total{model="all-MiniLM-L6-v2"}"#), 16);
+    assert_eq!(counter(r#"gateway_charged_micro_tora_total{model="all-MiniLM-L6-v2"}"#), 16_000);
+
     // Signed by a key that is not the wallet's owner: ERC-1271 says no.
     let forged = client.voucher(&wallet, cost(22), |digest| {
         signer(keys::BUNDLER).sign_hash_sync(&digest).unwrap().as_bytes().to_vec()

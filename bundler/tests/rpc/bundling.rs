@@ -61,6 +61,18 @@ async fn a_full_pool_is_split_at_the_bundle_gas_target() {
     }
     assert_eq!(per_bundle.get(&first.to_string()), Some(&fit));
     assert_eq!(per_bundle.get(&second.to_string()), Some(&3));
+
+    // What an operator's dashboard reads: two bundles, their sizes, every operation included.
+    let metrics = reqwest::get(format!("{}metrics", s.url)).await.unwrap().text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        let line =
+            metrics.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("{name}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("bundler_bundle_operations_count"), 2.0);
+    assert_eq!(value("bundler_bundle_operations_sum"), (fit + 3) as f64);
+    assert_eq!(value("bundler_operations_included_total"), (fit + 3) as f64);
+    assert_eq!(value("bundler_inclusion_seconds_count"), 2.0);
 }
 
 #[tokio::test]

@@ -211,5 +211,14 @@ async fn a_token_mode_operation_quoted_twice_holds_one_maximum_and_settles_to_it
     }
     assert_eq!(spend, Spend { total: charged, ops: 1 });
     assert_eq!(store.user_spend(id, period, wallet.address).await.unwrap(), charged);
+    // The dashboard's figures: one maximum reserved (not two), then the charge settled.
+    let metrics = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+    let counter = |name: &str| -> u64 {
+        let series = format!("{name}{{budget=\"{id}\"}} ");
+        let line = metrics.lines().find(|l| l.starts_with(&series)).unwrap_or_else(|| panic!("{series}"));
+        line[series.len()..].parse().unwrap()
+    };
+    assert_eq!(counter("paymaster_reserved_micro_tora_total"), held.total.0);
+    assert_eq!(counter("paymaster_settled_micro_tora_total"), charged.0);
     stop(running);
 }
