@@ -2,6 +2,7 @@
 //! library crates together.
 
 mod bundler;
+mod demo;
 mod devnet;
 mod gateway;
 mod paymaster;
@@ -24,6 +25,9 @@ struct Cli {
 enum Command {
     /// Run the ERC-4337 bundler for a deployment.
     Bundler(bundler::BundlerArgs),
+    /// Tell the whole story on a running `tora up`, checked to the wei: a new wallet's first
+    /// operation sponsored, its next paid in TORA with a permit, inference paid with vouchers.
+    Demo(demo::DemoArgs),
     /// Run a local chain with EntryPoint v0.7 and the Tensora contracts deployed.
     Devnet(devnet::DevnetArgs),
     /// Run the inference gateway (embeddings on wgpu, paid with escrow vouchers).
@@ -39,6 +43,7 @@ impl Command {
     fn service_name(&self) -> &'static str {
         match self {
             Command::Bundler(_) => "tora-bundler",
+            Command::Demo(_) => "tora-demo",
             Command::Devnet(_) => "tora-devnet",
             Command::Gateway(_) => "tora-gateway",
             Command::Paymaster(_) => "tora-paymaster",
@@ -69,6 +74,7 @@ async fn run() -> anyhow::Result<()> {
     let stop = shutdown::StopSignals::install()?;
     match cli.command {
         Command::Bundler(args) => bundler::run(args, stop).await,
+        Command::Demo(args) => demo::run(args, stop).await,
         Command::Devnet(args) => devnet::run(args, stop).await,
         Command::Gateway(args) => gateway::run(args, stop).await,
         Command::Paymaster(args) => paymaster::run(args, stop).await,

@@ -19,6 +19,14 @@ use tora_paymaster::sponsorship::auth::{Claims, Role, issue};
 /// Key id and secret of API keys on a devnet, where nobody configured any.
 const DEVNET_KEY_ID: &str = "devnet";
 const DEVNET_KEY_SECRET: &str = "tora devnet api keys";
+/// The dapp of the devnet dapp key `tora up` prints (and `tora demo` sponsors for).
+pub(crate) const DEVNET_DAPP: &str = "demo-dapp";
+
+/// An API key that a paymaster on a devnet with no configured secrets accepts (issued, not
+/// stored: the secret is public, like the devnet's keys).
+pub(crate) fn devnet_api_key(sub: &str, role: Role) -> String {
+    issue(DEVNET_KEY_ID, DEVNET_KEY_SECRET.as_bytes(), &Claims { sub: sub.into(), exp: 4_102_444_800, role })
+}
 
 #[derive(clap::Args, Clone)]
 pub(crate) struct PaymasterOptions {
@@ -172,15 +180,11 @@ pub(crate) async fn start_for(
     };
     let running = start(settings).await?;
     if deployment.dev_keys.is_some() && options.api_key_secrets.is_none() {
-        let key = |sub: &str, role| {
-            issue(
-                DEVNET_KEY_ID,
-                DEVNET_KEY_SECRET.as_bytes(),
-                &Claims { sub: sub.into(), exp: 4_102_444_800, role },
-            )
-        };
-        println!("  devnet admin API key: {}", key("devnet-admin", Role::Admin));
-        println!("  devnet dapp API key (sub \"demo-dapp\"): {}", key("demo-dapp", Role::Dapp));
+        println!("  devnet admin API key: {}", devnet_api_key("devnet-admin", Role::Admin));
+        println!(
+            "  devnet dapp API key (sub \"{DEVNET_DAPP}\"): {}",
+            devnet_api_key(DEVNET_DAPP, Role::Dapp)
+        );
     }
     Ok(running)
 }

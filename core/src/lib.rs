@@ -13,6 +13,7 @@ pub mod paymaster_quote;
 pub mod permit;
 pub mod pre_verification_gas;
 pub mod price;
+pub mod rpc_api;
 pub mod rpc_error;
 pub mod sponsorship;
 pub mod strict_hex;

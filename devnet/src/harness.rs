@@ -4,10 +4,12 @@
 
 use crate::keys::{self, signer};
 use crate::{AnvilConfig, Devnet, SmartWallet, confirm, provider_for};
-use alloy::primitives::{Address, Bytes, U128, U256};
+use alloy::network::TransactionBuilder;
+use alloy::primitives::{Address, B256, Bytes, U128, U256};
 use alloy::providers::{DynProvider, Provider};
-use alloy::rpc::types::TransactionReceipt;
-use alloy::sol_types::{SolEvent, SolInterface};
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::{SolCall, SolEvent, SolInterface};
 use tora_core::contracts::{EntryPoint, TORA, ToraPaymaster};
 use tora_core::paymaster_quote::{PaymasterData, Permit, Quote, QuoteMode, sign_quote};
 use tora_core::permit::permit;
@@ -21,7 +23,35 @@ pub fn rate() -> U256 {
 
 /// `n` whole TORA, in base units (18 decimals).
 pub fn tora(n: u64) -> U256 {
+    eighteen_decimals(n)
+}
+
+/// `n` whole ETH (BNB on the opBNB chains), in wei.
+pub fn ether(n: u64) -> U256 {
+    eighteen_decimals(n)
+}
+
+fn eighteen_decimals(n: u64) -> U256 {
     U256::from(n) * U256::from(10u64).pow(U256::from(18))
+}
+
+/// Verification gas of an operation whose account is deployed (or does more than check one
+/// signature) during validation; a deployed wallet's later operations get 120,000.
+const ROOMY_VERIFICATION_GAS: u64 = 400_000;
+
+/// An unsigned operation from `sender` at `nonce` with the kit's fixed, generous gas limits
+/// and fees and `verification_gas_limit`; no initCode, call or paymaster.
+fn fixed_gas_op(sender: Address, nonce: U256, verification_gas_limit: u64) -> UserOperation {
+    UserOperation {
+        sender,
+        nonce,
+        call_gas_limit: U128::from(120_000),
+        verification_gas_limit: U128::from(verification_gas_limit),
+        pre_verification_gas: U256::from(60_000),
+        max_fee_per_gas: U128::from(3_000_000_000u64),
+        max_priority_fee_per_gas: U128::from(1_000_000_000u64),
+        ..Default::default()
+    }
 }
 
 /// A fresh devnet with providers for the deployer and bundler keys, for end-to-end tests.
@@ -89,8 +119,57 @@ impl Harness {
 
     /// A ToraAccount (SimpleAccount + ERC-1271) of the devnet's wallet owner, not deployed yet.
     pub async fn new_wallet(&self, salt: u64) -> SmartWallet {
-        let factory = self.contracts().tora_account_factory;
+        self.new_wallet_of(self.contracts().tora_account_factory, salt).await
+    }
+
+    /// A wallet of the devnet's wallet owner behind `factory`, not deployed yet: ToraAccountFactory
+    /// (staked on the devnet) or the npm SimpleAccountFactory (not staked), which share
+    /// `createAccount` / `getAddress`.
+    pub async fn new_wallet_of(&self, factory: Address, salt: u64) -> SmartWallet {
         SmartWallet::at(&self.deployer, factory, signer(keys::WALLET_OWNER), U256::from(salt)).await.unwrap()
+    }
+
+    /// [`Self::new_wallet`] holding 1 ETH, so that it pays its own prefund (under 0.002 ETH for
+    /// the operations the kit builds).
+    pub async fn funded_wallet(&self, salt: u64) -> SmartWallet {
+        self.funded_wallet_of(self.contracts().tora_account_factory, salt).await
+    }
+
+    /// [`Self::new_wallet_of`] holding 1 ETH, so that it pays its own prefund.
+    pub async fn funded_wallet_of(&self, factory: Address, salt: u64) -> SmartWallet {
+        let wallet = self.new_wallet_of(factory, salt).await;
+        self.fund(wallet.address, ether(1)).await;
+        wallet
+    }
+
+    /// A ToraAccount deployed by its first operation (paid in ETH), holding 1,000 TORA and
+    /// having approved the ToraPaymaster for all of it: its next operations can pay with token
+    /// quotes and no permit.
+    pub async fn wallet_paying_in_tora(&self, salt: u64) -> SmartWallet {
+        let wallet = self.funded_wallet(salt).await;
+        let paymaster = self.contracts().paymaster;
+        let approve = TORA::approveCall { spender: paymaster, value: U256::MAX };
+        let call_data = SmartWallet::execute(self.contracts().tora, U256::ZERO, approve.abi_encode().into());
+        let op = self.first_op(&wallet, call_data).await;
+        self.handle_ops(&[op]).await.expect("the wallet's first operation is accepted");
+        self.send_tora(wallet.address, tora(1_000)).await;
+        // A failed approve does not fail handleOps; a quote test would then fail for the wrong
+        // reason.
+        let allowance = self.tora().allowance(wallet.address, paymaster).call().await.unwrap();
+        assert_eq!(allowance, U256::MAX, "the approval landed");
+        wallet
+    }
+
+    /// Sends `wei` of the deployer's native balance to `to` and waits for the receipt.
+    pub async fn fund(&self, to: Address, wei: U256) {
+        let tx = TransactionRequest::default().with_to(to).with_value(wei);
+        let pending = self.deployer.send_transaction(tx).await.unwrap();
+        confirm(&self.deployer, "fund", pending).await.unwrap();
+    }
+
+    /// `sender`'s next EntryPoint nonce (key 0).
+    pub async fn nonce(&self, sender: Address) -> U256 {
+        self.entry_point().getNonce(sender, U256::ZERO.to()).call().await.unwrap()
     }
 
     /// Transfers `amount` TORA base units from the deployer to `to` and waits for the receipt.
@@ -127,20 +206,44 @@ impl Harness {
 
     /// An operation from `wallet` with fixed, generous gas limits; `first` adds the initCode.
     pub async fn op(&self, wallet: &SmartWallet, first: bool, call_data: Bytes) -> UserOperation {
-        let nonce = self.entry_point().getNonce(wallet.address, U256::ZERO.to()).call().await.unwrap();
+        let verification_gas = if first { ROOMY_VERIFICATION_GAS } else { 120_000 };
         UserOperation {
-            sender: wallet.address,
-            nonce,
             factory: first.then_some(wallet.factory),
             factory_data: first.then(|| wallet.factory_data()),
             call_data,
-            call_gas_limit: U128::from(120_000),
-            verification_gas_limit: U128::from(if first { 400_000 } else { 120_000 }),
-            pre_verification_gas: U256::from(60_000),
-            max_fee_per_gas: U128::from(3_000_000_000u64),
-            max_priority_fee_per_gas: U128::from(1_000_000_000u64),
-            ..Default::default()
+            ..fixed_gas_op(wallet.address, self.nonce(wallet.address).await, verification_gas)
         }
+    }
+
+    /// The wallet's first operation (with its initCode) making `call_data`, signed by its owner.
+    pub async fn first_op(&self, wallet: &SmartWallet, call_data: Bytes) -> UserOperation {
+        let mut op = self.op(wallet, true, call_data).await;
+        wallet.sign_user_op(&mut op, ENTRY_POINT_V07, self.chain_id);
+        op
+    }
+
+    /// An unsigned operation from `sender`, any account, at its next nonce: [`Self::op`]'s gas
+    /// limits and fees, but a first operation's 400,000 verification gas, room for accounts that
+    /// do more than check a signature (the rule-breaking test accounts); no initCode or call.
+    pub async fn op_from(&self, sender: Address) -> UserOperation {
+        fixed_gas_op(sender, self.nonce(sender).await, ROOMY_VERIFICATION_GAS)
+    }
+
+    /// The wallet's next operation (no call), paying with [`Self::token_quote`] of
+    /// `max_token_cost` signed by `quote_key` ([`keys::PAYMASTER_SIGNER`] unless a test forges
+    /// the signer), then signed by the wallet; and the quote.
+    pub async fn token_quote_op(
+        &self,
+        wallet: &SmartWallet,
+        max_token_cost: U256,
+        quote_key: B256,
+    ) -> (UserOperation, Quote) {
+        let mut op = self.op(wallet, false, Bytes::new()).await;
+        let quote = self.token_quote(max_token_cost).await;
+        let (key, paymaster) = (signer(quote_key), self.contracts().paymaster);
+        self.attach_quote_signed_by(&mut op, quote.clone(), None, &key, self.chain_id, paymaster);
+        wallet.sign_user_op(&mut op, ENTRY_POINT_V07, self.chain_id);
+        (op, quote)
     }
 
     /// A token-mode quote valid for an hour.
@@ -172,10 +275,24 @@ impl Harness {
         chain_id: u64,
         paymaster: Address,
     ) {
+        self.attach_quote_signed_by(op, quote, permit, &signer(keys::PAYMASTER_SIGNER), chain_id, paymaster);
+    }
+
+    /// Points `op` at the ToraPaymaster with `quote` and `permit`, signed by `key` for
+    /// `chain_id` and `paymaster`.
+    fn attach_quote_signed_by(
+        &self,
+        op: &mut UserOperation,
+        quote: Quote,
+        permit: Option<Permit>,
+        key: &PrivateKeySigner,
+        chain_id: u64,
+        paymaster: Address,
+    ) {
         op.paymaster = Some(self.contracts().paymaster);
         op.paymaster_verification_gas_limit = Some(U128::from(250_000));
         op.paymaster_post_op_gas_limit = Some(U128::from(60_000));
-        let signature = sign_quote(&signer(keys::PAYMASTER_SIGNER), op, &quote, chain_id, paymaster).unwrap();
+        let signature = sign_quote(key, op, &quote, chain_id, paymaster).unwrap();
         op.paymaster_data = Some(PaymasterData { quote, signature, permit }.encode());
     }
 
@@ -187,9 +304,14 @@ impl Harness {
     /// An EIP-2612 permit of `value` TORA from the wallet to the paymaster, signed by the wallet
     /// through ERC-1271.
     pub async fn permit(&self, wallet: &SmartWallet, value: U256) -> Permit {
-        let nonce = self.tora().nonces(wallet.address).call().await.unwrap();
         // The maximal deadline: permits in paymasterData must not read the clock (ERC-7562 OP-011).
-        let deadline = U256::MAX;
+        self.permit_until(wallet, value, U256::MAX).await
+    }
+
+    /// [`Self::permit`] valid until `deadline` (Unix seconds): a finite one makes TORA read the
+    /// clock during validation.
+    pub async fn permit_until(&self, wallet: &SmartWallet, value: U256, deadline: U256) -> Permit {
+        let nonce = self.tora().nonces(wallet.address).call().await.unwrap();
         let digest = permit(wallet.address, self.contracts().paymaster, value, nonce, deadline)
             .tora_digest(self.chain_id, self.contracts().tora);
         Permit { deadline, signature: wallet.sign_digest(digest) }

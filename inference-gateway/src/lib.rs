@@ -5,11 +5,13 @@
 //!
 //! `server::start` runs the whole service; `api` (HTTP only: parse, call, map), `models` (each
 //! model with its tokenizer and worker), `formats` (GGUF, safetensors), `kernels`, `metering`
-//! and `payment` are its parts, usable on their own.
+//! and `payment` are its parts, usable on their own. Between the API and the text model and
+//! payment sits `generation` (a paid generation, from hold to exact charge), the crate's own.
 
 pub mod api;
 pub mod error;
 pub mod formats;
+mod generation;
 pub mod gpu;
 pub mod kernels;
 pub mod metering;

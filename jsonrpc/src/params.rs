@@ -4,6 +4,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tora_core::RpcError;
+use tora_core::rpc_api::Method;
 
 /// A call's `params` (an array, an object or `null`), decoded on demand into typed values.
 #[derive(Debug, Clone)]
@@ -27,6 +28,32 @@ impl Params {
         items.resize(arity, Value::Null);
         let value = if arity == 1 { items.pop().unwrap_or(Value::Null) } else { Value::Array(items) };
         serde_json::from_value(value).map_err(|e| RpcError::invalid_params(format!("invalid params: {e}")))
+    }
+
+    /// The params of method `M`, as its tuple: at most [`Method::ARITY`] positional items,
+    /// missing trailing ones read as `null`.
+    pub fn of<M: Method>(self) -> Result<M::Params, RpcError> {
+        if M::ARITY == 0 {
+            self.none()?;
+            return serde_json::from_value(Value::Null)
+                .map_err(|e| RpcError::invalid_params(format!("invalid params: {e}")));
+        }
+        let mut items = match self.0 {
+            Value::Array(items) => items,
+            Value::Null => Vec::new(),
+            _ => return Err(RpcError::invalid_params("params must be an array")),
+        };
+        if items.len() > M::ARITY {
+            return Err(RpcError::invalid_params(format!(
+                "expected at most {} params, got {}",
+                M::ARITY,
+                items.len()
+            )));
+        }
+        items.resize(M::ARITY, Value::Null);
+        // serde's reason alone: the wire types word their own refusals ("sender must be
+        // 0x-prefixed hex"), and -32602 already says the params were invalid.
+        serde_json::from_value(Value::Array(items)).map_err(|e| RpcError::invalid_params(e.to_string()))
     }
 
     /// For methods that take no parameters: refuses any that are given.

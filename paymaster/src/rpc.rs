@@ -6,10 +6,10 @@ use crate::gas_bounds::ChainGasReader;
 use crate::quote::{Payer, QuoteError, Quoter};
 use crate::sponsorship::auth::{ApiKeys, Role};
 use crate::sponsorship::calls::check_calls;
-use alloy::primitives::{Address, Bytes, U64, U256};
+use alloy::primitives::{Address, U64, U256};
 use alloy::providers::{DynProvider, Provider};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tora_core::UserOperation;
 use tora_core::clock::unix_now;
@@ -19,11 +19,17 @@ use tora_core::paymaster_quote::Permit;
 use tora_core::permit::{TORA_PERMIT_NAME, permit};
 use tora_core::pre_verification_gas::effective_gas_price;
 use tora_core::price::PriceSource;
+use tora_core::rpc_api::Method;
+use tora_core::rpc_api::paymaster::{
+    DraftOperation, GetPaymasterData, GetPaymasterStubData, GetTokenQuote, PaymasterContext, PaymasterData,
+    PermitDomain, PermitMessage, PermitProposal, PermitTypedData, SponsorInfo, StubData, TokenQuote,
+    TypedField,
+};
 use tora_core::sponsorship::{
     Budget, MicroTora, Reservation, ResetInterval, SponsorshipPolicy, SponsorshipStore,
 };
 use tora_core::{ErrorCode, RpcError};
-use tora_jsonrpc::{CallMeta, Params, READY_WITHIN, RpcService};
+use tora_jsonrpc::{CallMeta, Params, READY_WITHIN, RpcService, answer};
 
 /// The JSON-RPC service wallets call for paymaster stub data, signed paymaster data and
 /// token quotes.
@@ -52,26 +58,6 @@ fn refused(message: impl Into<String>) -> RpcError {
     RpcError::new(ErrorCode::RejectedByPaymaster, message)
 }
 
-/// ERC-7677's paymaster-specific `context`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Context {
-    /// The sender pays in this token (only TORA is accepted).
-    token: Option<Address>,
-    /// An EIP-2612 permit the wallet signed for the paymaster (from `tora_getTokenQuote`).
-    permit: Option<PermitContext>,
-    /// A dapp pays, under this policy.
-    sponsorship_policy_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PermitContext {
-    value: U256,
-    deadline: U256,
-    signature: Bytes,
-}
-
 impl From<QuoteError> for RpcError {
     fn from(e: QuoteError) -> Self {
         let code = match e {
@@ -96,27 +82,6 @@ fn check_permit_deadline(deadline: U256) -> Result<(), RpcError> {
         )));
     }
     Ok(())
-}
-
-/// ERC-7677 sends a user operation before gas estimation: missing gas fields and signature
-/// are read as zero / empty, everything present is checked as strictly as ever.
-fn draft_user_operation(mut value: Value) -> Result<UserOperation, RpcError> {
-    let Value::Object(fields) = &mut value else {
-        return Err(RpcError::invalid_params("userOp must be an object"));
-    };
-    for (name, zero) in [
-        ("nonce", "0x0"),
-        ("callData", "0x"),
-        ("callGasLimit", "0x0"),
-        ("verificationGasLimit", "0x0"),
-        ("preVerificationGas", "0x0"),
-        ("maxFeePerGas", "0x0"),
-        ("maxPriorityFeePerGas", "0x0"),
-        ("signature", "0x"),
-    ] {
-        fields.entry(name).or_insert_with(|| Value::String(zero.into()));
-    }
-    serde_json::from_value(value).map_err(|e| RpcError::invalid_params(format!("invalid userOp: {e}")))
 }
 
 impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
@@ -207,7 +172,7 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
     async fn payer(
         &self,
         meta: &CallMeta,
-        context: Option<Context>,
+        context: Option<PaymasterContext>,
         op: &UserOperation,
     ) -> Result<(Payer, Option<SponsorshipPolicy>), RpcError> {
         let context = context.unwrap_or_default();
@@ -241,32 +206,31 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         }
     }
 
-    async fn stub_data(&self, meta: &CallMeta, params: Params) -> Result<Value, RpcError> {
-        let (op, entry_point, chain_id, context): (Value, Address, U64, Option<Context>) =
-            params.positional(4)?;
+    async fn stub_data(
+        &self,
+        meta: &CallMeta,
+        (DraftOperation(mut op), entry_point, chain_id, context): <GetPaymasterStubData as Method>::Params,
+    ) -> Result<StubData, RpcError> {
         self.check_target(entry_point, chain_id)?;
-        let mut op = draft_user_operation(op)?;
         let (payer, policy) = self.payer(meta, context, &op).await?;
         self.quoter.attach_paymaster(&mut op, &payer);
-        let mut result = json!({
-            "paymaster": self.quoter.config.paymaster,
-            "paymasterData": self.quoter.stub_data(&payer),
-            "paymasterVerificationGasLimit": op.paymaster_verification_gas_limit,
-            "paymasterPostOpGasLimit": op.paymaster_post_op_gas_limit,
+        Ok(StubData {
+            paymaster: self.quoter.config.paymaster,
+            paymaster_data: self.quoter.stub_data(&payer),
+            paymaster_verification_gas_limit: op.paymaster_verification_gas_limit,
+            paymaster_post_op_gas_limit: op.paymaster_post_op_gas_limit,
             // The signature binds the gas limits, which are only final after estimation.
-            "isFinal": false,
-        });
-        if let Some(policy) = policy {
-            result["sponsor"] = json!({ "name": policy.name, "icon": policy.icon });
-        }
-        Ok(result)
+            is_final: false,
+            sponsor: policy.map(|policy| SponsorInfo { name: policy.name, icon: policy.icon }),
+        })
     }
 
-    async fn data(&self, meta: &CallMeta, params: Params) -> Result<Value, RpcError> {
-        let (op, entry_point, chain_id, context): (Value, Address, U64, Option<Context>) =
-            params.positional(4)?;
+    async fn data(
+        &self,
+        meta: &CallMeta,
+        (DraftOperation(mut op), entry_point, chain_id, context): <GetPaymasterData as Method>::Params,
+    ) -> Result<PaymasterData, RpcError> {
         self.check_target(entry_point, chain_id)?;
-        let mut op: UserOperation = draft_user_operation(op)?;
         let (payer, policy) = self.payer(meta, context, &op).await?;
         let chain = self.chain_gas.read().await.map_err(RpcError::internal)?;
         let (quote, data) = self.quoter.paymaster_data(&mut op, &payer, &chain).await?;
@@ -275,7 +239,7 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
             Some(policy) => self.reserve(&policy.id, &policy.budget, policy.reset, &op, &quote, None).await?,
             None => self.reserve_token_mode(&op, &quote).await?,
         }
-        Ok(json!({ "paymaster": self.quoter.config.paymaster, "paymasterData": data }))
+        Ok(PaymasterData { paymaster: self.quoter.config.paymaster, paymaster_data: data })
     }
 
     /// Token mode's limits, when configured: the sender must hold the maximum, and it counts
@@ -326,10 +290,11 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         Ok(())
     }
 
-    async fn token_quote(&self, params: Params) -> Result<Value, RpcError> {
-        let (op, entry_point, chain_id): (Value, Address, U64) = params.positional(3)?;
+    async fn token_quote(
+        &self,
+        (DraftOperation(mut op), entry_point, chain_id): <GetTokenQuote as Method>::Params,
+    ) -> Result<TokenQuote, RpcError> {
         self.check_target(entry_point, chain_id)?;
-        let mut op = draft_user_operation(op)?;
         // Quote with the permit path's larger gas limit: a permit for this maximum covers both.
         let with_permit = Payer::Sender {
             permit: Some(Permit { deadline: U256::ZERO, signature: [0; 65] }),
@@ -350,50 +315,56 @@ impl<P: PriceSource, S: SponsorshipStore> PaymasterRpc<P, S> {
         // the maximal deadline as "no expiry"; the quote's validUntil bounds its use instead.
         let deadline = U256::MAX;
         let message = permit(op.sender, config.paymaster, costs.max_token_cost.0, nonce, deadline);
-        Ok(json!({
-            "paymaster": config.paymaster,
-            "token": config.token,
-            "exchangeRate": costs.rate.0,
-            "estimatedTokenCost": estimated.0,
-            "maxTokenCost": costs.max_token_cost.0,
-            "currentAllowance": allowance,
-            "approveAmount": costs.max_token_cost.0,
-            "permit": {
-                "digest": message.tora_digest(config.chain_id, config.token),
-                "typedData": {
-                    "domain": {
-                        "name": TORA_PERMIT_NAME,
-                        "version": "1",
-                        "chainId": config.chain_id,
-                        "verifyingContract": config.token,
+        let field = |name: &str, kind: &str| TypedField { name: name.into(), kind: kind.into() };
+        Ok(TokenQuote {
+            paymaster: config.paymaster,
+            token: config.token,
+            exchange_rate: costs.rate.0,
+            estimated_token_cost: estimated.0,
+            max_token_cost: costs.max_token_cost.0,
+            current_allowance: allowance,
+            approve_amount: costs.max_token_cost.0,
+            permit: PermitProposal {
+                digest: message.tora_digest(config.chain_id, config.token),
+                typed_data: PermitTypedData {
+                    domain: PermitDomain {
+                        name: TORA_PERMIT_NAME.into(),
+                        version: "1".into(),
+                        chain_id: config.chain_id,
+                        verifying_contract: config.token,
                     },
-                    "primaryType": "Permit",
-                    "types": { "Permit": [
-                        { "name": "owner", "type": "address" },
-                        { "name": "spender", "type": "address" },
-                        { "name": "value", "type": "uint256" },
-                        { "name": "nonce", "type": "uint256" },
-                        { "name": "deadline", "type": "uint256" },
-                    ]},
-                    "message": {
-                        "owner": message.owner,
-                        "spender": message.spender,
-                        "value": message.value,
-                        "nonce": message.nonce,
-                        "deadline": message.deadline,
+                    primary_type: "Permit".into(),
+                    types: BTreeMap::from([(
+                        "Permit".to_owned(),
+                        vec![
+                            field("owner", "address"),
+                            field("spender", "address"),
+                            field("value", "uint256"),
+                            field("nonce", "uint256"),
+                            field("deadline", "uint256"),
+                        ],
+                    )]),
+                    message: PermitMessage {
+                        owner: message.owner,
+                        spender: message.spender,
+                        value: message.value,
+                        nonce: message.nonce,
+                        deadline: message.deadline,
                     },
                 },
             },
-        }))
+        })
     }
 }
 
 impl<P: PriceSource + 'static, S: SponsorshipStore + 'static> RpcService for PaymasterRpc<P, S> {
     async fn call(&self, meta: &CallMeta, method: &str, params: Params) -> Result<Value, RpcError> {
         match method {
-            "pm_getPaymasterStubData" => self.stub_data(meta, params).await,
-            "pm_getPaymasterData" => self.data(meta, params).await,
-            "tora_getTokenQuote" => self.token_quote(params).await,
+            GetPaymasterStubData::NAME => {
+                answer::<GetPaymasterStubData, _, _>(params, |p| self.stub_data(meta, p)).await
+            }
+            GetPaymasterData::NAME => answer::<GetPaymasterData, _, _>(params, |p| self.data(meta, p)).await,
+            GetTokenQuote::NAME => answer::<GetTokenQuote, _, _>(params, |p| self.token_quote(p)).await,
             _ => Err(RpcError::new(ErrorCode::MethodNotFound, format!("method {method} does not exist"))),
         }
     }

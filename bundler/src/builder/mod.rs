@@ -48,15 +48,7 @@ const MAX_INCLUSION_SCAN_BLOCKS: u64 = 1_000;
 /// How often a caller of send_bundle_now looks for a new head while it waits.
 const HEAD_POLL: Duration = Duration::from_millis(20);
 
-/// auto: bundle on an interval; manual: only on debug_bundler_sendBundleNow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BundlingMode {
-    /// Tries a bundle on every free key each `bundle_interval`.
-    Auto,
-    /// Bundles only when debug_bundler_sendBundleNow asks.
-    Manual,
-}
+pub use tora_core::rpc_api::debug::BundlingMode;
 
 /// Tuning of the bundle builder: bundle size, fees, resubmission and reorg watch.
 #[derive(Clone, Debug)]

@@ -36,7 +36,6 @@ use alloy::rpc::types::state::StateOverride;
 use error::node;
 use revm::DatabaseRef;
 use revm::primitives::hardfork::SpecId;
-use serde::Serialize;
 use tora_core::chain_spec::DaFee;
 use tora_core::l1_fee::OracleReader;
 use tora_core::{ChainSpec, UserOperation};
@@ -51,21 +50,8 @@ pub const VERIFICATION_GAS_CEILING: u64 = 2_000_000;
 /// log2(CALL_GAS_CEILING / 64) ≈ 17 probes.
 pub const SEARCH_TOLERANCE: u64 = 64;
 
-/// What eth_estimateUserOperationGas answers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GasEstimate {
-    /// The least preVerificationGas the bundler accepts: the operation's shape plus, on OP Stack
-    /// chains, its L1 data fee in L2 gas.
-    pub pre_verification_gas: U256,
-    /// The validation gas `simulateHandleOp` measured, plus 50%.
-    pub verification_gas_limit: U128,
-    /// The least callGasLimit the search found to succeed, plus 10% and 5,000 gas.
-    pub call_gas_limit: U128,
-    /// With a paymaster: the verification estimate, at least the paymaster's limit in the request.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub paymaster_verification_gas_limit: Option<U128>,
-}
+/// What eth_estimateUserOperationGas answers (its wire type).
+pub use tora_core::rpc_api::bundler::GasEstimate;
 
 /// What an estimate cost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,6 @@
 //! then banned, so it cannot make the bundler waste simulations.
 
 use alloy::primitives::Address;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// ERC-7562 MIN_INCLUSION_RATE_DENOMINATOR (bundler value).
@@ -21,34 +20,7 @@ pub const SAME_UNSTAKED_ENTITY_MEMPOOL_COUNT: u64 = 10;
 /// ERC-7562 MAX_OPS_ALLOWED_UNSTAKED_ENTITY (UREP-020).
 pub(crate) const MAX_OPS_ALLOWED_UNSTAKED_ENTITY: u64 = 10_000;
 
-/// An entity's ERC-7562 reputation status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReputationStatus {
-    /// No limit from reputation.
-    Ok,
-    /// Limited to a few operations in the mempool and in each bundle.
-    Throttled,
-    /// Its operations are refused.
-    Banned,
-}
-
-/// One entity's record, in the shape debug_bundler_dumpReputation / setReputation use.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReputationEntry {
-    /// The entity.
-    pub address: Address,
-    /// opsSeen: operations naming it that the pool accepted (after the hourly decay).
-    #[serde(with = "alloy::serde::quantity")]
-    pub ops_seen: u64,
-    /// opsIncluded: its operations seen on chain, in any bundler's bundle (after the hourly decay).
-    #[serde(with = "alloy::serde::quantity")]
-    pub ops_included: u64,
-    /// Derived from the counters; ignored on input.
-    #[serde(default, skip_deserializing)]
-    pub status: Option<ReputationStatus>,
-}
+pub use tora_core::rpc_api::debug::{ReputationEntry, ReputationStatus};
 
 /// The opsSeen / opsIncluded counters of every entity with a record.
 #[derive(Default, Debug)]

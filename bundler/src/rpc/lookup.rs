@@ -3,12 +3,15 @@
 //! Works for bundles of any bundler, not only ours.
 
 use alloy::eips::BlockNumberOrTag;
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, U64};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{Filter, Log, TransactionReceipt};
 use alloy::sol_types::{SolCall, SolEvent};
-use serde_json::{Value, json};
 use tora_core::contracts::EntryPoint;
+use tora_core::rpc_api::Checksummed;
+use tora_core::rpc_api::bundler::{
+    OperationState, UserOperationByHash, UserOperationReceipt, UserOperationStatus,
+};
 use tora_core::{RpcError, UserOperation};
 
 /// How far back, in blocks, a hash is looked for: nodes cap `eth_getLogs` ranges.
@@ -36,30 +39,34 @@ async fn event_log(
 }
 
 /// `eth_getUserOperationReceipt`: null until the operation is in a block.
-pub async fn receipt(provider: &DynProvider, entry_point: Address, hash: B256) -> Result<Value, RpcError> {
+pub async fn receipt(
+    provider: &DynProvider,
+    entry_point: Address,
+    hash: B256,
+) -> Result<Option<UserOperationReceipt>, RpcError> {
     let Some(log) = event_log(provider, entry_point, hash).await? else {
-        return Ok(Value::Null);
+        return Ok(None);
     };
     let Some(tx) = log.transaction_hash else {
-        return Ok(Value::Null);
+        return Ok(None);
     };
     let Some(receipt) = provider.get_transaction_receipt(tx).await.map_err(node)? else {
-        return Ok(Value::Null);
+        return Ok(None);
     };
     let event = log.log_decode::<EntryPoint::UserOperationEvent>().map_err(node)?.inner.data;
     let (logs, reason) = own_logs(&receipt, entry_point, log.log_index);
-    Ok(json!({
-        "userOpHash": hash,
-        "entryPoint": entry_point.to_checksum(None),
-        "sender": event.sender,
-        "nonce": event.nonce,
-        "paymaster": event.paymaster,
-        "actualGasCost": event.actualGasCost,
-        "actualGasUsed": event.actualGasUsed,
-        "success": event.success,
-        "reason": reason,
-        "logs": logs,
-        "receipt": receipt,
+    Ok(Some(UserOperationReceipt {
+        user_op_hash: hash,
+        entry_point: Checksummed(entry_point),
+        sender: event.sender,
+        nonce: event.nonce,
+        paymaster: event.paymaster,
+        actual_gas_cost: event.actualGasCost,
+        actual_gas_used: event.actualGasUsed,
+        success: event.success,
+        reason,
+        logs,
+        receipt,
     }))
 }
 
@@ -98,34 +105,32 @@ pub async fn included_operation(
     entry_point: Address,
     chain_id: u64,
     hash: B256,
-) -> Result<Value, RpcError> {
+) -> Result<Option<UserOperationByHash>, RpcError> {
     let Some(log) = event_log(provider, entry_point, hash).await? else {
-        return Ok(Value::Null);
+        return Ok(None);
     };
     let Some(tx_hash) = log.transaction_hash else {
-        return Ok(Value::Null);
+        return Ok(None);
     };
     let Some(tx) = provider.get_transaction_by_hash(tx_hash).await.map_err(node)? else {
-        return Ok(Value::Null);
+        return Ok(None);
     };
     use alloy::consensus::Transaction;
     // A bundle sent through another contract has no handleOps input to decode.
     let Ok(call) = EntryPoint::handleOpsCall::abi_decode(tx.input()) else {
-        return Ok(Value::Null);
+        return Ok(None);
     };
     let found = call
         .ops
         .iter()
         .filter_map(|packed| UserOperation::unpack(packed).ok())
         .find(|op| op.hash(entry_point, chain_id) == hash);
-    Ok(found.map_or(Value::Null, |op| {
-        json!({
-            "userOperation": op,
-            "entryPoint": entry_point.to_checksum(None),
-            "blockNumber": log.block_number.map(|n| format!("{n:#x}")),
-            "blockHash": log.block_hash,
-            "transactionHash": tx_hash,
-        })
+    Ok(found.map(|op| UserOperationByHash {
+        user_operation: op,
+        entry_point: Checksummed(entry_point),
+        block_number: log.block_number.map(U64::from),
+        block_hash: log.block_hash,
+        transaction_hash: Some(tx_hash),
     }))
 }
 
@@ -136,21 +141,22 @@ pub async fn chain_status(
     provider: &DynProvider,
     entry_point: Address,
     hash: B256,
-) -> Result<Value, RpcError> {
+) -> Result<UserOperationStatus, RpcError> {
     let Some(log) = event_log(provider, entry_point, hash).await? else {
-        return Ok(json!({ "status": "unknown" }));
+        return Ok(UserOperationStatus::only(OperationState::Unknown));
     };
     let event = log.log_decode::<EntryPoint::UserOperationEvent>().map_err(node)?.inner.data;
-    let mut status = json!({
-        "status": if event.success { "included" } else { "failed" },
-        "transactionHash": log.transaction_hash,
-        "blockNumber": log.block_number.map(|n| format!("{n:#x}")),
-    });
+    let mut status = UserOperationStatus {
+        status: if event.success { OperationState::Included } else { OperationState::Failed },
+        transaction_hash: log.transaction_hash,
+        block_number: log.block_number.map(U64::from),
+        reason: None,
+    };
     if !event.success
         && let Some(tx) = log.transaction_hash
         && let Some(receipt) = provider.get_transaction_receipt(tx).await.map_err(node)?
     {
-        status["reason"] = json!(own_logs(&receipt, entry_point, log.log_index).1);
+        status.reason = Some(own_logs(&receipt, entry_point, log.log_index).1);
     }
     Ok(status)
 }

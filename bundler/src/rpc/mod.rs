@@ -11,13 +11,19 @@ use crate::builder::Builder;
 use crate::estimation::Estimator;
 use crate::pool::Mempool;
 use crate::validation::{ValidationSettings, Validator, Wei};
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256, U64};
 use alloy::providers::{DynProvider, Provider};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
+use tora_core::rpc_api::bundler::{
+    ChainId, EstimateUserOperationGas, GetUserOperationByHash, GetUserOperationGasPrice,
+    GetUserOperationReceipt, GetUserOperationStatus, SendUserOperation, SupportedEntryPoints,
+};
+use tora_core::rpc_api::{Checksummed, Method};
+use tora_core::strict_hex::Hex;
 use tora_core::{ErrorCode, RpcError};
-use tora_jsonrpc::{CallMeta, Params, READY_WITHIN, RpcService};
+use tora_jsonrpc::{CallMeta, Params, READY_WITHIN, RpcService, answer, encode};
 
 /// Everything the handlers reach; one per EntryPoint.
 pub struct BundlerRpc<P> {
@@ -59,6 +65,14 @@ impl From<&ValidationSettings> for StakeRule {
     }
 }
 
+/// The userOpHash parameter of the lookup methods, in the reference bundler's words when it is
+/// not a 0x-prefixed 32-byte hash.
+fn user_op_hash<M: Method<Params = (Hex<B256>,)>>(params: Params) -> Result<B256, RpcError> {
+    let (Hex(hash),) =
+        params.of::<M>().map_err(|_| RpcError::invalid_params("Missing/invalid userOpHash"))?;
+    Ok(hash)
+}
+
 fn method_not_found(method: &str) -> RpcError {
     RpcError::new(ErrorCode::MethodNotFound, format!("method {method} does not exist"))
 }
@@ -79,16 +93,42 @@ impl<P: Mempool> BundlerRpc<P> {
 impl<P: Mempool> RpcService for BundlerRpc<P> {
     async fn call(&self, _meta: &CallMeta, method: &str, params: Params) -> Result<Value, RpcError> {
         match method {
-            "eth_chainId" => params.none().map(|()| Value::String(format!("{:#x}", self.chain_id))),
-            "eth_supportedEntryPoints" => {
-                params.none().map(|()| serde_json::json!([self.entry_point.to_checksum(None)]))
+            ChainId::NAME => {
+                answer::<ChainId, _, _>(params, |()| async { Ok(U64::from(self.chain_id)) }).await
             }
-            "eth_sendUserOperation" => self.send_user_operation(params).await,
-            "eth_getUserOperationByHash" => self.user_operation_by_hash(params).await,
-            "eth_getUserOperationReceipt" => self.user_operation_receipt(params).await,
-            "eth_estimateUserOperationGas" => self.estimate_user_operation_gas(params).await,
-            "tora_getUserOperationStatus" => self.user_operation_status(params).await,
-            "tora_getUserOperationGasPrice" => self.user_operation_gas_price(params).await,
+            SupportedEntryPoints::NAME => {
+                answer::<SupportedEntryPoints, _, _>(params, |()| async {
+                    Ok(vec![Checksummed(self.entry_point)])
+                })
+                .await
+            }
+            SendUserOperation::NAME => {
+                answer::<SendUserOperation, _, _>(params, |(op, ep)| self.send_user_operation(op.0, ep.0))
+                    .await
+            }
+            EstimateUserOperationGas::NAME => {
+                answer::<EstimateUserOperationGas, _, _>(params, |(op, ep, overrides)| {
+                    self.estimate_user_operation_gas(op.0, ep.0, overrides)
+                })
+                .await
+            }
+            GetUserOperationByHash::NAME => {
+                let hash = user_op_hash::<GetUserOperationByHash>(params)?;
+                encode::<GetUserOperationByHash>(self.user_operation_by_hash(hash).await?)
+            }
+            GetUserOperationReceipt::NAME => {
+                let hash = user_op_hash::<GetUserOperationReceipt>(params)?;
+                encode::<GetUserOperationReceipt>(
+                    lookup::receipt(&self.provider, self.entry_point, hash).await?,
+                )
+            }
+            GetUserOperationStatus::NAME => {
+                let hash = user_op_hash::<GetUserOperationStatus>(params)?;
+                encode::<GetUserOperationStatus>(self.user_operation_status(hash).await?)
+            }
+            GetUserOperationGasPrice::NAME => {
+                answer::<GetUserOperationGasPrice, _, _>(params, |()| self.user_operation_gas_price()).await
+            }
             m if m.starts_with("debug_bundler_") && self.debug_api => self.debug(m, params).await,
             _ => Err(method_not_found(method)),
         }
@@ -102,5 +142,30 @@ impl<P: Mempool> RpcService for BundlerRpc<P> {
             .map_err(|_| "node did not answer".to_owned())?
             .map(|_| ())
             .map_err(|e| format!("node: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tora_core::rpc_api::bundler::GetUserOperationReceipt;
+
+    #[test]
+    fn a_hash_param_must_be_a_prefixed_32_byte_hash() {
+        let hash = B256::repeat_byte(7);
+        let read = |params| user_op_hash::<GetUserOperationReceipt>(Params(params));
+        assert_eq!(read(serde_json::json!([hash])).unwrap(), hash);
+        for bad in [
+            serde_json::json!([""]),
+            serde_json::json!([format!("{hash:x}")]),
+            serde_json::json!([]),
+            serde_json::json!(["0x12"]),
+        ] {
+            let err = read(bad).unwrap_err();
+            assert_eq!(
+                (err.code, err.message.as_str()),
+                (ErrorCode::InvalidParams, "Missing/invalid userOpHash")
+            );
+        }
     }
 }

@@ -1,10 +1,11 @@
 //! The in-process verdict equals the node's own run of the same simulation (`eth_call` with
 //! the EntryPoint's code overridden by EntryPointSimulations), to the gas unit.
 
-use crate::common::{Harness, token_quote_op, wallet_ready_for_token_quotes};
+use crate::common::ValidationHarness;
 use alloy::primitives::Bytes;
 use tora_bundler::ValidationOutcome;
 use tora_bundler::evm::ValidationResult;
+use tora_devnet::harness::tora;
 use tora_devnet::keys;
 
 fn assert_same(outcome: &ValidationOutcome, node: &ValidationResult) {
@@ -19,24 +20,24 @@ fn assert_same(outcome: &ValidationOutcome, node: &ValidationResult) {
 
 #[tokio::test]
 async fn first_op_matches_the_nodes_simulation() {
-    let h = Harness::start().await;
-    let wallet = h.new_wallet(3).await;
-    let op = h.first_op(&wallet, Bytes::new()).await;
+    let v = ValidationHarness::start().await;
+    let wallet = v.h.funded_wallet(3).await;
+    let op = v.h.first_op(&wallet, Bytes::new()).await;
 
-    let outcome = h.validator.validate(&op).await.unwrap();
-    let node = h.eth_call_simulation(&op, outcome.block_number).await;
+    let outcome = v.validator.validate(&op).await.unwrap();
+    let node = v.eth_call_simulation(&op, outcome.block_number).await;
     assert_same(&outcome, &node);
     assert_eq!(outcome.factory.unwrap().stake.0, node.factoryInfo.stake);
 }
 
 #[tokio::test]
 async fn paymaster_op_matches_the_nodes_simulation() {
-    let h = Harness::start().await;
-    let wallet = wallet_ready_for_token_quotes(&h).await;
-    let (op, _) = token_quote_op(&h, &wallet, keys::PAYMASTER_SIGNER).await;
+    let v = ValidationHarness::start().await;
+    let wallet = v.h.wallet_paying_in_tora(7).await;
+    let (op, _) = v.h.token_quote_op(&wallet, tora(100), keys::PAYMASTER_SIGNER).await;
 
-    let outcome = h.validator.validate(&op).await.unwrap();
-    let node = h.eth_call_simulation(&op, outcome.block_number).await;
+    let outcome = v.validator.validate(&op).await.unwrap();
+    let node = v.eth_call_simulation(&op, outcome.block_number).await;
     assert_same(&outcome, &node);
     let paymaster = outcome.paymaster.unwrap();
     assert_eq!(paymaster.stake.0, node.paymasterInfo.stake);

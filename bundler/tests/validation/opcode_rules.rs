@@ -1,8 +1,7 @@
 //! Account-side rule breakers: one `RuleBreakingAccount` mode per test, each with the
 //! ERC-4337 code and ERC-7562 rule it must be refused with.
 
-use crate::common::{Harness, code_and_rule, mode};
-use alloy::providers::Provider;
+use crate::common::{ValidationHarness, code_and_rule, mode};
 use revm::bytecode::opcode;
 use tora_bundler::ValidationError;
 use tora_bundler::validation::{Phase, Violation};
@@ -10,9 +9,9 @@ use tora_core::ErrorCode;
 
 /// The rule and opcode an opcode violation names, checking it is the account's own code.
 async fn banned_opcode(m: u8) -> (&'static str, u8) {
-    let h = Harness::start().await;
-    let account = h.rule_account().await;
-    match h.validate_mode(account, m).await {
+    let v = ValidationHarness::start().await;
+    let account = v.rule_account().await;
+    match v.validate_mode(account, m).await {
         Err(err @ ValidationError::Rule(Violation::Opcode { .. })) => {
             assert_eq!(tora_core::RpcError::from(&err).code, ErrorCode::BannedOpcode);
             let ValidationError::Rule(Violation::Opcode { rule, phase, contract, opcode }) = err else {
@@ -27,16 +26,16 @@ async fn banned_opcode(m: u8) -> (&'static str, u8) {
 }
 
 async fn verdict(m: u8) -> (ErrorCode, String) {
-    let h = Harness::start().await;
-    let account = h.rule_account().await;
-    code_and_rule(h.validate_mode(account, m).await)
+    let v = ValidationHarness::start().await;
+    let account = v.rule_account().await;
+    code_and_rule(v.validate_mode(account, m).await)
 }
 
 #[tokio::test]
 async fn account_following_the_rules_passes() {
-    let h = Harness::start().await;
-    let account = h.rule_account().await;
-    let outcome = h.validate_mode(account, mode::GOOD).await.expect("valid");
+    let v = ValidationHarness::start().await;
+    let account = v.rule_account().await;
+    let outcome = v.validate_mode(account, mode::GOOD).await.expect("valid");
     // STO-010: the account's own storage (its counter) is allowed and recorded.
     assert!(outcome.storage.contains_key(&account));
 }
@@ -89,25 +88,25 @@ async fn a_precompile_outside_the_allowlist_is_banned() {
 #[tokio::test]
 async fn running_the_entry_points_code_by_delegatecall_is_banned() {
     // The call's target is the account itself: only its code address says EntryPoint.
-    let h = Harness::start().await;
-    let account = h.rule_account().await;
-    let err = h.validate_mode(account, mode::DELEGATECALL_ENTRY_POINT).await.unwrap_err();
+    let v = ValidationHarness::start().await;
+    let account = v.rule_account().await;
+    let err = v.validate_mode(account, mode::DELEGATECALL_ENTRY_POINT).await.unwrap_err();
     assert_eq!(code_and_rule(Err(err)), (ErrorCode::BannedOpcode, "OP-054".into()));
 }
 
 #[tokio::test]
 async fn a_valid_after_in_the_future_is_out_of_time_range() {
-    let h = Harness::start().await;
-    let account = h.rule_account().await;
-    let now = h.deployer.get_block(alloy::eips::BlockId::latest()).await.unwrap().unwrap().header.timestamp;
+    let v = ValidationHarness::start().await;
+    let account = v.rule_account().await;
+    let now = v.h.now().await;
     // 10 s ahead: within the 30 s margin that validUntil gets, but ERC-4337 wants
     // validAfter <= block.timestamp, or handleOps refuses it (AA22) and blames the account.
     let soon = (now + 10).to_be_bytes();
-    let err = h.validate_mode_with(account, mode::VALID_AFTER, &soon[2..]).await.unwrap_err();
+    let err = v.validate_mode_with(account, mode::VALID_AFTER, &soon[2..]).await.unwrap_err();
     assert_eq!(code_and_rule(Err(err)), (ErrorCode::OutOfTimeRange, String::new()));
     // Already valid: passes.
     let past = (now - 1).to_be_bytes();
-    h.validate_mode_with(account, mode::VALID_AFTER, &past[2..]).await.expect("valid since a second ago");
+    v.validate_mode_with(account, mode::VALID_AFTER, &past[2..]).await.expect("valid since a second ago");
 }
 
 /// The 160-byte RIP-7212 input (hash, r, s, x, y) of a valid secp256r1 signature.
@@ -126,32 +125,32 @@ fn p256_input() -> Vec<u8> {
 async fn p256_verify_is_allowed_and_answered_only_where_the_chain_has_it() {
     // Off (the dev chain spec): 0x100 is an empty account in the simulation, as on such a
     // chain, so the account's own check fails first (the rule, OP-062, is pinned in rules.rs).
-    let h = Harness::start().await;
-    let account = h.rule_account().await;
-    let err = h.validate_mode_with(account, mode::P256_VERIFY, &p256_input()).await.unwrap_err();
+    let v = ValidationHarness::start().await;
+    let account = v.rule_account().await;
+    let err = v.validate_mode_with(account, mode::P256_VERIFY, &p256_input()).await.unwrap_err();
     assert!(err.to_string().contains("P256 signature invalid"), "{err}");
     // On (as on opBNB and Tensora): allowed, and the simulation runs the precompile, so the
     // account sees a valid signature (revm's Prague set has no 0x100 of its own).
-    let h = Harness::start_with(tora_bundler::ValidationSettings {
+    let v = ValidationHarness::start_with(tora_bundler::ValidationSettings {
         head_max_age: std::time::Duration::ZERO,
         p256_precompile: true,
         ..Default::default()
     })
     .await;
-    let account = h.rule_account().await;
-    h.validate_mode_with(account, mode::P256_VERIFY, &p256_input()).await.expect("P256VERIFY answers 1");
+    let account = v.rule_account().await;
+    v.validate_mode_with(account, mode::P256_VERIFY, &p256_input()).await.expect("P256VERIFY answers 1");
     // A wrong signature is the account's revert, not a rule.
     let mut wrong = p256_input();
     wrong[0] ^= 1;
-    let err = h.validate_mode_with(account, mode::P256_VERIFY, &wrong).await.unwrap_err();
+    let err = v.validate_mode_with(account, mode::P256_VERIFY, &wrong).await.unwrap_err();
     assert!(err.to_string().contains("P256 signature invalid"), "{err}");
 }
 
 #[tokio::test]
 async fn transient_storage_of_the_account_is_allowed() {
-    let h = Harness::start().await;
-    let account = h.rule_account().await;
-    h.validate_mode(account, mode::OWN_TRANSIENT)
+    let v = ValidationHarness::start().await;
+    let account = v.rule_account().await;
+    v.validate_mode(account, mode::OWN_TRANSIENT)
         .await
         .expect("OP-070 treats the account's own transient storage as its storage (STO-010)");
 }

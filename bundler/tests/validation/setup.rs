@@ -1,8 +1,8 @@
 //! Connecting the validator: it refuses a node that is not the chain it was configured for.
 
-use crate::common::Harness;
 use tora_bundler::{ValidationError, ValidationSettings, Validator};
 use tora_core::ChainSpec;
+use tora_devnet::harness::Harness;
 
 #[tokio::test]
 async fn validator_refuses_a_node_of_another_chain() {

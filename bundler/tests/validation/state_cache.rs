@@ -1,20 +1,21 @@
 //! The block state cache filled in JSON-RPC batches: what a batch fetched is what the node
 //! says, and reading it afterwards costs no node call.
 
-use crate::common::{Harness, ether};
 use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use revm::DatabaseRef;
 use std::collections::HashMap;
 use tora_bundler::evm::state::{BlockCache, CodeCache, RpcState};
 use tora_bundler::evm::{ChainReads, PinnedBlock};
+use tora_core::ENTRY_POINT_V07;
+use tora_devnet::harness::{Harness, ether};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prefetch_larger_than_one_batch_fills_the_cache_with_the_nodes_answers() {
     let h = Harness::start().await;
     let funded = Address::repeat_byte(0x5a);
     h.fund(funded, ether(3)).await;
-    let entry_point = h.validator.entry_point();
+    let entry_point = ENTRY_POINT_V07;
     let block = PinnedBlock::latest(&h.deployer).await.unwrap();
 
     // 400 accounts (1,200 calls) and 30 slots: more than one batch of 1,000 calls.

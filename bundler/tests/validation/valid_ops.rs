@@ -1,22 +1,23 @@
 //! Operations that follow every rule pass, and the outcome carries what the mempool needs.
 
-use crate::common::{Harness, token_quote_op, wallet_ready_for_token_quotes};
+use crate::common::ValidationHarness;
 use alloy::primitives::{Bytes, U256};
+use tora_devnet::harness::tora;
 use tora_devnet::keys;
 
 #[tokio::test]
 async fn first_op_with_init_code_passes() {
-    let h = Harness::start().await;
-    let wallet = h.new_wallet(1).await;
-    let op = h.first_op(&wallet, Bytes::new()).await;
+    let v = ValidationHarness::start().await;
+    let wallet = v.h.funded_wallet(1).await;
+    let op = v.h.first_op(&wallet, Bytes::new()).await;
 
-    let outcome = h.validator.validate(&op).await.expect("valid first op");
+    let outcome = v.validator.validate(&op).await.expect("valid first op");
     eprintln!(
         "first op: {:?}, {} node calls in {} round trips",
         outcome.elapsed, outcome.rpc_calls, outcome.rpc_round_trips
     );
 
-    assert_eq!(outcome.user_op_hash, op.hash(h.validator.entry_point(), h.chain_id));
+    assert_eq!(outcome.user_op_hash, op.hash(v.validator.entry_point(), v.h.chain_id));
     assert_eq!(outcome.prefund.0, op.max_cost_wei());
     assert_eq!(outcome.time_range.valid_after, 0);
     assert_eq!(outcome.time_range.valid_until, None);
@@ -33,29 +34,29 @@ async fn first_op_with_init_code_passes() {
     assert!(outcome.pre_op_gas > U256::ZERO);
 
     // The verdict holds on chain: the EntryPoint accepts the same operation.
-    h.handle_ops(&[op]).await;
+    v.h.handle_ops(&[op]).await.expect("the EntryPoint accepts it");
 }
 
 #[tokio::test]
 async fn simple_account_first_op_passes() {
-    let h = Harness::start().await;
-    let factory = h.contracts().simple_account_factory;
-    let wallet = h.new_wallet_of(factory, 1).await;
-    let op = h.first_op(&wallet, Bytes::new()).await;
-    let outcome = h.validator.validate(&op).await.expect("valid first op");
+    let v = ValidationHarness::start().await;
+    let factory = v.h.contracts().simple_account_factory;
+    let wallet = v.h.funded_wallet_of(factory, 1).await;
+    let op = v.h.first_op(&wallet, Bytes::new()).await;
+    let outcome = v.validator.validate(&op).await.expect("valid first op");
     assert_eq!(outcome.factory.unwrap().address, factory);
     assert!(!outcome.factory.unwrap().staked, "the npm SimpleAccountFactory is not staked");
-    h.handle_ops(&[op]).await;
+    v.h.handle_ops(&[op]).await.expect("the EntryPoint accepts it");
 }
 
 #[tokio::test]
 async fn validation_at_the_same_block_reuses_cached_state() {
-    let h = Harness::start().await;
-    let wallet = h.new_wallet(2).await;
-    let op = h.first_op(&wallet, Bytes::new()).await;
+    let v = ValidationHarness::start().await;
+    let wallet = v.h.funded_wallet(2).await;
+    let op = v.h.first_op(&wallet, Bytes::new()).await;
 
-    let first = h.validator.validate(&op).await.unwrap();
-    let second = h.validator.validate(&op).await.unwrap();
+    let first = v.validator.validate(&op).await.unwrap();
+    let second = v.validator.validate(&op).await.unwrap();
     eprintln!(
         "cold: {:?} / {} node calls; warm: {:?} / {} node calls",
         first.elapsed, first.rpc_calls, second.elapsed, second.rpc_calls
@@ -71,66 +72,66 @@ async fn validation_at_the_same_block_reuses_cached_state() {
 
 #[tokio::test]
 async fn token_quote_from_staked_paymaster_passes() {
-    let h = Harness::start().await;
-    let wallet = wallet_ready_for_token_quotes(&h).await;
-    let (op, quote) = token_quote_op(&h, &wallet, keys::PAYMASTER_SIGNER).await;
+    let v = ValidationHarness::start().await;
+    let wallet = v.h.wallet_paying_in_tora(7).await;
+    let (op, quote) = v.h.token_quote_op(&wallet, tora(100), keys::PAYMASTER_SIGNER).await;
 
-    let outcome = h.validator.validate(&op).await.expect("valid paymaster op");
+    let outcome = v.validator.validate(&op).await.expect("valid paymaster op");
     eprintln!(
         "paymaster op: {:?}, {} node calls in {} round trips",
         outcome.elapsed, outcome.rpc_calls, outcome.rpc_round_trips
     );
 
     let paymaster = outcome.paymaster.expect("paymaster info");
-    assert_eq!(paymaster.address, h.contracts().paymaster);
+    assert_eq!(paymaster.address, v.h.contracts().paymaster);
     assert!(paymaster.staked, "the devnet stakes the paymaster");
     assert!(outcome.factory.is_none());
     assert_eq!(outcome.time_range.valid_until, Some(quote.valid_until));
     assert!(!outcome.paymaster_context.is_empty());
     // TORA balances of the sender and the paymaster are associated storage in TORA.
-    assert!(outcome.associated_storage.contains(&h.contracts().tora));
+    assert!(outcome.associated_storage.contains(&v.h.contracts().tora));
 
-    h.handle_ops(&[op]).await;
+    v.h.handle_ops(&[op]).await.expect("the EntryPoint accepts it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_validations_share_one_validator_and_agree() {
-    let h = Harness::start().await;
-    let first = h.new_wallet(4).await;
-    let second = h.new_wallet(5).await;
-    let op_a = h.first_op(&first, Bytes::new()).await;
-    let op_b = h.first_op(&second, Bytes::new()).await;
+    let v = ValidationHarness::start().await;
+    let first = v.h.funded_wallet(4).await;
+    let second = v.h.funded_wallet(5).await;
+    let op_a = v.h.first_op(&first, Bytes::new()).await;
+    let op_b = v.h.first_op(&second, Bytes::new()).await;
 
     // Both EVMs run at once on blocking threads, filling the same block cache.
-    let (a, b) = tokio::join!(h.validator.validate(&op_a), h.validator.validate(&op_b));
+    let (a, b) = tokio::join!(v.validator.validate(&op_a), v.validator.validate(&op_b));
     let (a, b) = (a.expect("first valid"), b.expect("second valid"));
     assert_eq!(a.block_hash, b.block_hash);
     // Same factory, same code path: the same gas, whichever filled the cache first.
     assert_eq!(a.pre_op_gas, b.pre_op_gas);
-    let again = h.validator.validate(&op_a).await.unwrap();
+    let again = v.validator.validate(&op_a).await.unwrap();
     assert_eq!(again.pre_op_gas, a.pre_op_gas);
     assert_eq!(again.rpc_calls, 1);
 }
 
 /// A validator that keeps its head for the whole test: what it caches and predicts is then
 /// the same on every run.
-async fn harness_with_a_lasting_head() -> Harness {
+async fn harness_with_a_lasting_head() -> ValidationHarness {
     let settings = tora_bundler::ValidationSettings {
         head_max_age: std::time::Duration::from_secs(3_600),
         ..Default::default()
     };
-    Harness::start_with(settings).await
+    ValidationHarness::start_with(settings).await
 }
 
 #[tokio::test]
 async fn a_second_sender_of_the_same_shape_is_validated_in_one_round_trip() {
-    let h = harness_with_a_lasting_head().await;
-    let (first, second) = (h.new_wallet(21).await, h.new_wallet(22).await);
-    let op_a = h.first_op(&first, Bytes::new()).await;
-    let op_b = h.first_op(&second, Bytes::new()).await;
+    let v = harness_with_a_lasting_head().await;
+    let (first, second) = (v.h.funded_wallet(21).await, v.h.funded_wallet(22).await);
+    let op_a = v.h.first_op(&first, Bytes::new()).await;
+    let op_b = v.h.first_op(&second, Bytes::new()).await;
 
-    let a = h.validator.validate(&op_a).await.expect("first valid");
-    let b = h.validator.validate(&op_b).await.expect("second valid");
+    let a = v.validator.validate(&op_a).await.expect("first valid");
+    let b = v.validator.validate(&op_b).await.expect("second valid");
     eprintln!(
         "learning: {} calls / {} round trips; predicted: {} calls / {} round trips",
         a.rpc_calls, a.rpc_round_trips, b.rpc_calls, b.rpc_round_trips
@@ -142,19 +143,19 @@ async fn a_second_sender_of_the_same_shape_is_validated_in_one_round_trip() {
     assert_eq!(b.rpc_round_trips, 1);
     assert!(b.rpc_calls >= 3, "at least the new sender's balance, nonce and code");
     assert_eq!(a.pre_op_gas, b.pre_op_gas);
-    h.handle_ops(&[op_a, op_b]).await;
+    v.h.handle_ops(&[op_a, op_b]).await.expect("the EntryPoint accepts it");
 }
 
 #[tokio::test]
 async fn a_rejection_on_a_cached_head_is_retried_on_the_latest_block() {
-    let h = harness_with_a_lasting_head().await;
-    let early = h.new_wallet(23).await;
-    let pinned = h.validator.validate(&h.first_op(&early, Bytes::new()).await).await.unwrap();
+    let v = harness_with_a_lasting_head().await;
+    let early = v.h.funded_wallet(23).await;
+    let pinned = v.validator.validate(&v.h.first_op(&early, Bytes::new()).await).await.unwrap();
 
     // Funded after the head was cached: on that head the new wallet cannot pay its prefund.
-    let late = h.new_wallet(24).await;
-    let op = h.first_op(&late, Bytes::new()).await;
-    let outcome = h.validator.validate(&op).await.expect("valid at the latest block");
+    let late = v.h.funded_wallet(24).await;
+    let op = v.h.first_op(&late, Bytes::new()).await;
+    let outcome = v.validator.validate(&op).await.expect("valid at the latest block");
     assert!(outcome.block_number > pinned.block_number, "validated again on a newer block");
-    h.handle_ops(&[op]).await;
+    v.h.handle_ops(&[op]).await.expect("the EntryPoint accepts it");
 }

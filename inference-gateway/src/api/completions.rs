@@ -1,12 +1,8 @@
-//! `POST /v1/completions` and `POST /v1/chat/completions`: validate, tokenize, take a queue
-//! place, check the voucher and hold the largest possible price (prompt + max_tokens),
-//! generate, charge the exact price, answer (whole, or as server-sent events).
+//! `POST /v1/completions` and `POST /v1/chat/completions`: validate, tokenize, run a paid
+//! generation (`crate::generation`: the worst case held, then the exact price charged), answer
+//! whole or as server-sent events.
 //!
-//! Payment: a completion's length is unknown upfront, so the voucher must make room for
-//! prompt + max_tokens at the price per token, and that much is held while it runs. When it
-//! ends (at max_tokens, a stop sequence or the end of the reply) the payer is charged exactly
-//! prompt + generated tokens, and the rest of the room carries over to its next call. A
-//! streamed answer is charged when the stream ends; a client that leaves pays for what was
+//! A streamed answer is charged when the stream ends; a client that leaves pays for what was
 //! generated until then. The headers `x-tora-charged` and `x-tora-cumulative-amount` carry
 //! the charge of a whole answer; a stream announces the hold in `x-tora-held` and carries the
 //! charge in its last chunk (`tora_charge`), next to `usage`.
@@ -24,13 +20,11 @@ use tokio::sync::mpsc;
 
 use super::embeddings::{charge_headers, decimal_header, voucher};
 use super::json::ApiJson;
-use super::stop::Finish;
-use super::stop::TextAssembler;
 use super::{ApiError, Gateway};
-use crate::models::llama::worker::{Generated, MAX_COMPLETION_TOKENS, TEXT_MODEL_ID, TextModel};
+use crate::generation::{Job, PaidGeneration};
+use crate::models::llama::worker::{MAX_COMPLETION_TOKENS, TEXT_MODEL_ID, TextModel};
 use crate::models::llama::{ChatMessage, Sampling};
-use crate::payment::{Charge, PaymentError, PricePerToken, Reservation, VoucherStore};
-use tora_core::money::ToraUnits;
+use crate::payment::{Charge, PricePerToken, VoucherStore};
 
 /// What the text routes share: the embeddings gateway (its cashier and voucher store, so both
 /// models draw on one cumulative voucher per payer) and the text model.
@@ -41,12 +35,6 @@ pub struct TextState<S> {
     pub model: Arc<TextModel>,
     /// What a token of the text model costs (prompt and generated alike).
     pub price: PricePerToken,
-}
-
-impl<S> TextState<S> {
-    fn price(&self, tokens: usize) -> Result<ToraUnits, PaymentError> {
-        self.price.price(tokens as u64).ok_or(PaymentError::Overflow)
-    }
 }
 
 #[derive(Deserialize)]
@@ -102,12 +90,9 @@ pub(crate) struct ChatRequest {
 /// OpenAI's default when max_tokens is absent (completions API).
 const DEFAULT_MAX_TOKENS: usize = 16;
 
-/// A request checked and ready to run.
-struct Job {
-    prompt: Vec<u32>,
-    max_tokens: usize,
-    sampling: Sampling,
-    stops: Vec<String>,
+/// A request checked and ready to run: what to generate, and how to answer.
+struct Checked {
+    job: Job,
     stream: bool,
 }
 
@@ -122,7 +107,7 @@ impl Options {
         self.truncate.then(|| model.max_context().saturating_sub(self.max_tokens()))
     }
 
-    fn check(self, model: &TextModel, prompt: Vec<u32>) -> Result<Job, ApiError> {
+    fn check(self, model: &TextModel, prompt: Vec<u32>) -> Result<Checked, ApiError> {
         if self.model != TEXT_MODEL_ID {
             return Err(ApiError::ModelNotFound(self.model));
         }
@@ -161,11 +146,8 @@ impl Options {
         }
         // Without a seed each call draws differently; with one, the same request repeats.
         let seed = self.seed.unwrap_or_else(|| tora_core::clock::unix_nanos() as u64);
-        Ok(Job {
-            prompt,
-            max_tokens,
-            sampling: Sampling { temperature, top_p, seed },
-            stops,
+        Ok(Checked {
+            job: Job { prompt, max_tokens, sampling: Sampling { temperature, top_p, seed }, stops },
             stream: self.stream,
         })
     }
@@ -189,8 +171,8 @@ pub(crate) async fn completion<S: VoucherStore>(
         // The end of a prompt is what the completion continues: drop its beginning.
         ids.drain(..ids.len().saturating_sub(room));
     }
-    let job = request.options.check(&state.model, ids)?;
-    run(&state, &headers, job, Kind::Completion).await
+    let checked = request.options.check(&state.model, ids)?;
+    run(state, &headers, checked, Kind::Completion).await
 }
 
 pub(crate) async fn chat<S: VoucherStore>(
@@ -225,8 +207,8 @@ pub(crate) async fn chat<S: VoucherStore>(
             ids = render(&messages)?;
         }
     }
-    let job = request.options.check(&state.model, ids)?;
-    run(&state, &headers, job, Kind::Chat).await
+    let checked = request.options.check(&state.model, ids)?;
+    run(state, &headers, checked, Kind::Chat).await
 }
 
 #[derive(Clone, Copy)]
@@ -329,44 +311,30 @@ fn created() -> u64 {
 }
 
 async fn run<S: VoucherStore>(
-    state: &TextState<S>,
+    state: Arc<TextState<S>>,
     headers: &HeaderMap,
-    job: Job,
+    Checked { job, stream: streamed }: Checked,
     kind: Kind,
 ) -> Result<Response, ApiError> {
     let voucher = voucher(headers)?;
-    let cashier = &state.gateway.cashier;
-    let prompt_tokens = job.prompt.len();
-    let most = state.price(prompt_tokens + job.max_tokens)?;
-    let slot = state.model.reserve()?;
-    let reservation = cashier.authorize(voucher, most).await?;
-    let generation = Generation {
-        state: TextState { gateway: state.gateway.clone(), model: state.model.clone(), price: state.price },
-        tokens: state.model.start(slot, job.prompt, job.max_tokens, job.sampling),
-        text: TextAssembler::new(job.stops),
-        prompt_tokens,
-        reservation,
-    };
+    let generation =
+        PaidGeneration::start(&state.gateway.cashier, &state.model, state.price, voucher, job).await?;
     let (id, created) = (response_id(), created());
 
-    if !job.stream {
+    if !streamed {
         // In a task of its own, so that a client that leaves mid-call still pays for what ran.
-        let (mut text, charge) = tokio::spawn(generation.run(false, |_| true))
+        let done = tokio::spawn(async move { generation.whole(&state.gateway.cashier).await })
             .await
-            .map_err(|e| ApiError::Internal(format!("the generation task failed: {e}")))?;
-        let charge = charge?;
-        text.finish_length();
-        let used = text.generated();
-        let mut headers = charge_headers(&charge);
-        headers.insert("x-tora-used", decimal_header(charge.price.0));
-        let finish = text.finish.map(Finish::as_str);
+            .map_err(|e| ApiError::Internal(format!("the generation task failed: {e}")))??;
+        let mut headers = charge_headers(&done.charge);
+        headers.insert("x-tora-used", decimal_header(done.charge.price.0));
         let body = CompletionResponse {
             id: &id,
             object: kind.object(false),
             created,
             model: TEXT_MODEL_ID,
-            choices: [kind.choice(text.text(), finish, false)],
-            usage: Some(usage(prompt_tokens, used)),
+            choices: [kind.choice(&done.text, Some(done.finish.as_str()), false)],
+            usage: Some(usage(done.prompt_tokens, done.generated)),
             tora_charge: None,
         };
         return Ok((headers, Json(body)).into_response());
@@ -375,7 +343,7 @@ async fn run<S: VoucherStore>(
     // Streaming: the worst case is held before the first byte (the headers say how much);
     // the exact charge comes in the last chunk, with usage.
     let mut headers = HeaderMap::new();
-    headers.insert("x-tora-held", decimal_header(most.0));
+    headers.insert("x-tora-held", decimal_header(generation.held().0));
     // Room for every event a generation can make, so sending never waits on a slow reader.
     let (events, stream) = mpsc::channel::<Event>(MAX_COMPLETION_TOKENS + 4);
     tokio::spawn(async move {
@@ -400,97 +368,26 @@ async fn run<S: VoucherStore>(
             };
             let _ = events.send(chunk(first, None)).await;
         }
-        let (mut text, charge) = generation
-            .run(true, |delta| {
+        let done = generation
+            .stream(&state.gateway.cashier, |delta| {
                 delta.is_empty() || events.try_send(chunk(kind.choice(delta, None, true), None)).is_ok()
             })
             .await;
-        let charge = match charge {
-            Ok(charge) => charge,
+        let done = match done {
+            Ok(done) => done,
             Err(e) => {
-                let error = json!({ "error": { "message": e.to_string(), "type": "server_error" } });
+                let message = ApiError::from(e).to_string();
+                let error = json!({ "error": { "message": message, "type": "server_error" } });
                 let _ = events.send(Event::default().data(error.to_string())).await;
                 return;
             }
         };
-        let tail = text.finish_length();
-        let finish = text.finish.map(Finish::as_str);
-        let extra = (usage(prompt_tokens, text.generated()), ChargeBody::from(&charge));
-        let _ = events.send(chunk(kind.choice(&tail, finish, true), Some(extra))).await;
+        let finish = Some(done.finish.as_str());
+        let extra = (usage(done.prompt_tokens, done.generated), ChargeBody::from(&done.charge));
+        let _ = events.send(chunk(kind.choice(&done.tail, finish, true), Some(extra))).await;
         let _ = events.send(Event::default().data("[DONE]")).await;
     });
     Ok((headers, Sse::new(EventStream(stream))).into_response())
-}
-
-/// One completion from its first token to its charge.
-struct Generation<S> {
-    state: TextState<S>,
-    tokens: mpsc::Receiver<Generated>,
-    text: TextAssembler,
-    prompt_tokens: usize,
-    reservation: Reservation,
-}
-
-impl<S: VoucherStore> Generation<S> {
-    /// Generates to the end (or until `emit` says nobody listens), then settles the hold at
-    /// the exact price of prompt + generated tokens. A failed generation is charged what was
-    /// `streamed` out before it failed, and nothing when the answer was to come whole.
-    async fn run(
-        mut self,
-        streamed: bool,
-        emit: impl FnMut(&str) -> bool,
-    ) -> (TextAssembler, Result<Charge, ApiError>) {
-        let cashier = &self.state.gateway.cashier;
-        let failure = match collect(&self.state.model, &mut self.tokens, &mut self.text, emit).await {
-            Ok(()) => None,
-            Err(e) if !streamed => {
-                cashier.release(self.reservation).await;
-                return (self.text, Err(e));
-            }
-            Err(e) => Some(e),
-        };
-        let tokens = self.prompt_tokens + self.text.generated();
-        // Never above the hold, which the store enforces as well.
-        let held = self.reservation.held();
-        let exact = self.state.price(tokens).unwrap_or(held).min(held);
-        let charge = cashier.settle(self.reservation, exact).await.map_err(ApiError::from);
-        if let Ok(charge) = &charge {
-            super::metrics::charged(TEXT_MODEL_ID, tokens as u64, charge.price);
-        }
-        let charge = match failure {
-            Some(e) => {
-                if let Err(unrecorded) = &charge {
-                    tracing::warn!(error = %unrecorded, "a failed stream's charge was not recorded");
-                }
-                Err(e)
-            }
-            None => charge,
-        };
-        (self.text, charge)
-    }
-}
-
-/// Feeds generated tokens into `text` until the model is done or a stop is found, handing
-/// each piece of final text to `emit` (which returns false when nobody listens any more).
-async fn collect(
-    model: &TextModel,
-    tokens: &mut mpsc::Receiver<Generated>,
-    text: &mut TextAssembler,
-    mut emit: impl FnMut(&str) -> bool,
-) -> Result<(), ApiError> {
-    while let Some(item) = tokens.recv().await {
-        match item {
-            Generated::Token(t) => {
-                let delta = text.push(&model.tokenizer, t).map_err(|e| ApiError::Internal(e.to_string()))?;
-                if !emit(&delta) || text.finish.is_some() {
-                    // Dropping the receiver stops the generation after this token.
-                    return Ok(());
-                }
-            }
-            Generated::Done(result) => return result.map_err(|e| ApiError::Internal(e.to_string())),
-        }
-    }
-    Ok(())
 }
 
 /// The server-sent events as the stream axum's `Sse` wants.

@@ -154,7 +154,7 @@ pub(crate) async fn create<S: VoucherStore>(
     };
     // The price is exact before the call: what was held is what is charged.
     let charge = gateway.cashier.settle(reservation, price).await?;
-    super::metrics::charged(MODEL_ID, tokens, charge.price);
+    crate::payment::metrics::charged(MODEL_ID, tokens, charge.price);
 
     let data = embeddings
         .vectors

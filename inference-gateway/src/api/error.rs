@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tora_core::money::ToraUnits;
 
+use crate::generation::GenerationError;
 use crate::metering::MeterError;
 use crate::models::QueueError;
 use crate::payment::PaymentError;
@@ -108,6 +109,16 @@ impl ApiError {
             Self::Timeout(_) => ("timeout_error", None, None),
             _ if self.status().is_server_error() => ("server_error", None, None),
             _ => ("invalid_request_error", None, None),
+        }
+    }
+}
+
+impl From<GenerationError> for ApiError {
+    fn from(e: GenerationError) -> Self {
+        match e {
+            GenerationError::Payment(e) => Self::Payment(e),
+            GenerationError::Queue(e) => Self::Queue(e),
+            GenerationError::Model(e) => Self::Internal(e.to_string()),
         }
     }
 }

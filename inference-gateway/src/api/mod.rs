@@ -1,7 +1,8 @@
 //! The HTTP surface, in the shape the OpenAI SDKs speak: `POST /v1/embeddings`,
 //! `POST /v1/completions` and `POST /v1/chat/completions` (when a text model is loaded),
 //! `GET /v1/models`, `GET /v1/pricing`, plus `/health` and `/ready`. Handlers parse, call the
-//! domain (metering, payment, the queue) and map its errors; limits are tower layers.
+//! domain (metering, payment, the queue, a paid generation) and map its errors; limits are
+//! tower layers.
 
 mod catalog;
 mod completions;
@@ -9,7 +10,6 @@ mod embeddings;
 pub mod error;
 mod json;
 mod metrics;
-mod stop;
 
 use std::sync::Arc;
 use std::time::Duration;

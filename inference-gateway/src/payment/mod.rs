@@ -1,10 +1,11 @@
 //! Paying for calls with cumulative escrow vouchers: pricing, the checks before and the record
-//! after each call, each payer's ledger (latest voucher, consumed, held) and the stores that
-//! keep it, and redemption of exactly what was consumed.
+//! after each call (and its Prometheus counters), each payer's ledger (latest voucher,
+//! consumed, held) and the stores that keep it, and redemption of exactly what was consumed.
 
 pub mod cashier;
 pub mod escrow;
 pub mod ledger;
+pub(crate) mod metrics;
 pub mod price;
 pub mod redeem;
 pub mod redis_store;
