@@ -62,7 +62,7 @@ pub(crate) struct DemoArgs {
     /// The inference gateway.
     #[arg(long, default_value = "http://127.0.0.1:4339")]
     gateway_url: String,
-    /// Admin API key for the paymaster's /admin (default: one of the devnet's API key secret).
+    /// Admin API key for the paymaster's /admin (default: one signed with the devnet's secret).
     #[arg(long)]
     admin_api_key: Option<String>,
     /// API key of the dapp the demo's policy names (default: the devnet dapp key `tora up` prints).
@@ -84,6 +84,10 @@ const SPONSOR_FLOOR_TORA: u64 = 1_000;
 const SPONSOR_TOP_UP_TORA: u64 = 10_000;
 /// The policy the demo puts (again on every run: a put replaces it).
 const POLICY_ID: &str = "tora-demo";
+/// Whole TORA the policy may spend a day, over all wallets...
+const POLICY_DAILY_TORA: u64 = 10_000;
+/// ... and per wallet.
+const POLICY_PER_WALLET_TORA: u64 = 100;
 /// The tip every operation offers, in wei per gas; its max fee is twice the base fee plus this,
 /// what the bundler's own bundles offer.
 const TIP_WEI: u64 = 1_000_000_000;
@@ -435,7 +439,6 @@ impl Stack {
     }
 
     async fn put_policy(&self, sponsor: Address) -> anyhow::Result<()> {
-        let tora = self.deployment.contracts.tora;
         let policy = SponsorshipPolicy {
             id: POLICY_ID.into(),
             name: "Tensora demo".into(),
@@ -443,13 +446,13 @@ impl Stack {
             dapp: DEVNET_DAPP.into(),
             sponsor,
             budget: Budget {
-                global: Some(MicroTora(10_000 * 1_000_000)),
-                per_user: Some(MicroTora(100 * 1_000_000)),
+                global: Some(MicroTora::from_tora_floor(ToraUnits(tora(POLICY_DAILY_TORA)))),
+                per_user: Some(MicroTora::from_tora_floor(ToraUnits(tora(POLICY_PER_WALLET_TORA)))),
                 ..Budget::default()
             },
             reset: ResetInterval::Daily,
             // The dapp pays for TORA transfers only.
-            allowed_targets: vec![tora],
+            allowed_targets: vec![self.deployment.contracts.tora],
             allowed_selectors: vec![TORA::transferCall::SELECTOR.into()],
             valid_after: 0,
             valid_until: unix_now() + 365 * 86_400,
@@ -461,7 +464,7 @@ impl Stack {
             bail!("POST {url} answered {status}: {}", response.text().await.unwrap_or_default());
         }
         println!(
-            "     POST /admin/policies ({status}): policy {POLICY_ID:?} of dapp {DEVNET_DAPP:?}, paid by sponsor {sponsor}: TORA.transfer only, 10000 TORA a day, 100 per wallet"
+            "     POST /admin/policies ({status}): policy {POLICY_ID:?} of dapp {DEVNET_DAPP:?}, paid by sponsor {sponsor}: TORA.transfer only, {POLICY_DAILY_TORA} TORA a day, {POLICY_PER_WALLET_TORA} per wallet"
         );
         Ok(())
     }

@@ -2,69 +2,10 @@
 //! first operation, the next one paid in TORA with a permit, inference paid with vouchers and
 //! redeemed) lands and adds up, and a second run, with a new wallet, does too.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-/// `tora up`, stopped with SIGTERM (SIGKILL if it does not stop in time) even when an
-/// assertion fails first, so that its anvil does not outlive the test.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `tora up` on free ports with the fetched models, writing its deployment to `out`; the URL
-/// of each service it printed (`<name>  http://<address> ...`), by name.
-fn tora_up(out: &Path) -> (Running, HashMap<String, String>) {
-    let models = concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/models");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tora"))
-        .args(["up", "--port", "0", "--paymaster-listen", "127.0.0.1:0", "--bundler-listen", "127.0.0.1:0"])
-        .args(["--gateway-listen", "127.0.0.1:0", "--model-dir"])
-        .arg(format!("{models}/all-minilm-l6-v2"))
-        .arg("--text-model")
-        .arg(format!("{models}/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"))
-        .arg("--out")
-        .arg(out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let mut urls = HashMap::new();
-    let mut lines = BufReader::new(stdout).lines();
-    // The paymaster's line comes last, after the gateway's.
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let mut words = line.split_whitespace();
-        if let (Some(name), Some(url)) = (words.next(), words.next())
-            && url.starts_with("http://")
-        {
-            urls.insert(name.to_owned(), url.to_owned());
-        }
-        if urls.contains_key("paymaster") {
-            break;
-        }
-    }
-    assert!(urls.contains_key("gateway"), "tora up did not start its gateway: {urls:?}");
-    // Keep reading, as a terminal would: a closed pipe would fail tora's later prints.
-    std::thread::spawn(move || lines.for_each(drop));
-    (running, urls)
-}
+use common::tora_up;
+use std::process::{Command, Output};
 
 /// The transaction hash a line names after `tx `, checked to be 32 bytes of hex.
 fn tx_in(line: &str) -> &str {

@@ -1,77 +1,16 @@
 //! `tora up` as a user runs it: the chain, the bundler, the gateway and the paymaster come up,
 //! the deployment file is written, and each service answers on the address it printed.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-/// Stops `tora up` even when an assertion fails first: SIGTERM as Kubernetes sends it, and
-/// SIGKILL only if it does not stop in time (which would leave its anvil behind).
-struct Running(std::process::Child);
-
-impl Running {
-    fn terminate(&mut self) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        None
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            self.terminate();
-        }
-    }
-}
+use common::tora_up;
 
 #[test]
 fn tora_up_serves_the_paymaster_and_writes_the_deployment() {
     let out = std::env::temp_dir().join(format!("tora-up-test-{}.json", std::process::id()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tora"))
-        .args(["up", "--port", "0", "--paymaster-listen", "127.0.0.1:0", "--bundler-listen", "127.0.0.1:0"])
-        .args(["--gateway-listen", "127.0.0.1:0", "--model-dir"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/models/all-minilm-l6-v2"))
-        .arg("--text-model")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../.cache/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
-        ))
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut child = Running(child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    // Each service prints `<name>  http://<address> ...`; the paymaster's line comes last.
-    let mut services = std::collections::HashMap::new();
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let mut words = line.split_whitespace();
-        if let (Some(name), Some(url)) = (words.next(), words.next())
-            && let Some(addr) = url.strip_prefix("http://")
-        {
-            services.insert(name.to_owned(), addr.to_owned());
-        }
-        if services.contains_key("paymaster") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "tora up did not print the paymaster's address");
-    }
-    // Keep reading, as a terminal would: a closed pipe would fail tora's later prints.
-    std::thread::spawn(move || lines.for_each(drop));
+    let (mut child, urls) = tora_up(&out);
+    let services: std::collections::HashMap<_, _> =
+        urls.iter().map(|(name, url)| (name.clone(), url.trim_start_matches("http://").to_owned())).collect();
     let health = http_get(&services["paymaster"], "/health");
     let bundler =
         http_post(&services["bundler"], r#"{"jsonrpc":"2.0","id":1,"method":"eth_supportedEntryPoints"}"#);

@@ -2,20 +2,20 @@
 //! the demo, every test), and untyped ones for what a typed call cannot send (malformed params
 //! in tests of the servers' refusals).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tora_core::rpc_api::Method;
 
 /// A JSON-RPC error object as a server answered it.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorObject {
     /// The JSON-RPC (ERC-4337) error code.
     pub code: i64,
     /// The server's message.
     pub message: String,
     /// Details, e.g. the ERC-7562 rule id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
 }
 

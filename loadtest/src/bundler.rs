@@ -3,7 +3,6 @@
 //! anvil_setBalance, asks the bundler once for gas estimates and signs every operation ahead,
 //! so the run measures the bundler alone. Devnet only: it needs the dev keys and anvil.
 
-use crate::rpc::{call, request};
 use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::primitives::{Address, B256, Bytes, U128, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
@@ -11,12 +10,17 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tora_core::contracts::SimpleAccountFactory;
+use tora_core::rpc_api::bundler::{
+    EstimateUserOperationGas, OperationToEstimate, SendUserOperation, SentOperation,
+};
+use tora_core::strict_hex::Hex;
 use tora_core::{Deployment, UserOperation};
 use tora_devnet::wallet::SmartWallet;
+use tora_jsonrpc::{CallError, Client};
 
 /// Setup requests in flight at once against the node.
 const SETUP_CONCURRENCY: usize = 64;
@@ -27,9 +31,11 @@ const WALLET_FUNDS: u128 = 1_000_000_000_000_000_000;
 
 /// Signed operations ready to send, with their userOpHashes.
 pub struct PreparedOps {
-    /// One signed `eth_sendUserOperation` request body per account.
-    pub bodies: Vec<Value>,
-    /// The userOpHash of each body's operation, in the same order.
+    /// One signed operation per account.
+    pub ops: Vec<UserOperation>,
+    /// The EntryPoint they are signed for.
+    pub entry_point: Address,
+    /// The userOpHash of each operation, in the same order.
     pub hashes: Vec<B256>,
     /// The devnet's node, signing as the deployer.
     pub provider: DynProvider,
@@ -38,12 +44,7 @@ pub struct PreparedOps {
 }
 
 /// Creates `count` SimpleAccounts and signs one operation for each.
-pub async fn prepare(
-    client: &reqwest::Client,
-    bundler_url: &str,
-    deployment: &Deployment,
-    count: usize,
-) -> anyhow::Result<PreparedOps> {
+pub async fn prepare(bundler: &Client, deployment: &Deployment, count: usize) -> anyhow::Result<PreparedOps> {
     let keys = deployment.dev_keys.as_ref().context(
         "the bundler load test creates its wallets with the deployment's dev keys: run it against `tora up`",
     )?;
@@ -83,32 +84,31 @@ pub async fn prepare(
         signature: Bytes::new(),
     };
     wallets[0].sign_user_op(&mut template, entry_point, chain_id);
-    let estimate = call(
-        client,
-        bundler_url,
-        &request(0, "eth_estimateUserOperationGas", json!([template, entry_point])),
-    )
-    .await
-    .map_err(|f| anyhow::anyhow!("eth_estimateUserOperationGas failed with {}: {}", f.label, f.message))?;
-    eprintln!("setup: eth_estimateUserOperationGas {estimate}");
-    let field = |name: &str| -> anyhow::Result<U256> {
-        serde_json::from_value(estimate[name].clone()).with_context(|| format!("estimate's {name}"))
-    };
-    template.call_gas_limit = field("callGasLimit")?.saturating_to();
-    template.verification_gas_limit = field("verificationGasLimit")?.saturating_to();
+    let estimate = bundler
+        .call::<EstimateUserOperationGas>((OperationToEstimate(template.clone()), Hex(entry_point), None))
+        .await
+        .map_err(|e| anyhow::anyhow!("eth_estimateUserOperationGas failed with {}: {e}", e.label()))?;
+    eprintln!("setup: eth_estimateUserOperationGas {estimate:?}");
+    template.call_gas_limit = estimate.call_gas_limit;
+    template.verification_gas_limit = estimate.verification_gas_limit;
     // Addresses differ in their zero bytes, so calldata cost varies a little between wallets.
-    template.pre_verification_gas = field("preVerificationGas")? * U256::from(11) / U256::from(10);
+    template.pre_verification_gas = estimate.pre_verification_gas * U256::from(11) / U256::from(10);
 
-    let mut bodies = Vec::with_capacity(count);
+    let mut ops = Vec::with_capacity(count);
     let mut hashes = Vec::with_capacity(count);
-    for (i, wallet) in wallets.iter().enumerate() {
+    for wallet in &wallets {
         let mut op = UserOperation { sender: wallet.address, ..template.clone() };
         wallet.sign_user_op(&mut op, entry_point, chain_id);
         hashes.push(op.hash(entry_point, chain_id));
-        bodies.push(request(i as u64, "eth_sendUserOperation", json!([op, entry_point])));
+        ops.push(op);
     }
     let start_block = provider.get_block_number().await?;
-    Ok(PreparedOps { bodies, hashes, provider, start_block })
+    Ok(PreparedOps { ops, entry_point, hashes, provider, start_block })
+}
+
+/// Sends prepared operation `i`.
+pub async fn send(bundler: &Client, ops: &PreparedOps, i: usize) -> Result<B256, CallError> {
+    bundler.call::<SendUserOperation>((SentOperation(ops.ops[i].clone()), Hex(ops.entry_point))).await
 }
 
 /// Counterfactual addresses of `count` accounts of one owner, salts 0..count.

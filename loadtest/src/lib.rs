@@ -6,7 +6,6 @@ pub mod bundler;
 pub mod inclusion;
 pub mod paymaster;
 pub mod report;
-pub mod rpc;
 
 pub use report::Report;
 

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tora_core::Deployment;
+use tora_jsonrpc::Client;
 use tora_loadtest::inclusion::{InclusionWatcher, summarise};
-use tora_loadtest::{Plan, bundler, paymaster, rpc, run};
+use tora_loadtest::{Plan, bundler, paymaster, run};
 
 #[derive(Parser)]
 #[command(name = "tora-loadtest", about = "Open-loop load generator for the Tensora services")]
@@ -63,10 +64,11 @@ async fn main() -> anyhow::Result<()> {
     let deployment = Deployment::read(&cli.deployment)?;
     let figures = match cli.target {
         Target::Paymaster { url } => {
+            let paymaster = Arc::new(Client::with_http(client.clone(), url));
+            let deployment = Arc::new(deployment);
             let report = run(plan, move |i| {
-                let (client, url, body) =
-                    (client.clone(), url.clone(), paymaster::quote_request(&deployment, i));
-                async move { rpc::outcome(&client, &url, &body).await }
+                let (paymaster, deployment) = (paymaster.clone(), deployment.clone());
+                async move { paymaster::quote(&paymaster, &deployment, i).await.map_err(|e| e.label()) }
             })
             .await;
             print!("{}", report.text());
@@ -74,36 +76,32 @@ async fn main() -> anyhow::Result<()> {
         }
         Target::Bundler { url, metrics_url, inclusion_patience } => {
             let metrics_url = metrics_url.unwrap_or_else(|| format!("{}/metrics", url.trim_end_matches('/')));
-            let ops = bundler::prepare(&client, &url, &deployment, plan.total() as usize).await?;
+            let bundler_client = Arc::new(Client::with_http(client.clone(), url.clone()));
+            let ops = bundler::prepare(&bundler_client, &deployment, plan.total() as usize).await?;
             let watcher = InclusionWatcher::spawn(
                 ops.provider.clone(),
                 deployment.contracts.entry_point,
                 ops.start_block,
             );
             let node_before = bundler::node_usage(&client, &metrics_url).await;
-            let sent_at = Arc::new(Mutex::new(vec![None; ops.bodies.len()]));
+            let sent_at = Arc::new(Mutex::new(vec![None; ops.ops.len()]));
             let samples = Arc::new(Mutex::new(BTreeMap::new()));
-            let bodies = Arc::new(ops.bodies);
-            let (run_client, run_url, run_sent_at, run_samples) =
-                (client.clone(), url.clone(), sent_at.clone(), samples.clone());
+            let ops = Arc::new(ops);
+            let (run_ops, run_sent_at, run_samples) = (ops.clone(), sent_at.clone(), samples.clone());
             let report = run(plan, move |i| {
-                let (client, url, bodies, sent_at, samples) = (
-                    run_client.clone(),
-                    run_url.clone(),
-                    bodies.clone(),
-                    run_sent_at.clone(),
-                    run_samples.clone(),
-                );
+                let (bundler_client, ops, sent_at, samples) =
+                    (bundler_client.clone(), run_ops.clone(), run_sent_at.clone(), run_samples.clone());
                 async move {
                     let sent = Instant::now();
-                    match rpc::call(&client, &url, &bodies[i as usize]).await {
+                    match bundler::send(&bundler_client, &ops, i as usize).await {
                         Ok(_) => {
                             sent_at.lock().unwrap()[i as usize] = Some(sent);
                             Ok(())
                         }
                         Err(failure) => {
-                            samples.lock().unwrap().entry(failure.label.clone()).or_insert(failure.message);
-                            Err(failure.label)
+                            let label = failure.label();
+                            samples.lock().unwrap().entry(label.clone()).or_insert(failure.to_string());
+                            Err(label)
                         }
                     }
                 }

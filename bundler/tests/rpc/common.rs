@@ -1,22 +1,24 @@
-//! A devnet with a running bundler, and a JSON-RPC client for it.
+//! A devnet with a running bundler, and the workspace's JSON-RPC client pointed at it.
 
-use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, Bytes, U256};
-use alloy::providers::Provider;
-use alloy::rpc::types::TransactionRequest;
+use alloy::primitives::{Address, Bytes};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tora_bundler::builder::BundlingMode;
 use tora_bundler::{BundlerOptions, BundlerSettings, RunningBundler, ValidationSettings};
+use tora_core::rpc_api::bundler::{SendUserOperation, SentOperation};
+use tora_core::rpc_api::debug::{SendBundleNow, SendBundleNowResult};
+use tora_core::strict_hex::Hex;
 use tora_core::{ChainSpec, ENTRY_POINT_V07, UserOperation};
+use tora_devnet::SmartWallet;
 use tora_devnet::harness::Harness;
-use tora_devnet::{SmartWallet, confirm};
+use tora_jsonrpc::{CallError, Client, ErrorObject};
 
 pub(crate) struct Stack {
     pub h: Harness,
     pub bundler: RunningBundler,
     pub url: String,
-    client: reqwest::Client,
+    /// The bundler's JSON-RPC endpoint.
+    pub rpc: Client,
 }
 
 impl Drop for Stack {
@@ -55,62 +57,51 @@ impl Stack {
         adjust(&mut settings);
         let bundler = tora_bundler::start(settings).await.expect("bundler starts");
         let url = format!("http://{}/", bundler.address);
-        Self { h, bundler, url, client: reqwest::Client::new() }
-    }
-
-    /// The whole JSON-RPC response object.
-    pub(crate) async fn call(&self, method: &str, params: Value) -> Value {
-        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-        let response = self.client.post(&self.url).json(&body).send().await.unwrap();
-        response.json().await.unwrap()
+        let rpc = Client::new(url.clone());
+        Self { h, bundler, url, rpc }
     }
 
     /// The result of a call that must succeed.
     pub(crate) async fn ok(&self, method: &str, params: Value) -> Value {
-        let response = self.call(method, params).await;
-        assert!(response.get("error").is_none(), "{method} failed: {response}");
-        response["result"].clone()
+        self.rpc.raw(method, params).await.unwrap_or_else(|e| panic!("{method} failed: {e}"))
+    }
+
+    /// The error a call that must fail answered.
+    pub(crate) async fn refusal(&self, method: &str, params: Value) -> ErrorObject {
+        match self.rpc.raw(method, params).await {
+            Err(CallError::Rpc(error)) => error,
+            other => panic!("{method} should be refused: {other:?}"),
+        }
     }
 
     /// The error code of a call that must fail.
     pub(crate) async fn error_code(&self, method: &str, params: Value) -> i64 {
-        let response = self.call(method, params).await;
-        response["error"]["code"].as_i64().unwrap_or_else(|| panic!("{method} should fail: {response}"))
+        self.refusal(method, params).await.code
     }
 
     /// debug_bundler_sendBundleNow: the bundle's transaction hash, or null when there was none
     /// to send (the method answers the eth-infinitism shape, checked here once).
     pub(crate) async fn bundle_now(&self) -> Value {
-        let answer = self.ok("debug_bundler_sendBundleNow", json!([])).await;
-        if answer == json!("ok") {
-            return Value::Null;
+        match self.rpc.call::<SendBundleNow>(()).await.expect("debug_bundler_sendBundleNow") {
+            SendBundleNowResult::Sent { transaction_hash, .. } => json!(transaction_hash),
+            SendBundleNowResult::Nothing(_) => Value::Null,
         }
-        assert!(answer["userOpHashes"].is_array(), "{answer}");
-        answer["transactionHash"].clone()
     }
 
     /// Sends `op` and returns the userOpHash the bundler answered.
     pub(crate) async fn send(&self, op: &UserOperation) -> Value {
-        self.ok("eth_sendUserOperation", json!([op, ENTRY_POINT_V07])).await
+        let params = (SentOperation(op.clone()), Hex(ENTRY_POINT_V07));
+        json!(self.rpc.call::<SendUserOperation>(params).await.expect("eth_sendUserOperation"))
     }
 
     /// A new ToraAccount (or SimpleAccount behind `factory`) with 1 ETH for its prefund.
     pub(crate) async fn funded_wallet(&self, factory: Address, salt: u64) -> SmartWallet {
-        let owner = tora_devnet::keys::signer(tora_devnet::keys::WALLET_OWNER);
-        let wallet = SmartWallet::at(&self.h.deployer, factory, owner, U256::from(salt)).await.unwrap();
-        let tx = TransactionRequest::default()
-            .with_to(wallet.address)
-            .with_value(U256::from(10u64).pow(U256::from(18)));
-        let pending = self.h.deployer.send_transaction(tx).await.unwrap();
-        confirm(&self.h.deployer, "fund", pending).await.unwrap();
-        wallet
+        self.h.funded_wallet_of(factory, salt).await
     }
 
     /// The wallet's first operation (with initCode), signed.
     pub(crate) async fn first_op(&self, wallet: &SmartWallet) -> UserOperation {
-        let mut op = self.h.op(wallet, true, Bytes::new()).await;
-        wallet.sign_user_op(&mut op, ENTRY_POINT_V07, self.h.chain_id);
-        op
+        self.h.first_op(wallet, Bytes::new()).await
     }
 }
 

@@ -42,9 +42,9 @@ async fn a_banned_opcode_is_refused_with_32502_and_its_rule() {
         signature: Bytes::from(vec![MODE_TIMESTAMP]),
         ..Default::default()
     };
-    let response = s.call("eth_sendUserOperation", json!([op, ENTRY_POINT_V07])).await;
-    assert_eq!(response["error"]["code"], json!(-32502), "{response}");
-    assert_eq!(response["error"]["data"]["rule"], json!("OP-011"), "{response}");
+    let refusal = s.refusal("eth_sendUserOperation", json!([op, ENTRY_POINT_V07])).await;
+    assert_eq!(refusal.code, -32502, "{refusal:?}");
+    assert_eq!(refusal.data.as_ref().unwrap()["rule"], json!("OP-011"), "{refusal:?}");
     assert_eq!(s.ok("debug_bundler_dumpMempool", json!([])).await, json!([]));
 }
 
@@ -92,8 +92,8 @@ async fn malformed_params_are_32602_and_never_crash_the_server() {
         }),
     ];
     for (what, params) in cases {
-        let response = s.call("eth_sendUserOperation", params).await;
-        assert_eq!(response["error"]["code"], json!(-32602), "{what}: {response}");
+        let refusal = s.refusal("eth_sendUserOperation", params).await;
+        assert_eq!(refusal.code, -32602, "{what}: {refusal:?}");
     }
     assert_eq!(s.error_code("eth_getUserOperationReceipt", json!(["0x12"])).await, -32602);
     assert_eq!(s.error_code("eth_getUserOperationByHash", json!([])).await, -32602);
@@ -112,11 +112,10 @@ async fn send_with(
     op: &serde_json::Value,
     field: &str,
     value: serde_json::Value,
-) -> serde_json::Value {
+) -> tora_jsonrpc::ErrorObject {
     let mut bad = op.clone();
     bad[field] = value;
-    let response = s.call("eth_sendUserOperation", json!([bad, ENTRY_POINT_V07])).await;
-    response["error"].clone()
+    s.refusal("eth_sendUserOperation", json!([bad, ENTRY_POINT_V07])).await
 }
 
 #[tokio::test]
@@ -127,18 +126,16 @@ async fn hex_without_0x_is_refused_naming_the_field() {
     let bare = |v: &serde_json::Value| json!(v.as_str().unwrap().trim_start_matches("0x"));
     for field in ["sender", "callData", "nonce", "signature", "factory"] {
         let error = send_with(&s, &op, field, bare(&op[field])).await;
-        assert_eq!(error["code"], json!(-32602), "{field}: {error}");
-        assert_eq!(error["message"], json!(format!("{field} must be 0x-prefixed hex")), "{error}");
+        assert_eq!(error.code, -32602, "{field}: {error:?}");
+        assert_eq!(error.message, format!("{field} must be 0x-prefixed hex"), "{error:?}");
     }
     // The entry point and hash parameters too.
     let bare_ep = format!("{:x}", ENTRY_POINT_V07);
-    let response = s.call("eth_sendUserOperation", json!([op, bare_ep])).await;
-    assert_eq!(response["error"]["code"], json!(-32602), "{response}");
+    assert_eq!(s.error_code("eth_sendUserOperation", json!([op, bare_ep])).await, -32602);
     let hash = format!("{:x}", alloy::primitives::B256::repeat_byte(1));
     for method in ["eth_getUserOperationByHash", "eth_getUserOperationReceipt"] {
-        let response = s.call(method, json!([hash])).await;
-        assert_eq!(response["error"]["code"], json!(-32602), "{response}");
-        assert_eq!(response["error"]["message"], json!("Missing/invalid userOpHash"), "{response}");
+        let refusal = s.refusal(method, json!([hash])).await;
+        assert_eq!((refusal.code, refusal.message.as_str()), (-32602, "Missing/invalid userOpHash"));
     }
     // The same operation with its prefixes is accepted: nothing was lost.
     s.ok("eth_sendUserOperation", json!([op, ENTRY_POINT_V07])).await;
@@ -151,13 +148,10 @@ async fn fields_of_another_entry_point_version_are_refused() {
     let op = serde_json::to_value(s.first_op(&wallet).await).unwrap();
     let auth = json!({ "chainId": "0x1", "address": Address::repeat_byte(7), "nonce": "0x0" });
     let error = send_with(&s, &op, "eip7702Auth", auth).await;
-    assert_eq!(error["code"], json!(-32602), "{error}");
-    assert!(
-        error["message"].as_str().unwrap().contains("unknown user operation field eip7702Auth"),
-        "{error}"
-    );
+    assert_eq!(error.code, -32602, "{error:?}");
+    assert!(error.message.contains("unknown user operation field eip7702Auth"), "{error:?}");
     let error = send_with(&s, &op, "initCode", json!("0x")).await;
-    assert_eq!(error["code"], json!(-32602), "v0.6's initCode: {error}");
+    assert_eq!(error.code, -32602, "v0.6's initCode: {error:?}");
     assert_eq!(s.ok("debug_bundler_dumpMempool", json!([])).await, json!([]));
 }
 
@@ -180,9 +174,9 @@ async fn a_max_fee_below_the_base_fee_is_refused_with_the_least_fee() {
         op.max_fee_per_gas = alloy::primitives::U128::from(max_fee);
         op.max_priority_fee_per_gas = alloy::primitives::U128::ZERO;
         wallet.sign_user_op(&mut op, ENTRY_POINT_V07, s.h.chain_id);
-        let response = s.call("eth_sendUserOperation", json!([op, ENTRY_POINT_V07])).await;
-        assert_eq!(response["error"]["code"], json!(-32602), "{response}");
-        let message = response["error"]["message"].as_str().unwrap();
+        let refusal = s.refusal("eth_sendUserOperation", json!([op, ENTRY_POINT_V07])).await;
+        assert_eq!(refusal.code, -32602, "{refusal:?}");
+        let message = refusal.message.as_str();
         assert!(message.contains(&format!("is below {least}")), "{message}");
     }
     assert_eq!(s.ok("debug_bundler_dumpMempool", json!([])).await, json!([]));

@@ -197,14 +197,14 @@ async fn a_reverting_call_is_32521_with_its_revert_data_and_overrides_apply() {
     let transfer: Bytes = TORA::transferCall { to: RECIPIENT, value: tora(5) }.abi_encode().into();
     let mut op = s.h.op(&broke, true, SmartWallet::execute(s.h.contracts().tora, U256::ZERO, transfer)).await;
     broke.sign_user_op(&mut op, ENTRY_POINT_V07, s.h.chain_id);
-    let response =
-        s.call("eth_estimateUserOperationGas", json!([without_gas_fields(&op), ENTRY_POINT_V07])).await;
-    assert_eq!(response["error"]["code"], json!(-32521), "{response}");
+    let refusal =
+        s.refusal("eth_estimateUserOperationGas", json!([without_gas_fields(&op), ENTRY_POINT_V07])).await;
+    assert_eq!(refusal.code, -32521, "{refusal:?}");
     let expected: Bytes =
         TORA::ERC20InsufficientBalance { sender: broke.address, balance: U256::ZERO, needed: tora(5) }
             .abi_encode()
             .into();
-    assert_eq!(response["error"]["data"]["revertData"], json!(expected), "{response}");
+    assert_eq!(refusal.data.as_ref().unwrap()["revertData"], json!(expected), "{refusal:?}");
 
     // Sending 1 ETH from an unfunded wallet reverts, unless an override gives it the ETH.
     let owner = tora_devnet::keys::signer(tora_devnet::keys::WALLET_OWNER);
@@ -214,8 +214,7 @@ async fn a_reverting_call_is_32521_with_its_revert_data_and_overrides_apply() {
     let mut op = s.h.op(&wallet, true, SmartWallet::execute(RECIPIENT, one_eth, Bytes::new())).await;
     wallet.sign_user_op(&mut op, ENTRY_POINT_V07, s.h.chain_id);
     let request = without_gas_fields(&op);
-    let response = s.call("eth_estimateUserOperationGas", json!([request, ENTRY_POINT_V07])).await;
-    assert_eq!(response["error"]["code"], json!(-32521), "{response}");
+    assert_eq!(s.error_code("eth_estimateUserOperationGas", json!([request, ENTRY_POINT_V07])).await, -32521);
     let overrides =
         json!({ wallet.address.to_string(): { "balance": format!("{:#x}", one_eth * U256::from(2)) } });
     let estimate = s.ok("eth_estimateUserOperationGas", json!([request, ENTRY_POINT_V07, overrides])).await;

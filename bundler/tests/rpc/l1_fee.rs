@@ -85,8 +85,7 @@ async fn on_op_stack_pre_verification_gas_adds_the_l1_fee_and_sends_below_it_are
     // eth_sendUserOperation asks for the same: one gas less is refused, the estimate accepted.
     op.pre_verification_gas = with_l1 - U256::from(1);
     wallet.sign_user_op(&mut op, ENTRY_POINT_V07, s.h.chain_id);
-    let response = s.call("eth_sendUserOperation", json!([op, ENTRY_POINT_V07])).await;
-    assert_eq!(response["error"]["code"], json!(-32602), "{response}");
+    assert_eq!(s.error_code("eth_sendUserOperation", json!([op, ENTRY_POINT_V07])).await, -32602);
     op.pre_verification_gas = with_l1;
     wallet.sign_user_op(&mut op, ENTRY_POINT_V07, s.h.chain_id);
     assert_eq!(s.send(&op).await, json!(op.hash(ENTRY_POINT_V07, s.h.chain_id)));

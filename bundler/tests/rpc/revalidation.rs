@@ -100,9 +100,9 @@ async fn a_paymaster_whose_deposit_covers_one_of_two_operations_is_refused_the_s
     let pending = paymaster.deposit().value(prefund).send().await.unwrap();
     tora_devnet::confirm(&s.h.deployer, "paymaster deposit", pending).await.unwrap();
     let first = s.send(&ops[0]).await;
-    let refused = s.call("eth_sendUserOperation", json!([ops[1], ENTRY_POINT_V07])).await;
-    assert_eq!(refused["error"]["code"], json!(-32508), "{refused}");
-    let message = refused["error"]["message"].as_str().unwrap();
+    let refused = s.refusal("eth_sendUserOperation", json!([ops[1], ENTRY_POINT_V07])).await;
+    assert_eq!(refused.code, -32508, "{refused:?}");
+    let message = refused.message.as_str();
     assert!(message.starts_with("paymaster deposit too low for all mempool UserOps"), "{message}");
     assert!(
         message.contains(&format!("has {prefund} wei, its operations need {}", prefund * U256::from(2))),

@@ -18,7 +18,10 @@ const GWEI: u64 = 1_000_000_000;
 /// Sends one first operation, asks for a bundle in the background, and returns the bundle
 /// transaction as it sits in anvil's pool, checked against the first price (base fee times
 /// two plus the node's priority fee), with the request's task.
-async fn stuck_bundle(s: &Arc<Stack>, salt: u64) -> (Value, PendingTx, tokio::task::JoinHandle<Value>) {
+async fn stuck_bundle(
+    s: &Arc<Stack>,
+    salt: u64,
+) -> (Value, PendingTx, tokio::task::JoinHandle<Result<Value, tora_jsonrpc::CallError>>) {
     let wallet = s.funded_wallet(s.h.contracts().tora_account_factory, salt).await;
     // Fees above what the bundles pay even after bumps: the node's suggested tip follows the
     // tips it last mined, and an operation must pay at least the bundle's.
@@ -31,7 +34,7 @@ async fn stuck_bundle(s: &Arc<Stack>, salt: u64) -> (Value, PendingTx, tokio::ta
     let (base_fee, priority) = base_and_priority_fee(s).await;
     let request = tokio::spawn({
         let s = s.clone();
-        async move { s.call("debug_bundler_sendBundleNow", json!([])).await }
+        async move { s.rpc.raw("debug_bundler_sendBundleNow", json!([])).await }
     });
     let bundler = s.bundler.bundler_address;
     let pool = wait_for_pool(s, |txs| txs.iter().any(|t| t.from == bundler)).await;
@@ -68,8 +71,8 @@ async fn a_bundle_not_mined_in_three_blocks_is_resubmitted_with_bumped_fees_and_
     assert_eq!(second.max_priority_fee_per_gas, bump(first.max_priority_fee_per_gas));
     assert_eq!(second.max_priority_fee_per_gas, first.max_priority_fee_per_gas * 11 / 10);
     mine(&s, 1).await;
-    let response = request.await.unwrap();
-    assert_eq!(response["result"]["transactionHash"], json!(second.hash), "{response}");
+    let response = request.await.unwrap().expect("the resubmitted bundle lands");
+    assert_eq!(response["transactionHash"], json!(second.hash), "{response}");
     let receipt = s.ok("eth_getUserOperationReceipt", json!([hash])).await;
     assert_eq!(receipt["success"], json!(true), "{receipt}");
     assert_eq!(receipt["receipt"]["transactionHash"], json!(second.hash));
@@ -99,9 +102,10 @@ async fn a_bundle_out_of_resubmissions_is_cancelled_and_its_operation_lands_in_t
     // Pending while the cancellation waits: no other bundle may take it yet.
     assert_eq!(s.ok("debug_bundler_dumpMempool", json!([])).await.as_array().unwrap().len(), 1);
     mine(&s, 1).await;
-    let response = request.await.unwrap();
-    assert_eq!(response["error"]["code"], json!(-32603), "{response}");
-    assert!(response["error"]["message"].as_str().unwrap().contains("cancelled"), "{response}");
+    let refusal = request.await.unwrap().unwrap_err();
+    let refusal = refusal.rpc().expect("a JSON-RPC error");
+    assert_eq!(refusal.code, -32603, "{refusal:?}");
+    assert!(refusal.message.contains("cancelled"), "{refusal:?}");
     assert_eq!(s.ok("eth_getUserOperationReceipt", json!([hash])).await, Value::Null);
     // The operation is free again and lands in the next bundle, at the next nonce.
     set_automine(&s, true).await;
@@ -139,8 +143,8 @@ async fn a_stuck_bundle_whose_operation_another_bundler_landed_is_cancelled_not_
     assert_eq!(pool.len(), 1);
     assert_eq!((pool[0].to, pool[0].nonce, pool[0].value), (Some(bundler), first.nonce, U256::ZERO));
     mine(&s, 1).await;
-    let response = request.await.unwrap();
-    assert!(response["error"]["message"].as_str().unwrap().contains("cancelled"), "{response}");
+    let refusal = request.await.unwrap().unwrap_err();
+    assert!(refusal.rpc().expect("a JSON-RPC error").message.contains("cancelled"), "{refusal:?}");
     let receipt = s.ok("eth_getUserOperationReceipt", json!([hash])).await;
     assert_eq!(receipt["receipt"]["transactionHash"], json!(theirs));
     // The next bundle's second validation drops it (the account exists now): no bundle.

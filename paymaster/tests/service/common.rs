@@ -3,7 +3,7 @@
 use alloy::primitives::{Address, U128, U256};
 use alloy::providers::Provider;
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -133,7 +133,7 @@ pub(crate) fn bundler_pre_verification_gas(
     required_pre_verification_gas(&shaped, None)
 }
 
-/// One JSON-RPC call: `Ok(result)` or `Err(error object)`.
+/// One JSON-RPC call through the workspace's client: `Ok(result)` or `Err(error object)`.
 pub(crate) async fn call(url: &str, method: &str, params: Value) -> Result<Value, Value> {
     call_with_key(url, None, method, params).await
 }
@@ -149,15 +149,15 @@ pub(crate) async fn call_with_key(
     method: &str,
     params: Value,
 ) -> Result<Value, Value> {
-    let request = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-    let mut builder = reqwest::Client::new().post(url).json(&request);
-    if let Some(key) = key {
-        builder = builder.bearer_auth(key);
-    }
-    let response: Value = builder.send().await.unwrap().json().await.unwrap();
-    match response.get("error") {
-        Some(error) => Err(error.clone()),
-        None => Ok(response["result"].clone()),
+    let client = tora_jsonrpc::Client::new(url);
+    let client = match key {
+        Some(key) => client.with_api_key(key),
+        None => client,
+    };
+    match client.raw(method, params).await {
+        Ok(result) => Ok(result),
+        Err(tora_jsonrpc::CallError::Rpc(error)) => Err(serde_json::to_value(error).unwrap()),
+        Err(other) => panic!("{method}: {other}"),
     }
 }
 

@@ -6,16 +6,22 @@ use alloy::primitives::Bytes;
 use serde_json::json;
 use tora_core::ENTRY_POINT_V07;
 use tora_devnet::harness::Harness;
-use tora_jsonrpc::{Limits, RateLimit};
+use tora_jsonrpc::{CallError, Client, Limits, RateLimit};
 use tora_paymaster::sponsorship::auth::Role;
 
+/// The HTTP status of one call: 200 for any JSON-RPC answer (result or error), else the
+/// refusal's (429 from the rate limit).
 async fn status(url: &str, key: Option<&str>, method: &str, params: serde_json::Value) -> u16 {
-    let request = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-    let mut builder = reqwest::Client::new().post(url).json(&request);
-    if let Some(key) = key {
-        builder = builder.bearer_auth(key);
+    let client = Client::new(url);
+    let client = match key {
+        Some(key) => client.with_api_key(key),
+        None => client,
+    };
+    match client.raw(method, params).await {
+        Ok(_) | Err(CallError::Rpc(_)) => 200,
+        Err(CallError::Http { status, .. }) => status,
+        Err(other) => panic!("{method}: {other}"),
     }
-    builder.send().await.unwrap().status().as_u16()
 }
 
 /// Before, each of the made-up keys below had a bucket of its own (all answered), and the
