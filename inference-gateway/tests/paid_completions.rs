@@ -11,7 +11,6 @@ mod llama;
 use alloy::primitives::{Bytes, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use common::minilm_dir;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tora_core::contracts::InferenceEscrow;
@@ -22,7 +21,7 @@ use tora_devnet::harness::{Harness, tora};
 use tora_devnet::redis_server::RedisServer;
 use tora_inference_gateway::api::TEXT_MODEL_ID;
 use tora_inference_gateway::payment::{Escrow, Redeemer, RedisVoucherStore, VoucherStore};
-use tora_inference_gateway::{GatewaySettings, RunningGateway, start};
+use tora_inference_gateway::{RunningGateway, start};
 
 const PRICE: u64 = 1_000_000_000_000_007;
 
@@ -50,15 +49,7 @@ fn sse_data(body: &str) -> Vec<String> {
 }
 
 async fn start_gateway(h: &Harness, key: &PrivateKeySigner, redis: &RedisServer) -> RunningGateway {
-    let mut settings = GatewaySettings::new(
-        h.devnet.deployment.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        minilm_dir(),
-        ToraUnits(U256::from(PRICE)),
-        key.clone(),
-    );
-    settings.redis_url = Some(redis.url.clone());
-    settings.redeem_interval = None;
+    let mut settings = common::gateway_settings(h, key, PRICE, Some(&redis.url));
     settings.text_model = Some(llama::smollm_path());
     settings.http.request_timeout = std::time::Duration::from_secs(600);
     start(settings).await.expect("gateway starts")

@@ -10,7 +10,6 @@ use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use base64::Engine;
-use common::minilm_dir;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tora_core::contracts::InferenceEscrow;
@@ -21,7 +20,7 @@ use tora_devnet::harness::{Harness, tora};
 use tora_devnet::keys::{self, signer};
 use tora_devnet::redis_server::RedisServer;
 use tora_inference_gateway::payment::{Escrow, Redeemer, RedisVoucherStore, VoucherStore};
-use tora_inference_gateway::{GatewaySettings, RunningGateway, start};
+use tora_inference_gateway::{RunningGateway, start};
 
 /// 1e15 + 7 base units per token: not round, so a wrong multiplication shows.
 const PRICE: u64 = 1_000_000_000_000_007;
@@ -85,15 +84,7 @@ fn embed(input: Value) -> Value {
 }
 
 async fn start_gateway(h: &Harness, key: &PrivateKeySigner, redis: &RedisServer) -> RunningGateway {
-    let mut settings = GatewaySettings::new(
-        h.devnet.deployment.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        minilm_dir(),
-        ToraUnits(U256::from(PRICE)),
-        key.clone(),
-    );
-    settings.redis_url = Some(redis.url.clone());
-    settings.redeem_interval = None;
+    let settings = common::gateway_settings(h, key, PRICE, Some(&redis.url));
     start(settings).await.expect("gateway starts")
 }
 
@@ -331,13 +322,7 @@ async fn a_redeem_interval_with_no_room_for_a_failed_redemption_is_refused_at_st
         .unwrap();
     let key = signer(keys::PAYMASTER_SIGNER);
     for interval in [notice - 1, notice / 2 + 1] {
-        let mut settings = GatewaySettings::new(
-            h.devnet.deployment.clone(),
-            "127.0.0.1:0".parse().unwrap(),
-            minilm_dir(),
-            ToraUnits(U256::from(PRICE)),
-            key.clone(),
-        );
+        let mut settings = common::gateway_settings(&h, &key, PRICE, None);
         settings.redeem_interval = Some(std::time::Duration::from_secs(interval));
         match start(settings).await {
             Err(e) => assert!(e.to_string().contains("two must fit"), "{e}"),

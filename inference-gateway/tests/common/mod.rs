@@ -109,3 +109,23 @@ pub(crate) fn openai_error(body: &serde_json::Value) -> &serde_json::Value {
     assert!(e.get("param").is_some() && e.get("code").is_some(), "{body}");
     e
 }
+
+/// The gateway as the paid tests run it: MiniLM at `price` base units per token, `key` as the
+/// provider, vouchers in the Redis at `redis_url`, no redemption clock (the tests redeem).
+pub(crate) fn gateway_settings(
+    h: &tora_devnet::harness::Harness,
+    key: &alloy::signers::local::PrivateKeySigner,
+    price: u64,
+    redis_url: Option<&str>,
+) -> tora_inference_gateway::GatewaySettings {
+    let mut settings = tora_inference_gateway::GatewaySettings::new(
+        h.devnet.deployment.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        minilm_dir(),
+        tora_core::money::ToraUnits(alloy::primitives::U256::from(price)),
+        key.clone(),
+    );
+    settings.redis_url = redis_url.map(str::to_owned);
+    settings.redeem_interval = None;
+    settings
+}

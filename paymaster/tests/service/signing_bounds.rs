@@ -170,6 +170,12 @@ fn reservation_of(op: &UserOperation, h: &Harness, permit: bool) -> MicroTora {
     MicroTora::from_tora_ceil(ToraUnits(token_cost_ceil(priced.max_cost_wei(), rate))).unwrap()
 }
 
+/// pm_getPaymasterData in token mode for `op`.
+async fn token_data(url: &str, h: &Harness, op: &UserOperation) -> Result<Value, Value> {
+    let token = json!({ "token": h.contracts().tora });
+    call(url, "pm_getPaymasterData", json!([op, ENTRY_POINT_V07, chain(h), token])).await
+}
+
 /// Item 5: token mode has per-sender and global limits, counted exactly like budgets, and a
 /// sender must hold the quote's maximum. Before, any number of quotes was signed for anyone.
 #[tokio::test]
@@ -194,12 +200,8 @@ async fn token_mode_is_limited_per_sender_and_in_all() {
     let url =
         start_configured(&h, Service { store: store.clone(), token_limits: limits, ..Service::default() })
             .await;
-    let token = json!({ "token": h.contracts().tora });
-    let data = |op: &UserOperation| {
-        call(&url, "pm_getPaymasterData", json!([op, ENTRY_POINT_V07, chain(&h), token]))
-    };
 
-    data(&ops[0]).await.unwrap();
+    token_data(&url, &h, &ops[0]).await.unwrap();
     let period = ResetInterval::Daily.period(h.now().await);
     let id = TokenLimits::BUDGET_ID;
     assert_eq!(store.user_spend(id, period, wallets[0].address).await.unwrap(), first);
@@ -210,17 +212,17 @@ async fn token_mode_is_limited_per_sender_and_in_all() {
         ..ops[0].clone()
     };
     for op in [&ops[0], &same_nonce, &ops[0]] {
-        data(op).await.unwrap();
+        token_data(&url, &h, op).await.unwrap();
     }
     assert_eq!(store.user_spend(id, period, wallets[0].address).await.unwrap(), first);
     // The same sender again with another nonce (key 1): another operation, over its limit.
     let again = UserOperation { nonce: ops[0].nonce | (U256::from(1) << 64), ..ops[0].clone() };
-    let err = data(&again).await.unwrap_err();
+    let err = token_data(&url, &h, &again).await.unwrap_err();
     assert_eq!(err["code"], -32501);
     assert!(err["message"].as_str().unwrap().contains("user's budget"), "{err}");
-    data(&ops[1]).await.unwrap();
+    token_data(&url, &h, &ops[1]).await.unwrap();
     assert_eq!(store.spend(id, period).await.unwrap().total, MicroTora(first.0 + second.0));
-    let err = data(&ops[2]).await.unwrap_err();
+    let err = token_data(&url, &h, &ops[2]).await.unwrap_err();
     assert!(err["message"].as_str().unwrap().contains("policy's budget"), "{err}");
     let total = MicroTora(first.0 + second.0);
     assert_eq!(store.spend(id, period).await.unwrap().total, total, "refusals reserve nothing");
@@ -229,7 +231,7 @@ async fn token_mode_is_limited_per_sender_and_in_all() {
     let poor = h.new_wallet(46).await;
     let mut op = h.op(&poor, true, Bytes::new()).await;
     fit_gas(&h, &mut op, QUOTE_DATA_LEN).await;
-    let err = data(&op).await.unwrap_err();
+    let err = token_data(&url, &h, &op).await.unwrap_err();
     assert!(err["message"].as_str().unwrap().contains("holds 0 TORA"), "{err}");
 }
 
@@ -254,14 +256,10 @@ async fn a_senders_balance_backs_all_of_its_open_quotes() {
     let url =
         start_configured(&h, Service { store: store.clone(), token_limits: limits, ..Service::default() })
             .await;
-    let token = json!({ "token": h.contracts().tora });
-    let data = |op: &UserOperation| {
-        call(&url, "pm_getPaymasterData", json!([op, ENTRY_POINT_V07, chain(&h), token]))
-    };
-    data(&op).await.unwrap();
-    data(&op).await.unwrap();
+    token_data(&url, &h, &op).await.unwrap();
+    token_data(&url, &h, &op).await.unwrap();
     let second_key = UserOperation { nonce: op.nonce | (U256::from(1) << 64), ..op.clone() };
-    let err = data(&second_key).await.unwrap_err();
+    let err = token_data(&url, &h, &second_key).await.unwrap_err();
     assert_eq!(err["code"], -32501);
     assert!(err["message"].as_str().unwrap().contains("does not cover its open quotes"), "{err}");
     let period = ResetInterval::Daily.period(h.now().await);
