@@ -55,3 +55,26 @@ fn http_post(addr: &str, body: &str) -> String {
     let head = format!("POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n");
     http(addr, &format!("{head}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()))
 }
+
+/// A machine without a Vulkan driver (none found: the loader is pointed at no ICD): the gateway
+/// says what to install, and the chain, the bundler and the paymaster still come up and answer.
+#[test]
+fn without_a_vulkan_driver_tora_up_says_what_to_install_and_runs_the_rest() {
+    let out = std::env::temp_dir().join(format!("tora-up-novk-{}.json", std::process::id()));
+    let (mut child, printed) = common::tora_up_with(
+        &out,
+        &[("VK_ICD_FILENAMES", "/nonexistent/icd.json"), ("VK_DRIVER_FILES", "/nonexistent/icd.json")],
+    );
+    let gateway = printed.iter().find(|l| l.trim_start().starts_with("gateway")).expect("a gateway line");
+    assert!(gateway.contains("not started") && gateway.contains("mesa-vulkan-drivers"), "{gateway}");
+    let urls = common::service_urls(&printed);
+    let paymaster = urls["paymaster"].trim_start_matches("http://").to_owned();
+    let bundler = urls["bundler"].trim_start_matches("http://").to_owned();
+    let health = http_get(&paymaster, "/health");
+    let entry_points = http_post(&bundler, r#"{"jsonrpc":"2.0","id":1,"method":"eth_supportedEntryPoints"}"#);
+    let stopped = child.terminate();
+    let _ = std::fs::remove_file(&out);
+    assert!(health.contains("200 OK"), "{health}");
+    assert!(entry_points.contains("0x0000000071727De22E5E9d8BAf0edAc6f37da032"), "{entry_points}");
+    assert!(stopped.is_some_and(|status| status.success()), "{stopped:?}");
+}

@@ -39,8 +39,30 @@ impl Drop for Running {
 /// `tora up` on free ports with the fetched models, writing its deployment to `out`; the URL
 /// of each service it printed (`<name>  http://<address> ...`), by name.
 pub(crate) fn tora_up(out: &Path) -> (Running, HashMap<String, String>) {
+    let (running, lines) = tora_up_with(out, &[]);
+    let urls = service_urls(&lines);
+    assert!(urls.contains_key("gateway"), "tora up did not start its gateway: {lines:?}");
+    (running, urls)
+}
+
+/// The URL of each service in what `tora up` printed, by name.
+pub(crate) fn service_urls(lines: &[String]) -> HashMap<String, String> {
+    lines
+        .iter()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let (name, url) = (words.next()?, words.next()?);
+            url.starts_with("http://").then(|| (name.to_owned(), url.to_owned()))
+        })
+        .collect()
+}
+
+/// [`tora_up`] with `env` set, and every line it printed up to the paymaster's (which comes
+/// last, after the gateway's).
+pub(crate) fn tora_up_with(out: &Path, env: &[(&str, &str)]) -> (Running, Vec<String>) {
     let models = concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/models");
     let mut child = Command::new(env!("CARGO_BIN_EXE_tora"))
+        .envs(env.iter().copied())
         .args(["up", "--port", "0", "--paymaster-listen", "127.0.0.1:0", "--bundler-listen", "127.0.0.1:0"])
         .args(["--gateway-listen", "127.0.0.1:0", "--model-dir"])
         .arg(format!("{models}/all-minilm-l6-v2"))
@@ -55,24 +77,18 @@ pub(crate) fn tora_up(out: &Path) -> (Running, HashMap<String, String>) {
     let stdout = child.stdout.take().unwrap();
     let running = Running(child);
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut urls = HashMap::new();
+    let mut printed = Vec::new();
     let mut lines = BufReader::new(stdout).lines();
-    // The paymaster's line comes last, after the gateway's.
     for line in lines.by_ref() {
         let line = line.unwrap();
-        let mut words = line.split_whitespace();
-        if let (Some(name), Some(url)) = (words.next(), words.next())
-            && url.starts_with("http://")
-        {
-            urls.insert(name.to_owned(), url.to_owned());
-        }
-        if urls.contains_key("paymaster") {
+        let last = line.trim_start().starts_with("paymaster");
+        printed.push(line);
+        if last {
             break;
         }
         assert!(Instant::now() < deadline, "tora up did not print the paymaster's address");
     }
-    assert!(urls.contains_key("gateway"), "tora up did not start its gateway: {urls:?}");
     // Keep reading, as a terminal would: a closed pipe would fail tora's later prints.
     std::thread::spawn(move || lines.for_each(drop));
-    (running, urls)
+    (running, printed)
 }
