@@ -3,21 +3,17 @@
 //! "node calls per operation": `bundler_node_requests_total{method}` counts JSON-RPC calls (each
 //! call of a batch), `bundler_node_round_trips_total` HTTP requests (a batch counts once).
 
-use alloy::rpc::client::{ClientBuilder, RpcClient};
+use alloy::rpc::client::RpcClient;
 use alloy::transports::{TransportError, TransportFut};
 use alloy_json_rpc::{RequestPacket, ResponsePacket};
 use std::task::{Context, Poll};
+pub use tora_core::node_client::InvalidNodeUrl;
 
-/// A JSON-RPC client for `url` whose requests are counted by method.
+/// A JSON-RPC client for `url` whose requests are counted by method, each bounded by
+/// [`tora_core::node_client::NODE_TIMEOUT`].
 pub fn client(url: &str) -> Result<RpcClient, InvalidNodeUrl> {
-    let url = url.parse().map_err(|_| InvalidNodeUrl(url.to_owned()))?;
-    Ok(ClientBuilder::default().layer(CountRequests).http(url))
+    tora_core::node_client::client_with(url, CountRequests)
 }
-
-/// A node RPC URL that does not parse (the URL given).
-#[derive(Debug, thiserror::Error)]
-#[error("invalid node RPC URL {0}")]
-pub struct InvalidNodeUrl(pub String);
 
 /// Counts each call of a packet, and the packet, before sending it.
 #[derive(Clone, Copy, Debug, Default)]

@@ -9,6 +9,7 @@ pub mod deployment;
 pub mod escrow_voucher;
 pub mod l1_fee;
 pub mod money;
+pub mod node_client;
 pub mod paymaster_quote;
 pub mod permit;
 pub mod pre_verification_gas;

@@ -185,6 +185,11 @@ impl Anvil {
         self.endpoint.clone()
     }
 
+    /// The anvil process's id, for tests that freeze the node (SIGSTOP) or kill it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The chain id anvil was started with.
     pub fn chain_id(&self) -> u64 {
         self.chain_id

@@ -176,8 +176,9 @@ pub const STOP_WAIT: Duration = Duration::from_secs(5);
 /// aborted.
 pub async fn start(settings: GatewaySettings) -> Result<RunningGateway, ServeError> {
     let d = &settings.deployment;
-    let url = d.rpc_url.parse().map_err(|_| ServeError::RpcUrl(d.rpc_url.clone()))?;
-    let rpc = ProviderBuilder::new().connect_http(url).erased();
+    let client =
+        tora_core::node_client::client(&d.rpc_url).map_err(|_| ServeError::RpcUrl(d.rpc_url.clone()))?;
+    let rpc = ProviderBuilder::new().connect_client(client).erased();
     // Vouchers are signed for one chain id and escrow: a mismatch would make every one of
     // them worthless, so refuse to start instead.
     let actual = rpc.get_chain_id().await.map_err(|e| ServeError::Chain(e.to_string()))?;

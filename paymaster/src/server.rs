@@ -126,8 +126,9 @@ pub struct RunningPaymaster {
 /// Checks the settings against the chain, then serves until the tasks are aborted.
 pub async fn start(settings: PaymasterSettings) -> Result<RunningPaymaster, ServeError> {
     let d = &settings.deployment;
-    let url = d.rpc_url.parse().map_err(|_| ServeError::RpcUrl(d.rpc_url.clone()))?;
-    let provider = ProviderBuilder::new().connect_http(url).erased();
+    let client =
+        tora_core::node_client::client(&d.rpc_url).map_err(|_| ServeError::RpcUrl(d.rpc_url.clone()))?;
+    let provider = ProviderBuilder::new().connect_client(client).erased();
     // A quote signed by the wrong key would be refused on-chain: refuse to start instead.
     let expected = tora_core::contracts::ToraPaymaster::new(d.contracts.paymaster, provider.clone())
         .signer()

@@ -7,6 +7,7 @@ mod common;
 mod errors;
 mod estimation;
 mod expiry;
+mod faults;
 mod flow;
 mod l1_fee;
 mod lanes;

@@ -72,8 +72,9 @@ pub struct Redeemer {
 impl Redeemer {
     /// A redeemer sending through `rpc_url`, signed with the provider's `key`.
     pub fn new(rpc_url: &str, key: PrivateKeySigner, escrow: Escrow) -> Result<Self, RedeemError> {
-        let url = rpc_url.parse().map_err(|_| RedeemError::RpcUrl(rpc_url.to_owned()))?;
-        let rpc = ProviderBuilder::new().wallet(EthereumWallet::from(key)).connect_http(url).erased();
+        let client =
+            tora_core::node_client::client(rpc_url).map_err(|_| RedeemError::RpcUrl(rpc_url.to_owned()))?;
+        let rpc = ProviderBuilder::new().wallet(EthereumWallet::from(key)).connect_client(client).erased();
         Ok(Self { rpc, escrow })
     }
 
