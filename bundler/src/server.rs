@@ -127,8 +127,23 @@ pub struct RunningBundler {
     pub bundler_address: Address,
     /// Every key's account, in the order of `signer_keys`.
     pub bundler_addresses: Vec<Address>,
-    /// The HTTP server, the bundling loop and the reputation decay.
+    /// The HTTP server, the bundling loop and the reputation decay; aborting them stops the
+    /// bundler at once ([`RunningBundler::stop`] drains first).
     pub tasks: Vec<JoinHandle<()>>,
+    /// Stops the HTTP server taking requests.
+    drain: tora_telemetry::Drain,
+}
+
+impl RunningBundler {
+    /// Stops taking operations, lets calls in flight (a send validating, a sendBundleNow
+    /// waiting for its bundle) finish, at most [`tora_telemetry::DRAIN_WAIT`], then stops
+    /// bundling. Bundles already sent land without it; a restart finds them by the lanes'
+    /// nonces.
+    pub async fn stop(self) {
+        let Self { mut tasks, drain, .. } = self;
+        let http = tasks.remove(0);
+        tora_telemetry::stop_serving(&drain, http, &tasks).await;
+    }
 }
 
 /// ERC-7562 reputation decays once an hour.
@@ -175,17 +190,19 @@ pub async fn start(settings: BundlerSettings) -> Result<RunningBundler, StartErr
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| StartError::Listen(listen, e))?;
     let address = listener.local_addr().map_err(|e| StartError::Listen(listen, e))?;
     let router = tora_jsonrpc::router(rpc, options.limits);
-    let http = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "bundler HTTP server stopped");
-        }
-    });
+    let (http, drain) = tora_telemetry::serve(listener, router, "bundler");
     let bundler_address = builder.address();
     let bundler_addresses = builder.addresses();
     let bundling = tokio::spawn(bundle_on_interval(builder, options.bundle_interval));
     let decay = tokio::spawn(decay_reputation(pool));
     tracing::info!(%address, %entry_point, bundler = %bundler_address, "bundler listening");
-    Ok(RunningBundler { address, bundler_address, bundler_addresses, tasks: vec![http, bundling, decay] })
+    Ok(RunningBundler {
+        address,
+        bundler_address,
+        bundler_addresses,
+        tasks: vec![http, bundling, decay],
+        drain,
+    })
 }
 
 async fn bundle_on_interval<P: Mempool>(builder: Arc<Builder<P>>, every: Duration) {

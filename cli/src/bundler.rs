@@ -120,5 +120,6 @@ pub(crate) async fn run(args: BundlerArgs, stop: crate::shutdown::StopSignals) -
     println!("bundler: http://{} (bundles signed by {})", running.address, signers.join(", "));
     let signal = stop.requested().await;
     tracing::info!(signal, "stopping");
+    running.stop().await;
     Ok(())
 }

@@ -195,5 +195,6 @@ pub(crate) async fn run(args: PaymasterArgs, stop: crate::shutdown::StopSignals)
     println!("paymaster: http://{}", running.address);
     let signal = stop.requested().await;
     tracing::info!(signal, "stopping");
+    running.stop().await;
     Ok(())
 }

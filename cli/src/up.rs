@@ -52,9 +52,12 @@ pub(crate) async fn run(args: UpArgs, stop: crate::shutdown::StopSignals) -> any
     println!("  deployment {}", args.devnet.out.display());
     let signal = stop.requested().await;
     println!("stopping ({signal})");
-    if let Some(gateway) = gateway {
-        gateway.stop().await;
-    }
+    // Each drains its requests in flight; the gateway then releases its GPU.
+    tokio::join!(bundler.stop(), paymaster.stop(), async {
+        if let Some(gateway) = gateway {
+            gateway.stop().await;
+        }
+    });
     devnet.anvil.stop().await;
     Ok(())
 }

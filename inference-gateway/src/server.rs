@@ -143,19 +143,22 @@ pub struct RunningGateway {
     pub provider: Address,
     /// The HTTP server, the embedding worker and, when enabled, the redemption loop.
     pub tasks: Vec<JoinHandle<()>>,
+    /// Stops the HTTP server taking requests, letting those in flight finish.
+    drain: tora_telemetry::Drain,
     /// The text model's worker thread, when one is served.
     text_worker: Option<WorkerThread>,
 }
 
 impl RunningGateway {
-    /// Stops serving and waits (at most [`STOP_WAIT`]) for the model workers to end, so that
-    /// the GPU devices they own are released before the process exits.
+    /// Stops taking requests and lets those in flight finish and settle their charges (at most
+    /// [`tora_telemetry::DRAIN_WAIT`]), then stops the workers and waits (at most
+    /// [`STOP_WAIT`]) for the text model's thread, so that the GPU devices they own are released
+    /// before the process exits.
     pub async fn stop(self) {
-        let Self { tasks, text_worker, .. } = self;
-        for task in &tasks {
-            task.abort();
-        }
-        let drained = async {
+        let Self { mut tasks, drain, text_worker, .. } = self;
+        let http = tasks.remove(0);
+        tora_telemetry::stop_serving(&drain, http, &tasks).await;
+        let stopped = async {
             for task in tasks {
                 let _ = task.await;
             }
@@ -163,7 +166,7 @@ impl RunningGateway {
                 let _ = tokio::task::spawn_blocking(move || worker.join()).await;
             }
         };
-        if tokio::time::timeout(STOP_WAIT, drained).await.is_err() {
+        if tokio::time::timeout(STOP_WAIT, stopped).await.is_err() {
             tracing::warn!("the gateway's model workers did not stop in time");
         }
     }
@@ -258,11 +261,7 @@ async fn serve<S: VoucherStore>(
     let address = listener.local_addr().map_err(|e| ServeError::Listen(settings.listen, e))?;
     let router =
         api::router_with_text(gateway.clone(), text, settings.http).layer(tora_telemetry::http_trace_layer());
-    let http = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "gateway HTTP server stopped");
-        }
-    });
+    let (http, drain) = tora_telemetry::serve(listener, router, "gateway");
     let mut tasks = vec![http, worker];
     if settings.redeem_interval.is_some() || settings.redeem_exposure.is_some() {
         let schedule = RedeemSchedule {
@@ -273,7 +272,7 @@ async fn serve<S: VoucherStore>(
     }
     let provider = settings.provider_key.address();
     tracing::info!(%address, %provider, "inference gateway listening");
-    Ok(RunningGateway { address, provider, tasks, text_worker })
+    Ok(RunningGateway { address, provider, tasks, drain, text_worker })
 }
 
 /// When the gateway redeems: all payers every `every`, and between those, every

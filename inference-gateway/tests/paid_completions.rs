@@ -218,3 +218,44 @@ async fn a_smart_wallet_pays_exactly_the_tokens_run_and_the_provider_redeems_exa
 
 /// SmolLM2's greedy continuation of "The capital of France is", 3 tokens.
 const COMPLETION_TEXT: &str = " Paris.\n";
+
+/// Issue 13, SIGTERM: a gateway asked to stop while it streams an answer stops taking new
+/// requests but finishes the stream, and the charge is recorded before it exits. Before, stop
+/// aborted the server: the stream was cut and the hold never settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_gateway_finishes_the_answer_in_flight_and_records_its_charge() {
+    let h = Harness::start().await;
+    let redis = RedisServer::start();
+    let key = common::funded_provider(&h, 0x44).await;
+    let wallet = common::wallet_with_escrow(&h, 10, key.address(), tora(1)).await;
+    let provider = key.address();
+    let gateway = start_gateway(&h, &key, &redis).await;
+    let url = format!("http://{}", gateway.address);
+    let chat = json!({
+        "model": TEXT_MODEL_ID,
+        "messages": [{ "role": "user", "content": "What is the capital of France?" }],
+        "max_tokens": 10,
+        "temperature": 0,
+        "stop": [" Paris"],
+        "stream": true,
+    });
+    let response = reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .header("x-tora-voucher", signed(&h, &wallet, provider, cost(47)))
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    // The headers are in: the generation is running when the stop begins.
+    assert_eq!(response.status(), StatusCode::OK);
+    let stopping = tokio::spawn(gateway.stop());
+    let events = sse_data(&response.text().await.unwrap());
+    stopping.await.unwrap();
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let last: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert_eq!(last["tora_charge"]["charged"], cost(43).to_string(), "{last}");
+    let store = RedisVoucherStore::connect(&redis.url, provider).await.unwrap();
+    let ledger = store.ledger(wallet.address).await.unwrap();
+    assert_eq!(ledger.consumed, cost(43), "the charge is recorded");
+    assert!(reqwest::get(format!("{url}/health")).await.is_err(), "the stopped gateway takes no request");
+}

@@ -119,8 +119,25 @@ pub struct RunningPaymaster {
     pub address: SocketAddr,
     /// The address `/admin` listens on, when it has its own.
     pub admin_address: Option<SocketAddr>,
-    /// The HTTP server and the settlement loop; aborting them stops the service.
+    /// Stop the public server (and the admin one) taking requests.
+    drains: Vec<tora_telemetry::Drain>,
+    /// The public HTTP server first, then the admin one and the settlement loop; aborting them
+    /// stops the service at once ([`RunningPaymaster::stop`] drains first).
     pub tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningPaymaster {
+    /// Stops taking requests, lets those in flight finish (at most
+    /// [`tora_telemetry::DRAIN_WAIT`]), then stops settlement: it resumes from its cursor on
+    /// the next start.
+    pub async fn stop(self) {
+        let Self { mut tasks, drains, .. } = self;
+        for drain in &drains[1..] {
+            drain.start();
+        }
+        let http = tasks.remove(0);
+        tora_telemetry::stop_serving(&drains[0], http, &tasks).await;
+    }
 }
 
 /// Checks the settings against the chain, then serves until the tasks are aborted.
@@ -203,38 +220,39 @@ async fn serve<S: SponsorshipStore + 'static>(
     let rpc =
         Arc::new(PaymasterRpc::new(quoter, provider.clone(), Sponsorship { store: store.clone(), keys }));
     let mut tasks = Vec::new();
-    let (router, admin_address) = match settings.admin_listen {
+    let (router, admin) = match settings.admin_listen {
         None => (app(rpc, settings.limits), None),
         Some(admin_listen) => {
-            let (admin_address, admin) = serve_http(admin_listen, admin_app(&rpc), "admin").await?;
+            let (admin_address, admin, admin_drain) =
+                serve_http(admin_listen, admin_app(&rpc), "admin").await?;
             tasks.push(admin);
-            (public_app(rpc, settings.limits), Some(admin_address))
+            (public_app(rpc, settings.limits), Some((admin_address, admin_drain)))
         }
     };
-    let (address, http) = serve_http(settings.listen, router, "public").await?;
-    tasks.push(http);
+    let (address, http, drain) = serve_http(settings.listen, router, "public").await?;
+    tasks.insert(0, http);
     let paymaster = d.contracts.paymaster;
     tasks.push(tokio::spawn(async move { settlement::run(store.as_ref(), &provider, settlement).await }));
+    let (admin_address, admin_drain) = admin.unzip();
     tracing::info!(%address, ?admin_address, %paymaster, "paymaster listening");
-    Ok(RunningPaymaster { address, admin_address, tasks })
+    Ok(RunningPaymaster {
+        address,
+        admin_address,
+        tasks,
+        drains: std::iter::once(drain).chain(admin_drain).collect(),
+    })
 }
 
-/// Binds `listen` and serves `router` there until the task is aborted.
+/// Binds `listen` and serves `router` there until drained.
 async fn serve_http(
     listen: SocketAddr,
     router: axum::Router,
     surface: &'static str,
-) -> Result<(SocketAddr, JoinHandle<()>), ServeError> {
+) -> Result<(SocketAddr, JoinHandle<()>, tora_telemetry::Drain), ServeError> {
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| ServeError::Listen(listen, e))?;
     let address = listener.local_addr().map_err(|e| ServeError::Listen(listen, e))?;
-    let task = tokio::spawn(async move {
-        // The peer address keys the rate limit of callers without a verified API key.
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = axum::serve(listener, service).await {
-            tracing::error!(error = %e, surface, "paymaster HTTP server stopped");
-        }
-    });
-    Ok((address, task))
+    let (task, drain) = tora_telemetry::serve(listener, router, surface);
+    Ok((address, task, drain))
 }
 
 /// The deployment's feed, cross-checked against the second one when configured.
