@@ -4,6 +4,7 @@ use alloy::primitives::{B256, U256};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use tora_bundler::builder::BuilderSettings;
+use tora_bundler::evm::StateReads;
 use tora_bundler::validation::Wei;
 use tora_bundler::{BundlerOptions, BundlerSettings, RunningBundler, ValidationSettings};
 use tora_core::{ChainSpec, Deployment};
@@ -41,6 +42,20 @@ pub(crate) struct BundlerFlags {
     /// current text's EREP-050 refuses it; the v0.7 compatibility suite expects acceptance).
     #[arg(long)]
     pub allow_unstaked_paymaster_context: bool,
+    /// How simulations read the node's state: `proofs` (one eth_getProof per address, the fewest
+    /// calls, for nodes billed per call) or `fields` (balance, nonce, code and each slot apart:
+    /// more calls, each cheaper for the node to answer).
+    #[arg(long, value_enum, default_value = "proofs", env = "TORA_NODE_READS")]
+    pub node_reads: NodeReads,
+}
+
+/// `--node-reads`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum NodeReads {
+    /// One eth_getProof per address.
+    Proofs,
+    /// One call per field and slot.
+    Fields,
 }
 
 #[derive(clap::Args)]
@@ -78,6 +93,10 @@ fn options(chain: &ChainSpec, flags: &BundlerFlags) -> BundlerOptions {
         validation.min_unstake_delay_secs = secs;
     }
     validation.unstaked_paymaster_context = flags.allow_unstaked_paymaster_context;
+    validation.state_reads = match flags.node_reads {
+        NodeReads::Proofs => StateReads::Proofs,
+        NodeReads::Fields => StateReads::Fields,
+    };
     let mut options = BundlerOptions {
         debug_api: flags.debug_api,
         signer_keys: flags.bundler_keys.clone(),

@@ -113,7 +113,7 @@ impl Estimator {
             sender_creator: settings.sender_creator,
             oracle,
             codes: CodeCache::default(),
-            block_cache: RecentBlockCaches::default(),
+            block_cache: RecentBlockCaches::new(settings.state_reads),
         }
     }
 

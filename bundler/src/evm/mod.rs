@@ -12,4 +12,4 @@ pub mod state;
 
 pub use bindings::{EntryPointSimulations, ExecutionResult, StakeInfo, ValidationResult, deposit_slot};
 pub use simulation::{SimulationEnv, SimulationRevert, revert_reason};
-pub use state::{ChainReads, PinnedBlock, StateError};
+pub use state::{ChainReads, PinnedBlock, StateError, StateReads};

@@ -6,6 +6,7 @@
 use alloy::eips::BlockId;
 use alloy::primitives::{Address, B256, Bytes, U64, U256};
 use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::EIP1186AccountProofResponse;
 use revm::DatabaseRef;
 use revm::bytecode::Bytecode;
 use revm::database_interface::DBErrorMarker;
@@ -27,21 +28,48 @@ impl DBErrorMarker for StateError {}
 /// Code by hash, shared by every block's state: a hash names one code forever.
 pub type CodeCache = Arc<Mutex<HashMap<B256, Bytecode>>>;
 
+/// How the state is read from the node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateReads {
+    /// One `eth_getProof` per address (balance, nonce, code hash and its slots), code only
+    /// when its hash is new: the fewest calls, for nodes that bill per call.
+    #[default]
+    Proofs,
+    /// `eth_getBalance`, `eth_getTransactionCount`, `eth_getCode` per account and
+    /// `eth_getStorageAt` per slot: more calls, each cheaper for the node to answer (a proof
+    /// walks the state trie), for nodes that do not bill per call or lack `eth_getProof`.
+    Fields,
+}
+
 /// What one block's state has fetched so far; shared by every validation at that block.
 #[derive(Debug, Default)]
 pub struct BlockCache {
     accounts: Mutex<HashMap<Address, Option<AccountInfo>>>,
     storage: Mutex<HashMap<(Address, U256), U256>>,
+    /// How it fetches what it lacks.
+    reads_with: StateReads,
 }
 
 impl BlockCache {
     /// Caches a fetched account (and its code, by hash) for the rest of the block.
     fn remember_account(&self, codes: &CodeCache, fetched: FetchedAccount) {
-        let FetchedAccount { address, balance, nonce, code } = fetched;
-        let info = if balance.is_zero() && nonce == 0 && code.is_empty() {
+        let FetchedAccount { address, balance, nonce, code_hash, code } = fetched;
+        let no_code = has_no_code(code_hash);
+        let info = if balance.is_zero() && nonce == 0 && no_code {
             None
+        } else if no_code {
+            Some(AccountInfo::new(balance, nonce, KECCAK_EMPTY, Bytecode::default()))
         } else {
-            Some(account_info(codes, balance, nonce, &code))
+            let bytecode = match code {
+                Some(code) => {
+                    let bytecode = bytecode_of(&code);
+                    lock(codes).insert(code_hash, bytecode.clone());
+                    bytecode
+                }
+                None => lock(codes).get(&code_hash).cloned().unwrap_or_default(),
+            };
+            Some(AccountInfo::new(balance, nonce, code_hash, bytecode))
         };
         lock(&self.accounts).insert(address, info);
     }
@@ -69,8 +97,12 @@ impl BlockCache {
         if missing.is_empty() {
             return Ok(0);
         }
-        let fetched = fetch_batch(provider, BlockId::number(block), &missing).await?;
-        let calls = missing.calls();
+        let block = BlockId::number(block);
+        let fetched = match self.reads_with {
+            StateReads::Proofs => fetch_by_proof(provider, codes, block, &missing).await?,
+            StateReads::Fields => fetch_by_field(provider, block, &missing).await?,
+        };
+        let calls = fetched.calls;
         for account in fetched.accounts {
             self.remember_account(codes, account);
         }
@@ -83,19 +115,27 @@ impl BlockCache {
 /// validated on a cached head while the builder validates a bundle on the latest block, and
 /// keeping one block only would make each throw away the other's cache.
 #[derive(Debug, Default)]
-pub struct RecentBlockCaches(Mutex<VecDeque<(B256, Arc<BlockCache>)>>);
+pub struct RecentBlockCaches {
+    held: Mutex<VecDeque<(B256, Arc<BlockCache>)>>,
+    reads_with: StateReads,
+}
 
 /// Blocks whose state stays cached; older ones are dropped first.
 const CACHED_BLOCKS: usize = 4;
 
 impl RecentBlockCaches {
+    /// Caches whose blocks read the node `reads_with`.
+    pub fn new(reads_with: StateReads) -> Self {
+        Self { held: Mutex::default(), reads_with }
+    }
+
     /// The cache for block `hash`: a held one, or a fresh one that replaces the oldest.
     pub fn for_block(&self, hash: B256) -> Arc<BlockCache> {
-        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((_, cache)) = held.iter().find(|(cached, _)| *cached == hash) {
             return cache.clone();
         }
-        let cache = Arc::new(BlockCache::default());
+        let cache = Arc::new(BlockCache { reads_with: self.reads_with, ..BlockCache::default() });
         if held.len() >= CACHED_BLOCKS {
             held.pop_front();
         }
@@ -245,14 +285,10 @@ impl RpcState {
     }
 }
 
-fn account_info(codes: &CodeCache, balance: U256, nonce: u64, code: &Bytes) -> AccountInfo {
-    if code.is_empty() {
-        return AccountInfo::new(balance, nonce, KECCAK_EMPTY, Bytecode::default());
-    }
-    let bytecode = bytecode_of(code);
-    let hash = bytecode.hash_slow();
-    lock(codes).insert(hash, bytecode.clone());
-    AccountInfo::new(balance, nonce, hash, bytecode)
+/// Whether a code hash from the node says "no code" (nodes report an account that does not
+/// exist with the zero hash, an empty one with the empty-code hash).
+fn has_no_code(code_hash: B256) -> bool {
+    code_hash == KECCAK_EMPTY || code_hash == B256::ZERO
 }
 
 /// The node's code as revm runs it. Malformed EIP-7702-prefixed code (no chain with EIP-3541
@@ -261,15 +297,13 @@ fn bytecode_of(code: &Bytes) -> Bytecode {
     Bytecode::new_raw_checked(code.clone()).unwrap_or_else(|_| Bytecode::new_legacy(code.clone()))
 }
 
-/// Balance, nonce and code: three node calls per account.
-const CALLS_PER_ACCOUNT: u64 = 3;
-
-/// An account as the node reports it.
+/// An account as the node reports it: its code only when its hash was not cached yet.
 struct FetchedAccount {
     address: Address,
     balance: U256,
     nonce: u64,
-    code: Bytes,
+    code_hash: B256,
+    code: Option<Bytes>,
 }
 
 /// Accounts and storage slots of the chain at one block: what a simulation read, or is
@@ -288,9 +322,17 @@ impl ChainReads {
         self.accounts.is_empty() && self.slots.is_empty()
     }
 
-    /// Node calls that fetching all of it takes.
-    pub fn calls(&self) -> u64 {
-        self.accounts.len() as u64 * CALLS_PER_ACCOUNT + self.slots.len() as u64
+    /// Each address read, with whether its account is wanted and the slots of it that are:
+    /// what one `eth_getProof` per address fetches.
+    fn by_address(&self) -> Vec<AddressReads> {
+        let mut by: std::collections::BTreeMap<Address, AddressReads> = Default::default();
+        for address in &self.accounts {
+            by.entry(*address).or_insert_with(|| AddressReads::new(*address)).account = true;
+        }
+        for (address, slot) in &self.slots {
+            by.entry(*address).or_insert_with(|| AddressReads::new(*address)).slots.push(*slot);
+        }
+        by.into_values().collect()
     }
 
     /// Adds the accounts and slots of `other`.
@@ -300,25 +342,121 @@ impl ChainReads {
     }
 }
 
-/// Accounts and slots in one JSON-RPC batch (an account is 3 calls, so at most 999 calls):
-/// a bundle's worth of operations takes a handful of round trips, and no node refuses it.
-const MAX_BATCH_READS: usize = 333;
-
-/// One account or one slot to fetch.
-#[derive(Clone, Copy)]
-enum Read {
-    Account(Address),
-    Slot(Address, U256),
+/// What is read of one address: its account, some of its storage, or both.
+#[derive(Clone, Debug)]
+struct AddressReads {
+    address: Address,
+    account: bool,
+    slots: Vec<U256>,
 }
+
+impl AddressReads {
+    fn new(address: Address) -> Self {
+        Self { address, account: false, slots: Vec::new() }
+    }
+}
+
+/// Addresses in one JSON-RPC batch: a bundle's worth of operations takes a handful of round
+/// trips, and no node refuses it.
+const MAX_BATCH_ADDRESSES: usize = 333;
 
 struct FetchedBatch {
     accounts: Vec<FetchedAccount>,
     slots: Vec<((Address, U256), U256)>,
+    /// Node calls it took.
+    calls: u64,
 }
 
-/// Fetches `reads` in JSON-RPC batches (one HTTP request per [`MAX_BATCH_READS`] reads), the
-/// batches concurrently.
-async fn fetch_batch(
+/// Fetches `reads` with one `eth_getProof` per address: its balance, nonce, code hash and
+/// every slot asked of it in one call (hosted nodes bill per call, not per batch), in batches
+/// of [`MAX_BATCH_ADDRESSES`] sent concurrently; then, in one more batch, the code of accounts
+/// whose code hash is not cached yet (code under a hash never changes).
+async fn fetch_by_proof(
+    provider: &DynProvider,
+    codes: &CodeCache,
+    block: BlockId,
+    reads: &ChainReads,
+) -> Result<FetchedBatch, StateError> {
+    let all = reads.by_address();
+    let mut batches = tokio::task::JoinSet::new();
+    for chunk in all.chunks(MAX_BATCH_ADDRESSES) {
+        batches.spawn(fetch_proofs(provider.clone(), block, chunk.to_vec()));
+    }
+    let mut out = FetchedBatch { accounts: Vec::new(), slots: Vec::new(), calls: all.len() as u64 };
+    while let Some(joined) = batches.join_next().await {
+        let (accounts, slots) = joined.map_err(|e| StateError(e.to_string()))??;
+        out.accounts.extend(accounts);
+        out.slots.extend(slots);
+    }
+    let unknown: Vec<usize> = {
+        let codes = lock(codes);
+        (0..out.accounts.len())
+            .filter(|&i| {
+                let hash = out.accounts[i].code_hash;
+                !has_no_code(hash) && !codes.contains_key(&hash)
+            })
+            .collect()
+    };
+    if !unknown.is_empty() {
+        let addresses: Vec<Address> = unknown.iter().map(|&i| out.accounts[i].address).collect();
+        let fetched = fetch_codes(provider, block, &addresses).await?;
+        out.calls += fetched.len() as u64;
+        for (i, code) in unknown.into_iter().zip(fetched) {
+            out.accounts[i].code = Some(code);
+        }
+    }
+    Ok(out)
+}
+
+/// The accounts and slots of one batch of `eth_getProof` calls. Slots of an address whose
+/// account was not asked for are kept; its account is not (its code may not be loaded).
+async fn fetch_proofs(
+    provider: DynProvider,
+    block: BlockId,
+    reads: Vec<AddressReads>,
+) -> Result<(Vec<FetchedAccount>, Vec<((Address, U256), U256)>), StateError> {
+    let failed = |e: alloy::transports::TransportError| StateError(e.to_string());
+    let client = provider.client();
+    let mut batch = alloy::rpc::client::BatchRequest::new(client);
+    let mut calls = Vec::with_capacity(reads.len());
+    for read in reads {
+        let keys: Vec<B256> = read.slots.iter().map(|slot| B256::from(*slot)).collect();
+        let call = batch
+            .add_call::<_, EIP1186AccountProofResponse>("eth_getProof", &(read.address, keys, block))
+            .map_err(failed)?;
+        calls.push((read, call));
+    }
+    batch.send().await.map_err(failed)?;
+    let (mut accounts, mut slots) = (Vec::new(), Vec::new());
+    for (read, call) in calls {
+        let proof = call.await.map_err(failed)?;
+        for (slot, stored) in read.slots.iter().zip(&proof.storage_proof) {
+            slots.push(((read.address, *slot), stored.value));
+        }
+        if proof.storage_proof.len() != read.slots.len() {
+            return Err(StateError(format!(
+                "eth_getProof of {} answered {} slots for {} asked",
+                read.address,
+                proof.storage_proof.len(),
+                read.slots.len()
+            )));
+        }
+        if read.account {
+            accounts.push(FetchedAccount {
+                address: read.address,
+                balance: proof.balance,
+                nonce: proof.nonce,
+                code_hash: proof.code_hash,
+                code: None,
+            });
+        }
+    }
+    Ok((accounts, slots))
+}
+
+/// Fetches `reads` as [`StateReads::Fields`]: three calls per account and one per slot, in
+/// batches of at most [`MAX_BATCH_ADDRESSES`] × 3 calls sent concurrently.
+async fn fetch_by_field(
     provider: &DynProvider,
     block: BlockId,
     reads: &ChainReads,
@@ -329,28 +467,35 @@ async fn fetch_batch(
         .map(|a| Read::Account(*a))
         .chain(reads.slots.iter().map(|(a, s)| Read::Slot(*a, *s)))
         .collect();
+    let calls = reads.accounts.len() as u64 * 3 + reads.slots.len() as u64;
     let mut batches = tokio::task::JoinSet::new();
-    for chunk in all.chunks(MAX_BATCH_READS) {
-        batches.spawn(fetch_chunk(provider.clone(), block, chunk.to_vec()));
+    for chunk in all.chunks(MAX_BATCH_ADDRESSES) {
+        batches.spawn(fetch_fields(provider.clone(), block, chunk.to_vec()));
     }
-    let mut out = FetchedBatch { accounts: Vec::new(), slots: Vec::new() };
+    let mut out = FetchedBatch { accounts: Vec::new(), slots: Vec::new(), calls };
     while let Some(joined) = batches.join_next().await {
-        let chunk = joined.map_err(|e| StateError(e.to_string()))??;
-        out.accounts.extend(chunk.accounts);
-        out.slots.extend(chunk.slots);
+        let (accounts, slots) = joined.map_err(|e| StateError(e.to_string()))??;
+        out.accounts.extend(accounts);
+        out.slots.extend(slots);
     }
     Ok(out)
 }
 
+/// One account or one slot to fetch field by field.
+#[derive(Clone, Copy)]
+enum Read {
+    Account(Address),
+    Slot(Address, U256),
+}
+
 /// One JSON-RPC batch: balance, nonce and code of each account, and each slot.
-async fn fetch_chunk(
+async fn fetch_fields(
     provider: DynProvider,
     block: BlockId,
     reads: Vec<Read>,
-) -> Result<FetchedBatch, StateError> {
+) -> Result<(Vec<FetchedAccount>, Vec<((Address, U256), U256)>), StateError> {
     let failed = |e: alloy::transports::TransportError| StateError(e.to_string());
-    let client = provider.client();
-    let mut batch = alloy::rpc::client::BatchRequest::new(client);
+    let mut batch = alloy::rpc::client::BatchRequest::new(provider.client());
     let (mut account_calls, mut slot_calls) = (Vec::new(), Vec::new());
     for read in reads {
         match read {
@@ -367,19 +512,45 @@ async fn fetch_chunk(
         }
     }
     batch.send().await.map_err(failed)?;
-    let mut out = FetchedBatch {
-        accounts: Vec::with_capacity(account_calls.len()),
-        slots: Vec::with_capacity(slot_calls.len()),
-    };
+    let mut accounts = Vec::with_capacity(account_calls.len());
     for (address, balance, nonce, code) in account_calls {
         let (balance, nonce, code) =
             (balance.await.map_err(failed)?, nonce.await.map_err(failed)?, code.await.map_err(failed)?);
-        out.accounts.push(FetchedAccount { address, balance, nonce: nonce.saturating_to(), code });
+        let code_hash = if code.is_empty() { KECCAK_EMPTY } else { alloy::primitives::keccak256(&code) };
+        accounts.push(FetchedAccount {
+            address,
+            balance,
+            nonce: nonce.saturating_to(),
+            code_hash,
+            code: Some(code),
+        });
     }
+    let mut slots = Vec::with_capacity(slot_calls.len());
     for (key, value) in slot_calls {
-        out.slots.push((key, value.await.map_err(failed)?));
+        slots.push((key, value.await.map_err(failed)?));
     }
-    Ok(out)
+    Ok((accounts, slots))
+}
+
+/// The code of `addresses`, in one batch.
+async fn fetch_codes(
+    provider: &DynProvider,
+    block: BlockId,
+    addresses: &[Address],
+) -> Result<Vec<Bytes>, StateError> {
+    let failed = |e: alloy::transports::TransportError| StateError(e.to_string());
+    let mut batch = alloy::rpc::client::BatchRequest::new(provider.client());
+    let calls = addresses
+        .iter()
+        .map(|address| batch.add_call::<_, Bytes>("eth_getCode", &(*address, block)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(failed)?;
+    batch.send().await.map_err(failed)?;
+    let mut codes = Vec::with_capacity(calls.len());
+    for call in calls {
+        codes.push(call.await.map_err(failed)?);
+    }
+    Ok(codes)
 }
 
 /// A poisoned cache only means another validation panicked mid-insert; the map is still valid.

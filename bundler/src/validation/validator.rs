@@ -9,7 +9,7 @@ use crate::evm::bindings::{StakeInfo, deposit_slot};
 use crate::evm::head::{ChainHead, Freshness};
 use crate::evm::prediction::{OperationShape, ReadPredictor};
 use crate::evm::simulation::{self, SimulationEnv};
-use crate::evm::state::{ChainReads, CodeCache, PinnedBlock, RecentBlockCaches, RpcState};
+use crate::evm::state::{ChainReads, CodeCache, PinnedBlock, RecentBlockCaches, RpcState, StateReads};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use revm::DatabaseRef;
@@ -49,6 +49,8 @@ pub struct ValidationSettings {
     /// Accept an unstaked paymaster that returns a context: the v0.7-era ERC-7562 had lifted
     /// EREP-050, which the current text has again (and the default follows).
     pub unstaked_paymaster_context: bool,
+    /// How simulations read the node's state (the estimator's too).
+    pub state_reads: StateReads,
 }
 
 impl Default for ValidationSettings {
@@ -63,6 +65,7 @@ impl Default for ValidationSettings {
             sender_creator: SENDER_CREATOR_V07,
             head_max_age: Duration::from_millis(100),
             unstaked_paymaster_context: false,
+            state_reads: StateReads::default(),
         }
     }
 }
@@ -112,9 +115,9 @@ impl Validator {
             provider,
             entry_point: chain.entry_point,
             chain_id: chain.id,
+            block_cache: RecentBlockCaches::new(settings.state_reads),
             settings,
             codes: CodeCache::default(),
-            block_cache: RecentBlockCaches::default(),
             reads: ReadPredictor::default(),
         })
     }
