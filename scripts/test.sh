@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine with Rust and Node.js: installs
 # what the tests need, checks that the committed contract artifacts are fresh, then runs the
-# Helm chart's offline checks, the Rust tests (nextest when installed, cargo test otherwise) and
-# the ERC-4337 compatibility suite (scripts/spec-tests.sh).
+# Helm chart's offline checks, the Rust tests (nextest when installed, cargo test otherwise), the
+# TypeScript client's tests and the ERC-4337 compatibility suite (scripts/spec-tests.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +45,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast || status=$?
 fi
+
+# The TypeScript client (clients/ts) against a fresh `tora up`, as a wallet uses it: viem's
+# bundler client with our paymaster, the official OpenAI SDK paying with vouchers.
+scripts/ts-client-tests.sh || status=$?
 
 # The ERC-4337 compatibility suite (eth-infinitism bundler-spec-tests v0.7) against
 # `tora bundler` on a fresh anvil: every test the suite does not skip must pass.

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # The TypeScript client's tests (clients/ts) as a wallet runs them: `npm ci`, the build with its
 # type checks, then `npm test` against a fresh `tora up` on free ports (its deployment in a
-# temporary file), stopped with SIGTERM however the tests end. Uses target/debug/tora, built
-# first when missing.
+# temporary file), stopped with SIGTERM however the tests end. Builds the debug `tora` first (a
+# no-op after the workspace tests, which build it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 (cd clients/ts && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
 
-tora=target/debug/tora
-[ -x "$tora" ] || cargo build --quiet --bin tora
+cargo build --quiet --bin tora
+tora="${CARGO_TARGET_DIR:-target}/debug/tora"
 
 work=$(mktemp -d)
 log="$work/tora-up.log"
