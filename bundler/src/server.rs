@@ -1,9 +1,9 @@
 //! Running the bundler: from a node, a chain spec (EntryPoint, stake minimums) and a
 //! listen address to an HTTP JSON-RPC server, the bundling loop and the hourly reputation
-//! decay, all on one in-memory pool.
+//! decay, on an in-memory pool or on one shared through Redis by every replica.
 
 use crate::builder::{Builder, BuilderError, BuilderSettings, BundlingMode};
-use crate::pool::{InMemoryPool, Mempool, PoolSettings};
+use crate::pool::{InMemoryPool, Mempool, PoolError, PoolSettings, RedisPool, RedisTarget};
 use crate::rpc::BundlerRpc;
 use crate::validation::{ValidationError, ValidationSettings, Validator};
 use alloy::primitives::{Address, B256};
@@ -63,6 +63,9 @@ pub struct BundlerOptions {
     pub validation: ValidationSettings,
     /// Mempool limits.
     pub pool: PoolSettings,
+    /// Keep the mempool and reputation in this Redis (or Redis Cluster), shared with every
+    /// replica naming the same chain and EntryPoint; `None` keeps them in this process.
+    pub redis: Option<RedisTarget>,
     /// Bundle builder settings (its gas target is capped by the chain spec's max_bundle_gas).
     pub builder: BuilderSettings,
     /// The bundling mode at start: auto (on the interval) or manual (on request).
@@ -83,6 +86,7 @@ impl Default for BundlerOptions {
             signer_keys: Vec::new(),
             validation: ValidationSettings::default(),
             pool: PoolSettings::default(),
+            redis: None,
             builder: BuilderSettings::default(),
             bundling_mode: BundlingMode::Auto,
             bundle_interval: Duration::from_secs(1),
@@ -114,6 +118,9 @@ pub enum StartError {
     /// The builder could not start (bad URL or keys).
     #[error(transparent)]
     Builder(#[from] BuilderError),
+    /// The shared mempool's Redis could not be reached or holds an unreadable pool.
+    #[error("mempool: {0}")]
+    Pool(#[source] Box<PoolError>),
     /// The server could not bind this address.
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
@@ -152,6 +159,26 @@ const REPUTATION_DECAY_INTERVAL: Duration = Duration::from_secs(3_600);
 /// Checks the settings against the node (chain id, EntryPoint), then serves until the tasks
 /// are aborted.
 pub async fn start(settings: BundlerSettings) -> Result<RunningBundler, StartError> {
+    match settings.options.redis.clone() {
+        None => {
+            let pool = Arc::new(InMemoryPool::new(settings.options.pool));
+            start_on(settings, pool).await
+        }
+        Some(target) => {
+            let pool = RedisPool::connect(
+                &target,
+                settings.chain.id,
+                settings.chain.entry_point,
+                settings.options.pool,
+            )
+            .await
+            .map_err(|e| StartError::Pool(Box::new(e)))?;
+            start_on(settings, pool).await
+        }
+    }
+}
+
+async fn start_on<P: Mempool>(settings: BundlerSettings, pool: Arc<P>) -> Result<RunningBundler, StartError> {
     let BundlerSettings { rpc_url, dev_signer_key, chain, listen, options } = settings;
     let entry_point = chain.entry_point;
     let keys = match (&options.signer_keys[..], dev_signer_key) {
@@ -161,7 +188,6 @@ pub async fn start(settings: BundlerSettings) -> Result<RunningBundler, StartErr
     };
     // Refuses a node whose chain id is not the spec's: every userOpHash would be wrong.
     let validator = Arc::new(Validator::new(&rpc_url, &chain, options.validation.clone()).await?);
-    let pool = Arc::new(InMemoryPool::new(options.pool));
     let mut builder_settings = options.builder.clone();
     builder_settings.max_bundle_gas = builder_settings.max_bundle_gas.min(chain.max_bundle_gas);
     let builder = Arc::new(Builder::new(
@@ -223,6 +249,6 @@ async fn decay_reputation<P: Mempool>(pool: Arc<P>) {
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        pool.decay_reputation();
+        pool.decay_reputation().await;
     }
 }

@@ -47,6 +47,11 @@ pub(crate) struct BundlerFlags {
     /// more calls, each cheaper for the node to answer).
     #[arg(long, value_enum, default_value = "proofs", env = "TORA_NODE_READS")]
     pub node_reads: NodeReads,
+    /// Keep the mempool and reputation in Redis, shared by every bundler replica on it:
+    /// `redis://host:port`, or a Redis Cluster as `redis+cluster://host:port` or several
+    /// comma-separated seed URLs. Default: in this process.
+    #[arg(long = "bundler-redis-url", env = "TORA_BUNDLER_REDIS_URL")]
+    pub bundler_redis_url: Option<String>,
 }
 
 /// `--node-reads`.
@@ -100,6 +105,7 @@ fn options(chain: &ChainSpec, flags: &BundlerFlags) -> BundlerOptions {
     let mut options = BundlerOptions {
         debug_api: flags.debug_api,
         signer_keys: flags.bundler_keys.clone(),
+        redis: flags.bundler_redis_url.as_deref().map(tora_bundler::pool::RedisTarget::parse),
         builder,
         validation,
         ..Default::default()

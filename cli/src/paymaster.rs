@@ -68,7 +68,9 @@ pub(crate) struct PaymasterOptions {
     /// Refuse to quote an operation that could cost more TORA than this.
     #[arg(long, default_value_t = 1_000)]
     pub max_tora_per_op: u64,
-    /// Keep sponsorship budgets in Redis (shared by replicas) instead of in memory.
+    /// Keep sponsorship budgets in Redis (shared by replicas) instead of in memory. With
+    /// `tora up`, the bundler's pool and the gateway's ledger go there too unless
+    /// --bundler-redis-url or --gateway-redis-url name their own.
     #[arg(long, env = "TORA_REDIS_URL")]
     pub redis_url: Option<String>,
     /// File holding the quote-signing key (else TORA_PAYMASTER_SIGNER_KEY, else the devnet's).

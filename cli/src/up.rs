@@ -17,7 +17,12 @@ pub(crate) struct UpArgs {
     pub gateway: GatewayFlags,
 }
 
-pub(crate) async fn run(args: UpArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
+pub(crate) async fn run(mut args: UpArgs, stop: crate::shutdown::StopSignals) -> anyhow::Result<()> {
+    // One --redis-url puts every service's shared state there, unless a service names its own.
+    if let Some(url) = &args.paymaster.redis_url {
+        args.bundler.bundler_redis_url.get_or_insert_with(|| url.clone());
+        args.gateway.gateway_redis_url.get_or_insert_with(|| url.clone());
+    }
     let devnet = start(&args.devnet).await?;
     let d = &devnet.deployment;
     let paymaster = start_for(d.clone(), &args.paymaster).await?;

@@ -200,8 +200,8 @@ impl<P: Mempool> Builder<P> {
     }
 
     /// The pool's step for a new block, remembering the operations it expired.
-    fn on_block(&self, block: PoolBlock) {
-        for (hash, expiry) in self.pool.on_block(block) {
+    async fn on_block(&self, block: PoolBlock) {
+        for (hash, expiry) in self.pool.on_block(block).await {
             self.drops.record(hash, expiry.reason());
         }
     }
@@ -256,14 +256,31 @@ impl<P: Mempool> Builder<P> {
         self.in_flight_ops.lock().unwrap_or_else(PoisonError::into_inner).contains(hash)
     }
 
-    fn set_in_flight(&self, hashes: impl IntoIterator<Item = B256>, in_flight: bool) {
-        let mut set = self.in_flight_ops.lock().unwrap_or_else(PoisonError::into_inner);
-        for hash in hashes {
-            if in_flight {
-                set.insert(hash);
-            } else {
-                set.remove(&hash);
-            }
+    /// Marks operations as in a bundle of ours; they are claimed in the pool already.
+    fn set_in_flight(&self, hashes: impl IntoIterator<Item = B256>) {
+        self.in_flight_ops.lock().unwrap_or_else(PoisonError::into_inner).extend(hashes);
+    }
+
+    /// Their bundle settled: other builders may take them again.
+    async fn settle_in_flight(&self, hashes: impl IntoIterator<Item = B256>) {
+        let hashes: Vec<B256> = {
+            let mut set = self.in_flight_ops.lock().unwrap_or_else(PoisonError::into_inner);
+            hashes.into_iter().filter(|hash| set.remove(hash)).collect()
+        };
+        self.pool.release(&hashes).await;
+    }
+
+    /// Claims again every operation in a bundle of ours, so the claims outlive the bundle's
+    /// blocks; a builder that dies stops renewing and its operations go back after CLAIM_TTL.
+    async fn renew_claims(&self) {
+        let hashes: Vec<B256> =
+            self.in_flight_ops.lock().unwrap_or_else(PoisonError::into_inner).iter().copied().collect();
+        let renewed = self.pool.claim(&hashes).await;
+        if renewed.len() < hashes.len() {
+            tracing::warn!(
+                lost = hashes.len() - renewed.len(),
+                "claims on operations in flight lapsed and another builder took them"
+            );
         }
     }
 
@@ -297,7 +314,11 @@ impl<P: Mempool> Builder<P> {
             return Ok(block);
         }
         let base_fee = u128::from(block.header.base_fee_per_gas.unwrap_or_default());
-        self.on_block(PoolBlock { number: block.header.number, timestamp: block.header.timestamp, base_fee });
+        // Other replicas' writes first: the expiries and the claims below act on the whole pool.
+        self.pool.sync().await;
+        self.on_block(PoolBlock { number: block.header.number, timestamp: block.header.timestamp, base_fee })
+            .await;
+        self.renew_claims().await;
         crate::metrics::pool_size(self.pool.len());
         // Blocks skipped between two polls also break the parent link; the check that follows
         // only costs a lookup per recent bundle.
@@ -347,7 +368,7 @@ impl<P: Mempool> Builder<P> {
             Ok(logs) => {
                 for log in logs {
                     if let Ok(event) = log.log_decode::<EntryPoint::UserOperationEvent>() {
-                        self.pool.mark_included(event.inner.data.userOpHash);
+                        self.pool.mark_included(event.inner.data.userOpHash).await;
                     }
                 }
             }

@@ -122,7 +122,7 @@ impl<P: Mempool> Builder<P> {
     async fn restore(&self, op: PoolOperation) {
         let hash = op.hash;
         match self.validator.validate(&op.op).await {
-            Ok(outcome) => match self.pool.add(PoolOperation::new(op.op, &outcome)) {
+            Ok(outcome) => match self.pool.add(PoolOperation::new(op.op, &outcome)).await {
                 Ok(_) => tracing::info!(%hash, "operation back in the pool after a reorg"),
                 Err(e) => {
                     tracing::info!(%hash, error = %e, "the pool refused an operation a reorg gave back")

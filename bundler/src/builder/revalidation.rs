@@ -18,11 +18,11 @@ impl<P: Mempool> Builder<P> {
     /// The reputation side of an operation failing its second validation, and the reason it
     /// is dropped with: a paymaster gives back the opsSeen it was charged when the account or
     /// factory was at fault (EREP-015).
-    pub(super) fn failed_second_validation(&self, p: &PoolOperation, e: &ValidationError) -> String {
+    pub(super) async fn failed_second_validation(&self, p: &PoolOperation, e: &ValidationError) -> String {
         if e.is_account_or_factory_fault()
             && let Some(paymaster) = p.paymaster
         {
-            self.pool.unsee(paymaster.address);
+            self.pool.unsee(paymaster.address).await;
         }
         format!("second validation failed: {e}")
     }
@@ -66,7 +66,7 @@ impl<P: Mempool> Builder<P> {
             let reason = match verdict {
                 // The check itself failed (a panic in the task): skip the operation this time.
                 None => continue,
-                Some(Err(e)) => Some(self.failed_second_validation(&p, &e)),
+                Some(Err(e)) => Some(self.failed_second_validation(&p, &e).await),
                 Some(Ok(outcome)) => {
                     touched.insert(p.hash, outcome.storage.keys().copied().collect());
                     let changed = p.changed_code(&outcome);
@@ -82,7 +82,7 @@ impl<P: Mempool> Builder<P> {
             match reason {
                 Some(reason) => {
                     tracing::info!(hash = %p.hash, %reason, "dropped an operation at bundle time");
-                    self.pool.remove(p.hash);
+                    self.pool.remove(p.hash).await;
                     dropped.push((p.hash, reason));
                 }
                 None => kept.push(p),

@@ -3,7 +3,7 @@
 //! `tracker`; reorgs are in `reorg`.
 
 use super::fees::BundleFees;
-use super::lanes::InFlight;
+use super::lanes::{InFlight, Lane};
 use super::{Builder, BuilderError, Settled, hold_back_storage_conflicts, node, select_bundle};
 use crate::evm::PinnedBlock;
 use crate::pool::{Mempool, PoolOperation, ReputationStatus};
@@ -60,6 +60,29 @@ impl<P: Mempool> Builder<P> {
             .filter(|a| self.pool.reputation_status(*a) == ReputationStatus::Throttled)
             .collect();
         let mut chosen = select_bundle(candidates, gas_target, self.settings.max_bundle_ops, &throttled);
+        // Another replica's builder may be bundling some of them right now.
+        let claimed = self.pool.claim(&chosen.iter().map(|p| p.hash).collect::<Vec<_>>()).await;
+        chosen.retain(|p| claimed.contains(&p.hash));
+        let sent = self.build_and_send(block, lane, &mut in_flight, chosen, fees).await;
+        // Claimed but not sent (dropped, held back, or the send failed): free for the next.
+        let kept: HashSet<B256> = in_flight.iter().flat_map(|f| f.ops.iter().map(|p| p.hash)).collect();
+        let unsent: Vec<B256> = claimed.into_iter().filter(|hash| !kept.contains(hash)).collect();
+        self.pool.release(&unsent).await;
+        sent
+    }
+
+    /// The rest of [`Builder::start_bundle`], once the operations are claimed.
+    async fn build_and_send(
+        &self,
+        block: &Block,
+        lane: &Lane,
+        in_flight: &mut Option<InFlight>,
+        mut chosen: Vec<PoolOperation>,
+        fees: BundleFees,
+    ) -> Result<Option<oneshot::Receiver<Settled>>, BuilderError> {
+        if chosen.is_empty() {
+            return Ok(None);
+        }
         let (mut dropped, touched) =
             self.revalidate(&mut chosen, PinnedBlock::from_header(&block.header)).await;
         let held = hold_back_storage_conflicts(&mut chosen, &touched, &self.pool.senders());
@@ -93,7 +116,7 @@ impl<P: Mempool> Builder<P> {
         tracing::info!(tx = %hash, signer = %lane.address, nonce, ops = chosen.len(), "bundle sent");
         crate::metrics::bundle_sent(chosen.len());
         let (done, settled) = oneshot::channel();
-        self.set_in_flight(chosen.iter().map(|p| p.hash), true);
+        self.set_in_flight(chosen.iter().map(|p| p.hash));
         *in_flight = Some(InFlight {
             nonce,
             ops: chosen,
@@ -130,18 +153,18 @@ impl<P: Mempool> Builder<P> {
             }
             let failed = chosen.remove(index);
             tracing::info!(hash = %failed.hash, %reason, "dropped an operation that fails in the bundle");
-            self.pool.remove(failed.hash);
+            self.pool.remove(failed.hash).await;
             // handleOps ran on the node's latest block, which may be newer than the one the
             // bundle was validated again on: an operation that fails its validation alone there
             // met changed state, and nobody is banned for that.
             let latest = PinnedBlock::from_header(&self.latest_block().await?.header);
             if let Err(e) = self.validator.validate_at(&failed.op, latest).await {
-                dropped.push((failed.hash, self.failed_second_validation(&failed, &e)));
+                dropped.push((failed.hash, self.failed_second_validation(&failed, &e).await));
                 continue;
             }
             if let Some(entity) = at_fault(&failed, &reason) {
                 // GREP-040, and GREP-010: the banned entity's other operations go too.
-                let purged = self.pool.penalize(entity);
+                let purged = self.pool.penalize(entity).await;
                 chosen.retain(|p| !purged.contains(&p.hash));
                 let why = format!("GREP-010: {entity} was banned for failing a bundle ({reason})");
                 dropped.extend(purged.into_iter().map(|hash| (hash, why.clone())));

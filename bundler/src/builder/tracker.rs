@@ -154,9 +154,9 @@ impl<P: Mempool> Builder<P> {
                 break;
             }
         }
-        self.set_in_flight(f.ops.iter().map(|p| p.hash), false);
+        self.settle_in_flight(f.ops.iter().map(|p| p.hash)).await;
         Ok(match receipts.into_iter().flatten().next() {
-            Some(receipt) if receipt.status() => Ok(self.landed(f, &receipt, recent)),
+            Some(receipt) if receipt.status() => Ok(self.landed(f, &receipt, recent).await),
             // The operations stay in the pool; the next bundle re-validates them.
             Some(receipt) => Err(BuilderError::Reverted(receipt.transaction_hash)),
             None => {
@@ -170,7 +170,7 @@ impl<P: Mempool> Builder<P> {
 
     /// Turns the bundle's UserOperationEvent logs into the pool's inclusions, and remembers the
     /// bundle's block for the reorg check.
-    fn landed(
+    async fn landed(
         &self,
         f: &InFlight,
         receipt: &TransactionReceipt,
@@ -187,10 +187,10 @@ impl<P: Mempool> Builder<P> {
         let mut included = Vec::new();
         for op in &f.ops {
             if landed.contains(&op.hash) {
-                self.pool.mark_included(op.hash);
+                self.pool.mark_included(op.hash).await;
                 included.push(op.clone());
             } else {
-                self.pool.remove(op.hash);
+                self.pool.remove(op.hash).await;
             }
         }
         tracing::info!(tx = %receipt.transaction_hash, ops = included.len(), "bundle included");

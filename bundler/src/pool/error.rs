@@ -88,4 +88,8 @@ pub enum PoolError {
         /// The lowest effective fee in the pool, in wei per gas.
         lowest: u128,
     },
+    /// The shared pool's store (Redis) could not be reached or answered something unusable;
+    /// nothing was written.
+    #[error("mempool store: {0}")]
+    Store(String),
 }

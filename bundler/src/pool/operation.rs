@@ -7,7 +7,7 @@ use tora_core::UserOperation;
 
 /// A validated user operation waiting in the mempool, with its entities, prefund and the code
 /// hashes its validation saw.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PoolOperation {
     /// The user operation as the wallet sent it.
     pub op: UserOperation,

@@ -39,22 +39,22 @@ impl<P: Mempool> BundlerRpc<P> {
         match method {
             ClearState::NAME => {
                 answer::<ClearState, _, _>(params, |()| async {
-                    self.pool.clear();
-                    self.pool.clear_reputation();
+                    self.pool.clear().await;
+                    self.pool.clear_reputation().await;
                     Ok(Acknowledged)
                 })
                 .await
             }
             ClearMempool::NAME => {
                 answer::<ClearMempool, _, _>(params, |()| async {
-                    self.pool.clear();
+                    self.pool.clear().await;
                     Ok(Acknowledged)
                 })
                 .await
             }
             ClearReputation::NAME => {
                 answer::<ClearReputation, _, _>(params, |()| async {
-                    self.pool.clear_reputation();
+                    self.pool.clear_reputation().await;
                     Ok(Acknowledged)
                 })
                 .await
@@ -76,7 +76,7 @@ impl<P: Mempool> BundlerRpc<P> {
             SetReputation::NAME => {
                 answer::<SetReputation, _, _>(params, |(entries, entry_point)| async move {
                     self.check_entry_point(entry_point)?;
-                    self.pool.set_reputation(&entries);
+                    self.pool.set_reputation(&entries).await;
                     Ok(Acknowledged)
                 })
                 .await

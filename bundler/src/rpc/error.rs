@@ -64,6 +64,7 @@ impl From<&PoolError> for RpcError {
             PoolError::Throttled { .. } | PoolError::Banned { .. } => ErrorCode::ThrottledOrBanned,
             PoolError::Conflict(v) => return violation(v),
             PoolError::PaymasterDepositTooLow { .. } => ErrorCode::PaymasterDepositTooLow,
+            PoolError::Store(_) => ErrorCode::Internal,
         };
         RpcError::new(code, e.to_string())
     }

@@ -95,7 +95,7 @@ impl<P: Mempool> BundlerRpc<P> {
             ));
         };
         let outcome = self.validator.validate(&op).await?;
-        Ok(self.pool.add(PoolOperation::new(op, &outcome))?)
+        Ok(self.pool.add(PoolOperation::new(op, &outcome)).await?)
     }
 
     pub(super) async fn user_operation_by_hash(

@@ -8,7 +8,7 @@ use std::time::Duration;
 pub use tora_core::money::Wei;
 
 /// An entity of the operation and its stake, as the EntryPoint reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EntityInfo {
     /// The entity's address.
     pub address: Address,

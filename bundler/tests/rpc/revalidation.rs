@@ -44,7 +44,7 @@ impl OwnBuilder {
     /// Validates and adds, as eth_sendUserOperation does.
     async fn accept(&self, op: &UserOperation) -> alloy::primitives::B256 {
         let outcome = self.validator.validate(op).await.expect("valid at acceptance");
-        self.pool.add(PoolOperation::new(op.clone(), &outcome)).unwrap()
+        self.pool.add(PoolOperation::new(op.clone(), &outcome)).await.unwrap()
     }
 }
 
