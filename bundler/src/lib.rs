@@ -9,12 +9,15 @@
 pub mod builder;
 pub mod estimation;
 pub mod evm;
+pub mod leases;
 mod metrics;
 pub mod node;
 pub mod pool;
+mod redis_connection;
 pub mod rpc;
 pub mod server;
 pub mod validation;
 
+pub use redis_connection::RedisTarget;
 pub use server::{BundlerOptions, BundlerSettings, RunningBundler, StartError, start};
 pub use validation::{ValidationError, ValidationOutcome, ValidationSettings, Validator};

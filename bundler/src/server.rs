@@ -3,7 +3,9 @@
 //! decay, on an in-memory pool or on one shared through Redis by every replica.
 
 use crate::builder::{Builder, BuilderError, BuilderSettings, BundlingMode};
-use crate::pool::{InMemoryPool, Mempool, PoolError, PoolSettings, RedisPool, RedisTarget};
+use crate::leases::SignerLeases;
+use crate::pool::{InMemoryPool, Mempool, PoolError, PoolSettings, RedisPool};
+use crate::redis_connection::{RedisTarget, replica_name};
 use crate::rpc::BundlerRpc;
 use crate::validation::{ValidationError, ValidationSettings, Validator};
 use alloy::primitives::{Address, B256};
@@ -139,6 +141,8 @@ pub struct RunningBundler {
     pub tasks: Vec<JoinHandle<()>>,
     /// Stops the HTTP server taking requests.
     drain: tora_telemetry::Drain,
+    /// The signer leases in Redis, given back on stop so another replica takes the keys.
+    leases: Option<Arc<SignerLeases>>,
 }
 
 impl RunningBundler {
@@ -147,9 +151,12 @@ impl RunningBundler {
     /// bundling. Bundles already sent land without it; a restart finds them by the lanes'
     /// nonces.
     pub async fn stop(self) {
-        let Self { mut tasks, drain, .. } = self;
+        let Self { mut tasks, drain, leases, .. } = self;
         let http = tasks.remove(0);
         tora_telemetry::stop_serving(&drain, http, &tasks).await;
+        if let Some(leases) = leases {
+            leases.give_back().await;
+        }
     }
 }
 
@@ -190,7 +197,7 @@ async fn start_on<P: Mempool>(settings: BundlerSettings, pool: Arc<P>) -> Result
     let validator = Arc::new(Validator::new(&rpc_url, &chain, options.validation.clone()).await?);
     let mut builder_settings = options.builder.clone();
     builder_settings.max_bundle_gas = builder_settings.max_bundle_gas.min(chain.max_bundle_gas);
-    let builder = Arc::new(Builder::new(
+    let mut builder = Builder::new(
         &rpc_url,
         &keys,
         entry_point,
@@ -198,7 +205,18 @@ async fn start_on<P: Mempool>(settings: BundlerSettings, pool: Arc<P>) -> Result
         validator.clone(),
         builder_settings,
         options.bundling_mode,
-    )?);
+    )?;
+    let leases = match &options.redis {
+        Some(target) => {
+            let leases = SignerLeases::in_redis(target, chain.id, replica_name(), &builder.addresses())
+                .await
+                .map_err(|e| StartError::Pool(Box::new(PoolError::Store(e.to_string()))))?;
+            builder = builder.with_leases(leases.clone());
+            Some(leases)
+        }
+        None => None,
+    };
+    let builder = Arc::new(builder);
     let client = crate::node::client(&rpc_url).map_err(|e| BuilderError::Url(e.0))?;
     let provider = ProviderBuilder::new().connect_client(client).erased();
     let rpc = Arc::new(BundlerRpc {
@@ -228,6 +246,7 @@ async fn start_on<P: Mempool>(settings: BundlerSettings, pool: Arc<P>) -> Result
         bundler_addresses,
         tasks: vec![http, bundling, decay],
         drain,
+        leases,
     })
 }
 

@@ -105,7 +105,7 @@ fn options(chain: &ChainSpec, flags: &BundlerFlags) -> BundlerOptions {
     let mut options = BundlerOptions {
         debug_api: flags.debug_api,
         signer_keys: flags.bundler_keys.clone(),
-        redis: flags.bundler_redis_url.as_deref().map(tora_bundler::pool::RedisTarget::parse),
+        redis: flags.bundler_redis_url.as_deref().map(tora_bundler::RedisTarget::parse),
         builder,
         validation,
         ..Default::default()

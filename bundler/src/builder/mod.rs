@@ -23,6 +23,7 @@ pub use drops::{DROP_RECORD_CAPACITY, DropRecord};
 pub use fees::{BundleFees, REPLACEMENT_BUMP_PERCENT, bump, suggested_tiers};
 pub use selection::{hold_back_storage_conflicts, select_bundle};
 
+use crate::leases::SignerLeases;
 use crate::pool::{Mempool, PoolBlock};
 use crate::validation::Validator;
 use alloy::eips::BlockNumberOrTag;
@@ -153,6 +154,8 @@ struct Head {
 /// its signer lanes and follows them until they land, are cancelled or are reorged out.
 pub struct Builder<P> {
     lanes: Vec<Lane>,
+    /// Which lanes' keys this process may sign with now.
+    leases: Arc<SignerLeases>,
     entry_point: Address,
     pool: Arc<P>,
     validator: Arc<Validator>,
@@ -164,6 +167,8 @@ pub struct Builder<P> {
     in_flight_ops: Mutex<HashSet<B256>>,
     /// One head processed at a time.
     head: tokio::sync::Mutex<Head>,
+    /// When the claims on operations in flight were last renewed.
+    claims_renewed: Mutex<std::time::Instant>,
     /// Why recent operations were dropped, for the status method.
     drops: DropRecord,
 }
@@ -180,8 +185,10 @@ impl<P: Mempool> Builder<P> {
         mode: BundlingMode,
     ) -> Result<Self, BuilderError> {
         let recent = RecentBundles::new(settings.reorg_depth);
+        let lanes = lanes(rpc_url, keys)?;
         Ok(Self {
-            lanes: lanes(rpc_url, keys)?,
+            leases: SignerLeases::local(&lanes.iter().map(|l| l.address).collect::<Vec<_>>()),
+            lanes,
             entry_point,
             pool,
             validator,
@@ -190,8 +197,15 @@ impl<P: Mempool> Builder<P> {
             building: tokio::sync::Mutex::new(()),
             in_flight_ops: Mutex::new(HashSet::new()),
             head: tokio::sync::Mutex::new(Head { number: 0, hash: B256::ZERO, recent }),
+            claims_renewed: Mutex::new(std::time::Instant::now()),
             drops: DropRecord::default(),
         })
+    }
+
+    /// Signs only with the keys `leases` holds (replicas sharing a Redis).
+    pub fn with_leases(mut self, leases: Arc<SignerLeases>) -> Self {
+        self.leases = leases;
+        self
     }
 
     /// Why the builder dropped the operation `hash`, while it remembers (see [`DropRecord`]).
@@ -270,9 +284,17 @@ impl<P: Mempool> Builder<P> {
         self.pool.release(&hashes).await;
     }
 
-    /// Claims again every operation in a bundle of ours, so the claims outlive the bundle's
-    /// blocks; a builder that dies stops renewing and its operations go back after CLAIM_TTL.
+    /// Claims again, every quarter of the claim TTL, every operation in a bundle of ours, so
+    /// the claims outlive the bundle however slow the blocks; a builder that dies stops
+    /// renewing and its operations go back to the pool's other builders after the TTL.
     async fn renew_claims(&self) {
+        {
+            let mut renewed = self.claims_renewed.lock().unwrap_or_else(PoisonError::into_inner);
+            if renewed.elapsed() < self.pool.claim_ttl() / 4 {
+                return;
+            }
+            *renewed = std::time::Instant::now();
+        }
         let hashes: Vec<B256> =
             self.in_flight_ops.lock().unwrap_or_else(PoisonError::into_inner).iter().copied().collect();
         let renewed = self.pool.claim(&hashes).await;
@@ -309,6 +331,7 @@ impl<P: Mempool> Builder<P> {
     /// every lane's bundle in flight. Returns the block, for the bundles built on it.
     async fn on_new_head(&self) -> Result<Block, BuilderError> {
         let mut head = self.head.lock().await;
+        self.renew_claims().await;
         let block = self.latest_block().await?;
         if block.header.hash == head.hash {
             return Ok(block);
@@ -318,7 +341,6 @@ impl<P: Mempool> Builder<P> {
         self.pool.sync().await;
         self.on_block(PoolBlock { number: block.header.number, timestamp: block.header.timestamp, base_fee })
             .await;
-        self.renew_claims().await;
         crate::metrics::pool_size(self.pool.len());
         // Blocks skipped between two polls also break the parent link; the check that follows
         // only costs a lookup per recent bundle.
@@ -331,6 +353,15 @@ impl<P: Mempool> Builder<P> {
             let Some(in_flight) = slot.as_mut() else {
                 continue;
             };
+            if !self.leases.holds(lane.address) {
+                // Another replica holds the key now and follows its nonce: this one lets go of
+                // the bundle, and its operations' claims, so it never signs at that nonce again.
+                tracing::warn!(signer = %lane.address, nonce = in_flight.nonce, "lease lost with a bundle in flight; leaving it to the key's new holder");
+                let ops: Vec<B256> = in_flight.ops.iter().map(|p| p.hash).collect();
+                slot.take();
+                self.settle_in_flight(ops).await;
+                continue;
+            }
             match self.advance(lane, in_flight, &block, &mut head.recent).await {
                 Ok(None) => {}
                 Ok(Some(settled)) => {

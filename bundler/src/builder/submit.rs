@@ -27,7 +27,7 @@ impl<P: Mempool> Builder<P> {
     ) -> Result<Option<oneshot::Receiver<Settled>>, BuilderError> {
         let _one_at_a_time = self.building.lock().await;
         let mut free = None;
-        for lane in &self.lanes {
+        for lane in self.lanes.iter().filter(|lane| self.leases.holds(lane.address)) {
             let guard = lane.in_flight.lock().await;
             if guard.is_none() {
                 free = Some((lane, guard));

@@ -9,12 +9,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 /// The [`Mempool`] of one EntryPoint held in process memory: `tora up`'s default.
 pub struct InMemoryPool {
     state: Mutex<PoolState>,
+    claim_ttl: std::time::Duration,
 }
 
 impl InMemoryPool {
     /// An empty pool.
     pub fn new(settings: PoolSettings) -> Self {
-        Self { state: Mutex::new(PoolState::new(settings)) }
+        Self { state: Mutex::new(PoolState::new(settings)), claim_ttl: settings.claim_ttl }
     }
 
     fn lock(&self) -> MutexGuard<'_, PoolState> {
@@ -47,4 +48,8 @@ impl Mempool for InMemoryPool {
     }
 
     async fn release(&self, _hashes: &[B256]) {}
+
+    fn claim_ttl(&self) -> std::time::Duration {
+        self.claim_ttl
+    }
 }

@@ -19,7 +19,7 @@ mod store_tests;
 pub use error::PoolError;
 pub use memory::InMemoryPool;
 pub use operation::PoolOperation;
-pub use redis::{RedisPool, RedisTarget, SYNC_INTERVAL};
+pub use redis::{RedisPool, SYNC_INTERVAL};
 pub use replacement::{MIN_PRICE_BUMP_PERCENT, ShortFee, is_replacement_priced, short_fee};
 pub use reputation::{
     BAN_SLACK, CRASHED_HANDLE_OPS_SEEN, MIN_INCLUSION_RATE_DENOMINATOR, Reputation, ReputationEntry,
@@ -37,9 +37,10 @@ pub const SAME_SENDER_MEMPOOL_COUNT: usize = 4;
 pub const THROTTLED_ENTITY_MEMPOOL_COUNT: usize = 4;
 /// ERC-7562 GREP-020: a throttled entity may appear in this many operations of one bundle.
 pub const THROTTLED_ENTITY_BUNDLE_COUNT: usize = 4;
-/// How long a builder's claim on an operation lasts unless it claims it again (every block
-/// while its bundle is in flight).
-pub const CLAIM_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a builder's claim on an operation lasts unless it claims it again (the builder
+/// does so every quarter of it while the bundle is in flight): how long a dead replica's
+/// operations wait before another builder takes them.
+pub const CLAIM_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 /// ERC-7562 THROTTLED_ENTITY_LIVE_BLOCKS: an operation naming a throttled entity leaves the
 /// mempool once it has waited this many blocks.
 pub const THROTTLED_ENTITY_LIVE_BLOCKS: u64 = 10;
@@ -98,6 +99,8 @@ pub trait Mempool: Send + Sync + 'static {
     fn claim(&self, hashes: &[B256]) -> impl Future<Output = HashSet<B256>> + Send;
     /// Gives claimed operations back (their bundle settled, or they left it).
     fn release(&self, hashes: &[B256]) -> impl Future<Output = ()> + Send;
+    /// How long a claim lasts unless claimed again.
+    fn claim_ttl(&self) -> std::time::Duration;
 
     /// Adds a validated operation, or refuses it by the pool's rules; returns its userOpHash.
     fn add(&self, op: PoolOperation) -> impl Future<Output = Result<B256, PoolError>> + Send {

@@ -16,11 +16,9 @@
 //! cluster slot, so the scripts work on Redis Cluster as on one server.
 
 use super::{Applied, Mempool, PoolError, PoolEvent, PoolSettings, PoolSnapshot, PoolState};
+use crate::redis_connection::{Connection, RedisTarget, connect, replica_name};
 use alloy::primitives::{Address, B256};
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClient;
-use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
+use redis::Script;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
@@ -32,8 +30,6 @@ const READ_BATCH: usize = 1_000;
 /// Compare-and-append attempts before a write gives up (each lost race means another replica
 /// wrote in between; dozens in a row mean the store is unusable).
 const MAX_ATTEMPTS: usize = 64;
-/// Every Redis command is bounded: a frozen Redis is an error, not a hung request.
-const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Appends event ARGV[2] as number ARGV[1] + 1 if the log's last event is number ARGV[1].
 /// KEYS: sequence, log. Returns the new number, or -(the last number) on a lost race.
@@ -103,83 +99,6 @@ for i = 1, #all, 2 do
 end
 return 1
 "#;
-
-/// Where the pool lives: one Redis server, or the seed nodes of a Redis Cluster.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RedisTarget {
-    /// `redis://host:port`
-    Server(String),
-    /// Seed nodes of a cluster; the client finds the rest.
-    Cluster(Vec<String>),
-}
-
-impl RedisTarget {
-    /// `redis://…` is one server; several URLs separated by commas, or a `redis+cluster://`
-    /// scheme, name a cluster.
-    pub fn parse(url: &str) -> Self {
-        let urls: Vec<String> =
-            url.split(',').map(|u| u.trim().replace("redis+cluster://", "redis://")).collect();
-        if urls.len() > 1 || url.starts_with("redis+cluster://") {
-            Self::Cluster(urls)
-        } else {
-            Self::Server(urls[0].clone())
-        }
-    }
-}
-
-/// A connection to one server or to a cluster, cheap to clone (both multiplex).
-#[derive(Clone)]
-enum Connection {
-    Server(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
-impl ConnectionLike for Connection {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Server(c) => c.req_packed_command(cmd),
-            Self::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Server(c) => c.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Self::Server(c) => c.get_db(),
-            Self::Cluster(c) => c.get_db(),
-        }
-    }
-}
-
-async fn connect(target: &RedisTarget) -> redis::RedisResult<Connection> {
-    match target {
-        RedisTarget::Server(url) => {
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(REDIS_TIMEOUT))
-                .set_response_timeout(Some(REDIS_TIMEOUT));
-            let client = redis::Client::open(url.as_str())?;
-            Ok(Connection::Server(ConnectionManager::new_with_config(client, config).await?))
-        }
-        RedisTarget::Cluster(urls) => {
-            let client = ClusterClient::builder(urls.iter().map(String::as_str))
-                .connection_timeout(REDIS_TIMEOUT)
-                .response_timeout(REDIS_TIMEOUT)
-                .build()?;
-            Ok(Connection::Cluster(client.get_async_connection().await?))
-        }
-    }
-}
 
 fn store_err(e: impl std::fmt::Display) -> PoolError {
     PoolError::Store(e.to_string())
@@ -341,14 +260,6 @@ impl RedisPool {
     }
 }
 
-/// A name for this process's claims, unique per start: host name, process id and the start
-/// time, so two replicas (or one restarted) never share one.
-fn replica_name() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "bundler".to_owned());
-    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    format!("{host}/{}/{}", std::process::id(), started.as_nanos())
-}
-
 /// The event number of stream entry id `n-0`.
 fn sequence(id: &str) -> Option<u64> {
     id.split_once('-').and_then(|(n, _)| n.parse().ok())
@@ -455,6 +366,10 @@ impl Mempool for RedisPool {
                 HashSet::new()
             }
         }
+    }
+
+    fn claim_ttl(&self) -> Duration {
+        self.settings.claim_ttl
     }
 
     async fn release(&self, hashes: &[B256]) {

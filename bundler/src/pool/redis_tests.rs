@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::pool::PoolOperation;
+use crate::redis_connection::RedisTarget;
 use crate::validation::{EntityInfo, Wei};
 use alloy::primitives::{U128, U256};
 use tora_core::UserOperation;

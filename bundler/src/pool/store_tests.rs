@@ -2,6 +2,7 @@
 //! and on a Redis pool over a real redis-server.
 
 use super::*;
+use crate::redis_connection::RedisTarget;
 use crate::validation::{EntityInfo, Phase, Wei};
 use alloy::primitives::{U128, U256};
 use tora_core::{ErrorCode, RpcError, UserOperation};
