@@ -60,7 +60,8 @@ refuses() {
     exit 1
   }
 }
-refuses "bundler.replicas must be 1" --set bundler.replicas=2
+refuses "bundler.replicas > 1 (or autoscaling) needs Redis" --set redis.mode=none --set bundler.replicas=2 \
+  --set paymaster.autoscaling.enabled=false --set paymaster.replicas=1
 refuses "gateway.replicas must be 1" --set gateway.replicas=2
 refuses "needs Redis" --set redis.mode=none --set paymaster.autoscaling.enabled=false
 refuses "needs Redis" --set redis.mode=none --set paymaster.replicas=1

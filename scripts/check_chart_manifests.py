@@ -46,7 +46,9 @@ def check_workloads(objects, where):
                     fail(f"{where}: {name} liveness is not /health")
                 if c["readinessProbe"]["httpGet"]["path"] != "/ready":
                     fail(f"{where}: {name} readiness is not /ready")
-        if component(doc) in ("bundler", "gateway") and doc["spec"].get("strategy", {}).get("type") != "Recreate":
+        # The gateway's provider key has no lease: one pod at a time (the bundler's keys are
+        # leased in Redis, checked in check_bundler_replicas).
+        if component(doc) == "gateway" and doc["spec"].get("strategy", {}).get("type") != "Recreate":
             fail(f"{where}: {name} could run two pods with one signing key during a rollout")
 
 
@@ -104,6 +106,22 @@ def main(default_path, production_path):
         fail("production: the gateway asks for no GPU")
     if not any(k == "ServiceMonitor" for k, _ in production):
         fail("production: no ServiceMonitor")
+    check_bundler_replicas(default, production)
+
+
+def check_bundler_replicas(default, production):
+    """Replicas share the pool through Redis: every bundler pod names it, the production one
+    scales and rolls, and one without Redis could only be recreated."""
+    for where, objects in (("default", default), ("production", production)):
+        bundler = next(d for (k, _), d in objects.items() if k == "Deployment" and component(d) == "bundler")
+        env = {e["name"] for e in bundler["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+        if "TORA_BUNDLER_REDIS_URL" not in env:
+            fail(f"{where}: the bundler is not given the shared Redis")
+        if bundler["spec"]["strategy"]["type"] != "RollingUpdate":
+            fail(f"{where}: the bundler on Redis is recreated instead of rolled")
+    if not any(k == "HorizontalPodAutoscaler" and d["spec"]["scaleTargetRef"]["name"].endswith("bundler")
+               for (k, _), d in production.items()):
+        fail("production: the bundler does not autoscale")
 
 
 if __name__ == "__main__":
