@@ -228,3 +228,25 @@ async fn redis_store_takes_over_the_vouchers_of_a_gateway_before_exact_metering_
     assert_eq!(hold(&store, 4, n(80), n(10)).await, Ok(0));
     assert_eq!(settle(&store, 4, 0, n(4)).await, settled(4, 74));
 }
+
+/// Redis killed with SIGKILL and restarted on its append-only file (as the chart runs it): the
+/// latest voucher, what was consumed and the hold of a call in flight are all still there.
+#[tokio::test]
+async fn redis_store_loses_no_voucher_or_hold_in_a_redis_crash() {
+    let mut redis = RedisServer::start_persistent();
+    let before = RedisVoucherStore::connect(&redis.url, PROVIDER).await.unwrap();
+    assert_eq!(hold(&before, 1, n(30), n(30)).await, Ok(0));
+    assert_eq!(settle(&before, 1, 0, n(12)).await, settled(12, 12));
+    assert_eq!(hold(&before, 1, n(31), n(15)).await, Ok(1));
+    drop(before);
+    redis.crash_and_restart();
+
+    let after = RedisVoucherStore::connect(&redis.url, PROVIDER).await.unwrap();
+    let ledger = after.ledger(payer(1)).await.unwrap();
+    assert_eq!(
+        (ledger.latest.clone(), ledger.consumed, ledger.held()),
+        (Some(voucher(1, n(31))), n(12), n(15))
+    );
+    assert_eq!(hold(&after, 1, n(31), n(1)).await, underpaid(n(32)), "a replay after the crash is refused");
+    assert_eq!(settle(&after, 1, 1, n(3)).await, settled(3, 15));
+}
