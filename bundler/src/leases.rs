@@ -4,13 +4,13 @@
 //! configured with a key another holds keeps that lane idle, and takes it when the holder
 //! stops renewing (it died) or gives it back (it stopped).
 
-use crate::redis_connection::{Connection, RedisTarget, connect};
 use alloy::primitives::Address;
 use redis::Script;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
+use tora_redis::{Connection, RedisTarget, connect};
 
 /// How long a lease lasts unless renewed; it is renewed every third of it.
 pub const LEASE_TTL: Duration = Duration::from_secs(10);

@@ -13,11 +13,10 @@ pub mod leases;
 mod metrics;
 pub mod node;
 pub mod pool;
-mod redis_connection;
 pub mod rpc;
 pub mod server;
 pub mod validation;
 
-pub use redis_connection::RedisTarget;
 pub use server::{BundlerOptions, BundlerSettings, RunningBundler, StartError, start};
+pub use tora_redis::RedisTarget;
 pub use validation::{ValidationError, ValidationOutcome, ValidationSettings, Validator};

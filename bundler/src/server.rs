@@ -5,7 +5,6 @@
 use crate::builder::{Builder, BuilderError, BuilderSettings, BundlingMode};
 use crate::leases::SignerLeases;
 use crate::pool::{InMemoryPool, Mempool, PoolError, PoolSettings, RedisPool};
-use crate::redis_connection::{RedisTarget, replica_name};
 use crate::rpc::BundlerRpc;
 use crate::validation::{ValidationError, ValidationSettings, Validator};
 use alloy::primitives::{Address, B256};
@@ -17,6 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tora_core::{ChainSpec, Deployment};
 use tora_jsonrpc::Limits;
+use tora_redis::{RedisTarget, replica_name};
 
 /// What `tora bundler` / `tora up` pass in.
 pub struct BundlerSettings {

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use alloy::primitives::{Address, Bytes, U256};
-use tora_devnet::redis_server::RedisServer;
+use tora_devnet::redis_server::{RedisCluster, RedisServer};
 use tora_inference_gateway::payment::{
     Change, HOLD_LIFETIME_SECS, Ledger, MemoryVoucherStore, Outcome, RedisVoucherStore, Refusal,
     SignedVoucher, VoucherStore,
@@ -249,4 +249,13 @@ async fn redis_store_loses_no_voucher_or_hold_in_a_redis_crash() {
     );
     assert_eq!(hold(&after, 1, n(31), n(1)).await, underpaid(n(32)), "a replay after the crash is refused");
     assert_eq!(settle(&after, 1, 1, n(3)).await, settled(3, 15));
+}
+
+/// The same ledgers on a three-master Redis Cluster: each payer's ledger is one key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_store_charges_exact_prices_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let store = RedisVoucherStore::connect(&cluster.urls.join(","), PROVIDER).await.unwrap();
+    charges_exact_prices_and_carries_the_headroom_over(&store).await;
+    concurrent_calls_never_spend_the_same_headroom(Arc::new(store)).await;
 }

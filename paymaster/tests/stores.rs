@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tora_core::sponsorship::{
     Budget, BudgetError, MicroTora, Reservation, ResetInterval, Spend, SponsorshipPolicy, SponsorshipStore,
 };
-use tora_devnet::redis_server::RedisServer;
+use tora_devnet::redis_server::{RedisCluster, RedisServer};
 use tora_paymaster::sponsorship::{MemoryStore, RedisStore};
 
 fn policy(budget: Budget) -> SponsorshipPolicy {
@@ -239,4 +239,19 @@ async fn a_redis_crash_loses_no_reservation_or_spend() {
     );
     let err = store.reserve(&budget, &reservation(3, 3, 69, 1_000)).await.unwrap_err();
     assert_eq!(err, BudgetError::Global { spent: MicroTora(32), limit: MicroTora(100) });
+}
+
+/// The same budget rules on a three-master Redis Cluster: a policy's keys share a hash tag, so
+/// its scripts run in one slot; the quote index and the policy list live in others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_store_keeps_budgets_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let url = cluster.urls.join(",");
+    behaves_as_a_budget_store(&RedisStore::connect(&url).await.unwrap()).await;
+    let store = RedisStore::connect(&url).await.unwrap();
+    let requotes = Reservation { policy_id: "game-2".into(), ..requote(1, 1, 0xb1, 30, 1_000) };
+    let budget = Budget { global: Some(MicroTora(100)), ..Budget::default() };
+    assert_eq!(store.reserve(&budget, &requotes).await.unwrap(), MicroTora(30));
+    assert_eq!(store.settle(B256::repeat_byte(0xb1), MicroTora(7)).await.unwrap().as_deref(), Some("game-2"));
+    assert_eq!(store.spend("game-2", 7).await.unwrap(), Spend { total: MicroTora(7), ops: 1 });
 }

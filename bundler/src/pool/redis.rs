@@ -16,12 +16,12 @@
 //! cluster slot, so the scripts work on Redis Cluster as on one server.
 
 use super::{Applied, Mempool, PoolError, PoolEvent, PoolSettings, PoolSnapshot, PoolState};
-use crate::redis_connection::{Connection, RedisTarget, connect, replica_name};
 use alloy::primitives::{Address, B256};
 use redis::Script;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
+use tora_redis::{Connection, RedisTarget, connect, replica_name};
 
 /// How often a replica reads what the others wrote: the most its reads trail them by.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(20);

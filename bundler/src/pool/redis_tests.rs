@@ -3,11 +3,11 @@
 
 use super::*;
 use crate::pool::PoolOperation;
-use crate::redis_connection::RedisTarget;
 use crate::validation::{EntityInfo, Wei};
 use alloy::primitives::{U128, U256};
 use tora_core::UserOperation;
 use tora_devnet::redis_server::{RedisCluster, RedisServer};
+use tora_redis::RedisTarget;
 
 const ENTRY_POINT: Address = Address::repeat_byte(0xe0);
 
@@ -169,17 +169,4 @@ async fn a_redis_crash_loses_no_accepted_operation() {
     let fresh = replica(&target, PoolSettings::default()).await;
     assert_eq!(hashes(fresh.dump()), accepted, "every accepted operation, once, in order");
     assert_eq!(fresh.dump_reputation()[0].ops_seen, 4);
-}
-
-#[test]
-fn a_target_names_a_server_or_a_cluster() {
-    assert_eq!(RedisTarget::parse("redis://r:6379"), RedisTarget::Server("redis://r:6379".into()));
-    assert_eq!(
-        RedisTarget::parse("redis+cluster://r:6379"),
-        RedisTarget::Cluster(vec!["redis://r:6379".into()])
-    );
-    assert_eq!(
-        RedisTarget::parse("redis://a:1, redis://b:2"),
-        RedisTarget::Cluster(vec!["redis://a:1".into(), "redis://b:2".into()])
-    );
 }

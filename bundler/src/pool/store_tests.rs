@@ -2,10 +2,10 @@
 //! and on a Redis pool over a real redis-server.
 
 use super::*;
-use crate::redis_connection::RedisTarget;
 use crate::validation::{EntityInfo, Phase, Wei};
 use alloy::primitives::{U128, U256};
 use tora_core::{ErrorCode, RpcError, UserOperation};
+use tora_redis::RedisTarget;
 
 const GWEI: u64 = 1_000_000_000;
 const PAYMASTER: Address = Address::repeat_byte(0x9a);

@@ -8,7 +8,6 @@
 //! script may touch them together.
 
 use alloy::primitives::{Address, U256};
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 use super::ledger::{Change, Ledger, Outcome, Refusal};
@@ -37,17 +36,18 @@ fn store_err(e: redis::RedisError) -> StoreError {
 /// Ledgers in Redis, one key per payer under this provider's prefix, changed by compare-and-set.
 #[derive(Clone)]
 pub struct RedisVoucherStore {
-    connection: ConnectionManager,
+    connection: tora_redis::Connection,
     compare_and_set: Script,
     prefix: String,
 }
 
 impl RedisVoucherStore {
     /// Connects (and reconnects on failure) to `url`, keeping `provider`'s ledgers apart from
-    /// any other provider's on the same server.
+    /// any other provider's on the same server; `url` may name a Redis Cluster as
+    /// `redis+cluster://host:port` or several seed URLs.
     pub async fn connect(url: &str, provider: Address) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(store_err)?;
-        let connection = ConnectionManager::new(client).await.map_err(store_err)?;
+        let connection =
+            tora_redis::connect(&tora_redis::RedisTarget::parse(url)).await.map_err(store_err)?;
         Ok(Self {
             connection,
             compare_and_set: Script::new(COMPARE_AND_SET),

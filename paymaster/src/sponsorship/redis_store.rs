@@ -6,7 +6,6 @@
 
 use super::rules::check_per_op;
 use alloy::primitives::{Address, B256};
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -77,7 +76,7 @@ return hashes
 /// A [`SponsorshipStore`] in Redis, shared by every paymaster replica.
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: tora_redis::Connection,
     reserve: Script,
     unreserve: Script,
     /// Budget ids this process already added to [`POLICIES`]: once each, not once per quote.
@@ -131,10 +130,11 @@ fn limit(value: Option<u64>) -> i64 {
 }
 
 impl RedisStore {
-    /// Connects (and reconnects on failure) to `url`, e.g. `redis://127.0.0.1:6379`.
+    /// Connects (and reconnects on failure) to `url`, e.g. `redis://127.0.0.1:6379`, or to a
+    /// Redis Cluster (`redis+cluster://host:port`, or several seed URLs comma-separated).
     pub async fn connect(url: &str) -> Result<Self, BudgetError> {
-        let client = redis::Client::open(url).map_err(store_err)?;
-        let connection = ConnectionManager::new(client).await.map_err(store_err)?;
+        let connection =
+            tora_redis::connect(&tora_redis::RedisTarget::parse(url)).await.map_err(store_err)?;
         Ok(Self {
             connection,
             reserve: Script::new(RESERVE),
@@ -194,13 +194,10 @@ impl SponsorshipStore for RedisStore {
     async fn put_policy(&self, policy: &SponsorshipPolicy) -> Result<(), BudgetError> {
         let json = serde_json::to_string(policy).expect("policies serialise");
         let mut connection = self.connection.clone();
-        let _: () = redis::pipe()
-            .atomic()
-            .set(format!("{PREFIX}:policy:{}", policy.id), json)
-            .sadd(POLICIES, &policy.id)
-            .query_async(&mut connection)
-            .await
-            .map_err(store_err)?;
+        // Two writes, not one transaction: the keys live in different cluster slots, and the
+        // listing is idempotent (the policy's first hold lists it again if this one failed).
+        let () = connection.set(format!("{PREFIX}:policy:{}", policy.id), json).await.map_err(store_err)?;
+        let _: i64 = connection.sadd(POLICIES, &policy.id).await.map_err(store_err)?;
         Ok(())
     }
 

@@ -1,5 +1,6 @@
-//! Connections to the Redis that replicas share (the mempool, signer leases): one server or a
-//! Redis Cluster behind one type, every command bounded in time.
+//! Connections to the Redis that replicas share (the bundler's mempool and signer leases, the
+//! paymaster's budgets, the gateway's ledgers): one server or a Redis Cluster behind one type,
+//! reconnecting by itself, every command bounded in time.
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
@@ -10,7 +11,7 @@ use std::time::Duration;
 /// Every Redis command is bounded: a frozen Redis is an error, not a hung request.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Where the pool lives: one Redis server, or the seed nodes of a Redis Cluster.
+/// Where the shared state lives: one Redis server, or the seed nodes of a Redis Cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RedisTarget {
     /// `redis://host:port`
@@ -33,18 +34,23 @@ impl RedisTarget {
     }
 }
 
-/// A connection to one server or to a cluster, cheap to clone (both multiplex).
+/// A connection to one server or to a cluster, cheap to clone (both multiplex, and both
+/// reconnect by themselves). Commands go through [`ConnectionLike`], so every `redis` command,
+/// script and pipeline works on it.
 #[derive(Clone)]
-pub(crate) enum Connection {
+pub struct Connection(Link);
+
+#[derive(Clone)]
+enum Link {
     Server(ConnectionManager),
     Cluster(ClusterConnection),
 }
 
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Server(c) => c.req_packed_command(cmd),
-            Self::Cluster(c) => c.req_packed_command(cmd),
+        match &mut self.0 {
+            Link::Server(c) => c.req_packed_command(cmd),
+            Link::Cluster(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -54,43 +60,62 @@ impl ConnectionLike for Connection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Server(c) => c.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        match &mut self.0 {
+            Link::Server(c) => c.req_packed_commands(pipeline, offset, count),
+            Link::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
-        match self {
-            Self::Server(c) => c.get_db(),
-            Self::Cluster(c) => c.get_db(),
+        match &self.0 {
+            Link::Server(c) => c.get_db(),
+            Link::Cluster(c) => c.get_db(),
         }
     }
 }
 
-pub(crate) async fn connect(target: &RedisTarget) -> redis::RedisResult<Connection> {
+/// Connects to the server or the cluster `target` names.
+pub async fn connect(target: &RedisTarget) -> redis::RedisResult<Connection> {
     match target {
         RedisTarget::Server(url) => {
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(REDIS_TIMEOUT))
                 .set_response_timeout(Some(REDIS_TIMEOUT));
             let client = redis::Client::open(url.as_str())?;
-            Ok(Connection::Server(ConnectionManager::new_with_config(client, config).await?))
+            Ok(Connection(Link::Server(ConnectionManager::new_with_config(client, config).await?)))
         }
         RedisTarget::Cluster(urls) => {
             let client = ClusterClient::builder(urls.iter().map(String::as_str))
                 .connection_timeout(REDIS_TIMEOUT)
                 .response_timeout(REDIS_TIMEOUT)
                 .build()?;
-            Ok(Connection::Cluster(client.get_async_connection().await?))
+            Ok(Connection(Link::Cluster(client.get_async_connection().await?)))
         }
     }
 }
 
 /// A name for this process on its claims and leases, unique per start: host name, process id and the start
 /// time, so two replicas (or one restarted) never share one.
-pub(crate) fn replica_name() -> String {
+pub fn replica_name() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "bundler".to_owned());
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     format!("{host}/{}/{}", std::process::id(), started.as_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_names_a_server_or_a_cluster() {
+        assert_eq!(RedisTarget::parse("redis://r:6379"), RedisTarget::Server("redis://r:6379".into()));
+        assert_eq!(
+            RedisTarget::parse("redis+cluster://r:6379"),
+            RedisTarget::Cluster(vec!["redis://r:6379".into()])
+        );
+        assert_eq!(
+            RedisTarget::parse("redis://a:1, redis://b:2"),
+            RedisTarget::Cluster(vec!["redis://a:1".into(), "redis://b:2".into()])
+        );
+    }
 }
