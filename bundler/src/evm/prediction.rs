@@ -13,7 +13,9 @@
 use super::state::ChainReads;
 use alloy::primitives::{Address, B256, U256, keccak256};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::watch;
 
 /// A 32-byte word of a storage key: the sender, a constant, or the keccak of two words (a
 /// Solidity mapping entry: `keccak(key || slot)`).
@@ -122,9 +124,52 @@ const MAX_STANDING: u8 = 8;
 #[derive(Default)]
 pub struct ReadPredictor {
     templates: Mutex<HashMap<OperationShape, Known>>,
+    /// Shapes whose first operation is being validated now; the sender is dropped when it has
+    /// taught its reads (or failed), which wakes the operations waiting on it.
+    teachers: Arc<Mutex<HashMap<OperationShape, watch::Receiver<()>>>>,
+}
+
+/// Held by the first validation of a shape not learned yet: dropping it (after
+/// [`ReadPredictor::learn`], or on any failure) lets the operations of that shape that arrived
+/// meanwhile go on, with its reads predicted.
+pub struct Lesson {
+    shape: OperationShape,
+    teachers: Arc<Mutex<HashMap<OperationShape, watch::Receiver<()>>>>,
+    _taught: watch::Sender<()>,
+}
+
+impl Drop for Lesson {
+    fn drop(&mut self) {
+        self.teachers.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.shape);
+    }
 }
 
 impl ReadPredictor {
+    /// For an operation of a shape with nothing learned yet: the first one gets the
+    /// [`Lesson`] and goes on at once; the others wait for it (at most `patience`) instead of
+    /// each discovering the same reads one node round trip at a time, as a burst of a new
+    /// shape would. `None` when the shape is known, or after waiting.
+    pub async fn lesson(&self, shape: OperationShape, patience: Duration) -> Option<Lesson> {
+        if self.templates.lock().unwrap_or_else(PoisonError::into_inner).contains_key(&shape) {
+            return None;
+        }
+        let waiting = {
+            let mut teachers = self.teachers.lock().unwrap_or_else(PoisonError::into_inner);
+            match teachers.get(&shape) {
+                Some(taught) => taught.clone(),
+                None => {
+                    let (taught, waiting) = watch::channel(());
+                    teachers.insert(shape, waiting);
+                    return Some(Lesson { shape, teachers: self.teachers.clone(), _taught: taught });
+                }
+            }
+        };
+        let mut waiting = waiting;
+        // The sender never sends: `changed` returns when the lesson is dropped.
+        let _ = tokio::time::timeout(patience, waiting.changed()).await;
+        None
+    }
+
     /// What an operation of `shape` from `sender` is expected to read.
     pub fn predict(&self, shape: OperationShape, sender: Address) -> ChainReads {
         let mut reads = ChainReads::default();

@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 use tora_core::contracts::SENDER_CREATOR_V07;
 use tora_core::{ChainSpec, UserOperation};
 
+/// How long an operation of a shape not learned yet waits for the first one of that shape to
+/// teach its reads: about one cold validation, past which it discovers them itself.
+const FIRST_OF_SHAPE_PATIENCE: Duration = Duration::from_millis(500);
 /// How long a refused operation waits for a head the node has not produced yet, before the
 /// refusal stands (see [`Validator::validate`]).
 pub const NEW_HEAD_GRACE: Duration = Duration::from_millis(100);
@@ -189,6 +192,9 @@ impl Validator {
             simulation::overrides(self.entry_point),
         );
         let env = self.env(block);
+        // The first operation of a new shape learns its reads; those arriving meanwhile wait
+        // for it rather than each discover the same reads one round trip at a time.
+        let _lesson = self.reads.lesson(shape(op), FIRST_OF_SHAPE_PATIENCE).await;
         let expected = self.expected_reads(op, &env);
         let judge = Judge { op: op.clone(), settings: self.settings.clone(), env };
         let (mut outcome, reads, mapping_keys) = tokio::task::spawn_blocking(move || {

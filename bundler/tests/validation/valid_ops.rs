@@ -161,3 +161,27 @@ async fn a_rejection_on_a_cached_head_is_retried_on_the_latest_block() {
     assert!(outcome.block_number > pinned.block_number, "validated again on a newer block");
     v.h.handle_ops(&[op]).await.expect("the EntryPoint accepts it");
 }
+
+/// A burst of a shape never seen: the first operation learns what it reads while the others
+/// wait for it, then each of those fetches its reads in one round trip. Before, every
+/// operation of the burst discovered the same reads one round trip at a time, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_a_new_shape_waits_for_its_first_operation_to_learn() {
+    let v = harness_with_a_lasting_head().await;
+    let mut ops = Vec::new();
+    for salt in 31..35 {
+        let wallet = v.h.funded_wallet(salt).await;
+        ops.push(v.h.first_op(&wallet, Bytes::new()).await);
+    }
+    let (a, b, c, d) = tokio::join!(
+        v.validator.validate(&ops[0]),
+        v.validator.validate(&ops[1]),
+        v.validator.validate(&ops[2]),
+        v.validator.validate(&ops[3]),
+    );
+    let mut trips: Vec<u64> = [a, b, c, d].into_iter().map(|o| o.expect("valid").rpc_round_trips).collect();
+    eprintln!("round trips of a burst of four: {trips:?}");
+    trips.sort_unstable();
+    assert!(trips[3] > 2, "one of them discovers the shape's reads: {trips:?}");
+    assert_eq!(&trips[..3], &[1, 1, 1], "the others were taught");
+}
