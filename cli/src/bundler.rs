@@ -44,9 +44,10 @@ pub(crate) struct BundlerFlags {
     pub allow_unstaked_paymaster_context: bool,
     /// How simulations read the node's state: `proofs` (one eth_getProof per address, the fewest
     /// calls, for nodes billed per call) or `fields` (balance, nonce, code and each slot apart:
-    /// more calls, each cheaper for the node to answer).
-    #[arg(long, value_enum, default_value = "proofs", env = "TORA_NODE_READS")]
-    pub node_reads: NodeReads,
+    /// more calls, each cheaper for the node to answer). Default: the chain spec's
+    /// `state_proofs` (proofs on every chain but the anvil devnet).
+    #[arg(long, value_enum, env = "TORA_NODE_READS")]
+    pub node_reads: Option<NodeReads>,
     /// Keep the mempool and reputation in Redis, shared by every bundler replica on it:
     /// `redis://host:port`, or a Redis Cluster as `redis+cluster://host:port` or several
     /// comma-separated seed URLs. Default: in this process.
@@ -98,10 +99,11 @@ fn options(chain: &ChainSpec, flags: &BundlerFlags) -> BundlerOptions {
         validation.min_unstake_delay_secs = secs;
     }
     validation.unstaked_paymaster_context = flags.allow_unstaked_paymaster_context;
-    validation.state_reads = match flags.node_reads {
-        NodeReads::Proofs => StateReads::Proofs,
-        NodeReads::Fields => StateReads::Fields,
-    };
+    match flags.node_reads {
+        Some(NodeReads::Proofs) => validation.state_reads = StateReads::Proofs,
+        Some(NodeReads::Fields) => validation.state_reads = StateReads::Fields,
+        None => {}
+    }
     let mut options = BundlerOptions {
         debug_api: flags.debug_api,
         signer_keys: flags.bundler_keys.clone(),

@@ -38,6 +38,18 @@ pub struct ChainSpec {
     /// RIP-7212's secp256r1 verifier at 0x100 (live on OP Stack chains since Fjord).
     #[serde(default)]
     pub rip7212_p256: bool,
+
+    // The node
+    /// Whether the chain's nodes answer `eth_getProof` cheaply (a trie walk), so that a
+    /// simulation reads each account, with its slots, in one call: what nodes billed per call
+    /// want. anvil rebuilds its state trie for every proof, which under load is slower than
+    /// reading balance, nonce, code and slots apart.
+    #[serde(default = "proofs_by_default")]
+    pub state_proofs: bool,
+}
+
+fn proofs_by_default() -> bool {
+    true
 }
 
 /// What an entity must lock in the EntryPoint to count as staked (ERC-7562 SREP-010).
@@ -187,6 +199,13 @@ mod tests {
         }
         assert_eq!(ChainSpec::load("dev").unwrap().stake.min_stake_wei, bnb);
         assert_eq!(ChainSpec::load("opbnb").unwrap().stake.min_stake_wei, bnb);
+    }
+
+    #[test]
+    fn state_proofs_everywhere_but_anvil() {
+        for name in BUILTIN_NAMES {
+            assert_eq!(ChainSpec::load(name).unwrap().state_proofs, name != "dev", "{name}");
+        }
     }
 
     #[test]

@@ -80,6 +80,7 @@ impl ValidationSettings {
             min_stake: Wei(chain.stake.min_stake_wei),
             min_unstake_delay_secs: chain.stake.min_unstake_delay_secs,
             p256_precompile: chain.rip7212_p256,
+            state_reads: if chain.state_proofs { StateReads::Proofs } else { StateReads::Fields },
             ..Self::default()
         }
     }
