@@ -124,7 +124,16 @@ pub(crate) async fn start_for(
     chain: ChainSpec,
     flags: &BundlerFlags,
 ) -> anyhow::Result<RunningBundler> {
-    let options = options(&chain, flags);
+    let mut options = options(&chain, flags);
+    // A devnet of ours (its dev bundler key is anvil's account 1): four lanes, unless keys
+    // were given.
+    if options.signer_keys.is_empty()
+        && deployment.dev_keys.as_ref().is_some_and(|k| k.bundler == tora_devnet::keys::BUNDLER)
+    {
+        options.signer_keys = std::iter::once(tora_devnet::keys::BUNDLER)
+            .chain(tora_devnet::keys::MORE_BUNDLER_LANES)
+            .collect();
+    }
     let settings = BundlerSettings::for_deployment(&deployment, chain, flags.bundler_listen, options)?;
     Ok(tora_bundler::start(settings).await?)
 }

@@ -30,8 +30,10 @@ pub(crate) async fn run(mut args: UpArgs, stop: crate::shutdown::StopSignals) ->
     let bundler = crate::bundler::start_for(d.clone(), dev_chain, &args.bundler).await?;
     println!("Tensora stack is up. Ctrl-C stops it.");
     println!(
-        "  bundler    http://{} (ERC-4337 v0.7; bundles signed by {})",
-        bundler.address, bundler.bundler_address
+        "  bundler    http://{} (ERC-4337 v0.7; bundles signed by {} and {} more keys)",
+        bundler.address,
+        bundler.bundler_address,
+        bundler.bundler_addresses.len().saturating_sub(1)
     );
     // The gateway needs the model files and a Vulkan driver: without them the rest still runs.
     crate::gateway::fetch_default_models(&args.gateway).await;

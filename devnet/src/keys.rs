@@ -19,6 +19,15 @@ pub const WALLET_OWNER: B256 = b256!("47e179ec197488593b187f80a00eb0da91f1b9d0b1
 pub const INFERENCE_PROVIDER: B256 =
     b256!("8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba");
 
+/// anvil accounts 6, 7 and 8: more bundler lanes beside [`BUNDLER`] for `tora up`, so that
+/// four bundles go out per tick and inclusion keeps up with a few hundred operations a second
+/// (one lane carries one bundle, about 140 operations, per tick).
+pub const MORE_BUNDLER_LANES: [B256; 3] = [
+    b256!("92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e"),
+    b256!("4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356"),
+    b256!("dbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97"),
+];
+
 /// The keys above as the deployment file's `devKeys`.
 pub fn dev_keys() -> DevKeys {
     DevKeys {
