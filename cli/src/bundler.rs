@@ -53,6 +53,9 @@ pub(crate) struct BundlerFlags {
     /// comma-separated seed URLs. Default: in this process.
     #[arg(long = "bundler-redis-url", env = "TORA_BUNDLER_REDIS_URL")]
     pub bundler_redis_url: Option<String>,
+    /// The most operations the mempool holds; past it the lowest effective fee is evicted.
+    #[arg(long, default_value_t = tora_bundler::pool::PoolSettings::default().max_operations)]
+    pub max_pool_operations: usize,
 }
 
 /// `--node-reads`.
@@ -108,6 +111,10 @@ fn options(chain: &ChainSpec, flags: &BundlerFlags) -> BundlerOptions {
         debug_api: flags.debug_api,
         signer_keys: flags.bundler_keys.clone(),
         redis: flags.bundler_redis_url.as_deref().map(tora_bundler::RedisTarget::parse),
+        pool: tora_bundler::pool::PoolSettings {
+            max_operations: flags.max_pool_operations,
+            ..Default::default()
+        },
         builder,
         validation,
         ..Default::default()

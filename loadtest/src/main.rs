@@ -65,12 +65,17 @@ async fn main() -> anyhow::Result<()> {
     let figures = match cli.target {
         Target::Paymaster { url } => {
             let paymaster = Arc::new(Client::with_http(client.clone(), url));
+            let senders = Arc::new(paymaster::prepare(&deployment).await?);
             let deployment = Arc::new(deployment);
-            let report = run(plan, move |i| {
-                let (paymaster, deployment) = (paymaster.clone(), deployment.clone());
-                async move { paymaster::quote(&paymaster, &deployment, i).await.map_err(|e| e.label()) }
-            })
-            .await;
+            let report =
+                run(plan, move |i| {
+                    let (paymaster, deployment, senders) =
+                        (paymaster.clone(), deployment.clone(), senders.clone());
+                    async move {
+                        paymaster::quote(&paymaster, &deployment, &senders, i).await.map_err(|e| e.label())
+                    }
+                })
+                .await;
             print!("{}", report.text());
             serde_json::to_value(report.summary())?
         }
