@@ -136,6 +136,10 @@ impl Anvil {
         command
             .args(["--host", "127.0.0.1", "--port", &config.port.to_string()])
             .args(["--chain-id", &config.chain_id.to_string(), "--hardfork", "prague"])
+            // Old states stay in memory, the newest 256 only (reorg checks reach 64 back), and
+            // none is written to disk: by default anvil persists every older state, and a load
+            // test's thousands of blocks filled 21 GB of ~/.foundry in minutes.
+            .args(["--prune-history", "256"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -94,6 +94,56 @@ pub struct PoolState {
     next_seq: u64,
     /// The newest block seen: effective fees and arrival blocks are read against it.
     block: PoolBlock,
+    /// Counts kept as operations come and go, so that admission never scans the pool.
+    index: EntityIndex,
+}
+
+/// Per address: pending operations that name it at all, as their sender, and as their factory
+/// or paymaster; per paymaster, the sum of its operations' prefunds.
+#[derive(Default)]
+struct EntityIndex {
+    referencing: HashMap<Address, usize>,
+    as_sender: HashMap<Address, usize>,
+    as_factory_or_paymaster: HashMap<Address, usize>,
+    paymaster_prefunds: HashMap<Address, U256>,
+}
+
+impl EntityIndex {
+    fn count(map: &mut HashMap<Address, usize>, address: Address, add: bool) {
+        let n = map.entry(address).or_default();
+        *n = if add { *n + 1 } else { n.saturating_sub(1) };
+        if *n == 0 {
+            map.remove(&address);
+        }
+    }
+
+    /// Counts `op` in (`add`) or out.
+    fn update(&mut self, op: &PoolOperation, add: bool) {
+        let mut named: Vec<Address> = op.entities().map(|e| e.address).collect();
+        named.sort_unstable();
+        named.dedup();
+        for address in named {
+            Self::count(&mut self.referencing, address, add);
+        }
+        Self::count(&mut self.as_sender, op.sender.address, add);
+        let mut others = op.non_sender_entities();
+        others.sort_unstable();
+        others.dedup();
+        for address in others {
+            Self::count(&mut self.as_factory_or_paymaster, address, add);
+        }
+        if let Some(paymaster) = op.paymaster {
+            let sum = self.paymaster_prefunds.entry(paymaster.address).or_default();
+            *sum = if add { sum.saturating_add(op.prefund.0) } else { sum.saturating_sub(op.prefund.0) };
+            if !add && sum.is_zero() {
+                self.paymaster_prefunds.remove(&paymaster.address);
+            }
+        }
+    }
+
+    fn get(map: &HashMap<Address, usize>, address: Address) -> usize {
+        map.get(&address).copied().unwrap_or_default()
+    }
 }
 
 /// A [`PoolState`] written out whole: the Redis pool's snapshot, from which a replica starts
@@ -153,6 +203,7 @@ impl PoolState {
             }
             PoolEvent::Block(block) => applied.expired = self.on_block(block),
             PoolEvent::Clear => {
+                self.index = EntityIndex::default();
                 self.ops.clear();
                 self.by_sender_nonce.clear();
                 self.arrived_at.clear();
@@ -212,6 +263,7 @@ impl PoolState {
         if self.block != PoolBlock::default() {
             self.arrived_at.insert(hash, self.block.number);
         }
+        self.index.update(&op, true);
         self.ops.insert(hash, (seq, op));
     }
 
@@ -315,6 +367,7 @@ impl PoolState {
     pub fn restore(settings: PoolSettings, snapshot: PoolSnapshot) -> Self {
         let mut state = Self::new(settings);
         for (seq, op, arrived) in snapshot.ops {
+            state.index.update(&op, true);
             state.by_sender_nonce.insert((op.op.sender, op.op.nonce), op.hash);
             if let Some(at) = arrived {
                 state.arrived_at.insert(op.hash, at);
@@ -329,8 +382,15 @@ impl PoolState {
         state
     }
 
+    /// The pending operation `hash`, if any.
+    fn pending(&self, hash: Option<B256>) -> Option<&PoolOperation> {
+        hash.and_then(|hash| self.ops.get(&hash)).map(|(_, op)| op)
+    }
+
+    /// Pending operations naming `entity`, the one `except` (being replaced) left out.
     fn ops_with(&self, entity: Address, except: Option<B256>) -> usize {
-        self.ops.values().filter(|(_, p)| Some(p.hash) != except && p.references(entity)).count()
+        let own = self.pending(except).is_some_and(|p| p.references(entity));
+        EntityIndex::get(&self.index.referencing, entity) - usize::from(own)
     }
 
     /// ERC-7562 reputation and per-entity limits (GREP-010, GREP-020, UREP-010, UREP-020).
@@ -372,15 +432,24 @@ impl PoolState {
         Ok(())
     }
 
-    /// ERC-7562 STO-040 against every other pending operation.
+    /// ERC-7562 STO-040 against every other pending operation. Only the memberships the rule
+    /// asks about are looked up: whether this operation's factory or paymaster is another's
+    /// sender, and whether its sender is another's factory or paymaster.
     fn check_roles(&self, op: &PoolOperation, replaced: Option<B256>) -> Result<(), PoolError> {
-        let mut senders = HashSet::new();
-        let mut entities = HashSet::new();
-        for (_, other) in self.ops.values().filter(|(_, p)| Some(p.hash) != replaced) {
-            senders.insert(other.sender.address);
-            entities.extend(other.non_sender_entities());
-        }
+        let old = self.pending(replaced);
+        let is_pool_sender = |address: Address| {
+            let own = old.is_some_and(|p| p.sender.address == address);
+            EntityIndex::get(&self.index.as_sender, address) > usize::from(own)
+        };
+        let is_pool_entity = |address: Address| {
+            let own = old.is_some_and(|p| p.non_sender_entities().contains(&address));
+            EntityIndex::get(&self.index.as_factory_or_paymaster, address) > usize::from(own)
+        };
         let (factory, paymaster) = (op.factory.map(|f| f.address), op.paymaster.map(|p| p.address));
+        let senders: HashSet<Address> =
+            factory.into_iter().chain(paymaster).filter(|a| is_pool_sender(*a)).collect();
+        let entities: HashSet<Address> =
+            Some(op.sender.address).filter(|a| is_pool_entity(*a)).into_iter().collect();
         check_mempool_roles(op.sender.address, factory, paymaster, &senders, &entities)?;
         Ok(())
     }
@@ -391,13 +460,12 @@ impl PoolState {
         let (Some(paymaster), Some(deposit)) = (op.paymaster, op.paymaster_deposit) else {
             return Ok(());
         };
-        let needed = self
-            .ops
-            .values()
-            .filter(|(_, p)| {
-                Some(p.hash) != replaced && p.paymaster.is_some_and(|pm| pm.address == paymaster.address)
-            })
-            .fold(op.prefund.0, |sum, (_, p)| sum.saturating_add(p.prefund.0));
+        let pending = self.index.paymaster_prefunds.get(&paymaster.address).copied().unwrap_or_default();
+        let replaced_prefund = self
+            .pending(replaced)
+            .filter(|p| p.paymaster.is_some_and(|pm| pm.address == paymaster.address))
+            .map_or(U256::ZERO, |p| p.prefund.0);
+        let needed = pending.saturating_sub(replaced_prefund).saturating_add(op.prefund.0);
         if needed > deposit.0 {
             return Err(PoolError::PaymasterDepositTooLow { paymaster: paymaster.address, deposit, needed });
         }
@@ -415,6 +483,7 @@ impl PoolState {
 
     fn take(&mut self, hash: B256) -> Option<(u64, PoolOperation)> {
         let (seq, op) = self.ops.remove(&hash)?;
+        self.index.update(&op, false);
         self.by_sender_nonce.remove(&(op.op.sender, op.op.nonce));
         self.arrived_at.remove(&hash);
         Some((seq, op))
@@ -424,5 +493,102 @@ impl PoolState {
         let mut all: Vec<_> = self.ops.values().collect();
         all.sort_by_key(|(seq, _)| *seq);
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validation::{EntityInfo, Wei};
+    use alloy::primitives::U128;
+    use tora_core::UserOperation;
+
+    fn entity(byte: u8) -> EntityInfo {
+        EntityInfo {
+            address: Address::repeat_byte(byte),
+            stake: Wei(U256::ZERO),
+            unstake_delay_secs: 0,
+            staked: true,
+        }
+    }
+
+    fn op(sender: u8, nonce: u64, fee: u64, paymaster: Option<u8>, factory: Option<u8>) -> PoolOperation {
+        let op = UserOperation {
+            sender: Address::repeat_byte(sender),
+            nonce: U256::from(nonce),
+            max_fee_per_gas: U128::from(fee),
+            max_priority_fee_per_gas: U128::from(fee),
+            ..Default::default()
+        };
+        let mut hash = op.hash(Address::repeat_byte(0xe0), 1).0;
+        hash[31] ^= fee.to_be_bytes()[7];
+        PoolOperation {
+            hash: B256::from(hash),
+            sender: entity(sender),
+            factory: factory.map(entity),
+            paymaster: paymaster.map(entity),
+            valid_until: None,
+            prefund: Wei(U256::from(100 + nonce)),
+            paymaster_deposit: Some(Wei(U256::MAX)),
+            code_hashes: Default::default(),
+            op,
+        }
+    }
+
+    /// The counts admission reads, as a scan of the pool finds them.
+    fn scanned(state: &PoolState) -> EntityIndex {
+        let mut index = EntityIndex::default();
+        for (_, op) in state.ops.values() {
+            index.update(op, true);
+        }
+        index
+    }
+
+    fn same(a: &EntityIndex, b: &EntityIndex) -> bool {
+        a.referencing == b.referencing
+            && a.as_sender == b.as_sender
+            && a.as_factory_or_paymaster == b.as_factory_or_paymaster
+            && a.paymaster_prefunds == b.paymaster_prefunds
+    }
+
+    #[test]
+    fn the_entity_index_always_matches_a_scan_of_the_pool() {
+        let mut state = PoolState::new(PoolSettings { max_operations: 6, ..Default::default() });
+        let step = |state: &mut PoolState, event: PoolEvent| {
+            state.apply(event);
+            assert!(same(&state.index, &scanned(state)), "after a step the counts drifted");
+        };
+        let mut added = Vec::new();
+        for (i, (sender, paymaster, factory)) in [
+            (1, Some(9), None),
+            (2, Some(9), Some(8)),
+            (3, None, Some(8)),
+            (4, Some(7), None),
+            (5, Some(9), None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let p = op(sender, 0, 10 + i as u64, paymaster, factory);
+            added.push(p.hash);
+            let event = state.admit(p).unwrap();
+            step(&mut state, event);
+        }
+        // A replacement that drops its paymaster and names a factory.
+        let event = state.admit(op(1, 0, 100, None, Some(8))).unwrap();
+        step(&mut state, event);
+        // Two more fill the pool and evict the cheapest.
+        for sender in [6, 10] {
+            let event = state.admit(op(sender, 0, 1_000, Some(7), None)).unwrap();
+            step(&mut state, event);
+        }
+        assert_eq!(state.len(), 6);
+        step(&mut state, PoolEvent::Remove(added[3]));
+        step(&mut state, PoolEvent::Include(added[2]));
+        step(&mut state, PoolEvent::Penalize(Address::repeat_byte(7)));
+        let restored = PoolState::restore(state.settings, state.snapshot());
+        assert!(same(&restored.index, &state.index), "a snapshot restores the counts");
+        step(&mut state, PoolEvent::Clear);
+        assert!(state.index.referencing.is_empty() && state.index.paymaster_prefunds.is_empty());
     }
 }
