@@ -3,35 +3,14 @@
 
 use super::*;
 use crate::pool::PoolOperation;
-use crate::validation::{EntityInfo, Wei};
-use alloy::primitives::{U128, U256};
-use tora_core::UserOperation;
+use crate::pool::store_tests::GWEI;
 use tora_devnet::redis_server::{RedisCluster, RedisServer};
 use tora_redis::RedisTarget;
 
 const ENTRY_POINT: Address = Address::repeat_byte(0xe0);
 
 fn op(sender: u8, nonce: u64) -> PoolOperation {
-    let op = UserOperation {
-        sender: Address::repeat_byte(sender),
-        nonce: U256::from(nonce),
-        max_fee_per_gas: U128::from(1_000_000_000u64),
-        max_priority_fee_per_gas: U128::from(1_000_000_000u64),
-        ..Default::default()
-    };
-    let entity =
-        EntityInfo { address: op.sender, stake: Wei(U256::ZERO), unstake_delay_secs: 0, staked: false };
-    PoolOperation {
-        hash: op.hash(ENTRY_POINT, 1),
-        sender: entity,
-        factory: None,
-        paymaster: None,
-        valid_until: None,
-        prefund: Wei(U256::from(1_000)),
-        paymaster_deposit: None,
-        code_hashes: Default::default(),
-        op,
-    }
+    crate::pool::store_tests::op(sender, nonce, GWEI, GWEI)
 }
 
 async fn replica(target: &RedisTarget, settings: PoolSettings) -> Arc<RedisPool> {

@@ -7,14 +7,16 @@ use alloy::primitives::{U128, U256};
 use tora_core::{ErrorCode, RpcError, UserOperation};
 use tora_redis::RedisTarget;
 
-const GWEI: u64 = 1_000_000_000;
+pub(super) const GWEI: u64 = 1_000_000_000;
 const PAYMASTER: Address = Address::repeat_byte(0x9a);
 
 fn entity(address: Address, staked: bool) -> EntityInfo {
     EntityInfo { address, stake: Wei(U256::ZERO), unstake_delay_secs: 0, staked }
 }
 
-fn op(sender: u8, nonce: u64, max_fee: u64, priority: u64) -> PoolOperation {
+/// An unstaked sender's operation with these fees and a prefund of 1,000 wei (the redis
+/// store's own tests use it too).
+pub(super) fn op(sender: u8, nonce: u64, max_fee: u64, priority: u64) -> PoolOperation {
     let op = UserOperation {
         sender: Address::repeat_byte(sender),
         nonce: U256::from(nonce),
