@@ -35,6 +35,14 @@ impl Gpu {
             .min_by_key(|a| device_type_rank(a.get_info().device_type))
             .ok_or(Error::NoAdapter)?;
         let info = adapter.get_info();
+        if info.device_type == wgpu::DeviceType::Cpu {
+            // A GPU host whose vendor driver is missing lands here too, and would serve at a
+            // fraction of its speed without a word.
+            tracing::warn!(
+                adapter = %info.name,
+                "the only Vulkan adapter is a CPU implementation; on a machine with a GPU, install its Vulkan driver (NVIDIA: the driver's Vulkan ICD, e.g. libnvidia-gl)"
+            );
+        }
 
         let available = adapter.limits();
         // The word embedding table alone is 47 MB; take whatever the adapter allows for

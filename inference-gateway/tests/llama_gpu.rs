@@ -6,6 +6,7 @@ mod llama;
 
 use std::time::Instant;
 use tora_inference_gateway::MatmulVariant;
+use tora_inference_gateway::kernels::{QMatrix, QuantFormat};
 
 use tora_inference_gateway::formats::gguf::Gguf;
 use tora_inference_gateway::models::llama::{
@@ -106,4 +107,20 @@ fn gpu_batch_of_two_prompts_matches_each_alone_on_the_cpu_reference() {
         1.0 / alone.as_secs_f64(),
         (2 * (STEPS - 1)) as f64 / batched.as_secs_f64()
     );
+}
+
+/// A GGUF whose layer matrix is Q8_0 (llama.cpp mixes formats) is refused by the GPU path,
+/// whose layer matvecs read Q4_1 only, instead of giving wrong tokens; the CPU reference,
+/// which dequantises any format, still loads it.
+#[test]
+fn a_layer_matrix_the_gpu_cannot_read_is_refused_at_upload() {
+    let files = llama::smollm();
+    let mut host = HostWeights::load(&Gguf::load(&llama::smollm_path()).unwrap(), &files.cfg).unwrap();
+    let down = &host.layers[3].down;
+    let blocks = down.rows * down.cols / 32;
+    host.layers[3].down =
+        QMatrix::new(QuantFormat::Q8_0, down.rows, down.cols, vec![0; blocks * 34]).expect("a Q8_0 matrix");
+    let err = GpuLlama::new(files.cfg.clone(), &host, None).err().expect("refused");
+    assert!(err.to_string().contains("blk.3.ffn_down is Q8_0"), "{err}");
+    CpuLlama::new(files.cfg.clone(), host);
 }

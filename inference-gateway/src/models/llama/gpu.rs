@@ -47,6 +47,7 @@ impl GpuLlama {
         variant: Option<MatmulVariant>,
         slots: usize,
     ) -> Result<Self> {
+        host.check_gpu_formats()?;
         let gpu = Gpu::new()?;
         let slot_bytes = (slot_len(&cfg) * 4) as u64;
         let limits = gpu.device.limits();

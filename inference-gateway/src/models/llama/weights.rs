@@ -98,6 +98,28 @@ impl HostWeights {
         Ok(Self { token_embd, layers, output_norm: vector(file, "output_norm.weight", h)? })
     }
 
+    /// Refuses a model the GPU path would run wrong: its layer matvecs read Q4_1 only (the LM
+    /// head, tied to the Q8_0 embeddings, has its own). The CPU reference dequantises any
+    /// format, so a GGUF mixing Q8_0 layers into Q4_1 ones (llama.cpp writes such files) ran
+    /// there and gave wrong tokens on the GPU.
+    pub fn check_gpu_formats(&self) -> Result<()> {
+        for (l, layer) in self.layers.iter().enumerate() {
+            let named = [
+                ("attn_qkv", &layer.qkv),
+                ("attn_output", &layer.attn_out),
+                ("ffn_gate_up", &layer.gate_up),
+                ("ffn_down", &layer.down),
+            ];
+            if let Some((name, m)) = named.into_iter().find(|(_, m)| m.format != QuantFormat::Q4_1) {
+                return Err(Error::UnsupportedModel(format!(
+                    "blk.{l}.{name} is {:?}; the GPU path reads layer matrices as Q4_1 only",
+                    m.format
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Copies every tensor to the GPU, matrices in the layout `variant`'s matvec reads.
     pub fn upload(&self, gpu: &Gpu, variant: MatmulVariant) -> GpuWeights {
         let m = |name: &str, w: &QMatrix| gpu.upload_u32(name, &w.gpu_words(variant));
