@@ -52,4 +52,8 @@ impl Mempool for InMemoryPool {
     fn claim_ttl(&self) -> std::time::Duration {
         self.claim_ttl
     }
+
+    async fn store_ready(&self) -> Result<(), String> {
+        Ok(())
+    }
 }

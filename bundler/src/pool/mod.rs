@@ -101,6 +101,9 @@ pub trait Mempool: Send + Sync + 'static {
     fn release(&self, hashes: &[B256]) -> impl Future<Output = ()> + Send;
     /// How long a claim lasts unless claimed again.
     fn claim_ttl(&self) -> std::time::Duration;
+    /// Whether the store answers (for /ready): a replica whose Redis is gone must leave the
+    /// Service, since every send would fail.
+    fn store_ready(&self) -> impl Future<Output = Result<(), String>> + Send;
 
     /// Adds a validated operation, or refuses it by the pool's rules; returns its userOpHash.
     fn add(&self, op: PoolOperation) -> impl Future<Output = Result<B256, PoolError>> + Send {

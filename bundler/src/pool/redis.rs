@@ -372,6 +372,12 @@ impl Mempool for RedisPool {
         self.settings.claim_ttl
     }
 
+    async fn store_ready(&self) -> Result<(), String> {
+        let last: redis::RedisResult<Option<u64>> =
+            redis::cmd("GET").arg(&self.keys.seq).query_async(&mut self.conn()).await;
+        last.map(|_| ()).map_err(|e| format!("mempool store: {e}"))
+    }
+
     async fn release(&self, hashes: &[B256]) {
         if hashes.is_empty() {
             return;

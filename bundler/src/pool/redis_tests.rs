@@ -123,6 +123,16 @@ async fn a_new_replica_starts_from_the_snapshot_and_the_log_stays_bounded() {
 }
 
 #[tokio::test]
+async fn the_store_is_ready_while_redis_answers() {
+    let redis = RedisServer::start();
+    let pool = replica(&RedisTarget::Server(redis.url.clone()), PoolSettings::default()).await;
+    assert_eq!(pool.store_ready().await, Ok(()));
+    drop(redis);
+    let down = pool.store_ready().await.unwrap_err();
+    assert!(down.starts_with("mempool store:"), "{down}");
+}
+
+#[tokio::test]
 async fn a_redis_crash_loses_no_accepted_operation() {
     let mut redis = RedisServer::start_persistent();
     let target = RedisTarget::Server(redis.url.clone());

@@ -134,14 +134,13 @@ impl<P: Mempool> RpcService for BundlerRpc<P> {
         }
     }
 
-    /// The node answers within [`READY_WITHIN`]: a frozen node must turn the pod unready, not
-    /// hang its probe.
+    /// The node and the mempool's store (Redis, for replicas) answer within [`READY_WITHIN`]
+    /// each: a frozen node or a lost Redis must turn the pod unready, not hang its probe.
     async fn ready(&self) -> Result<(), String> {
         let node = tokio::time::timeout(READY_WITHIN, self.provider.get_block_number());
-        node.await
-            .map_err(|_| "node did not answer".to_owned())?
-            .map(|_| ())
-            .map_err(|e| format!("node: {e}"))
+        node.await.map_err(|_| "node did not answer".to_owned())?.map_err(|e| format!("node: {e}"))?;
+        let store = tokio::time::timeout(READY_WITHIN, self.pool.store_ready());
+        store.await.map_err(|_| "mempool store did not answer".to_owned())?
     }
 }
 
