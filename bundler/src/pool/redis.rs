@@ -296,11 +296,24 @@ impl Mempool for RedisPool {
         mut make: impl FnMut(&PoolState) -> Result<PoolEvent, PoolError> + Send,
     ) -> Result<Applied, PoolError> {
         let _log = self.log.lock().await;
+        // The follower keeps this replica within SYNC_INTERVAL of the log, so the first try goes
+        // straight to the compare-and-append (one round trip): a stale state cannot slip a
+        // write through, since the append is refused unless the log still ends where this
+        // replica's state does. A refusal by the rules is only trusted on a state just read.
+        let mut caught_up = false;
         for _ in 0..MAX_ATTEMPTS {
-            self.catch_up().await?;
-            let (event, expected) = {
+            let (made, expected) = {
                 let replica = self.lock();
-                (make(&replica.state)?, replica.applied)
+                (make(&replica.state), replica.applied)
+            };
+            let event = match made {
+                Ok(event) => event,
+                Err(refusal) if caught_up => return Err(refusal),
+                Err(_) => {
+                    self.catch_up().await?;
+                    caught_up = true;
+                    continue;
+                }
             };
             let json = serde_json::to_string(&event).map_err(store_err)?;
             let n: i64 = self
@@ -320,6 +333,8 @@ impl Mempool for RedisPool {
                     )));
                 }
                 // Another replica wrote first: read it and check the rules again.
+                self.catch_up().await?;
+                caught_up = true;
                 continue;
             };
             let (applied, snapshot) = {
