@@ -222,7 +222,8 @@ pub trait SponsorshipStore: Send + Sync {
     -> impl Future<Output = Result<Option<SponsorshipPolicy>, BudgetError>> + Send;
     /// Checks every budget of `reservation.period` and reserves its amount, atomically. A
     /// reservation of an operation already held (its [`Reservation::slot`]) replaces the hold:
-    /// the larger amount and the later expiry, settled by any of its quotes' hashes.
+    /// the larger amount and the later expiry, settled by any of its quotes' hashes. With a
+    /// [`Reservation::cover`], the user's oldest other holds are displaced until this one fits.
     fn reserve(
         &self,
         budget: &Budget,

@@ -125,19 +125,59 @@ async fn quotes_of_one_operation_share_one_hold(store: &impl SponsorshipStore) {
     assert_eq!(store.spend("game-1", 9).await.unwrap(), Spend { total: MicroTora(12), ops: 1 });
     assert_eq!(store.settle(B256::repeat_byte(0xb1), MicroTora(1)).await.unwrap(), None, "released");
 
-    // A cover (the sender's balance) bounds all of its open holds, whatever their nonces.
+    // A cover (the sender's balance) bounds all of its open holds, whatever their nonces. A
+    // quote that does not fit displaces the sender's oldest other holds (anyone can ask for a
+    // quote naming any sender, so refusing would let a stranger block the wallet); a displaced
+    // quote that lands is still counted.
     let covered = |r: Reservation| Reservation { cover: Some(MicroTora(50)), ..period(r) };
+    let user9 = || store.user_spend("game-1", 9, Address::repeat_byte(9));
     let open = Budget::default();
     store.reserve(&open, &covered(requote(10, 9, 0xc1, 30, 1_000))).await.unwrap();
-    let err = store.reserve(&open, &covered(requote(11, 9, 0xc2, 30, 1_000))).await.unwrap_err();
-    assert_eq!(err, BudgetError::Uncovered { held: MicroTora(60), balance: MicroTora(50) });
-    store.reserve(&open, &covered(requote(10, 9, 0xc3, 30, 1_100))).await.unwrap();
+    assert_eq!(store.spend("game-1", 9).await.unwrap(), Spend { total: MicroTora(42), ops: 2 });
+    let added = store.reserve(&open, &covered(requote(11, 9, 0xc2, 30, 1_000))).await.unwrap();
+    assert_eq!(added, MicroTora(30));
     assert_eq!(
-        store.settle(B256::repeat_byte(0xc3), MicroTora(20)).await.unwrap(),
+        store.spend("game-1", 9).await.unwrap(),
+        Spend { total: MicroTora(42), ops: 2 },
+        "10 displaced"
+    );
+    assert_eq!(user9().await.unwrap(), MicroTora(30));
+    // The displaced quote of operation 10 lands anyway: its charge counts, once.
+    assert_eq!(
+        store.settle(B256::repeat_byte(0xc1), MicroTora(20)).await.unwrap(),
         Some("game-1".to_owned())
     );
-    store.reserve(&open, &covered(requote(11, 9, 0xc2, 30, 1_000))).await.unwrap();
-    assert_eq!(store.user_spend("game-1", 9, Address::repeat_byte(9)).await.unwrap(), MicroTora(50));
+    assert_eq!(store.settle(B256::repeat_byte(0xc1), MicroTora(20)).await.unwrap(), None);
+    assert_eq!(store.spend("game-1", 9).await.unwrap(), Spend { total: MicroTora(62), ops: 3 });
+    assert_eq!(user9().await.unwrap(), MicroTora(50));
+    // A quote the balance cannot cover alone is refused and displaces nothing.
+    let err = store.reserve(&open, &covered(requote(12, 9, 0xcf, 60, 1_000))).await.unwrap_err();
+    assert_eq!(err, BudgetError::Uncovered { held: MicroTora(60), balance: MicroTora(50) });
+    assert_eq!(store.spend("game-1", 9).await.unwrap(), Spend { total: MicroTora(62), ops: 3 });
+    // Holds that fit are kept; the one expiring first is displaced first.
+    store.reserve(&open, &covered(requote(13, 9, 0xc4, 20, 900))).await.unwrap();
+    store.reserve(&open, &covered(requote(14, 9, 0xc5, 10, 1_200))).await.unwrap();
+    assert_eq!(
+        store.spend("game-1", 9).await.unwrap(),
+        Spend { total: MicroTora(72), ops: 4 },
+        "13 displaced"
+    );
+    // Operation 13 quoted again: held again, displacing 11 (expiring at 1,000) and not 14.
+    store.reserve(&open, &covered(requote(13, 9, 0xc6, 20, 1_300))).await.unwrap();
+    assert_eq!(store.spend("game-1", 9).await.unwrap(), Spend { total: MicroTora(62), ops: 4 });
+    assert_eq!(user9().await.unwrap(), MicroTora(50));
+    // Operation 13 lands under its displaced quote: that settles its new hold.
+    assert_eq!(
+        store.settle(B256::repeat_byte(0xc4), MicroTora(15)).await.unwrap(),
+        Some("game-1".to_owned())
+    );
+    assert_eq!(store.settle(B256::repeat_byte(0xc6), MicroTora(15)).await.unwrap(), None);
+    assert_eq!(store.spend("game-1", 9).await.unwrap(), Spend { total: MicroTora(57), ops: 4 });
+    // Past their expiry, 14's hold is released and 11's displaced quote forgotten.
+    assert_eq!(store.release_expired(1_250).await.unwrap(), 1);
+    assert_eq!(store.settle(B256::repeat_byte(0xc2), MicroTora(5)).await.unwrap(), None);
+    assert_eq!(store.spend("game-1", 9).await.unwrap(), Spend { total: MicroTora(47), ops: 3 });
+    assert_eq!(user9().await.unwrap(), MicroTora(35));
 }
 
 /// 64 concurrent reservations of 7 against a budget of 100: exactly 14 fit, never 15.

@@ -15,10 +15,13 @@ use tora_core::sponsorship::{
 
 const PREFIX: &str = "tora:pm";
 
-/// `rules::{check_budget, check_cover}` on the policy's counters, then the hold: a quote of an
+/// `rules::{displace, check_budget}` on the policy's counters, then the hold: a quote of an
 /// operation already held (same slot) adds only what it exceeds the hold by, and no operation.
-/// KEYS: spend, user, held, reservation, expiry, hashes. ARGV: amount, global, per user, max
-/// ops, cover (-1: none), expires at, slot, period, user, hash.
+/// The holds a covered quote displaces leave the counters, and their hashes are kept as
+/// displaced until they expire, so that settlement still counts a charge under one of them.
+/// KEYS: spend, user, held, reservation, expiry, hashes, the user's holds, displaced. ARGV:
+/// amount, global, per user, max ops, cover (-1: none), expires at, slot, period, user, hash,
+/// policy prefix.
 const RESERVE: &str = r#"
 if redis.call('SISMEMBER', KEYS[6], ARGV[10]) == 1 then return {'ok', '0'} end
 local amount = tonumber(ARGV[1])
@@ -33,10 +36,41 @@ local user = tonumber(redis.call('GET', KEYS[2]) or '0')
 local held = tonumber(redis.call('GET', KEYS[3]) or '0')
 local global_limit, user_limit, max_ops = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local cover = tonumber(ARGV[5])
+local prefix = ARGV[11]
+local displaced = {}
+if cover >= 0 and held + added > cover then
+  for _, other in ipairs(redis.call('ZRANGE', KEYS[7], 0, -1)) do
+    if held + added <= cover then break end
+    if other ~= ARGV[7] then
+      local r = redis.call('HMGET', prefix .. 'res:' .. other, 'amount', 'period')
+      local a = tonumber(r[1] or '0')
+      held = held - a
+      table.insert(displaced, {other, a, r[2]})
+      if r[2] == ARGV[8] then
+        total, ops, user = total - a, ops - 1, user - a
+      end
+    end
+  end
+  if held + added > cover then return {'cover', string.format('%d', held + added)} end
+end
 if global_limit >= 0 and total + added > global_limit then return {'global', string.format('%d', total)} end
 if user_limit >= 0 and user + added > user_limit then return {'user', string.format('%d', user)} end
 if max_ops >= 0 and ops + new_ops > max_ops then return {'ops', string.format('%d', ops)} end
-if cover >= 0 and held + added > cover then return {'cover', string.format('%d', held + added)} end
+for _, d in ipairs(displaced) do
+  local other, a, period = d[1], d[2], d[3]
+  local hashes = prefix .. 'reshashes:' .. other
+  local expiry = redis.call('ZSCORE', KEYS[5], other) or '0'
+  redis.call('HINCRBY', prefix .. 'spend:' .. period, 'total', -a)
+  redis.call('HINCRBY', prefix .. 'spend:' .. period, 'ops', -1)
+  redis.call('DECRBY', prefix .. 'user:' .. period .. ':' .. ARGV[9], a)
+  redis.call('DECRBY', KEYS[3], a)
+  for _, h in ipairs(redis.call('SMEMBERS', hashes)) do
+    redis.call('ZADD', KEYS[8], expiry, h)
+  end
+  redis.call('DEL', prefix .. 'res:' .. other, hashes)
+  redis.call('ZREM', KEYS[5], other)
+  redis.call('ZREM', KEYS[7], other)
+end
 redis.call('HINCRBY', KEYS[1], 'total', added)
 redis.call('HINCRBY', KEYS[1], 'ops', new_ops)
 redis.call('INCRBY', KEYS[2], added)
@@ -47,17 +81,31 @@ end
 local expiry = redis.call('ZSCORE', KEYS[5], ARGV[7])
 if not expiry or tonumber(ARGV[6]) > tonumber(expiry) then
   redis.call('ZADD', KEYS[5], ARGV[6], ARGV[7])
+  redis.call('ZADD', KEYS[7], ARGV[6], ARGV[7])
 end
 redis.call('SADD', KEYS[6], ARGV[10])
+redis.call('ZREM', KEYS[8], ARGV[10])
 return {'ok', string.format('%d', added)}
 "#;
 
 /// Replaces a hold by the actual cost (settle) or by nothing (release); answers the hashes of
 /// its quotes, whose index entries the caller deletes (they live outside the policy's slot).
-/// KEYS: reservation, expiry, hashes. ARGV: policy prefix, actual, slot, mode.
+/// Settling by a displaced quote's hash settles its operation's hold if it has one again, and
+/// otherwise counts the charge alone.
+/// KEYS: reservation, expiry, hashes, displaced. ARGV: policy prefix, actual, slot, mode, the
+/// hash that landed (empty on release).
 const UNRESERVE: &str = r#"
 local r = redis.call('HMGET', KEYS[1], 'amount', 'period', 'user')
-if not r[1] then return {'none'} end
+local landed = ARGV[5]
+if not r[1] then
+  if ARGV[4] ~= 'settle' or not redis.call('ZSCORE', KEYS[4], landed) then return {'none'} end
+  local period, user = string.match(ARGV[3], '^(%d+):(0x%x+):')
+  redis.call('HINCRBY', ARGV[1] .. 'spend:' .. period, 'total', ARGV[2])
+  redis.call('HINCRBY', ARGV[1] .. 'spend:' .. period, 'ops', 1)
+  redis.call('INCRBY', ARGV[1] .. 'user:' .. period .. ':' .. user, ARGV[2])
+  redis.call('ZREM', KEYS[4], landed)
+  return {'done', landed}
+end
 local spend = ARGV[1] .. 'spend:' .. r[2]
 local user = ARGV[1] .. 'user:' .. r[2] .. ':' .. r[3]
 local held = ARGV[1] .. 'held:' .. r[3]
@@ -69,6 +117,8 @@ if ARGV[4] == 'release' then redis.call('HINCRBY', spend, 'ops', -1) end
 local hashes = redis.call('SMEMBERS', KEYS[3])
 redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('ZREM', KEYS[2], ARGV[3])
+redis.call('ZREM', ARGV[1] .. 'holds:' .. r[3], ARGV[3])
+if landed ~= '' and redis.call('ZREM', KEYS[4], landed) == 1 then table.insert(hashes, landed) end
 table.insert(hashes, 1, 'done')
 return hashes
 "#;
@@ -111,6 +161,14 @@ fn hashes_key(policy_id: &str, slot: &str) -> String {
     format!("{}reshashes:{slot}", policy_prefix(policy_id))
 }
 
+fn holds_key(policy_id: &str, user: Address) -> String {
+    format!("{}holds:{user:#x}", policy_prefix(policy_id))
+}
+
+fn displaced_key(policy_id: &str) -> String {
+    format!("{}displaced", policy_prefix(policy_id))
+}
+
 fn expiry_key(policy_id: &str) -> String {
     format!("{}expiry", policy_prefix(policy_id))
 }
@@ -119,6 +177,10 @@ fn expiry_key(policy_id: &str) -> String {
 fn index_key(hash: B256) -> String {
     format!("{PREFIX}:resindex:{hash}")
 }
+
+/// How long a quote's index entry lives before its reservation is granted: long enough for
+/// the reserve script, short enough that refused requests leave nothing for long.
+const PENDING_INDEX_TTL_SECS: u64 = 300;
 
 /// Every id reservations are held under (policies, and the token mode's own limits), so that
 /// expired reservations of each are found.
@@ -159,7 +221,7 @@ impl RedisStore {
         policy_id: &str,
         slot: &str,
         actual: MicroTora,
-        mode: &str,
+        landed: Option<B256>,
     ) -> Result<bool, BudgetError> {
         let mut connection = self.connection.clone();
         let answer: Vec<String> = self
@@ -167,10 +229,12 @@ impl RedisStore {
             .key(reservation_key(policy_id, slot))
             .key(expiry_key(policy_id))
             .key(hashes_key(policy_id, slot))
+            .key(displaced_key(policy_id))
             .arg(policy_prefix(policy_id))
             .arg(actual.0)
             .arg(slot)
-            .arg(mode)
+            .arg(if landed.is_some() { "settle" } else { "release" })
+            .arg(landed.map(|h| h.to_string()).unwrap_or_default())
             .invoke_async(&mut connection)
             .await
             .map_err(store_err)?;
@@ -180,13 +244,22 @@ impl RedisStore {
         if first != "done" {
             return Ok(false);
         }
+        self.forget(hashes.iter().filter_map(|h| h.parse::<B256>().ok())).await?;
+        Ok(true)
+    }
+
+    /// Deletes the index entries of quotes that can no longer settle anything.
+    async fn forget(&self, hashes: impl Iterator<Item = B256>) -> Result<(), BudgetError> {
         // One DEL per key: index keys hash to different cluster slots.
         let mut pipe = redis::pipe();
-        for hash in hashes.iter().filter_map(|h| h.parse::<B256>().ok()) {
+        for hash in hashes {
             pipe.del(index_key(hash)).ignore();
         }
-        let _: () = pipe.query_async(&mut connection).await.map_err(store_err)?;
-        Ok(true)
+        if pipe.is_empty() {
+            return Ok(());
+        }
+        let mut connection = self.connection.clone();
+        pipe.query_async(&mut connection).await.map_err(store_err)
     }
 }
 
@@ -216,9 +289,12 @@ impl SponsorshipStore for RedisStore {
         self.list_policy(&r.policy_id).await?;
         let slot = r.slot();
         let mut connection = self.connection.clone();
-        // The index first: a hold is never without the way to settle it.
-        let _: () = connection
-            .set(index_key(r.user_op_hash), format!("{slot} {}", r.policy_id))
+        // The index first, so that a hold is never without the way to settle it, and only
+        // kept once the hold is: a refused request leaves nothing behind. Refusals do not
+        // delete it, since a parallel request for the same quote may have been granted.
+        let index = index_key(r.user_op_hash);
+        let () = connection
+            .set_ex(&index, format!("{slot} {}", r.policy_id), PENDING_INDEX_TTL_SECS)
             .await
             .map_err(store_err)?;
         let outcome: Vec<String> = self
@@ -229,6 +305,8 @@ impl SponsorshipStore for RedisStore {
             .key(reservation_key(&r.policy_id, &slot))
             .key(expiry_key(&r.policy_id))
             .key(hashes_key(&r.policy_id, &slot))
+            .key(holds_key(&r.policy_id, r.user))
+            .key(displaced_key(&r.policy_id))
             .arg(r.amount.0)
             .arg(limit(budget.global.map(|m| m.0)))
             .arg(limit(budget.per_user.map(|m| m.0)))
@@ -239,12 +317,17 @@ impl SponsorshipStore for RedisStore {
             .arg(r.period)
             .arg(format!("{:#x}", r.user))
             .arg(r.user_op_hash.to_string())
+            .arg(policy_prefix(&r.policy_id))
             .invoke_async(&mut connection)
             .await
             .map_err(store_err)?;
         let used = |i: usize| MicroTora(outcome.get(i).and_then(|v| v.parse().ok()).unwrap_or(0));
         let refused = match outcome.first().map(String::as_str) {
-            Some("ok") => return Ok(used(1)),
+            Some("ok") => {
+                // Until this answers, the quote has not reached its caller, so it cannot land.
+                let _: bool = connection.persist(&index).await.map_err(store_err)?;
+                return Ok(used(1));
+            }
             Some("global") => {
                 BudgetError::Global { spent: used(1), limit: budget.global.unwrap_or_default() }
             }
@@ -255,8 +338,6 @@ impl SponsorshipStore for RedisStore {
             Some("cover") => BudgetError::Uncovered { held: used(1), balance: r.cover.unwrap_or_default() },
             other => BudgetError::Store(format!("unexpected script answer {other:?}")),
         };
-        // Refused, so this hash joined no hold (a hash already held answers "ok" above).
-        let _: i64 = connection.del(index_key(r.user_op_hash)).await.map_err(store_err)?;
         Err(refused)
     }
 
@@ -266,7 +347,7 @@ impl SponsorshipStore for RedisStore {
         let Some((slot, policy_id)) = entry.as_deref().and_then(|e| e.split_once(' ')) else {
             return Ok(None);
         };
-        let settled = self.unreserve(policy_id, slot, actual, "settle").await?;
+        let settled = self.unreserve(policy_id, slot, actual, Some(user_op_hash)).await?;
         Ok(settled.then(|| policy_id.to_owned()))
     }
 
@@ -281,10 +362,20 @@ impl SponsorshipStore for RedisStore {
                 .await
                 .map_err(store_err)?;
             for slot in expired {
-                if self.unreserve(&policy_id, &slot, MicroTora(0), "release").await? {
+                if self.unreserve(&policy_id, &slot, MicroTora(0), None).await? {
                     released += 1;
                 }
             }
+            // Displaced quotes past their expiry can no longer land.
+            let gone: Vec<String> = connection
+                .zrangebyscore(displaced_key(&policy_id), "-inf", format!("({now}"))
+                .await
+                .map_err(store_err)?;
+            self.forget(gone.iter().filter_map(|h| h.parse::<B256>().ok())).await?;
+            let _: i64 = connection
+                .zrembyscore(displaced_key(&policy_id), "-inf", format!("({now}"))
+                .await
+                .map_err(store_err)?;
         }
         Ok(released)
     }

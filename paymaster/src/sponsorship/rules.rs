@@ -57,12 +57,34 @@ pub fn check_budget(
     Ok(())
 }
 
-/// A user's open holds stay within what backs them (its balance in token mode).
-pub fn check_cover(cover: Option<MicroTora>, held: MicroTora, increase: Increase) -> Result<(), BudgetError> {
-    match cover {
-        Some(balance) if held.0 + increase.amount.0 > balance.0 => {
-            Err(BudgetError::Uncovered { held: MicroTora(held.0 + increase.amount.0), balance })
-        }
-        _ => Ok(()),
+/// Which of the user's other holds a new quote displaces so that all its holds stay within the
+/// cover (its balance in token mode): the oldest first (`others` in order of expiry), only as
+/// many as needed, none when no cover applies. Uncovered when even displacing every other hold
+/// leaves the quote over the cover.
+///
+/// Why displace rather than refuse: anyone may ask for a token-mode quote naming any sender, so
+/// refusing would let a stranger block a wallet by holding quotes on nonce keys it never uses.
+/// The newest quote wins instead. A displaced quote stays valid on chain but cannot take more
+/// than the sender's balance (ToraPaymaster pre-charges it in validation); if it lands,
+/// settlement counts its charge by its hash like any other.
+pub fn displace<S>(
+    cover: Option<MicroTora>,
+    held: MicroTora,
+    increase: Increase,
+    others: impl IntoIterator<Item = (S, MicroTora)>,
+) -> Result<Vec<S>, BudgetError> {
+    let Some(balance) = cover else {
+        return Ok(vec![]);
+    };
+    let mut held = held.0;
+    let mut out = Vec::new();
+    let mut others = others.into_iter();
+    while held + increase.amount.0 > balance.0 {
+        let Some((slot, amount)) = others.next() else {
+            return Err(BudgetError::Uncovered { held: MicroTora(held + increase.amount.0), balance });
+        };
+        held = held.saturating_sub(amount.0);
+        out.push(slot);
     }
+    Ok(out)
 }

@@ -165,6 +165,9 @@ async fn a_token_mode_operation_quoted_twice_holds_one_maximum_and_settles_to_it
     };
     let running = start(configured).await.unwrap();
     let url = format!("http://{}", running.address);
+    let id = TokenLimits::BUDGET_ID;
+    // The metrics recorder is global to the test process: compare with what it held before.
+    let counters_before = counters(&url, id).await;
     let wallet = h.new_wallet(61).await;
     h.send_tora(wallet.address, tora(1_000)).await;
     let mut first = h.op(&wallet, true, Bytes::new()).await;
@@ -182,7 +185,6 @@ async fn a_token_mode_operation_quoted_twice_holds_one_maximum_and_settles_to_it
         quoted.push(call_with_key(&url, None, "pm_getPaymasterData", params).await.unwrap());
     }
     let period = ResetInterval::Daily.period(h.now().await);
-    let id = TokenLimits::BUDGET_ID;
     let held = store.spend(id, period).await.unwrap();
     let quote = PaymasterData::decode(&hex_bytes(&quoted[1]["paymasterData"])).unwrap().quote;
     assert_eq!(
@@ -212,13 +214,18 @@ async fn a_token_mode_operation_quoted_twice_holds_one_maximum_and_settles_to_it
     assert_eq!(spend, Spend { total: charged, ops: 1 });
     assert_eq!(store.user_spend(id, period, wallet.address).await.unwrap(), charged);
     // The dashboard's figures: one maximum reserved (not two), then the charge settled.
+    let (reserved, settled) = counters(&url, id).await;
+    assert_eq!(reserved - counters_before.0, held.total.0);
+    assert_eq!(settled - counters_before.1, charged.0);
+    stop(running);
+}
+
+/// The reserved and settled micro-TORA counters of `budget` on `/metrics` (0 before any).
+async fn counters(url: &str, budget: &str) -> (u64, u64) {
     let metrics = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
     let counter = |name: &str| -> u64 {
-        let series = format!("{name}{{budget=\"{id}\"}} ");
-        let line = metrics.lines().find(|l| l.starts_with(&series)).unwrap_or_else(|| panic!("{series}"));
-        line[series.len()..].parse().unwrap()
+        let series = format!("{name}{{budget=\"{budget}\"}} ");
+        metrics.lines().find_map(|l| l.strip_prefix(&series)).map_or(0, |v| v.parse().unwrap())
     };
-    assert_eq!(counter("paymaster_reserved_micro_tora_total"), held.total.0);
-    assert_eq!(counter("paymaster_settled_micro_tora_total"), charged.0);
-    stop(running);
+    (counter("paymaster_reserved_micro_tora_total"), counter("paymaster_settled_micro_tora_total"))
 }

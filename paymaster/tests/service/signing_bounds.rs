@@ -14,7 +14,7 @@ use std::time::Duration;
 use tora_core::contracts::{EntryPoint, ToraPriceFeed};
 use tora_core::money::ToraUnits;
 use tora_core::paymaster_quote::{PaymasterData, QUOTE_DATA_LEN, QUOTE_WITH_PERMIT_LEN, token_cost_ceil};
-use tora_core::sponsorship::{MicroTora, ResetInterval, SponsorshipStore};
+use tora_core::sponsorship::{MicroTora, ResetInterval, Spend, SponsorshipStore};
 use tora_core::{ENTRY_POINT_V07, UserOperation};
 use tora_devnet::harness::{Harness, event, tora};
 use tora_devnet::{SmartWallet, confirm};
@@ -237,9 +237,11 @@ async fn token_mode_is_limited_per_sender_and_in_all() {
 
 /// Item 5: a sender's TORA backs all of its open token-mode quotes, not each one alone. Before,
 /// a wallet holding one operation's maximum got a quote for each of any number of nonce keys,
-/// and a few such wallets filled the global limit for everyone.
+/// and a few such wallets filled the global limit for everyone. Anyone may ask for a quote
+/// naming any sender, so a quote that does not fit displaces the sender's older holds rather
+/// than being refused: a stranger quoting the wallet on other nonce keys cannot lock it out.
 #[tokio::test]
-async fn a_senders_balance_backs_all_of_its_open_quotes() {
+async fn a_senders_balance_backs_all_of_its_open_quotes_and_its_newest_quote_wins() {
     let h = Harness::start().await;
     let store = Arc::new(MemoryStore::default());
     let wallet = h.new_wallet(48).await;
@@ -258,12 +260,23 @@ async fn a_senders_balance_backs_all_of_its_open_quotes() {
             .await;
     token_data(&url, &h, &op).await.unwrap();
     token_data(&url, &h, &op).await.unwrap();
-    let second_key = UserOperation { nonce: op.nonce | (U256::from(1) << 64), ..op.clone() };
-    let err = token_data(&url, &h, &second_key).await.unwrap_err();
-    assert_eq!(err["code"], -32501);
-    assert!(err["message"].as_str().unwrap().contains("does not cover its open quotes"), "{err}");
     let period = ResetInterval::Daily.period(h.now().await);
-    assert_eq!(store.user_spend(TokenLimits::BUDGET_ID, period, wallet.address).await.unwrap(), maximum);
+    let held = || store.user_spend(TokenLimits::BUDGET_ID, period, wallet.address);
+    assert_eq!(held().await.unwrap(), maximum);
+    // A stranger quotes the wallet on nonce keys it never uses: each displaces the last, and
+    // the wallet never holds more than one operation's maximum.
+    for key in 1..4u64 {
+        let stranger = UserOperation { nonce: op.nonce | (U256::from(key) << 64), ..op.clone() };
+        token_data(&url, &h, &stranger).await.unwrap();
+        assert_eq!(held().await.unwrap(), maximum, "key {key}");
+    }
+    // The wallet's own operation is quoted again all the same.
+    let data = token_data(&url, &h, &op).await.unwrap();
+    let quote = PaymasterData::decode(&hex_bytes(&data["paymasterData"])).unwrap().quote;
+    assert_eq!(MicroTora::from_tora_ceil(ToraUnits(quote.max_token_cost)).unwrap(), maximum);
+    assert_eq!(held().await.unwrap(), maximum);
+    // Nor do the displaced quotes take any of the global limit.
+    assert_eq!(store.spend(TokenLimits::BUDGET_ID, period).await.unwrap(), Spend { total: maximum, ops: 1 });
 }
 
 /// Item 6: while a sponsor's withdrawal is pending the service signs no sponsored quote; after
