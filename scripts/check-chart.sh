@@ -54,19 +54,19 @@ refuses() {
     echo "check-chart: the chart rendered $* although it must refuse it ($why)" >&2
     exit 1
   fi
-  grep -q "$why" "$out/refused.err" || {
+  grep -qF "$why" "$out/refused.err" || {
     echo "check-chart: refusing $* did not say '$why':" >&2
     cat "$out/refused.err" >&2
     exit 1
   }
 }
-refuses "bundler.replicas > 1 (or autoscaling) needs Redis" --set redis.mode=none --set bundler.replicas=2 \
+refuses "bundler.replicas > 1 (or autoscaling) needs Redis: replicas share" --set redis.mode=none --set bundler.replicas=2 \
   --set paymaster.autoscaling.enabled=false --set paymaster.replicas=1
 refuses "gateway.replicas must be 1" --set gateway.replicas=2
-refuses "needs Redis" --set redis.mode=none --set paymaster.autoscaling.enabled=false
-refuses "needs Redis" --set redis.mode=none --set paymaster.replicas=1
+refuses "paymaster.replicas > 1 needs Redis: budgets must be shared" --set redis.mode=none --set paymaster.autoscaling.enabled=false
+refuses "paymaster.autoscaling beyond one replica needs Redis" --set redis.mode=none --set paymaster.replicas=1
 refuses "redis.mode external needs" --set redis.mode=external
-refuses "debug_bundler" --set bundler.debugApi=true --set bundler.service.type=LoadBalancer
+refuses "bundler.debugApi serves debug_bundler_* methods: only on a ClusterIP Service" --set bundler.debugApi=true --set bundler.service.type=LoadBalancer
 
 "$TOOLS/venv/bin/python" scripts/check_chart_manifests.py "$out/default.yaml" "$out/production.yaml"
 echo "check-chart: passed"

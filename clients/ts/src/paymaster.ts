@@ -94,7 +94,14 @@ export function toraPaymaster(options: ToraPaymasterOptions): ToraPaymaster {
     const context = (parameters.context ?? {}) as Partial<ToraPaymasterContext>;
     if (context.sponsorshipPolicyId !== undefined) return { sponsorshipPolicyId: context.sponsorshipPolicyId };
     if (context.token !== undefined) return { token: context.token };
-    quotedToken ??= getTokenQuote(parameters).then((quote) => quote.token);
+    // Asked once and shared by concurrent calls; a failed ask is forgotten so the next call asks again.
+    quotedToken ??= getTokenQuote(parameters).then(
+      (quote) => quote.token,
+      (error: unknown) => {
+        quotedToken = undefined;
+        throw error;
+      },
+    );
     return { token: await quotedToken };
   }
 
