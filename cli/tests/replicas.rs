@@ -2,10 +2,9 @@
 //! sent alternately to both all land, none twice; after one replica is killed with SIGKILL
 //! right after taking operations, they land through the other.
 
-use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, B256};
+use alloy::primitives::B256;
 use alloy::providers::Provider;
-use alloy::rpc::types::{Filter, TransactionRequest};
+use alloy::rpc::types::Filter;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolEvent;
 use serde_json::json;
@@ -105,8 +104,7 @@ async fn two_replicas_on_one_redis_land_every_operation_once_and_survive_a_kill(
     std::fs::write(&deployment, serde_json::to_vec(&h.devnet.deployment).unwrap()).unwrap();
     // Two keys, one per replica: the devnet's bundler and a fresh funded one.
     let second = PrivateKeySigner::random();
-    let fund = TransactionRequest::default().with_to(second.address()).with_value(ether(10));
-    h.deployer.send_transaction(fund).await.unwrap().get_receipt().await.unwrap();
+    h.fund(second.address(), ether(10)).await;
     let mut a = replica(&deployment, &redis.url, keys::BUNDLER).await;
     let b = replica(&deployment, &redis.url, second.to_bytes()).await;
 
@@ -121,22 +119,6 @@ async fn two_replicas_on_one_redis_land_every_operation_once_and_survive_a_kill(
     let missing = counts.values().filter(|n| **n == 0).count();
     println!("alternating: sent {}, landed {}, twice {twice}", hashes.len(), hashes.len() - missing);
     assert_eq!((missing, twice), (0, 0), "{counts:?}");
-    // Each replica sees the other's operations, and both bundled.
-    let bundlers: std::collections::HashSet<Address> = {
-        let filter = Filter::new()
-            .address(h.contracts().entry_point)
-            .event_signature(EntryPoint::UserOperationEvent::SIGNATURE_HASH)
-            .from_block(0);
-        let mut senders = std::collections::HashSet::new();
-        for log in h.deployer.get_logs(&filter).await.unwrap() {
-            let tx =
-                h.deployer.get_transaction_by_hash(log.transaction_hash.unwrap()).await.unwrap().unwrap();
-            senders.insert(tx.inner.signer());
-        }
-        senders
-    };
-    println!("bundle signers: {bundlers:?}");
-
     // Mid-bundle: both on manual bundling, blocks held back, a sends a bundle and is killed
     // with SIGKILL while it is pending; the node then loses the transaction. Its operations
     // are claimed by a dead builder: b takes them once the claims lapse, and lands them.
@@ -201,7 +183,16 @@ async fn two_replicas_on_one_redis_land_every_operation_once_and_survive_a_kill(
         let out = Command::new("redis-cli").args(["-u", &redis.url, "GET", lease]).output().unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
-    let first = holder(&lease);
+    // a's lease may outlive it by up to its TTL, and a new replica takes the key on its first
+    // tick: wait for one of c and d to hold it.
+    let ours = |held: &str| [&c, &d].iter().any(|r| held.contains(&format!("/{}/", r.child.id())));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut first = holder(&lease);
+    while !ours(&first) {
+        assert!(Instant::now() < deadline, "neither c nor d took the lapsed lease: {first}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        first = holder(&lease);
+    }
     let (mut holding, standby) = if first.contains(&format!("/{}/", c.child.id())) { (c, d) } else { (d, c) };
     assert!(first.contains(&format!("/{}/", holding.child.id())), "one replica holds the key: {first}");
     holding.child.kill().unwrap();
