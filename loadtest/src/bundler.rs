@@ -1,7 +1,11 @@
 //! `eth_sendUserOperation` from many distinct SimpleAccounts. Setup (not measured) creates the
-//! accounts with ordinary transactions from the deployment's deployer key, funds them with
-//! anvil_setBalance, asks the bundler once for gas estimates and signs every operation ahead,
-//! so the run measures the bundler alone. Devnet only: it needs the dev keys and anvil.
+//! accounts with ordinary transactions (or leaves that to each operation, with `fresh`), funds
+//! them, asks the bundler once for gas estimates and signs every operation ahead, so the run
+//! measures the bundler alone.
+//!
+//! On `tora up` setup pays with the deployment's dev keys and funds with anvil_setBalance. For
+//! a bundler whose node the test does not control, it pays with a funded key of its own, with
+//! standard transactions only, and funds each account with just what its operation may cost.
 
 use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::primitives::{Address, B256, Bytes, U128, U256};
@@ -43,38 +47,102 @@ pub struct PreparedOps {
     pub start_block: u64,
 }
 
-/// Creates `count` SimpleAccounts and signs one operation for each.
-pub async fn prepare(bundler: &Client, deployment: &Deployment, count: usize) -> anyhow::Result<PreparedOps> {
-    let keys = deployment.dev_keys.as_ref().context(
-        "the bundler load test creates its wallets with the deployment's dev keys: run it against `tora up`",
-    )?;
-    let url = deployment.rpc_url.parse().context("deployment rpcUrl")?;
-    let deployer = PrivateKeySigner::from_bytes(&keys.deployer)?;
+/// How the load test sets up its wallets.
+#[derive(Default)]
+pub struct Setup {
+    /// The node to set up through; `None`: the deployment's `rpcUrl`.
+    pub node_url: Option<String>,
+    /// A funded key that pays for setup with standard transactions, for a node the test does not
+    /// control; `None`: the deployment's dev keys and anvil's methods (`tora up`).
+    pub funder: Option<PrivateKeySigner>,
+    /// Each operation deploys its own account (factory and factoryData), as a new wallet's
+    /// first operation does, instead of setup creating the accounts beforehand.
+    pub fresh: bool,
+}
+
+/// Gas limits the operations are signed with at most: funding covers them at the signed fee.
+const CALL_GAS: u64 = 100_000;
+const VERIFICATION_GAS: u64 = 300_000;
+/// A first operation's verification also deploys the account.
+const VERIFICATION_GAS_FRESH: u64 = 600_000;
+const PRE_VERIFICATION_GAS: u64 = 100_000;
+
+/// Creates `count` SimpleAccounts (or their addresses, `fresh`) and signs one operation for each.
+pub async fn prepare(
+    bundler: &Client,
+    deployment: &Deployment,
+    count: usize,
+    setup: Setup,
+) -> anyhow::Result<PreparedOps> {
+    let on_anvil = setup.funder.is_none();
+    let funder = match setup.funder {
+        Some(key) => key,
+        None => {
+            let keys = deployment.dev_keys.as_ref().context(
+                "this deployment has no dev keys: pass a funded key (--funder-key-env) for a node you do not control",
+            )?;
+            PrivateKeySigner::from_bytes(&keys.deployer)?
+        }
+    };
+    let url = setup.node_url.as_deref().unwrap_or(&deployment.rpc_url).parse().context("node URL")?;
     let sender =
-        ProviderBuilder::new().wallet(EthereumWallet::from(deployer.clone())).connect_http(url).erased();
+        ProviderBuilder::new().wallet(EthereumWallet::from(funder.clone())).connect_http(url).erased();
     let provider = sender.clone();
     let factory = deployment.contracts.simple_account_factory;
 
-    // A fresh owner per run, so a second run against the same devnet gets new accounts.
+    // A fresh owner per run, so a second run against the same chain gets new accounts.
     let owner = PrivateKeySigner::random();
     let wallets = addresses(&provider, factory, &owner, count).await?;
-    eprintln!("setup: creating {count} SimpleAccounts");
-    create_accounts(&sender, deployer.address(), &wallets).await?;
-    fund(&provider, &wallets).await?;
+    let fees = fees(&provider).await?;
+    let verification_gas = if setup.fresh { VERIFICATION_GAS_FRESH } else { VERIFICATION_GAS };
+    if !setup.fresh {
+        eprintln!("setup: creating {count} SimpleAccounts");
+        let creations = wallets.iter().map(|wallet| {
+            let data =
+                SimpleAccountFactory::createAccountCall { owner: wallet.owner.address(), salt: wallet.salt };
+            TransactionRequest::default()
+                .with_to(wallet.factory)
+                .with_input(data.abi_encode())
+                .with_gas_limit(500_000)
+        });
+        send_in_order(&sender, funder.address(), creations, on_anvil).await?;
+        for wallet in [wallets.first(), wallets.last()].into_iter().flatten() {
+            if sender.get_code_at(wallet.address).await?.is_empty() {
+                bail!("account {} has no code after its createAccount transaction", wallet.address);
+            }
+        }
+    }
+    if on_anvil {
+        set_balances(&provider, &wallets).await?;
+    } else {
+        // What each operation may cost at its signed limits and fee, and no more.
+        let prefund = U256::from(CALL_GAS + verification_gas + PRE_VERIFICATION_GAS) * U256::from(fees.0);
+        eprintln!("setup: funding {count} accounts with {prefund} wei each");
+        // A created account is a proxy whose receive costs more than a plain transfer's gas.
+        let transfers = wallets.iter().map(|w| {
+            TransactionRequest::default().with_to(w.address).with_value(prefund).with_gas_limit(60_000)
+        });
+        send_in_order(&sender, funder.address(), transfers, false).await?;
+        for wallet in [wallets.first(), wallets.last()].into_iter().flatten() {
+            let balance = provider.get_balance(wallet.address).await?;
+            if balance < prefund {
+                bail!("account {} holds {balance} wei after funding, short of {prefund}", wallet.address);
+            }
+        }
+    }
 
     let entry_point = deployment.contracts.entry_point;
     let chain_id = deployment.chain_id;
     let call_data = SmartWallet::execute(owner.address(), U256::ZERO, Bytes::new());
-    let fees = fees(&provider).await?;
     let mut template = UserOperation {
         sender: wallets[0].address,
         nonce: U256::ZERO,
-        factory: None,
-        factory_data: None,
+        factory: setup.fresh.then_some(factory),
+        factory_data: setup.fresh.then(|| wallets[0].factory_data()),
         call_data,
-        call_gas_limit: U128::from(100_000),
-        verification_gas_limit: U128::from(300_000),
-        pre_verification_gas: U256::from(100_000),
+        call_gas_limit: U128::from(CALL_GAS),
+        verification_gas_limit: U128::from(verification_gas),
+        pre_verification_gas: U256::from(PRE_VERIFICATION_GAS),
         max_fee_per_gas: fees.0,
         max_priority_fee_per_gas: fees.1,
         paymaster: None,
@@ -89,15 +157,26 @@ pub async fn prepare(bundler: &Client, deployment: &Deployment, count: usize) ->
         .await
         .map_err(|e| anyhow::anyhow!("eth_estimateUserOperationGas failed with {}: {e}", e.label()))?;
     eprintln!("setup: eth_estimateUserOperationGas {estimate:?}");
+    // Addresses differ in their zero bytes, so calldata cost varies a little between wallets.
+    let pre_verification_gas = estimate.pre_verification_gas * U256::from(11) / U256::from(10);
+    if estimate.call_gas_limit > template.call_gas_limit
+        || estimate.verification_gas_limit > template.verification_gas_limit
+        || pre_verification_gas > template.pre_verification_gas
+    {
+        bail!("the estimate {estimate:?} exceeds the limits the accounts were funded for");
+    }
     template.call_gas_limit = estimate.call_gas_limit;
     template.verification_gas_limit = estimate.verification_gas_limit;
-    // Addresses differ in their zero bytes, so calldata cost varies a little between wallets.
-    template.pre_verification_gas = estimate.pre_verification_gas * U256::from(11) / U256::from(10);
+    template.pre_verification_gas = pre_verification_gas;
 
     let mut ops = Vec::with_capacity(count);
     let mut hashes = Vec::with_capacity(count);
     for wallet in &wallets {
-        let mut op = UserOperation { sender: wallet.address, ..template.clone() };
+        let mut op = UserOperation {
+            sender: wallet.address,
+            factory_data: setup.fresh.then(|| wallet.factory_data()),
+            ..template.clone()
+        };
         wallet.sign_user_op(&mut op, entry_point, chain_id);
         hashes.push(op.hash(entry_point, chain_id));
         ops.push(op);
@@ -134,56 +213,51 @@ async fn addresses(
     Ok(wallets)
 }
 
-/// Sends every createAccount at consecutive nonces, in nonce order without waiting for
-/// receipts (anvil mines each as it arrives), then waits for the last one. Sending them
-/// concurrently would let later nonces arrive first, and anvil's automine leaves such
-/// transactions pending until something else triggers a block.
-async fn create_accounts(sender: &DynProvider, from: Address, wallets: &[SmartWallet]) -> anyhow::Result<()> {
+/// Sends `txs` from `from` at consecutive nonces, in nonce order without waiting for receipts,
+/// then waits for the last one. Sending them concurrently would let later nonces arrive first,
+/// and anvil's automine leaves such transactions pending until something else triggers a block.
+async fn send_in_order(
+    sender: &DynProvider,
+    from: Address,
+    txs: impl ExactSizeIterator<Item = TransactionRequest>,
+    on_anvil: bool,
+) -> anyhow::Result<()> {
     let first_nonce = sender.get_transaction_count(from).pending().await?;
     let chain_id = sender.get_chain_id().await?;
     let (max_fee, priority) = fees(sender).await?;
-    for (i, wallet) in wallets.iter().enumerate() {
-        let data =
-            SimpleAccountFactory::createAccountCall { owner: wallet.owner.address(), salt: wallet.salt };
-        let tx = TransactionRequest::default()
-            .with_to(wallet.factory)
-            .with_input(data.abi_encode())
+    let total = txs.len();
+    for (i, tx) in txs.enumerate() {
+        let tx = tx
             .with_nonce(first_nonce + i as u64)
             .with_chain_id(chain_id)
-            .with_gas_limit(500_000)
             .with_max_fee_per_gas(max_fee.to())
             .with_max_priority_fee_per_gas(priority.to());
-        let _pending = sender.send_transaction(tx).await.context("createAccount transaction")?;
+        let _pending = sender.send_transaction(tx).await.context("setup transaction")?;
         // anvil silently drops transactions past a few thousand waiting: let it catch up.
-        if (i + 1) % SETUP_BATCH == 0 || i + 1 == wallets.len() {
-            mined(sender, from, first_nonce + i as u64 + 1).await?;
-        }
-    }
-    for wallet in [wallets.first(), wallets.last()].into_iter().flatten() {
-        if sender.get_code_at(wallet.address).await?.is_empty() {
-            bail!("account {} has no code after its createAccount transaction", wallet.address);
+        if (i + 1) % SETUP_BATCH == 0 || i + 1 == total {
+            mined(sender, from, first_nonce + i as u64 + 1, on_anvil).await?;
         }
     }
     Ok(())
 }
 
-/// Waits until `from` has sent `nonce` transactions, mining a block for stragglers when none
-/// came for a second. Each `evm_mine` moves the chain's clock a second ahead of the wall
+/// Waits until `from` has sent `nonce` transactions. On anvil, mines a block for stragglers when
+/// none came for a second. Each `evm_mine` moves the chain's clock a second ahead of the wall
 /// clock's; mining every few milliseconds (as this did) put the devnet's time a minute ahead,
 /// and anvil then held new transactions back until the wall clock caught up.
-async fn mined(sender: &DynProvider, from: Address, nonce: u64) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
+async fn mined(sender: &DynProvider, from: Address, nonce: u64, on_anvil: bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
     let mut seen = sender.get_transaction_count(from).await?;
     let mut progressed = Instant::now();
     while seen < nonce {
         if Instant::now() > deadline {
-            bail!("createAccount transactions were not mined within 120 s");
+            bail!("setup transactions were not mined within 300 s ({seen} of {nonce})");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         let now = sender.get_transaction_count(from).await?;
         if now > seen {
             (seen, progressed) = (now, Instant::now());
-        } else if progressed.elapsed() > STRAGGLER_WAIT {
+        } else if on_anvil && progressed.elapsed() > STRAGGLER_WAIT {
             // On a chain with interval mining this only hurries it; on automine it is needed.
             let _ = sender.raw_request::<_, Value>("evm_mine".into(), ()).await;
             progressed = Instant::now();
@@ -194,7 +268,7 @@ async fn mined(sender: &DynProvider, from: Address, nonce: u64) -> anyhow::Resul
 
 const STRAGGLER_WAIT: Duration = Duration::from_secs(1);
 
-async fn fund(provider: &DynProvider, wallets: &[SmartWallet]) -> anyhow::Result<()> {
+async fn set_balances(provider: &DynProvider, wallets: &[SmartWallet]) -> anyhow::Result<()> {
     for chunk in wallets.chunks(SETUP_CONCURRENCY) {
         let mut set = JoinSet::new();
         for wallet in chunk {
@@ -206,7 +280,8 @@ async fn fund(provider: &DynProvider, wallets: &[SmartWallet]) -> anyhow::Result
             });
         }
         for funded in set.join_all().await {
-            funded.context("anvil_setBalance (the bundler load test needs an anvil devnet)")?;
+            funded
+                .context("anvil_setBalance (without --funder-key-env the load test needs an anvil devnet)")?;
         }
     }
     Ok(())

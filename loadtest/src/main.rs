@@ -1,5 +1,6 @@
 //! `tora-loadtest`: drives a service at a constant arrival rate and prints latency percentiles.
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -39,10 +40,23 @@ enum Target {
         url: String,
     },
     /// `eth_sendUserOperation`, one operation from each of rate × duration new SimpleAccounts;
-    /// then waits for their inclusion (devnet only: setup uses the dev keys and anvil).
+    /// then waits for their inclusion. Setup uses the deployment's dev keys and anvil unless
+    /// `--funder-key-env` names a funded key.
     Bundler {
         #[arg(long, default_value = "http://127.0.0.1:4337")]
         url: String,
+        /// Each operation deploys its own account through the factory (a new wallet's first
+        /// operation), instead of setup creating the accounts beforehand.
+        #[arg(long)]
+        fresh: bool,
+        /// The node setup sends its transactions to and inclusion is watched on (default: the
+        /// deployment's rpcUrl).
+        #[arg(long)]
+        node_url: Option<String>,
+        /// The environment variable holding a funded private key (hex) that pays for setup with
+        /// standard transactions: for a bundler whose node the test does not control.
+        #[arg(long)]
+        funder_key_env: Option<String>,
         /// The bundler's Prometheus endpoint, for node requests per operation.
         #[arg(long)]
         metrics_url: Option<String>,
@@ -79,10 +93,18 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", report.text());
             serde_json::to_value(report.summary())?
         }
-        Target::Bundler { url, metrics_url, inclusion_patience } => {
+        Target::Bundler { url, fresh, node_url, funder_key_env, metrics_url, inclusion_patience } => {
             let metrics_url = metrics_url.unwrap_or_else(|| format!("{}/metrics", url.trim_end_matches('/')));
             let bundler_client = Arc::new(Client::with_http(client.clone(), url.clone()));
-            let ops = bundler::prepare(&bundler_client, &deployment, plan.total() as usize).await?;
+            let funder = match funder_key_env {
+                Some(var) => {
+                    let key = std::env::var(&var).with_context(|| format!("${var} is not set"))?;
+                    Some(key.trim().parse().with_context(|| format!("${var} is not a private key"))?)
+                }
+                None => None,
+            };
+            let setup = bundler::Setup { node_url, funder, fresh };
+            let ops = bundler::prepare(&bundler_client, &deployment, plan.total() as usize, setup).await?;
             let watcher = InclusionWatcher::spawn(
                 ops.provider.clone(),
                 deployment.contracts.entry_point,
