@@ -219,13 +219,19 @@ async fn start_on<P: Mempool>(settings: BundlerSettings, pool: Arc<P>) -> Result
     let builder = Arc::new(builder);
     let client = crate::node::client(&rpc_url).map_err(|e| BuilderError::Url(e.0))?;
     let provider = ProviderBuilder::new().connect_client(client).erased();
+    let estimator = crate::estimation::Estimator::new(
+        provider.clone(),
+        &chain,
+        &options.validation,
+        validator.head().clone(),
+    );
     let rpc = Arc::new(BundlerRpc {
         chain_id: chain.id,
         entry_point,
         validator,
         pool: pool.clone(),
         builder: builder.clone(),
-        estimator: Arc::new(crate::estimation::Estimator::new(provider.clone(), &chain, &options.validation)),
+        estimator: Arc::new(estimator),
         provider,
         validations: Arc::new(Semaphore::new(options.max_concurrent_validations.max(1))),
         debug_api: options.debug_api,

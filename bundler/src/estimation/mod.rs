@@ -36,6 +36,7 @@ use alloy::rpc::types::state::StateOverride;
 use error::node;
 use revm::DatabaseRef;
 use revm::primitives::hardfork::SpecId;
+use std::sync::Arc;
 use tora_core::chain_spec::DaFee;
 use tora_core::l1_fee::OracleReader;
 use tora_core::{ChainSpec, UserOperation};
@@ -90,13 +91,19 @@ pub struct Estimator {
     block_cache: RecentBlockCaches,
     /// The head the send-time preVerificationGas check prices the L1 fee at: the oracle's
     /// parameters move slowly, and asking the node for its latest block on every send would
-    /// cost a node call per operation.
-    head: ChainHead,
+    /// cost a node call per operation. The validator's own ([`crate::Validator::head`]).
+    head: Arc<ChainHead>,
 }
 
 impl Estimator {
-    /// `settings` gives the EVM rules and the SenderCreator, as the validator uses them.
-    pub fn new(provider: DynProvider, chain: &ChainSpec, settings: &ValidationSettings) -> Self {
+    /// `settings` gives the EVM rules and the SenderCreator, as the validator uses them; `head`
+    /// is the validator's cached head.
+    pub fn new(
+        provider: DynProvider,
+        chain: &ChainSpec,
+        settings: &ValidationSettings,
+        head: Arc<ChainHead>,
+    ) -> Self {
         let oracle = match chain.da_fee {
             DaFee::None => None,
             DaFee::OpStack { gas_price_oracle } => {
@@ -104,7 +111,7 @@ impl Estimator {
             }
         };
         Self {
-            head: ChainHead::new(provider.clone(), settings.head_max_age),
+            head,
             provider,
             entry_point: chain.entry_point,
             chain_id: chain.id,

@@ -15,6 +15,7 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use revm::DatabaseRef;
 use revm::primitives::hardfork::SpecId;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tora_core::contracts::SENDER_CREATOR_V07;
 use tora_core::{ChainSpec, UserOperation};
@@ -96,7 +97,8 @@ pub struct Validator {
     codes: CodeCache,
     /// State caches of the newest blocks pinned, dropped as the chain moves on.
     block_cache: RecentBlockCaches,
-    head: ChainHead,
+    /// Shared with the estimator (see [`Validator::head`]).
+    head: Arc<ChainHead>,
     reads: ReadPredictor,
 }
 
@@ -115,7 +117,7 @@ impl Validator {
             return Err(ValidationError::ChainIdMismatch { node, spec: chain.id });
         }
         Ok(Self {
-            head: ChainHead::new(provider.clone(), settings.head_max_age),
+            head: Arc::new(ChainHead::new(provider.clone(), settings.head_max_age)),
             provider,
             entry_point: chain.entry_point,
             chain_id: chain.id,
@@ -134,6 +136,13 @@ impl Validator {
     /// The chain id the node was checked to serve.
     pub fn chain_id(&self) -> u64 {
         self.chain_id
+    }
+
+    /// The cached head validations pin. A send's checks before validation (the base fee, the
+    /// L1 fee) read the same one: with a head each, an operation arriving after a quiet spell
+    /// asked the node for its latest block twice.
+    pub fn head(&self) -> &Arc<ChainHead> {
+        &self.head
     }
 
     /// Simulates `op` at the chain's head and judges it by ERC-7562. The head may be up to

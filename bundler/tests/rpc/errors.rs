@@ -270,17 +270,19 @@ async fn a_full_validation_budget_sheds_load_at_once_with_32005() {
     )
     .unwrap();
     // No validation slot free: as if 64 validations were in flight.
+    let estimator = tora_bundler::estimation::Estimator::new(
+        s.h.deployer.clone(),
+        &spec,
+        &ValidationSettings::default(),
+        validator.head().clone(),
+    );
     let rpc = BundlerRpc {
         chain_id: s.h.chain_id,
         entry_point: ENTRY_POINT_V07,
         validator,
         pool,
         builder: Arc::new(builder),
-        estimator: Arc::new(tora_bundler::estimation::Estimator::new(
-            s.h.deployer.clone(),
-            &spec,
-            &ValidationSettings::default(),
-        )),
+        estimator: Arc::new(estimator),
         provider: ProviderBuilder::new().connect_http(rpc_url.parse().unwrap()).erased(),
         validations: Arc::new(Semaphore::new(0)),
         debug_api: false,

@@ -7,9 +7,11 @@ use alloy::primitives::{Address, Bytes, U128, U256};
 use alloy::providers::Provider;
 use alloy::sol_types::{SolCall, SolError};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Instant;
 use tora_bundler::ValidationSettings;
 use tora_bundler::estimation::{Estimator, SEARCH_TOLERANCE};
+use tora_bundler::evm::head::ChainHead;
 use tora_core::contracts::TORA;
 use tora_core::{ENTRY_POINT_V07, UserOperation};
 use tora_devnet::SmartWallet;
@@ -231,8 +233,9 @@ async fn a_reverting_call_is_32521_with_its_revert_data_and_overrides_apply() {
 async fn an_estimate_at_a_block_already_estimated_costs_one_node_call() {
     let s = Stack::start().await;
     let (_wallet, op) = first_plain_op(&s, 7).await;
-    let estimator =
-        Estimator::new(s.h.deployer.clone(), &dev_spec(s.h.chain_id), &ValidationSettings::default());
+    let settings = ValidationSettings::default();
+    let head = Arc::new(ChainHead::new(s.h.deployer.clone(), settings.head_max_age));
+    let estimator = Estimator::new(s.h.deployer.clone(), &dev_spec(s.h.chain_id), &settings, head);
     let (first, cold) = estimator.estimate_with_cost(&zeroed(&op), None).await.unwrap();
     let (second, warm) = estimator.estimate_with_cost(&zeroed(&op), None).await.unwrap();
     eprintln!(

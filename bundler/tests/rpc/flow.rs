@@ -93,3 +93,23 @@ async fn replacement_over_http_needs_ten_percent_on_both_fees() {
     let receipt = s.ok("eth_getUserOperationReceipt", json!([hash])).await;
     assert_eq!(receipt["success"], json!(true), "{receipt}");
 }
+
+/// An operation arriving after a quiet spell (the cached head has expired) asks the node for
+/// its latest block once: the send's fee checks and the validation read the same cached head.
+/// Before, each kept its own and the node was asked twice.
+#[tokio::test]
+async fn an_operation_after_a_quiet_spell_asks_the_node_for_its_head_once() {
+    let max_age = std::time::Duration::from_millis(300);
+    let s = Stack::start_with(|settings| settings.options.validation.head_max_age = max_age).await;
+    let wallet = s.funded_wallet(s.h.contracts().simple_account_factory, 31).await;
+    let op = s.first_op(&wallet).await;
+    let head_calls = || async {
+        let metrics = reqwest::get(format!("{}metrics", s.url)).await.unwrap().text().await.unwrap();
+        let series = "bundler_node_requests_total{method=\"eth_getBlockByNumber\"} ";
+        metrics.lines().find_map(|l| l.strip_prefix(series)).map_or(0, |v| v.parse::<u64>().unwrap())
+    };
+    tokio::time::sleep(max_age * 2).await;
+    let before = head_calls().await;
+    s.send(&op).await;
+    assert_eq!(head_calls().await - before, 1);
+}
