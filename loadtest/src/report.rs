@@ -9,6 +9,11 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct Report {
     latencies_us: Histogram<u64>,
+    /// The same requests timed from when they were sent rather than scheduled.
+    service_us: Histogram<u64>,
+    /// How late the generator sent each request after its scheduled start: its timer's
+    /// granularity (1 ms in tokio) and its own CPU, not the server's doing.
+    lag_us: Histogram<u64>,
     errors: BTreeMap<String, u64>,
     elapsed: Duration,
     target_rate: f64,
@@ -36,6 +41,14 @@ pub struct Summary {
     pub p999_ms: f64,
     /// The highest latency, in milliseconds.
     pub max_ms: f64,
+    /// Median latency from the moment each request was sent, in milliseconds.
+    pub sent_p50_ms: f64,
+    /// 99th percentile latency from the moment each request was sent, in milliseconds.
+    pub sent_p99_ms: f64,
+    /// Median delay of the sends after their scheduled start, in milliseconds.
+    pub lag_p50_ms: f64,
+    /// 99th percentile delay of the sends after their scheduled start, in milliseconds.
+    pub lag_p99_ms: f64,
 }
 
 impl Default for Report {
@@ -48,14 +61,27 @@ impl Report {
     /// An empty report.
     pub fn new() -> Self {
         // 1 µs to 60 s at 3 significant digits.
-        let latencies_us = Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
-        Self { latencies_us, errors: BTreeMap::new(), elapsed: Duration::ZERO, target_rate: 0.0 }
+        let histogram = || Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
+        Self {
+            latencies_us: histogram(),
+            service_us: histogram(),
+            lag_us: histogram(),
+            errors: BTreeMap::new(),
+            elapsed: Duration::ZERO,
+            target_rate: 0.0,
+        }
     }
 
-    /// Records one finished request: its latency if it succeeded, its label if it failed.
-    pub fn record(&mut self, latency: Duration, outcome: Result<(), String>) {
+    /// Records one finished request: `lag` after its scheduled start it was sent, and `latency`
+    /// after that it finished; the latencies if it succeeded, its label if it failed.
+    pub fn record(&mut self, lag: Duration, latency: Duration, outcome: Result<(), String>) {
+        let us = |d: Duration| (d.as_micros() as u64).max(1);
+        self.lag_us.saturating_record(us(lag));
         match outcome {
-            Ok(()) => self.latencies_us.saturating_record((latency.as_micros() as u64).max(1)),
+            Ok(()) => {
+                self.latencies_us.saturating_record(us(lag + latency));
+                self.service_us.saturating_record(us(latency));
+            }
             Err(label) => self.record_error(&label),
         }
     }
@@ -88,6 +114,10 @@ impl Report {
             p99_ms: ms(0.99),
             p999_ms: ms(0.999),
             max_ms: self.latencies_us.max() as f64 / 1_000.0,
+            sent_p50_ms: self.service_us.value_at_quantile(0.5) as f64 / 1_000.0,
+            sent_p99_ms: self.service_us.value_at_quantile(0.99) as f64 / 1_000.0,
+            lag_p50_ms: self.lag_us.value_at_quantile(0.5) as f64 / 1_000.0,
+            lag_p99_ms: self.lag_us.value_at_quantile(0.99) as f64 / 1_000.0,
         }
     }
 
@@ -95,8 +125,20 @@ impl Report {
     pub fn text(&self) -> String {
         let s = self.summary();
         let mut out = format!(
-            "target {:.0}/s  ok {} ({:.1}/s)\nlatency ms  p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}\n",
-            s.target_rate, s.ok, s.ok_per_second, s.p50_ms, s.p90_ms, s.p99_ms, s.p999_ms, s.max_ms
+            "target {:.0}/s  ok {} ({:.1}/s)\nlatency ms  p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}\n\
+             from the send ms  p50 {:.3}  p99 {:.3}  (sent after the schedule by p50 {:.3}  p99 {:.3})\n",
+            s.target_rate,
+            s.ok,
+            s.ok_per_second,
+            s.p50_ms,
+            s.p90_ms,
+            s.p99_ms,
+            s.p999_ms,
+            s.max_ms,
+            s.sent_p50_ms,
+            s.sent_p99_ms,
+            s.lag_p50_ms,
+            s.lag_p99_ms
         );
         for (label, n) in &s.errors {
             out.push_str(&format!("error {label}: {n}\n"));
@@ -113,9 +155,9 @@ mod tests {
     fn percentiles_and_errors_are_counted_exactly() {
         let mut report = Report::new();
         for ms in 1..=100u64 {
-            report.record(Duration::from_millis(ms), Ok(()));
+            report.record(Duration::from_millis(1), Duration::from_millis(ms - 1), Ok(()));
         }
-        report.record(Duration::from_millis(5), Err("-32501".into()));
+        report.record(Duration::ZERO, Duration::from_millis(5), Err("-32501".into()));
         report.record_error("-32501");
         report.record_error("timeout");
         report.finish(Duration::from_secs(2), 50.0);
@@ -127,6 +169,9 @@ mod tests {
         assert!((s.p50_ms - 50.0).abs() <= 0.05, "{}", s.p50_ms);
         assert!((s.p99_ms - 99.0).abs() <= 0.1, "{}", s.p99_ms);
         assert!((s.max_ms - 100.0).abs() <= 0.1, "{}", s.max_ms);
+        // Timed from the send, one millisecond less; the sends were that late.
+        assert!((s.sent_p50_ms - 49.0).abs() <= 0.05, "{}", s.sent_p50_ms);
+        assert!((s.lag_p99_ms - 1.0).abs() <= 0.01, "{}", s.lag_p99_ms);
         assert_eq!(report.count(), 103);
         assert!(report.text().contains("error timeout: 1"));
     }
