@@ -97,6 +97,23 @@ impl UserOperation {
         }
         serde_json::from_value(value).map_err(|e| format!("invalid user operation: {e}"))
     }
+
+    /// [`UserOperation::from_rpc`] of an operation that may leave out `defaults`' fields (or
+    /// give them as null), each read as its default: an operation before its gas is estimated.
+    pub fn from_rpc_with_defaults(
+        mut value: serde_json::Value,
+        defaults: &[(&str, &str)],
+    ) -> Result<Self, String> {
+        if let serde_json::Value::Object(fields) = &mut value {
+            for (name, default) in defaults {
+                let field = fields.entry(*name).or_insert(serde_json::Value::Null);
+                if field.is_null() {
+                    *field = serde_json::Value::String((*default).to_owned());
+                }
+            }
+        }
+        Self::from_rpc(value)
+    }
 }
 
 /// Why a packed operation could not be unpacked.

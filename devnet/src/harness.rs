@@ -185,7 +185,11 @@ impl Harness {
         let escrow = tora_core::contracts::InferenceEscrow::new(escrow_addr, self.deployer.clone());
         let pending = self.tora().approve(escrow_addr, amount).send().await.unwrap();
         confirm(&self.deployer, "approve", pending).await.unwrap();
-        let pending = escrow.depositFor(payer, provider, amount).send().await.unwrap();
+        let pending = if payer == self.deployer_address() {
+            escrow.deposit(provider, amount).send().await.unwrap()
+        } else {
+            escrow.depositFor(payer, provider, amount).send().await.unwrap()
+        };
         confirm(&self.deployer, "deposit", pending).await.unwrap();
     }
 

@@ -55,8 +55,9 @@ pub struct Setup {
     /// A funded key that pays for setup with standard transactions, for a node the test does not
     /// control; `None`: the deployment's dev keys and anvil's methods (`tora up`).
     pub funder: Option<PrivateKeySigner>,
-    /// Each operation deploys its own account (factory and factoryData), as a new wallet's
-    /// first operation does, instead of setup creating the accounts beforehand.
+    /// Each operation deploys its own account (factory and factoryData, through the deployment's
+    /// staked ToraAccountFactory), as a new wallet's first operation does, instead of setup
+    /// creating SimpleAccounts beforehand.
     pub fresh: bool,
 }
 
@@ -88,7 +89,14 @@ pub async fn prepare(
     let sender =
         ProviderBuilder::new().wallet(EthereumWallet::from(funder.clone())).connect_http(url).erased();
     let provider = sender.clone();
-    let factory = deployment.contracts.simple_account_factory;
+    // A burst of first operations needs a staked factory: ERC-7562 keeps only a few operations
+    // of an unstaked one in the pool at once, so the unstaked SimpleAccountFactory would see
+    // nearly the whole burst refused by design.
+    let factory = if setup.fresh {
+        deployment.contracts.tora_account_factory
+    } else {
+        deployment.contracts.simple_account_factory
+    };
 
     // A fresh owner per run, so a second run against the same chain gets new accounts.
     let owner = PrivateKeySigner::random();

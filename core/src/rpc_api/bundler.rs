@@ -26,15 +26,15 @@ impl<'de> Deserialize<'de> for SentOperation {
     }
 }
 
-/// Gas fields and fees a wallet may leave out when it asks for an estimate: they are what it
-/// is asking for, and the estimate ignores them.
-pub const ESTIMATE_OPTIONAL: [&str; 6] = [
-    "callGasLimit",
-    "verificationGasLimit",
-    "preVerificationGas",
-    "maxFeePerGas",
-    "maxPriorityFeePerGas",
-    "signature",
+/// Gas fields and fees a wallet may leave out when it asks for an estimate, with what they are
+/// read as: they are what it is asking for, and the estimate ignores them.
+pub const ESTIMATE_OPTIONAL: [(&str, &str); 6] = [
+    ("callGasLimit", "0x0"),
+    ("verificationGasLimit", "0x0"),
+    ("preVerificationGas", "0x0"),
+    ("maxFeePerGas", "0x0"),
+    ("maxPriorityFeePerGas", "0x0"),
+    ("signature", "0x"),
 ];
 
 /// A user operation as `eth_estimateUserOperationGas` takes it: as [`SentOperation`], except
@@ -50,17 +50,10 @@ impl Serialize for OperationToEstimate {
 
 impl<'de> Deserialize<'de> for OperationToEstimate {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut value = serde_json::Value::deserialize(deserializer)?;
-        if let serde_json::Value::Object(fields) = &mut value {
-            for name in ESTIMATE_OPTIONAL {
-                let zero = if name == "signature" { "0x" } else { "0x0" };
-                let field = fields.entry(name).or_insert(serde_json::Value::Null);
-                if field.is_null() {
-                    *field = serde_json::Value::String(zero.to_owned());
-                }
-            }
-        }
-        UserOperation::from_rpc(value).map(OperationToEstimate).map_err(serde::de::Error::custom)
+        let value = serde_json::Value::deserialize(deserializer)?;
+        UserOperation::from_rpc_with_defaults(value, &ESTIMATE_OPTIONAL)
+            .map(OperationToEstimate)
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -7,8 +7,9 @@ use alloy::primitives::{Address, B256, Bytes, U64, U128, U256};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 
-/// ERC-7677 sends a user operation before gas estimation: missing gas fields, nonce, callData
-/// and signature are read as zero / empty; everything present is checked as strictly as ever.
+/// ERC-7677 sends a user operation before gas estimation: missing (or null) gas fields, nonce,
+/// callData and signature are read as zero / empty; everything present is checked as strictly
+/// as `eth_sendUserOperation` checks it (v0.7 fields only, strict hex).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DraftOperation(pub UserOperation);
 
@@ -32,16 +33,10 @@ impl Serialize for DraftOperation {
 
 impl<'de> Deserialize<'de> for DraftOperation {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut value = serde_json::Value::deserialize(deserializer)?;
-        let serde_json::Value::Object(fields) = &mut value else {
-            return Err(serde::de::Error::custom("userOp must be an object"));
-        };
-        for (name, zero) in DRAFT_DEFAULTS {
-            fields.entry(name).or_insert_with(|| serde_json::Value::String(zero.into()));
-        }
-        serde_json::from_value(value)
+        let value = serde_json::Value::deserialize(deserializer)?;
+        UserOperation::from_rpc_with_defaults(value, &DRAFT_DEFAULTS)
             .map(DraftOperation)
-            .map_err(|e| serde::de::Error::custom(format!("invalid userOp: {e}")))
+            .map_err(serde::de::Error::custom)
     }
 }
 
