@@ -204,3 +204,27 @@ method!(
     /// What an operation costs in TORA, with the permit to sign.
     GetTokenQuote, "tora_getTokenQuote", (DraftOperation, Address, U64) -> TokenQuote
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn draft(value: serde_json::Value) -> Result<UserOperation, String> {
+        serde_json::from_value::<DraftOperation>(value).map(|d| d.0).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_draft_may_leave_out_what_estimation_fills_but_is_otherwise_read_strictly() {
+        let sender = "0x1111111111111111111111111111111111111111";
+        let op = draft(json!({ "sender": sender, "callGasLimit": null })).unwrap();
+        assert_eq!(op.sender, sender.parse::<Address>().unwrap());
+        assert_eq!((op.nonce, op.call_gas_limit, op.signature.len()), (U256::ZERO, U128::ZERO, 0));
+        // A field of another EntryPoint version would be dropped from what is signed.
+        let err = draft(json!({ "sender": sender, "eip7702Auth": { "chainId": "0x1" } })).unwrap_err();
+        assert!(err.contains("unknown user operation field eip7702Auth"), "{err}");
+        let err = draft(json!({ "sender": sender, "nonce": "12" })).unwrap_err();
+        assert!(err.contains("nonce"), "{err}");
+        assert!(draft(json!([sender])).unwrap_err().contains("JSON object"));
+    }
+}
