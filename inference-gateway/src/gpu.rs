@@ -100,22 +100,39 @@ impl Gpu {
     /// buffer, waits, and returns the values.
     pub fn submit_and_read(
         &self,
-        mut encoder: wgpu::CommandEncoder,
+        encoder: wgpu::CommandEncoder,
         src: &wgpu::Buffer,
         len: usize,
     ) -> Result<Vec<f32>> {
-        let size = (len * 4) as u64;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+        let staging = self.readback_buffer(len);
+        self.submit_and_read_through(encoder, src, &staging, len)
+    }
+
+    /// A buffer [`Gpu::submit_and_read_through`] can read up to `len` f32s back through.
+    pub fn readback_buffer(&self, len: usize) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size,
+            size: (len * 4) as u64,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
-        });
-        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, size);
+        })
+    }
+
+    /// As [`Gpu::submit_and_read`], through `staging` (from [`Gpu::readback_buffer`], at least
+    /// `len` f32s), which a caller reading back every step keeps instead of making one each time.
+    pub fn submit_and_read_through(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        staging: &wgpu::Buffer,
+        len: usize,
+    ) -> Result<Vec<f32>> {
+        let size = (len * 4) as u64;
+        encoder.copy_buffer_to_buffer(src, 0, staging, 0, size);
         self.queue.submit([encoder.finish()]);
 
         let (tx, rx) = std::sync::mpsc::channel();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+        staging.slice(..size).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
         self.device
@@ -125,7 +142,7 @@ impl Gpu {
             .map_err(|_| Error::Gpu("readback callback never ran".into()))?
             .map_err(|e| Error::Gpu(format!("mapping the readback buffer: {e}")))?;
         let view = staging
-            .get_mapped_range(..)
+            .get_mapped_range(..size)
             .map_err(|e| Error::Gpu(format!("reading the readback buffer: {e}")))?;
         let out = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
         drop(view);

@@ -38,6 +38,23 @@ fn gpu_greedy_reply_matches_the_cpu_reference() {
     assert_eq!(tokens, llama::GREEDY_CAPITAL_REPLY);
 }
 
+/// A step of a shape already run records over the same buffers and bind groups: the prompt's
+/// step and the first decode step create theirs (one per dispatch), every later step none, and
+/// the reply is still the reference's. Before, every step created all of them again.
+#[test]
+fn steps_of_a_shape_already_run_create_no_gpu_objects() {
+    let mut model = gpu_model();
+    let prompt = llama::capital_prompt();
+    let mut greedy =
+        |m: &mut GpuLlama| generate(m, &prompt, 6, &mut Sampler::new(Sampling::GREEDY), |_| true).unwrap();
+    assert_eq!(greedy(&mut model), llama::GREEDY_CAPITAL_REPLY);
+    // Per step: the embedding gather, nine dispatches per layer, then norm, lm head and argmax.
+    let per_step = 1 + 9 * model.cfg.layers as u64 + 3;
+    assert_eq!(model.bind_groups_created(), 2 * per_step, "the prefill's and one decode step's");
+    assert_eq!(greedy(&mut model), llama::GREEDY_CAPITAL_REPLY);
+    assert_eq!(model.bind_groups_created(), 2 * per_step, "nothing new for shapes already run");
+}
+
 #[test]
 fn seeded_sampling_repeats_and_zero_temperature_is_greedy() {
     let mut model = gpu_model();

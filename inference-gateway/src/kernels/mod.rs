@@ -176,45 +176,130 @@ impl LlamaKernels {
 pub struct Pass<'a> {
     device: &'a wgpu::Device,
     pass: wgpu::ComputePass<'a>,
+    /// Bind groups of an earlier recording of the same dispatches, when the caller keeps one.
+    cache: Option<&'a mut BindGroupCache>,
+    /// Dispatches recorded so far: the index into `cache`.
+    recorded: usize,
+}
+
+/// The bind groups (each with its small uniform buffer of parameters) that a pass made, kept
+/// for the next recording of the same dispatches. A decode step of one shape makes the same
+/// few hundred dispatches with the same parameters over the same buffers every time; only
+/// the buffers' contents change, so from the second step on nothing is created.
+#[derive(Default)]
+pub struct BindGroupCache {
+    dispatches: Vec<CachedDispatch>,
+    created: u64,
+}
+
+struct CachedDispatch {
+    pipeline: wgpu::ComputePipeline,
+    params: Vec<u32>,
+    buffers: Vec<wgpu::Buffer>,
+    bind_group: wgpu::BindGroup,
+}
+
+impl BindGroupCache {
+    /// Bind groups created through this cache so far (a recording that reuses all creates none).
+    pub fn created(&self) -> u64 {
+        self.created
+    }
 }
 
 impl<'a> Pass<'a> {
     /// Begins a compute pass on `encoder`; dispatches are recorded until it is dropped.
     pub fn new(device: &'a wgpu::Device, encoder: &'a mut wgpu::CommandEncoder) -> Self {
+        Self::begin(device, encoder, None)
+    }
+
+    /// As [`Pass::new`], reusing the bind groups `cache` kept from the last recording wherever
+    /// a dispatch is the same (kernel, parameters and buffers), and keeping this one's.
+    pub fn cached(
+        device: &'a wgpu::Device,
+        encoder: &'a mut wgpu::CommandEncoder,
+        cache: &'a mut BindGroupCache,
+    ) -> Self {
+        Self::begin(device, encoder, Some(cache))
+    }
+
+    fn begin(
+        device: &'a wgpu::Device,
+        encoder: &'a mut wgpu::CommandEncoder,
+        cache: Option<&'a mut BindGroupCache>,
+    ) -> Self {
         let pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("forward"),
             timestamp_writes: None,
         });
-        Self { device, pass }
+        Self { device, pass, cache, recorded: 0 }
     }
 
     /// Binds `params` (the shader's uniform struct, as 32-bit words) at binding 0 and `buffers`
     /// at bindings 1.., then dispatches `groups` workgroups.
     fn dispatch(&mut self, kernel: &Kernel, params: &[u32], buffers: &[&wgpu::Buffer], groups: [u32; 3]) {
-        use wgpu::util::DeviceExt;
-        // Each dispatch gets its own small uniform buffer: all dispatches are recorded before
-        // the single submit, so rewriting one shared buffer would leave only the last values.
-        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: bytemuck::cast_slice(params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-        entries.extend(
-            buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
-                resource: b.as_entire_binding(),
-            }),
-        );
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &kernel.layout,
-            entries: &entries,
-        });
+        let index = self.recorded;
+        self.recorded += 1;
+        let bind_group = match self.cache.as_deref_mut() {
+            None => self.bind_group(kernel, params, buffers),
+            Some(cache) => {
+                let same = cache.dispatches.get(index).is_some_and(|d| {
+                    d.pipeline == kernel.pipeline
+                        && d.params == params
+                        && d.buffers.len() == buffers.len()
+                        && d.buffers.iter().zip(buffers).all(|(a, b)| a == *b)
+                });
+                if !same {
+                    let bind_group = bind_group(self.device, kernel, params, buffers);
+                    let entry = CachedDispatch {
+                        pipeline: kernel.pipeline.clone(),
+                        params: params.to_vec(),
+                        buffers: buffers.iter().map(|b| (*b).clone()).collect(),
+                        bind_group,
+                    };
+                    cache.dispatches.truncate(index);
+                    cache.dispatches.push(entry);
+                    cache.created += 1;
+                }
+                cache.dispatches[index].bind_group.clone()
+            }
+        };
         self.pass.set_pipeline(&kernel.pipeline);
         self.pass.set_bind_group(0, &bind_group, &[]);
         self.pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
     }
+
+    fn bind_group(&self, kernel: &Kernel, params: &[u32], buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        bind_group(self.device, kernel, params, buffers)
+    }
+}
+
+/// A bind group of `params` in its own uniform buffer at binding 0 and `buffers` at 1..: each
+/// dispatch has its own, since all of a pass is recorded before the one submit, and rewriting a
+/// shared uniform buffer would leave only the last values.
+fn bind_group(
+    device: &wgpu::Device,
+    kernel: &Kernel,
+    params: &[u32],
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
+    use wgpu::util::DeviceExt;
+    let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("params"),
+        contents: bytemuck::cast_slice(params),
+        usage: wgpu::BufferUsages::UNIFORM,
+    });
+    let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+    entries.extend(
+        buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }),
+    );
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &kernel.layout,
+        entries: &entries,
+    })
 }
 
 fn div_ceil(a: usize, b: usize) -> u32 {

@@ -5,7 +5,8 @@
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{
-    KvCacheDims, KvRow, LlamaKernels, MatmulVariant, Pass, QMatvecDims, QuantFormat, rope_table,
+    BindGroupCache, KvCacheDims, KvRow, LlamaKernels, MatmulVariant, Pass, QMatvecDims, QuantFormat,
+    rope_table,
 };
 
 use super::{Decoder, GpuWeights, HostWeights, LlamaConfig, MAX_CONTEXT, SeqStep, check_steps};
@@ -24,6 +25,65 @@ pub struct GpuLlama {
     /// Per slot, the positions held.
     positions: Vec<usize>,
     passes: u64,
+    /// Bind groups created by shapes no longer kept, for [`GpuLlama::bind_groups_created`].
+    dropped_bind_groups: u64,
+    /// What the steps of the latest shapes used, newest first (see [`StepResources`]).
+    shapes: Vec<((usize, usize), StepResources)>,
+}
+
+/// Shapes whose step resources are kept: a prompt's prefill and the decode steps after it
+/// alternate between a few.
+const KEPT_SHAPES: usize = 4;
+
+/// A step's buffers and bind groups for one shape (tokens, sequences), made by its first step
+/// and reused by the next ones: decoding repeats one shape token after token, and creating a
+/// few hundred bind groups, uniform buffers and a dozen buffers per token costs more than
+/// small kernels do on a GPU. Steps run one at a time (each waits for its readback), so
+/// reusing them never races an earlier step.
+struct StepResources {
+    ids: wgpu::Buffer,
+    rows: wgpu::Buffer,
+    x: wgpu::Buffer,
+    xn: wgpu::Buffer,
+    qkv: wgpu::Buffer,
+    ctx: wgpu::Buffer,
+    gate_up: wgpu::Buffer,
+    act: wgpu::Buffer,
+    last: wgpu::Buffer,
+    last_n: wgpu::Buffer,
+    logits: wgpu::Buffer,
+    best: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    forward: BindGroupCache,
+    head: BindGroupCache,
+}
+
+impl StepResources {
+    fn new(gpu: &Gpu, cfg: &LlamaConfig, m: usize, n: usize) -> Self {
+        let none = wgpu::BufferUsages::empty();
+        let input = wgpu::BufferUsages::COPY_DST;
+        Self {
+            ids: buffer(gpu, "ids", m, input),
+            rows: buffer(gpu, "kv_rows", m * 2, input),
+            x: buffer(gpu, "x", m * cfg.hidden, wgpu::BufferUsages::COPY_SRC),
+            xn: buffer(gpu, "xn", m * cfg.hidden, none),
+            qkv: buffer(gpu, "qkv", m * cfg.qkv_dim(), none),
+            ctx: buffer(gpu, "ctx", m * cfg.hidden, none),
+            gate_up: buffer(gpu, "gate_up", m * 2 * cfg.ffn, none),
+            act: buffer(gpu, "act", m * cfg.ffn, none),
+            last: buffer(gpu, "last", n * cfg.hidden, wgpu::BufferUsages::COPY_DST),
+            last_n: buffer(gpu, "last_n", n * cfg.hidden, none),
+            logits: buffer(gpu, "logits", n * cfg.vocab, wgpu::BufferUsages::COPY_SRC),
+            best: buffer(gpu, "argmax", n, wgpu::BufferUsages::COPY_SRC),
+            readback: gpu.readback_buffer(n * cfg.vocab),
+            forward: BindGroupCache::default(),
+            head: BindGroupCache::default(),
+        }
+    }
+
+    fn bind_groups_created(&self) -> u64 {
+        self.forward.created() + self.head.created()
+    }
 }
 
 /// What a step's command buffer ends with.
@@ -65,7 +125,43 @@ impl GpuLlama {
         let k_cache = buffer(&gpu, "k_cache", cache_len, wgpu::BufferUsages::empty());
         let v_cache = buffer(&gpu, "v_cache", cache_len, wgpu::BufferUsages::empty());
         let positions = vec![0; slots];
-        Ok(Self { gpu, kernels, cfg, weights, rope, k_cache, v_cache, positions, passes: 0 })
+        let shapes = Vec::new();
+        Ok(Self {
+            gpu,
+            kernels,
+            cfg,
+            weights,
+            rope,
+            k_cache,
+            v_cache,
+            positions,
+            passes: 0,
+            dropped_bind_groups: 0,
+            shapes,
+        })
+    }
+
+    /// Bind groups the steps have created so far: a step of a shape already run creates none.
+    pub fn bind_groups_created(&self) -> u64 {
+        self.shapes.iter().map(|(_, r)| r.bind_groups_created()).sum::<u64>() + self.dropped_bind_groups
+    }
+
+    /// The resources of steps of `m` tokens for `n` sequences, made on first use; moved to the
+    /// front, the oldest shape beyond [`KEPT_SHAPES`] dropped.
+    fn resources(&mut self, m: usize, n: usize) -> StepResources {
+        match self.shapes.iter().position(|(shape, _)| *shape == (m, n)) {
+            Some(i) => self.shapes.remove(i).1,
+            None => StepResources::new(&self.gpu, &self.cfg, m, n),
+        }
+    }
+
+    fn keep(&mut self, m: usize, n: usize, resources: StepResources) {
+        self.shapes.insert(0, ((m, n), resources));
+        while self.shapes.len() > KEPT_SHAPES {
+            if let Some((_, dropped)) = self.shapes.pop() {
+                self.dropped_bind_groups += dropped.bind_groups_created();
+            }
+        }
     }
 
     /// The Vulkan adapter the model runs on.
@@ -83,7 +179,6 @@ impl GpuLlama {
     /// u32, as the bits of one f32), concatenated.
     fn step(&mut self, steps: &[SeqStep<'_>], head: Head) -> Result<Vec<f32>> {
         check_steps(steps, self.positions.len(), self.cfg.vocab, |s| self.positions[s])?;
-        let cfg = &self.cfg;
         let mut ids = Vec::new();
         let mut rows = Vec::new();
         // The row of each step's last token: the only ones whose logits are needed.
@@ -94,29 +189,44 @@ impl GpuLlama {
             rows.extend((pos0..pos0 + s.ids.len()).map(|pos| KvRow { slot: s.slot, pos }));
             lasts.push(rows.len() - 1);
         }
-        let (h, f, m, n) = (cfg.hidden, cfg.ffn, ids.len(), steps.len());
+        let (m, n) = (ids.len(), steps.len());
+        let mut r = self.resources(m, n);
+        let out = self.record_and_run(&mut r, &ids, &rows, &lasts, head);
+        self.keep(m, n, r);
+        let out = out?;
+        for s in steps {
+            self.positions[s.slot] += s.ids.len();
+        }
+        self.passes += 1;
+        Ok(out)
+    }
+
+    /// Writes a step's token ids and cache rows into `r`, records its passes over `r`'s buffers
+    /// (reusing its bind groups), submits, and reads back the logits or argmax of `lasts`' rows.
+    fn record_and_run(
+        &self,
+        r: &mut StepResources,
+        ids: &[u32],
+        rows: &[KvRow],
+        lasts: &[usize],
+        head: Head,
+    ) -> Result<Vec<f32>> {
+        let cfg = &self.cfg;
+        let (h, f, m, n) = (cfg.hidden, cfg.ffn, ids.len(), lasts.len());
         let gpu = &self.gpu;
         let k = &self.kernels;
-        let none = wgpu::BufferUsages::empty();
-        let ids_buf = gpu.upload_u32("ids", &ids);
-        let rows_buf = gpu.upload_u32("kv_rows", &KvRow::words(&rows));
-        let x = buffer(gpu, "x", m * h, wgpu::BufferUsages::COPY_SRC);
-        let xn = buffer(gpu, "xn", m * h, none);
-        let qkv = buffer(gpu, "qkv", m * cfg.qkv_dim(), none);
-        let ctx = buffer(gpu, "ctx", m * h, none);
-        let gate_up = buffer(gpu, "gate_up", m * 2 * f, none);
-        let act = buffer(gpu, "act", m * f, none);
-        let last = buffer(gpu, "last", n * h, wgpu::BufferUsages::COPY_DST);
-        let last_n = buffer(gpu, "last_n", n * h, none);
-        let logits = buffer(gpu, "logits", n * cfg.vocab, wgpu::BufferUsages::COPY_SRC);
-        let best = buffer(gpu, "argmax", n, wgpu::BufferUsages::COPY_SRC);
+        gpu.queue.write_buffer(&r.ids, 0, bytemuck::cast_slice(ids));
+        gpu.queue.write_buffer(&r.rows, 0, bytemuck::cast_slice(&KvRow::words(rows)));
+        let (ids_buf, rows_buf, x, xn, qkv, ctx) = (&r.ids, &r.rows, &r.x, &r.xn, &r.qkv, &r.ctx);
+        let (gate_up, act, last, last_n, logits, best) =
+            (&r.gate_up, &r.act, &r.last, &r.last_n, &r.logits, &r.best);
         let q4 = |n: usize, kk: usize| QMatvecDims { m, n, k: kk, format: QuantFormat::Q4_1 };
 
         let mut encoder =
             gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("llama") });
         {
-            let mut pass = Pass::new(&gpu.device, &mut encoder);
-            k.gather_q8_0(&mut pass, [&ids_buf, &self.weights.token_embd, &x], m, h, cfg.vocab);
+            let mut pass = Pass::cached(&gpu.device, &mut encoder, &mut r.forward);
+            k.gather_q8_0(&mut pass, [ids_buf, &self.weights.token_embd, x], m, h, cfg.vocab);
             for (l, w) in self.weights.layers.iter().enumerate() {
                 let kv = KvCacheDims {
                     m,
@@ -125,41 +235,36 @@ impl GpuLlama {
                     layer_offset: l * MAX_CONTEXT * cfg.kv_dim(),
                     slot_stride: slot_len(cfg),
                 };
-                k.rms_norm(&mut pass, [&x, &w.attn_norm, &xn], m, h, cfg.rms_eps);
-                k.qmatvec(&mut pass, [&xn, &w.qkv, &qkv], q4(cfg.qkv_dim(), h), false);
-                k.rope_store(&mut pass, [&qkv, &self.k_cache, &self.v_cache, &self.rope, &rows_buf], kv);
-                k.cached_attention(&mut pass, [&qkv, &self.k_cache, &self.v_cache, &ctx, &rows_buf], kv);
-                k.qmatvec(&mut pass, [&ctx, &w.attn_out, &x], q4(h, h), true);
-                k.rms_norm(&mut pass, [&x, &w.ffn_norm, &xn], m, h, cfg.rms_eps);
-                k.qmatvec(&mut pass, [&xn, &w.gate_up, &gate_up], q4(2 * f, h), false);
-                k.silu_mul(&mut pass, [&gate_up, &act], m, f);
-                k.qmatvec(&mut pass, [&act, &w.down, &x], q4(h, f), true);
+                k.rms_norm(&mut pass, [x, &w.attn_norm, xn], m, h, cfg.rms_eps);
+                k.qmatvec(&mut pass, [xn, &w.qkv, qkv], q4(cfg.qkv_dim(), h), false);
+                k.rope_store(&mut pass, [qkv, &self.k_cache, &self.v_cache, &self.rope, rows_buf], kv);
+                k.cached_attention(&mut pass, [qkv, &self.k_cache, &self.v_cache, ctx, rows_buf], kv);
+                k.qmatvec(&mut pass, [ctx, &w.attn_out, x], q4(h, h), true);
+                k.rms_norm(&mut pass, [x, &w.ffn_norm, xn], m, h, cfg.rms_eps);
+                k.qmatvec(&mut pass, [xn, &w.gate_up, gate_up], q4(2 * f, h), false);
+                k.silu_mul(&mut pass, [gate_up, act], m, f);
+                k.qmatvec(&mut pass, [act, &w.down, x], q4(h, f), true);
             }
         }
         // Only each step's last token's logits are needed: copy those rows out, then a second
         // pass in the same command buffer.
         for (i, &row) in lasts.iter().enumerate() {
             let row_bytes = (h * 4) as u64;
-            encoder.copy_buffer_to_buffer(&x, row as u64 * row_bytes, &last, i as u64 * row_bytes, row_bytes);
+            encoder.copy_buffer_to_buffer(x, row as u64 * row_bytes, last, i as u64 * row_bytes, row_bytes);
         }
         {
-            let mut pass = Pass::new(&gpu.device, &mut encoder);
-            k.rms_norm(&mut pass, [&last, &self.weights.output_norm, &last_n], n, h, cfg.rms_eps);
+            let mut pass = Pass::cached(&gpu.device, &mut encoder, &mut r.head);
+            k.rms_norm(&mut pass, [last, &self.weights.output_norm, last_n], n, h, cfg.rms_eps);
             let lm_head = QMatvecDims { m: n, n: cfg.vocab, k: h, format: QuantFormat::Q8_0 };
-            k.qmatvec(&mut pass, [&last_n, &self.weights.token_embd, &logits], lm_head, false);
+            k.qmatvec(&mut pass, [last_n, &self.weights.token_embd, logits], lm_head, false);
             if matches!(head, Head::Argmax) {
-                k.argmax(&mut pass, [&logits, &best], n, cfg.vocab);
+                k.argmax(&mut pass, [logits, best], n, cfg.vocab);
             }
         }
-        let out = match head {
-            Head::Logits => gpu.submit_and_read(encoder, &logits, n * cfg.vocab)?,
-            Head::Argmax => gpu.submit_and_read(encoder, &best, n)?,
-        };
-        for s in steps {
-            self.positions[s.slot] += s.ids.len();
+        match head {
+            Head::Logits => gpu.submit_and_read_through(encoder, &r.logits, &r.readback, n * cfg.vocab),
+            Head::Argmax => gpu.submit_and_read_through(encoder, &r.best, &r.readback, n),
         }
-        self.passes += 1;
-        Ok(out)
     }
 }
 
