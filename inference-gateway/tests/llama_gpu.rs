@@ -45,7 +45,7 @@ fn gpu_greedy_reply_matches_the_cpu_reference() {
 fn steps_of_a_shape_already_run_create_no_gpu_objects() {
     let mut model = gpu_model();
     let prompt = llama::capital_prompt();
-    let mut greedy =
+    let greedy =
         |m: &mut GpuLlama| generate(m, &prompt, 6, &mut Sampler::new(Sampling::GREEDY), |_| true).unwrap();
     assert_eq!(greedy(&mut model), llama::GREEDY_CAPITAL_REPLY);
     // Per step: the embedding gather, nine dispatches per layer, then norm, lm head and argmax.

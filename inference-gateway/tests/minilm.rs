@@ -107,9 +107,16 @@ fn gpu_embeddings_match_numpy_reference_in_batch_and_alone() {
     let texts: Vec<&str> = cases.iter().map(|c| c.text.as_str()).collect();
 
     // The first call pays for pipeline compilation; time the second.
-    embedder.embed(&texts).expect("warm-up");
+    let first = embedder.embed(&texts).expect("warm-up");
+    let created = embedder.bind_groups_created();
+    // One bind group per dispatch: the embeddings, 7 per layer (four linears, attention, two
+    // layer norms) in 6 layers, the pooling.
+    assert_eq!(created, 1 + 7 * 6 + 1);
     let t = Instant::now();
     let out = embedder.embed(&texts).expect("embed");
+    // The same batch shape again: its buffers and bind groups are reused, the answer the same.
+    assert_eq!(embedder.bind_groups_created(), created);
+    assert_eq!(out, first);
     eprintln!(
         "gpu forward, batch 3 (padded to {} tokens): {:?}",
         cases.iter().map(|c| c.ids.len()).max().unwrap(),

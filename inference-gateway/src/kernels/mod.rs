@@ -206,6 +206,40 @@ impl BindGroupCache {
     }
 }
 
+/// What a model's forward passes used, per input shape, for the next pass of the same shape:
+/// the newest first, at most `capacity` shapes. A pass takes its shape's entry out and puts it
+/// back when done, so concurrent passes never share one.
+pub struct ShapeCache<K, V> {
+    entries: Vec<(K, V)>,
+    capacity: usize,
+}
+
+impl<K: PartialEq, V> ShapeCache<K, V> {
+    /// An empty cache of at most `capacity` shapes.
+    pub fn new(capacity: usize) -> Self {
+        Self { entries: Vec::new(), capacity: capacity.max(1) }
+    }
+
+    /// The entry of `key`, taken out, or a new one from `make`.
+    pub fn take(&mut self, key: &K, make: impl FnOnce() -> V) -> V {
+        match self.entries.iter().position(|(k, _)| k == key) {
+            Some(i) => self.entries.remove(i).1,
+            None => make(),
+        }
+    }
+
+    /// Puts `value` back as the newest; answers the oldest entry it pushed out, if any.
+    pub fn put(&mut self, key: K, value: V) -> Option<V> {
+        self.entries.insert(0, (key, value));
+        (self.entries.len() > self.capacity).then(|| self.entries.pop().map(|(_, v)| v)).flatten()
+    }
+
+    /// The entries kept.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+}
+
 impl<'a> Pass<'a> {
     /// Begins a compute pass on `encoder`; dispatches are recorded until it is dropped.
     pub fn new(device: &'a wgpu::Device, encoder: &'a mut wgpu::CommandEncoder) -> Self {

@@ -2,12 +2,14 @@
 //! the CPU references ([`CpuEmbedder`]).
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernels::{Kernels, MatmulVariant};
+use crate::kernels::{Kernels, MatmulVariant, ShapeCache};
 use crate::models::bert::tokenizer::SentenceTokenizer;
-use crate::models::bert::{self, BertConfig, BertWeights, TokenBatch};
+use crate::models::bert::{self, BertConfig, BertWeights, ForwardResources, TokenBatch};
 
 /// Most texts accepted in one call: bounds the activation memory of one forward pass
 /// (64 x 256 tokens x 1536 f32 for the FFN is 100 MB).
@@ -75,7 +77,15 @@ pub struct Embedder {
     gpu: Gpu,
     kernels: Kernels,
     weights: BertWeights<wgpu::Buffer>,
+    /// The forward passes' resources per batch shape (texts, padded length).
+    shapes: Mutex<ShapeCache<(usize, usize), ForwardResources>>,
+    /// Bind groups made by resources no longer kept, for [`Embedder::bind_groups_created`].
+    dropped_bind_groups: AtomicU64,
 }
+
+/// Batch shapes whose resources are kept: a server sees a handful often (full batches of
+/// similar texts), the rest now and then.
+const KEPT_SHAPES: usize = 8;
 
 impl Embedder {
     /// Loads the model in `dir` (config.json, tokenizer.json, model.safetensors) onto the best
@@ -92,14 +102,34 @@ impl Embedder {
         let gpu = Gpu::new()?;
         let kernels = Kernels::new(&gpu.device, variant.unwrap_or_else(|| gpu.preferred_matmul()));
         let weights = host.upload(&gpu, &front.cfg);
-        Ok(Self { front, gpu, kernels, weights })
+        let shapes = Mutex::new(ShapeCache::new(KEPT_SHAPES));
+        Ok(Self { front, gpu, kernels, weights, shapes, dropped_bind_groups: AtomicU64::new(0) })
     }
 
     /// Embeds `texts` (1 to [`MAX_BATCH`]) in one forward pass on the GPU.
     pub fn embed(&self, texts: &[&str]) -> Result<Embeddings> {
         let batch = self.front.tokenize(texts)?;
-        let flat = bert::forward_gpu(&self.gpu, &self.kernels, &self.front.cfg, &self.weights, &batch)?;
-        Ok(self.front.finish(&batch, flat))
+        let shape = (batch.batch(), batch.seq_len);
+        let cfg = &self.front.cfg;
+        let mut r =
+            self.lock_shapes().take(&shape, || ForwardResources::new(&self.gpu, cfg, shape.0, shape.1));
+        let flat = bert::forward_gpu(&self.gpu, &self.kernels, cfg, &self.weights, &batch, &mut r);
+        if let Some(dropped) = self.lock_shapes().put(shape, r) {
+            self.dropped_bind_groups.fetch_add(dropped.bind_groups_created(), Ordering::Relaxed);
+        }
+        Ok(self.front.finish(&batch, flat?))
+    }
+
+    /// Bind groups the forward passes have created so far: a batch of a shape already embedded
+    /// creates none.
+    pub fn bind_groups_created(&self) -> u64 {
+        let kept: u64 = self.lock_shapes().values().map(ForwardResources::bind_groups_created).sum();
+        kept + self.dropped_bind_groups.load(Ordering::Relaxed)
+    }
+
+    fn lock_shapes(&self) -> std::sync::MutexGuard<'_, ShapeCache<(usize, usize), ForwardResources>> {
+        // Taking or putting back an entry cannot leave the cache half-changed.
+        self.shapes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The Vulkan adapter the model runs on.

@@ -13,9 +13,9 @@ use crate::error::{Error, Result};
 use crate::formats::safetensors::Tensors;
 use crate::gpu::Gpu;
 use crate::kernels::{
-    Activation, AttentionDims, EmbeddingDims, EmbeddingTables, HEAD_DIM, Kernels, LayerNormDims, LinearDims,
-    Pass, PoolDims, attention_cpu, embeddings_cpu, layer_norm_cpu, linear_cpu, pool_normalize_cpu,
-    to_input_major,
+    Activation, AttentionDims, BindGroupCache, EmbeddingDims, EmbeddingTables, HEAD_DIM, Kernels,
+    LayerNormDims, LinearDims, Pass, PoolDims, attention_cpu, embeddings_cpu, layer_norm_cpu, linear_cpu,
+    pool_normalize_cpu, to_input_major,
 };
 use crate::model_dir::model_file;
 
@@ -289,33 +289,80 @@ pub fn forward_cpu(cfg: &BertConfig, w: &BertWeights<Vec<f32>>, batch: &TokenBat
     pool_normalize_cpu(&x, &batch.lens, PoolDims { batch: batch.batch(), seq_len: batch.seq_len, dim: h })
 }
 
-/// The forward pass on the GPU, recorded into one command buffer and submitted once:
-/// sentence embeddings, [batch, hidden] row-major. Same preconditions as [`forward_cpu`].
+/// A forward pass's buffers and bind groups for one batch shape (texts, padded length), made by
+/// its first pass and reused by the next ones of that shape: a few hundred bind groups and
+/// uniform buffers per call otherwise cost more than MiniLM's small kernels do on a GPU.
+pub struct ForwardResources {
+    ids: wgpu::Buffer,
+    lens: wgpu::Buffer,
+    /// Two hidden-state buffers alternate: a dispatch may not read and write the same buffer.
+    x: wgpu::Buffer,
+    x1: wgpu::Buffer,
+    qkv: wgpu::Buffer,
+    ctx: wgpu::Buffer,
+    proj: wgpu::Buffer,
+    inter: wgpu::Buffer,
+    pooled: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    bind_groups: BindGroupCache,
+}
+
+impl ForwardResources {
+    /// Resources for batches of `texts` texts padded to `seq_len` tokens.
+    pub fn new(gpu: &Gpu, cfg: &BertConfig, texts: usize, seq_len: usize) -> Self {
+        let (h, rows) = (cfg.hidden, texts * seq_len);
+        let input = |label, len: usize| {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: (len * 4) as u64,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        Self {
+            ids: input("ids", rows),
+            lens: input("lens", texts),
+            x: gpu.scratch_f32("x", rows * h),
+            x1: gpu.scratch_f32("x1", rows * h),
+            qkv: gpu.scratch_f32("qkv", rows * 3 * h),
+            ctx: gpu.scratch_f32("ctx", rows * h),
+            proj: gpu.scratch_f32("proj", rows * h),
+            inter: gpu.scratch_f32("inter", rows * cfg.intermediate),
+            pooled: gpu.scratch_f32("pooled", texts * h),
+            readback: gpu.readback_buffer(texts * h),
+            bind_groups: BindGroupCache::default(),
+        }
+    }
+
+    /// Bind groups created through these resources (a pass that reuses all creates none).
+    pub fn bind_groups_created(&self) -> u64 {
+        self.bind_groups.created()
+    }
+}
+
+/// The forward pass on the GPU, recorded into one command buffer and submitted once, over `r`
+/// (made for this batch's shape): sentence embeddings, [batch, hidden] row-major. Same
+/// preconditions as [`forward_cpu`].
 pub fn forward_gpu(
     gpu: &Gpu,
     kernels: &Kernels,
     cfg: &BertConfig,
     w: &BertWeights<wgpu::Buffer>,
     batch: &TokenBatch,
+    r: &mut ForwardResources,
 ) -> Result<Vec<f32>> {
     let (h, f, rows) = (cfg.hidden, cfg.intermediate, batch.rows());
-    let ids = gpu.upload_u32("ids", &batch.ids);
-    let lens = gpu.upload_u32("lens", &batch.lens);
-    // Two hidden-state buffers alternate: a dispatch may not read and write the same buffer.
-    let x = gpu.scratch_f32("x", rows * h);
-    let x1 = gpu.scratch_f32("x1", rows * h);
-    let qkv = gpu.scratch_f32("qkv", rows * 3 * h);
-    let ctx = gpu.scratch_f32("ctx", rows * h);
-    let proj = gpu.scratch_f32("proj", rows * h);
-    let inter = gpu.scratch_f32("inter", rows * f);
-    let pooled = gpu.scratch_f32("pooled", batch.batch() * h);
+    gpu.queue.write_buffer(&r.ids, 0, bytemuck::cast_slice(&batch.ids));
+    gpu.queue.write_buffer(&r.lens, 0, bytemuck::cast_slice(&batch.lens));
+    let (ids, lens, x, x1, qkv) = (&r.ids, &r.lens, &r.x, &r.x1, &r.qkv);
+    let (ctx, proj, inter, pooled) = (&r.ctx, &r.proj, &r.inter, &r.pooled);
 
     let ln = LayerNormDims { rows, dim: h, eps: cfg.ln_eps };
     let attn_dims = AttentionDims { batch: batch.batch(), seq_len: batch.seq_len, heads: cfg.heads };
     let mut encoder =
         gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("bert") });
     {
-        let mut pass = Pass::new(&gpu.device, &mut encoder);
+        let mut pass = Pass::cached(&gpu.device, &mut encoder, &mut r.bind_groups);
         let tables = EmbeddingTables {
             word: &w.word,
             position: &w.position,
@@ -323,43 +370,43 @@ pub fn forward_gpu(
             gamma: &w.emb_ln_g,
             beta: &w.emb_ln_b,
         };
-        kernels.embeddings(&mut pass, &ids, &tables, &x, embedding_dims(cfg, batch));
+        kernels.embeddings(&mut pass, ids, &tables, x, embedding_dims(cfg, batch));
         for l in &w.layers {
             kernels.linear(
                 &mut pass,
-                [&x, &l.qkv_w, &l.qkv_b, &qkv],
+                [x, &l.qkv_w, &l.qkv_b, qkv],
                 LinearDims { m: rows, n: 3 * h, k: h },
                 Activation::None,
             );
-            kernels.attention(&mut pass, [&qkv, &lens, &ctx], attn_dims);
+            kernels.attention(&mut pass, [qkv, lens, ctx], attn_dims);
             kernels.linear(
                 &mut pass,
-                [&ctx, &l.attn_out_w, &l.attn_out_b, &proj],
+                [ctx, &l.attn_out_w, &l.attn_out_b, proj],
                 LinearDims { m: rows, n: h, k: h },
                 Activation::None,
             );
-            kernels.layer_norm(&mut pass, [&proj, &x, &l.attn_ln_g, &l.attn_ln_b, &x1], ln);
+            kernels.layer_norm(&mut pass, [proj, x, &l.attn_ln_g, &l.attn_ln_b, x1], ln);
             kernels.linear(
                 &mut pass,
-                [&x1, &l.ffn_in_w, &l.ffn_in_b, &inter],
+                [x1, &l.ffn_in_w, &l.ffn_in_b, inter],
                 LinearDims { m: rows, n: f, k: h },
                 Activation::Gelu,
             );
             kernels.linear(
                 &mut pass,
-                [&inter, &l.ffn_out_w, &l.ffn_out_b, &proj],
+                [inter, &l.ffn_out_w, &l.ffn_out_b, proj],
                 LinearDims { m: rows, n: h, k: f },
                 Activation::None,
             );
-            kernels.layer_norm(&mut pass, [&proj, &x1, &l.ffn_ln_g, &l.ffn_ln_b, &x], ln);
+            kernels.layer_norm(&mut pass, [proj, x1, &l.ffn_ln_g, &l.ffn_ln_b, x], ln);
         }
         kernels.pool_normalize(
             &mut pass,
-            [&x, &lens, &pooled],
+            [x, lens, pooled],
             PoolDims { batch: batch.batch(), seq_len: batch.seq_len, dim: h },
         );
     }
-    gpu.submit_and_read(encoder, &pooled, batch.batch() * h)
+    gpu.submit_and_read_through(encoder, pooled, &r.readback, batch.batch() * h)
 }
 
 #[cfg(test)]

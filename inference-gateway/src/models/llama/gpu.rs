@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{
     BindGroupCache, KvCacheDims, KvRow, LlamaKernels, MatmulVariant, Pass, QMatvecDims, QuantFormat,
-    rope_table,
+    ShapeCache, rope_table,
 };
 
 use super::{Decoder, GpuWeights, HostWeights, LlamaConfig, MAX_CONTEXT, SeqStep, check_steps};
@@ -27,8 +27,8 @@ pub struct GpuLlama {
     passes: u64,
     /// Bind groups created by shapes no longer kept, for [`GpuLlama::bind_groups_created`].
     dropped_bind_groups: u64,
-    /// What the steps of the latest shapes used, newest first (see [`StepResources`]).
-    shapes: Vec<((usize, usize), StepResources)>,
+    /// What the steps of the latest shapes (tokens, sequences) used (see [`StepResources`]).
+    shapes: ShapeCache<(usize, usize), StepResources>,
 }
 
 /// Shapes whose step resources are kept: a prompt's prefill and the decode steps after it
@@ -125,7 +125,7 @@ impl GpuLlama {
         let k_cache = buffer(&gpu, "k_cache", cache_len, wgpu::BufferUsages::empty());
         let v_cache = buffer(&gpu, "v_cache", cache_len, wgpu::BufferUsages::empty());
         let positions = vec![0; slots];
-        let shapes = Vec::new();
+        let shapes = ShapeCache::new(KEPT_SHAPES);
         Ok(Self {
             gpu,
             kernels,
@@ -143,25 +143,7 @@ impl GpuLlama {
 
     /// Bind groups the steps have created so far: a step of a shape already run creates none.
     pub fn bind_groups_created(&self) -> u64 {
-        self.shapes.iter().map(|(_, r)| r.bind_groups_created()).sum::<u64>() + self.dropped_bind_groups
-    }
-
-    /// The resources of steps of `m` tokens for `n` sequences, made on first use; moved to the
-    /// front, the oldest shape beyond [`KEPT_SHAPES`] dropped.
-    fn resources(&mut self, m: usize, n: usize) -> StepResources {
-        match self.shapes.iter().position(|(shape, _)| *shape == (m, n)) {
-            Some(i) => self.shapes.remove(i).1,
-            None => StepResources::new(&self.gpu, &self.cfg, m, n),
-        }
-    }
-
-    fn keep(&mut self, m: usize, n: usize, resources: StepResources) {
-        self.shapes.insert(0, ((m, n), resources));
-        while self.shapes.len() > KEPT_SHAPES {
-            if let Some((_, dropped)) = self.shapes.pop() {
-                self.dropped_bind_groups += dropped.bind_groups_created();
-            }
-        }
+        self.shapes.values().map(StepResources::bind_groups_created).sum::<u64>() + self.dropped_bind_groups
     }
 
     /// The Vulkan adapter the model runs on.
@@ -190,9 +172,11 @@ impl GpuLlama {
             lasts.push(rows.len() - 1);
         }
         let (m, n) = (ids.len(), steps.len());
-        let mut r = self.resources(m, n);
+        let mut r = self.shapes.take(&(m, n), || StepResources::new(&self.gpu, &self.cfg, m, n));
         let out = self.record_and_run(&mut r, &ids, &rows, &lasts, head);
-        self.keep(m, n, r);
+        if let Some(dropped) = self.shapes.put((m, n), r) {
+            self.dropped_bind_groups += dropped.bind_groups_created();
+        }
         let out = out?;
         for s in steps {
             self.positions[s.slot] += s.ids.len();
