@@ -86,12 +86,18 @@ impl Gpu {
         })
     }
 
-    /// An uninitialised storage buffer of `len` f32s for kernel outputs.
+    /// An uninitialised storage buffer of `len` f32s for kernel outputs, readable back.
     pub fn scratch_f32(&self, label: &str, len: usize) -> wgpu::Buffer {
+        self.storage(label, len, wgpu::BufferUsages::COPY_SRC)
+    }
+
+    /// An uninitialised storage buffer of `len` 32-bit words, with `extra` usages (`COPY_DST`
+    /// for inputs written in place, `COPY_SRC` for what is read back or copied out).
+    pub fn storage(&self, label: &str, len: usize, extra: wgpu::BufferUsages) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: (len * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE | extra,
             mapped_at_creation: false,
         })
     }

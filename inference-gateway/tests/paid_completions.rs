@@ -121,14 +121,7 @@ async fn a_smart_wallet_pays_exactly_the_tokens_run_and_the_provider_redeems_exa
     // 43 charged.
     let prompt_tokens = llama::capital_prompt().len() as u64;
     assert_eq!(prompt_tokens, 37);
-    let chat = json!({
-        "model": TEXT_MODEL_ID,
-        "messages": [{ "role": "user", "content": "What is the capital of France?" }],
-        "max_tokens": 10,
-        "temperature": 0,
-        "stop": [" Paris"],
-        "stream": true,
-    });
+    let chat = capital_chat();
     let response = http
         .post(format!("{url}/v1/chat/completions"))
         .header("x-tora-voucher", signed(&h, &wallet, provider, cost(8 + 47)))
@@ -231,14 +224,7 @@ async fn a_stopping_gateway_finishes_the_answer_in_flight_and_records_its_charge
     let provider = key.address();
     let gateway = start_gateway(&h, &key, &redis).await;
     let url = format!("http://{}", gateway.address);
-    let chat = json!({
-        "model": TEXT_MODEL_ID,
-        "messages": [{ "role": "user", "content": "What is the capital of France?" }],
-        "max_tokens": 10,
-        "temperature": 0,
-        "stop": [" Paris"],
-        "stream": true,
-    });
+    let chat = capital_chat();
     let response = reqwest::Client::new()
         .post(format!("{url}/v1/chat/completions"))
         .header("x-tora-voucher", signed(&h, &wallet, provider, cost(47)))
@@ -258,4 +244,17 @@ async fn a_stopping_gateway_finishes_the_answer_in_flight_and_records_its_charge
     let ledger = store.ledger(wallet.address).await.unwrap();
     assert_eq!(ledger.consumed, cost(43), "the charge is recorded");
     assert!(reqwest::get(format!("{url}/health")).await.is_err(), "the stopped gateway takes no request");
+}
+
+/// The streamed chat both tests send: the capital question, 10 tokens at most, stopping at
+/// " Paris" (the 6th token).
+fn capital_chat() -> serde_json::Value {
+    json!({
+        "model": TEXT_MODEL_ID,
+        "messages": [{ "role": "user", "content": "What is the capital of France?" }],
+        "max_tokens": 10,
+        "temperature": 0,
+        "stop": [" Paris"],
+        "stream": true,
+    })
 }

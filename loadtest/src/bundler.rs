@@ -86,9 +86,9 @@ pub async fn prepare(
         }
     };
     let url = setup.node_url.as_deref().unwrap_or(&deployment.rpc_url).parse().context("node URL")?;
-    let sender =
+    // Signs setup's transactions as the funder.
+    let provider =
         ProviderBuilder::new().wallet(EthereumWallet::from(funder.clone())).connect_http(url).erased();
-    let provider = sender.clone();
     // A burst of first operations needs a staked factory: ERC-7562 keeps only a few operations
     // of an unstaked one in the pool at once, so the unstaked SimpleAccountFactory would see
     // nearly the whole burst refused by design.
@@ -113,9 +113,9 @@ pub async fn prepare(
                 .with_input(data.abi_encode())
                 .with_gas_limit(500_000)
         });
-        send_in_order(&sender, funder.address(), creations, on_anvil).await?;
+        send_in_order(&provider, funder.address(), creations, on_anvil).await?;
         for wallet in [wallets.first(), wallets.last()].into_iter().flatten() {
-            if sender.get_code_at(wallet.address).await?.is_empty() {
+            if provider.get_code_at(wallet.address).await?.is_empty() {
                 bail!("account {} has no code after its createAccount transaction", wallet.address);
             }
         }
@@ -130,7 +130,7 @@ pub async fn prepare(
         let transfers = wallets.iter().map(|w| {
             TransactionRequest::default().with_to(w.address).with_value(prefund).with_gas_limit(60_000)
         });
-        send_in_order(&sender, funder.address(), transfers, false).await?;
+        send_in_order(&provider, funder.address(), transfers, false).await?;
         for wallet in [wallets.first(), wallets.last()].into_iter().flatten() {
             let balance = provider.get_balance(wallet.address).await?;
             if balance < prefund {

@@ -140,16 +140,16 @@ async fn unstaked_sender_holds_at_most_four_operations<S: Store>(store: &S) {
     assert_eq!(pool.dump().len(), 10);
 }
 
+/// Sets the paymaster's reputation to `ops_seen` operations seen and none included.
+async fn paymaster_seen(pool: &impl Mempool, ops_seen: u64) {
+    pool.set_reputation(&[ReputationEntry { address: PAYMASTER, ops_seen, ops_included: 0, status: None }])
+        .await;
+}
+
 async fn throttled_entity_holds_at_most_four_operations_and_banned_none<S: Store>(store: &S) {
     let pool = store.pool(100).await;
     // 110 seen, 0 included: 110 / 10 > 0 + 10, throttled.
-    pool.set_reputation(&[ReputationEntry {
-        address: PAYMASTER,
-        ops_seen: 110,
-        ops_included: 0,
-        status: None,
-    }])
-    .await;
+    paymaster_seen(&*pool, 110).await;
     for sender in 1..=4 {
         pool.add(with_paymaster(op(sender, 0, GWEI, GWEI))).await.unwrap();
     }
@@ -163,13 +163,7 @@ async fn throttled_entity_holds_at_most_four_operations_and_banned_none<S: Store
     assert_eq!(pool.check_entities(&[(Phase::Paymaster, PAYMASTER)]), Ok(()));
     // 510 seen: 510 / 10 > 0 + 50, banned outright, and refused before validation.
     pool.clear().await;
-    pool.set_reputation(&[ReputationEntry {
-        address: PAYMASTER,
-        ops_seen: 510,
-        ops_included: 0,
-        status: None,
-    }])
-    .await;
+    paymaster_seen(&*pool, 510).await;
     let banned = PoolError::Banned { role: Phase::Paymaster, entity: PAYMASTER };
     assert_eq!(pool.add(with_paymaster(op(1, 0, GWEI, GWEI))).await, Err(banned.clone()));
     let entities = [(Phase::Account, Address::ZERO), (Phase::Paymaster, PAYMASTER)];
@@ -318,13 +312,7 @@ async fn operations_naming_a_throttled_entity_leave_after_ten_blocks<S: Store>(s
     let late = pool.add(with_paymaster(op(2, 0, GWEI, GWEI))).await.unwrap();
     let unrelated = pool.add(op(3, 0, GWEI, GWEI)).await.unwrap();
     // 110 seen, 0 included: throttled.
-    pool.set_reputation(&[ReputationEntry {
-        address: PAYMASTER,
-        ops_seen: 110,
-        ops_included: 0,
-        status: None,
-    }])
-    .await;
+    paymaster_seen(&*pool, 110).await;
     // early has waited 9 blocks at 109, 10 at 110; late (from 105) 10 at 115.
     assert!(pool.on_block(block(109, 0, 0)).await.is_empty());
     assert_eq!(pool.on_block(block(110, 0, 0)).await, vec![(early, Expiry::ThrottledTooLong)]);

@@ -1,30 +1,19 @@
 //! The bundler's `eth_` methods (ERC-4337) and its `tora_` additions for wallets.
 
-use super::{Checksummed, method};
+use super::{Checksummed, method, wire_operation};
 use crate::UserOperation;
 use crate::strict_hex::Hex;
 use alloy::primitives::{Address, B256, U64, U128, U256};
 use alloy::rpc::types::state::StateOverride;
 use alloy::rpc::types::{Log, TransactionReceipt};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-/// A user operation as `eth_sendUserOperation` takes it: every v0.7 field, each `0x`-prefixed
-/// hex, no unknown field ([`UserOperation::from_rpc`]'s rules).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SentOperation(pub UserOperation);
-
-impl Serialize for SentOperation {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for SentOperation {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        UserOperation::from_rpc(value).map(SentOperation).map_err(serde::de::Error::custom)
-    }
-}
+wire_operation!(
+    /// A user operation as `eth_sendUserOperation` takes it: every v0.7 field, each `0x`-prefixed
+    /// hex, no unknown field ([`UserOperation::from_rpc`]'s rules).
+    SentOperation,
+    []
+);
 
 /// Gas fields and fees a wallet may leave out when it asks for an estimate, with what they are
 /// read as: they are what it is asking for, and the estimate ignores them.
@@ -37,25 +26,12 @@ pub const ESTIMATE_OPTIONAL: [(&str, &str); 6] = [
     ("signature", "0x"),
 ];
 
-/// A user operation as `eth_estimateUserOperationGas` takes it: as [`SentOperation`], except
-/// that the [`ESTIMATE_OPTIONAL`] fields may be missing or null (read as zero).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OperationToEstimate(pub UserOperation);
-
-impl Serialize for OperationToEstimate {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for OperationToEstimate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        UserOperation::from_rpc_with_defaults(value, &ESTIMATE_OPTIONAL)
-            .map(OperationToEstimate)
-            .map_err(serde::de::Error::custom)
-    }
-}
+wire_operation!(
+    /// A user operation as `eth_estimateUserOperationGas` takes it: as [`SentOperation`], except
+    /// that the [`ESTIMATE_OPTIONAL`] fields may be missing or null (read as zero).
+    OperationToEstimate,
+    ESTIMATE_OPTIONAL
+);
 
 /// What `eth_estimateUserOperationGas` answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

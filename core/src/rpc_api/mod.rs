@@ -47,6 +47,33 @@ macro_rules! count {
 }
 pub(crate) use count;
 
+/// Declares a user operation newtype as one method takes it on the wire: read by
+/// [`crate::UserOperation::from_rpc_with_defaults`] with the fields it may leave out (none for an
+/// operation sent as final), written as the operation itself.
+macro_rules! wire_operation {
+    ($(#[$doc:meta])* $name:ident, $defaults:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct $name(pub $crate::UserOperation);
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.0.serialize(serializer)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = serde_json::Value::deserialize(deserializer)?;
+                $crate::UserOperation::from_rpc_with_defaults(value, &$defaults)
+                    .map($name)
+                    .map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use wire_operation;
+
 /// An address written with its EIP-55 checksum, as the reference bundler writes entry points
 /// (alloy writes addresses in lower case).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

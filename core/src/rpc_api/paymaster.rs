@@ -1,17 +1,18 @@
 //! The paymaster's methods: ERC-7677's `pm_getPaymasterStubData` / `pm_getPaymasterData`, and
 //! `tora_getTokenQuote` for wallets that pay in TORA.
 
-use super::method;
-use crate::UserOperation;
+use super::{method, wire_operation};
 use alloy::primitives::{Address, B256, Bytes, U64, U128, U256};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// ERC-7677 sends a user operation before gas estimation: missing (or null) gas fields, nonce,
-/// callData and signature are read as zero / empty; everything present is checked as strictly
-/// as `eth_sendUserOperation` checks it (v0.7 fields only, strict hex).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DraftOperation(pub UserOperation);
+wire_operation!(
+    /// ERC-7677 sends a user operation before gas estimation: missing (or null) gas fields,
+    /// nonce, callData and signature are read as zero / empty; everything present is checked as
+    /// strictly as `eth_sendUserOperation` checks it (v0.7 fields only, strict hex).
+    DraftOperation,
+    DRAFT_DEFAULTS
+);
 
 /// The fields a draft may leave out, with the value they are read as.
 const DRAFT_DEFAULTS: [(&str, &str); 8] = [
@@ -24,21 +25,6 @@ const DRAFT_DEFAULTS: [(&str, &str); 8] = [
     ("maxPriorityFeePerGas", "0x0"),
     ("signature", "0x"),
 ];
-
-impl Serialize for DraftOperation {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for DraftOperation {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        UserOperation::from_rpc_with_defaults(value, &DRAFT_DEFAULTS)
-            .map(DraftOperation)
-            .map_err(serde::de::Error::custom)
-    }
-}
 
 /// ERC-7677's paymaster-specific `context`: who pays.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +194,7 @@ method!(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::UserOperation;
     use serde_json::json;
 
     fn draft(value: serde_json::Value) -> Result<UserOperation, String> {

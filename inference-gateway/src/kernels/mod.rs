@@ -23,6 +23,9 @@ pub use llama_ops::{
     cached_attention_cpu, rms_norm_cpu, rope_cpu, rope_table, silu_mul_cpu,
 };
 pub use pooling::{PoolDims, pool_normalize_cpu};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 pub use quant::{QMatrix, QMatvecDims, QuantFormat, gather_rows_cpu, qmatvec_cpu};
 
 /// Which matmul shader the linear kernel uses.
@@ -186,10 +189,10 @@ pub struct Pass<'a> {
 /// for the next recording of the same dispatches. A decode step of one shape makes the same
 /// few hundred dispatches with the same parameters over the same buffers every time; only
 /// the buffers' contents change, so from the second step on nothing is created.
-#[derive(Default)]
 pub struct BindGroupCache {
     dispatches: Vec<CachedDispatch>,
-    created: u64,
+    /// Bind groups created, counted into the model's one counter (a test's measure of reuse).
+    created: Arc<AtomicU64>,
 }
 
 struct CachedDispatch {
@@ -200,9 +203,9 @@ struct CachedDispatch {
 }
 
 impl BindGroupCache {
-    /// Bind groups created through this cache so far (a recording that reuses all creates none).
-    pub fn created(&self) -> u64 {
-        self.created
+    /// An empty cache that counts the bind groups it creates into `created`.
+    pub fn counting_into(created: &Arc<AtomicU64>) -> Self {
+        Self { dispatches: Vec::new(), created: created.clone() }
     }
 }
 
@@ -228,15 +231,10 @@ impl<K: PartialEq, V> ShapeCache<K, V> {
         }
     }
 
-    /// Puts `value` back as the newest; answers the oldest entry it pushed out, if any.
-    pub fn put(&mut self, key: K, value: V) -> Option<V> {
+    /// Puts `value` back as the newest, dropping the oldest beyond the capacity.
+    pub fn put(&mut self, key: K, value: V) {
         self.entries.insert(0, (key, value));
-        (self.entries.len() > self.capacity).then(|| self.entries.pop().map(|(_, v)| v)).flatten()
-    }
-
-    /// The entries kept.
-    pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.entries.iter().map(|(_, v)| v)
+        self.entries.truncate(self.capacity);
     }
 }
 
@@ -274,7 +272,7 @@ impl<'a> Pass<'a> {
         let index = self.recorded;
         self.recorded += 1;
         let bind_group = match self.cache.as_deref_mut() {
-            None => self.bind_group(kernel, params, buffers),
+            None => bind_group(self.device, kernel, params, buffers),
             Some(cache) => {
                 let same = cache.dispatches.get(index).is_some_and(|d| {
                     d.pipeline == kernel.pipeline
@@ -292,7 +290,7 @@ impl<'a> Pass<'a> {
                     };
                     cache.dispatches.truncate(index);
                     cache.dispatches.push(entry);
-                    cache.created += 1;
+                    cache.created.fetch_add(1, Ordering::Relaxed);
                 }
                 cache.dispatches[index].bind_group.clone()
             }
@@ -300,10 +298,6 @@ impl<'a> Pass<'a> {
         self.pass.set_pipeline(&kernel.pipeline);
         self.pass.set_bind_group(0, &bind_group, &[]);
         self.pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-    }
-
-    fn bind_group(&self, kernel: &Kernel, params: &[u32], buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        bind_group(self.device, kernel, params, buffers)
     }
 }
 

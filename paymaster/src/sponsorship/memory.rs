@@ -37,9 +37,9 @@ struct State {
     settled_block: Option<u64>,
 }
 
-/// A displaced quote: what its charge is counted under, and when it stops being valid.
+/// A displaced quote (its hold is `by_hash`'s entry): the period and user its charge is counted
+/// under, and when it stops being valid.
 struct Displaced {
-    key: HoldKey,
     period: u64,
     user: Address,
     expires_at: u64,
@@ -73,12 +73,12 @@ impl State {
         Some((r, hashes))
     }
 
-    /// Counts the charge of a displaced quote that landed: its operation, once.
-    fn settle_displaced(&mut self, d: &Displaced, actual: MicroTora) {
-        let spend = self.spend.entry((d.key.0.clone(), d.period)).or_default();
+    /// Counts the charge of a displaced quote of `policy` that landed: its operation, once.
+    fn settle_displaced(&mut self, policy: &str, d: &Displaced, actual: MicroTora) {
+        let spend = self.spend.entry((policy.to_owned(), d.period)).or_default();
         spend.total = MicroTora(spend.total.0 + actual.0);
         spend.ops += 1;
-        let user = self.users.entry((d.key.0.clone(), d.period, d.user)).or_default();
+        let user = self.users.entry((policy.to_owned(), d.period, d.user)).or_default();
         *user = MicroTora(user.0 + actual.0);
     }
 }
@@ -137,12 +137,7 @@ impl SponsorshipStore for MemoryStore {
         for other in &displaced {
             let Some((hold, hashes)) = state.unreserve(other, MicroTora(0), false) else { continue };
             for hash in hashes {
-                let d = Displaced {
-                    key: other.clone(),
-                    period: hold.period,
-                    user: hold.user,
-                    expires_at: hold.expires_at,
-                };
+                let d = Displaced { period: hold.period, user: hold.user, expires_at: hold.expires_at };
                 state.by_hash.insert(hash, other.clone());
                 state.displaced.insert(hash, d);
             }
@@ -177,7 +172,7 @@ impl SponsorshipStore for MemoryStore {
             state.by_hash.remove(&user_op_hash);
         } else if let Some(d) = displaced {
             state.by_hash.remove(&user_op_hash);
-            state.settle_displaced(&d, actual);
+            state.settle_displaced(&key.0, &d, actual);
         } else {
             return Ok(None);
         }

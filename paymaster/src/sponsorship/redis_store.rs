@@ -371,11 +371,11 @@ impl SponsorshipStore for RedisStore {
                 .zrangebyscore(displaced_key(&policy_id), "-inf", format!("({now}"))
                 .await
                 .map_err(store_err)?;
-            self.forget(gone.iter().filter_map(|h| h.parse::<B256>().ok())).await?;
-            let _: i64 = connection
-                .zrembyscore(displaced_key(&policy_id), "-inf", format!("({now}"))
-                .await
-                .map_err(store_err)?;
+            if !gone.is_empty() {
+                self.forget(gone.iter().filter_map(|h| h.parse::<B256>().ok())).await?;
+                // Only those read: one displaced meanwhile keeps its index until the next pass.
+                let _: i64 = connection.zrem(displaced_key(&policy_id), &gone).await.map_err(store_err)?;
+            }
         }
         Ok(released)
     }

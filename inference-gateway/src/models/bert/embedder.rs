@@ -2,8 +2,8 @@
 //! the CPU references ([`CpuEmbedder`]).
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -79,8 +79,8 @@ pub struct Embedder {
     weights: BertWeights<wgpu::Buffer>,
     /// The forward passes' resources per batch shape (texts, padded length).
     shapes: Mutex<ShapeCache<(usize, usize), ForwardResources>>,
-    /// Bind groups made by resources no longer kept, for [`Embedder::bind_groups_created`].
-    dropped_bind_groups: AtomicU64,
+    /// Bind groups the forward passes have created, counted by every shape's cache.
+    bind_groups_created: Arc<AtomicU64>,
 }
 
 /// Batch shapes whose resources are kept: a server sees a handful often (full batches of
@@ -103,7 +103,7 @@ impl Embedder {
         let kernels = Kernels::new(&gpu.device, variant.unwrap_or_else(|| gpu.preferred_matmul()));
         let weights = host.upload(&gpu, &front.cfg);
         let shapes = Mutex::new(ShapeCache::new(KEPT_SHAPES));
-        Ok(Self { front, gpu, kernels, weights, shapes, dropped_bind_groups: AtomicU64::new(0) })
+        Ok(Self { front, gpu, kernels, weights, shapes, bind_groups_created: Arc::default() })
     }
 
     /// Embeds `texts` (1 to [`MAX_BATCH`]) in one forward pass on the GPU.
@@ -111,20 +111,18 @@ impl Embedder {
         let batch = self.front.tokenize(texts)?;
         let shape = (batch.batch(), batch.seq_len);
         let cfg = &self.front.cfg;
-        let mut r =
-            self.lock_shapes().take(&shape, || ForwardResources::new(&self.gpu, cfg, shape.0, shape.1));
+        let created = &self.bind_groups_created;
+        let make = || ForwardResources::new(&self.gpu, cfg, shape.0, shape.1, created);
+        let mut r = self.lock_shapes().take(&shape, make);
         let flat = bert::forward_gpu(&self.gpu, &self.kernels, cfg, &self.weights, &batch, &mut r);
-        if let Some(dropped) = self.lock_shapes().put(shape, r) {
-            self.dropped_bind_groups.fetch_add(dropped.bind_groups_created(), Ordering::Relaxed);
-        }
+        self.lock_shapes().put(shape, r);
         Ok(self.front.finish(&batch, flat?))
     }
 
     /// Bind groups the forward passes have created so far: a batch of a shape already embedded
     /// creates none.
     pub fn bind_groups_created(&self) -> u64 {
-        let kept: u64 = self.lock_shapes().values().map(ForwardResources::bind_groups_created).sum();
-        kept + self.dropped_bind_groups.load(Ordering::Relaxed)
+        self.bind_groups_created.load(Ordering::Relaxed)
     }
 
     fn lock_shapes(&self) -> std::sync::MutexGuard<'_, ShapeCache<(usize, usize), ForwardResources>> {

@@ -6,6 +6,8 @@ pub mod queue;
 pub mod tokenizer;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use serde::Deserialize;
 
@@ -308,35 +310,25 @@ pub struct ForwardResources {
 }
 
 impl ForwardResources {
-    /// Resources for batches of `texts` texts padded to `seq_len` tokens.
-    pub fn new(gpu: &Gpu, cfg: &BertConfig, texts: usize, seq_len: usize) -> Self {
+    /// Resources for batches of `texts` texts padded to `seq_len` tokens, counting the bind
+    /// groups they create into `created`.
+    pub fn new(gpu: &Gpu, cfg: &BertConfig, texts: usize, seq_len: usize, created: &Arc<AtomicU64>) -> Self {
         let (h, rows) = (cfg.hidden, texts * seq_len);
-        let input = |label, len: usize| {
-            gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: (len * 4) as u64,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        };
+        let input = |label, len| gpu.storage(label, len, wgpu::BufferUsages::COPY_DST);
+        let scratch = |label, len| gpu.storage(label, len, wgpu::BufferUsages::empty());
         Self {
             ids: input("ids", rows),
             lens: input("lens", texts),
-            x: gpu.scratch_f32("x", rows * h),
-            x1: gpu.scratch_f32("x1", rows * h),
-            qkv: gpu.scratch_f32("qkv", rows * 3 * h),
-            ctx: gpu.scratch_f32("ctx", rows * h),
-            proj: gpu.scratch_f32("proj", rows * h),
-            inter: gpu.scratch_f32("inter", rows * cfg.intermediate),
-            pooled: gpu.scratch_f32("pooled", texts * h),
+            x: scratch("x", rows * h),
+            x1: scratch("x1", rows * h),
+            qkv: scratch("qkv", rows * 3 * h),
+            ctx: scratch("ctx", rows * h),
+            proj: scratch("proj", rows * h),
+            inter: scratch("inter", rows * cfg.intermediate),
+            pooled: gpu.storage("pooled", texts * h, wgpu::BufferUsages::COPY_SRC),
             readback: gpu.readback_buffer(texts * h),
-            bind_groups: BindGroupCache::default(),
+            bind_groups: BindGroupCache::counting_into(created),
         }
-    }
-
-    /// Bind groups created through these resources (a pass that reuses all creates none).
-    pub fn bind_groups_created(&self) -> u64 {
-        self.bind_groups.created()
     }
 }
 

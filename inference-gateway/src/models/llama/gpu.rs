@@ -2,6 +2,9 @@
 //! memory, every step is one command buffer for all the sequences in it, and a greedy step
 //! reads back 4 bytes per sequence (the argmax) instead of the logits.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{
@@ -25,8 +28,8 @@ pub struct GpuLlama {
     /// Per slot, the positions held.
     positions: Vec<usize>,
     passes: u64,
-    /// Bind groups created by shapes no longer kept, for [`GpuLlama::bind_groups_created`].
-    dropped_bind_groups: u64,
+    /// Bind groups the steps have created, counted by every shape's caches.
+    bind_groups_created: Arc<AtomicU64>,
     /// What the steps of the latest shapes (tokens, sequences) used (see [`StepResources`]).
     shapes: ShapeCache<(usize, usize), StepResources>,
 }
@@ -59,30 +62,27 @@ struct StepResources {
 }
 
 impl StepResources {
-    fn new(gpu: &Gpu, cfg: &LlamaConfig, m: usize, n: usize) -> Self {
+    fn new(gpu: &Gpu, cfg: &LlamaConfig, m: usize, n: usize, created: &Arc<AtomicU64>) -> Self {
         let none = wgpu::BufferUsages::empty();
         let input = wgpu::BufferUsages::COPY_DST;
         Self {
-            ids: buffer(gpu, "ids", m, input),
-            rows: buffer(gpu, "kv_rows", m * 2, input),
-            x: buffer(gpu, "x", m * cfg.hidden, wgpu::BufferUsages::COPY_SRC),
-            xn: buffer(gpu, "xn", m * cfg.hidden, none),
-            qkv: buffer(gpu, "qkv", m * cfg.qkv_dim(), none),
-            ctx: buffer(gpu, "ctx", m * cfg.hidden, none),
-            gate_up: buffer(gpu, "gate_up", m * 2 * cfg.ffn, none),
-            act: buffer(gpu, "act", m * cfg.ffn, none),
-            last: buffer(gpu, "last", n * cfg.hidden, wgpu::BufferUsages::COPY_DST),
-            last_n: buffer(gpu, "last_n", n * cfg.hidden, none),
-            logits: buffer(gpu, "logits", n * cfg.vocab, wgpu::BufferUsages::COPY_SRC),
-            best: buffer(gpu, "argmax", n, wgpu::BufferUsages::COPY_SRC),
+            ids: gpu.storage("ids", m, input),
+            // Two words, (slot, pos), per row: KvRow::words.
+            rows: gpu.storage("kv_rows", m * 2, input),
+            x: gpu.storage("x", m * cfg.hidden, wgpu::BufferUsages::COPY_SRC),
+            xn: gpu.storage("xn", m * cfg.hidden, none),
+            qkv: gpu.storage("qkv", m * cfg.qkv_dim(), none),
+            ctx: gpu.storage("ctx", m * cfg.hidden, none),
+            gate_up: gpu.storage("gate_up", m * 2 * cfg.ffn, none),
+            act: gpu.storage("act", m * cfg.ffn, none),
+            last: gpu.storage("last", n * cfg.hidden, wgpu::BufferUsages::COPY_DST),
+            last_n: gpu.storage("last_n", n * cfg.hidden, none),
+            logits: gpu.storage("logits", n * cfg.vocab, wgpu::BufferUsages::COPY_SRC),
+            best: gpu.storage("argmax", n, wgpu::BufferUsages::COPY_SRC),
             readback: gpu.readback_buffer(n * cfg.vocab),
-            forward: BindGroupCache::default(),
-            head: BindGroupCache::default(),
+            forward: BindGroupCache::counting_into(created),
+            head: BindGroupCache::counting_into(created),
         }
-    }
-
-    fn bind_groups_created(&self) -> u64 {
-        self.forward.created() + self.head.created()
     }
 }
 
@@ -122,8 +122,8 @@ impl GpuLlama {
         let weights = host.upload(&gpu, kernels.matmul_variant());
         let rope = gpu.upload_f32("rope", &rope_table(MAX_CONTEXT, cfg.rope_base));
         let cache_len = slots * slot_len(&cfg);
-        let k_cache = buffer(&gpu, "k_cache", cache_len, wgpu::BufferUsages::empty());
-        let v_cache = buffer(&gpu, "v_cache", cache_len, wgpu::BufferUsages::empty());
+        let k_cache = gpu.storage("k_cache", cache_len, wgpu::BufferUsages::empty());
+        let v_cache = gpu.storage("v_cache", cache_len, wgpu::BufferUsages::empty());
         let positions = vec![0; slots];
         let shapes = ShapeCache::new(KEPT_SHAPES);
         Ok(Self {
@@ -136,14 +136,14 @@ impl GpuLlama {
             v_cache,
             positions,
             passes: 0,
-            dropped_bind_groups: 0,
+            bind_groups_created: Arc::default(),
             shapes,
         })
     }
 
     /// Bind groups the steps have created so far: a step of a shape already run creates none.
     pub fn bind_groups_created(&self) -> u64 {
-        self.shapes.values().map(StepResources::bind_groups_created).sum::<u64>() + self.dropped_bind_groups
+        self.bind_groups_created.load(Ordering::Relaxed)
     }
 
     /// The Vulkan adapter the model runs on.
@@ -172,11 +172,10 @@ impl GpuLlama {
             lasts.push(rows.len() - 1);
         }
         let (m, n) = (ids.len(), steps.len());
-        let mut r = self.shapes.take(&(m, n), || StepResources::new(&self.gpu, &self.cfg, m, n));
+        let created = &self.bind_groups_created;
+        let mut r = self.shapes.take(&(m, n), || StepResources::new(&self.gpu, &self.cfg, m, n, created));
         let out = self.record_and_run(&mut r, &ids, &rows, &lasts, head);
-        if let Some(dropped) = self.shapes.put((m, n), r) {
-            self.dropped_bind_groups += dropped.bind_groups_created();
-        }
+        self.shapes.put((m, n), r);
         let out = out?;
         for s in steps {
             self.positions[s.slot] += s.ids.len();
@@ -255,15 +254,6 @@ impl GpuLlama {
 /// f32s of one sequence's K (or V) cache: every layer's positions.
 fn slot_len(cfg: &LlamaConfig) -> usize {
     cfg.layers * MAX_CONTEXT * cfg.kv_dim()
-}
-
-fn buffer(gpu: &Gpu, label: &str, len: usize, extra: wgpu::BufferUsages) -> wgpu::Buffer {
-    gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: (len * 4) as u64,
-        usage: wgpu::BufferUsages::STORAGE | extra,
-        mapped_at_creation: false,
-    })
 }
 
 impl Decoder for GpuLlama {
