@@ -100,15 +100,15 @@ impl UserOperation {
 
     /// [`UserOperation::from_rpc`] of an operation that may leave out `defaults`' fields (or
     /// give them as null), each read as its default: an operation before its gas is estimated.
-    pub fn from_rpc_with_defaults(
+    pub fn from_rpc_with_defaults<'a>(
         mut value: serde_json::Value,
-        defaults: &[(&str, &str)],
+        defaults: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, String> {
         if let serde_json::Value::Object(fields) = &mut value {
             for (name, default) in defaults {
-                let field = fields.entry(*name).or_insert(serde_json::Value::Null);
+                let field = fields.entry(name).or_insert(serde_json::Value::Null);
                 if field.is_null() {
-                    *field = serde_json::Value::String((*default).to_owned());
+                    *field = serde_json::Value::String(default.to_owned());
                 }
             }
         }

@@ -65,7 +65,7 @@ macro_rules! wire_operation {
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let value = serde_json::Value::deserialize(deserializer)?;
-                $crate::UserOperation::from_rpc_with_defaults(value, &$defaults)
+                $crate::UserOperation::from_rpc_with_defaults(value, $defaults)
                     .map($name)
                     .map_err(serde::de::Error::custom)
             }

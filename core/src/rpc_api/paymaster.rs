@@ -1,6 +1,7 @@
 //! The paymaster's methods: ERC-7677's `pm_getPaymasterStubData` / `pm_getPaymasterData`, and
 //! `tora_getTokenQuote` for wallets that pay in TORA.
 
+use super::bundler::ESTIMATE_OPTIONAL;
 use super::{method, wire_operation};
 use alloy::primitives::{Address, B256, Bytes, U64, U128, U256};
 use serde::{Deserialize, Serialize};
@@ -11,20 +12,12 @@ wire_operation!(
     /// nonce, callData and signature are read as zero / empty; everything present is checked as
     /// strictly as `eth_sendUserOperation` checks it (v0.7 fields only, strict hex).
     DraftOperation,
-    DRAFT_DEFAULTS
+    DRAFT_ONLY.into_iter().chain(ESTIMATE_OPTIONAL)
 );
 
-/// The fields a draft may leave out, with the value they are read as.
-const DRAFT_DEFAULTS: [(&str, &str); 8] = [
-    ("nonce", "0x0"),
-    ("callData", "0x"),
-    ("callGasLimit", "0x0"),
-    ("verificationGasLimit", "0x0"),
-    ("preVerificationGas", "0x0"),
-    ("maxFeePerGas", "0x0"),
-    ("maxPriorityFeePerGas", "0x0"),
-    ("signature", "0x"),
-];
+/// What a draft may leave out besides what an estimate request may ([`ESTIMATE_OPTIONAL`]),
+/// with the value it is read as.
+const DRAFT_ONLY: [(&str, &str); 2] = [("nonce", "0x0"), ("callData", "0x")];
 
 /// ERC-7677's paymaster-specific `context`: who pays.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
