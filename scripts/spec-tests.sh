@@ -56,7 +56,7 @@ fi
 # "EREP-050-regression" case expects an unstaked paymaster's context to be accepted; the
 # current text, and our default, refuse it).
 "$TORA_BIN" bundler --chain dev \
-  --node-url "http://127.0.0.1:$anvil_port" \
+  --node-url "http://127.0.0.1:$anvil_port" --node-ws-url "ws://127.0.0.1:$anvil_port" \
   --bundler-listen "127.0.0.1:$bundler_port" \
   --bundler-key 0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d \
   --debug-api --manual-bundling \

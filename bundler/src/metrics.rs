@@ -23,3 +23,13 @@ pub(crate) fn bundle_landed(included: usize, waited: Duration) {
 pub(crate) fn validation_shed() {
     metrics::counter!("bundler_validations_shed_total").increment(1);
 }
+
+/// A head the node pushed over its WebSocket feed.
+pub(crate) fn head_pushed() {
+    metrics::counter!("bundler_heads_pushed_total").increment(1);
+}
+
+/// Whether the node's head feed is up (1) or heads are fetched instead (0).
+pub(crate) fn head_followed(followed: bool) {
+    metrics::gauge!("bundler_head_feed_up").set(if followed { 1.0 } else { 0.0 });
+}

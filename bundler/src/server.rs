@@ -22,6 +22,9 @@ use tora_redis::{RedisTarget, replica_name};
 pub struct BundlerSettings {
     /// The node's JSON-RPC URL.
     pub rpc_url: String,
+    /// The node's WebSocket URL, to follow its heads as they come (see
+    /// [`ChainHead::follow`](crate::evm::head::ChainHead::follow)); `None` fetches them.
+    pub ws_url: Option<String>,
     /// Signs bundles when `options.signer_keys` is empty: a devnet's `devKeys.bundler`.
     pub dev_signer_key: Option<B256>,
     /// The chain, its EntryPoint among it.
@@ -47,6 +50,7 @@ impl BundlerSettings {
         }
         Ok(Self {
             rpc_url: deployment.rpc_url.clone(),
+            ws_url: deployment.ws_url.clone(),
             dev_signer_key: deployment.dev_keys.as_ref().map(|k| k.bundler),
             chain,
             listen,
@@ -186,7 +190,7 @@ pub async fn start(settings: BundlerSettings) -> Result<RunningBundler, StartErr
 }
 
 async fn start_on<P: Mempool>(settings: BundlerSettings, pool: Arc<P>) -> Result<RunningBundler, StartError> {
-    let BundlerSettings { rpc_url, dev_signer_key, chain, listen, options } = settings;
+    let BundlerSettings { rpc_url, ws_url, dev_signer_key, chain, listen, options } = settings;
     let entry_point = chain.entry_point;
     let keys = match (&options.signer_keys[..], dev_signer_key) {
         ([], Some(dev)) => vec![dev],
@@ -219,12 +223,9 @@ async fn start_on<P: Mempool>(settings: BundlerSettings, pool: Arc<P>) -> Result
     let builder = Arc::new(builder);
     let client = crate::node::client(&rpc_url).map_err(|e| BuilderError::Url(e.0))?;
     let provider = ProviderBuilder::new().connect_client(client).erased();
-    let estimator = crate::estimation::Estimator::new(
-        provider.clone(),
-        &chain,
-        &options.validation,
-        validator.head().clone(),
-    );
+    let head = validator.head().clone();
+    let estimator =
+        crate::estimation::Estimator::new(provider.clone(), &chain, &options.validation, head.clone());
     let rpc = Arc::new(BundlerRpc {
         chain_id: chain.id,
         entry_point,
@@ -245,15 +246,12 @@ async fn start_on<P: Mempool>(settings: BundlerSettings, pool: Arc<P>) -> Result
     let bundler_addresses = builder.addresses();
     let bundling = tokio::spawn(bundle_on_interval(builder, options.bundle_interval));
     let decay = tokio::spawn(decay_reputation(pool));
+    let mut tasks = vec![http, bundling, decay];
+    if let Some(ws_url) = ws_url {
+        tasks.push(tokio::spawn(async move { head.follow(&ws_url).await }));
+    }
     tracing::info!(%address, %entry_point, bundler = %bundler_address, "bundler listening");
-    Ok(RunningBundler {
-        address,
-        bundler_address,
-        bundler_addresses,
-        tasks: vec![http, bundling, decay],
-        drain,
-        leases,
-    })
+    Ok(RunningBundler { address, bundler_address, bundler_addresses, tasks, drain, leases })
 }
 
 async fn bundle_on_interval<P: Mempool>(builder: Arc<Builder<P>>, every: Duration) {

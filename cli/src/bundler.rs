@@ -76,6 +76,11 @@ pub(crate) struct BundlerArgs {
     /// needs --bundler-key).
     #[arg(long, env = "TORA_NODE_URL")]
     pub node_url: Option<String>,
+    /// The node's WebSocket endpoint, where the bundler follows new heads as they come instead
+    /// of asking for them before validations (default: the deployment file's `wsUrl`; none
+    /// with --node-url).
+    #[arg(long, env = "TORA_NODE_WS_URL")]
+    pub node_ws_url: Option<String>,
     /// Chain spec: dev, opbnb, opbnb-testnet, bsc, tensora, or a path to a .toml file.
     #[arg(long, default_value = "dev", env = "TORA_CHAIN")]
     pub chain: String,
@@ -154,10 +159,23 @@ pub(crate) async fn run(args: BundlerArgs, stop: crate::shutdown::StopSignals) -
         Some(rpc_url) => {
             let options = options(&chain, &args.flags);
             let listen = args.flags.bundler_listen;
-            let settings = BundlerSettings { rpc_url, dev_signer_key: None, chain, listen, options };
+            let settings = BundlerSettings {
+                rpc_url,
+                ws_url: args.node_ws_url,
+                dev_signer_key: None,
+                chain,
+                listen,
+                options,
+            };
             tora_bundler::start(settings).await?
         }
-        None => start_for(Deployment::read(&args.deployment)?, chain, &args.flags).await?,
+        None => {
+            let mut deployment = Deployment::read(&args.deployment)?;
+            if args.node_ws_url.is_some() {
+                deployment.ws_url = args.node_ws_url;
+            }
+            start_for(deployment, chain, &args.flags).await?
+        }
     };
     let signers: Vec<String> = running.bundler_addresses.iter().map(|a| a.to_string()).collect();
     println!("bundler: http://{} (bundles signed by {})", running.address, signers.join(", "));

@@ -15,6 +15,10 @@ pub struct Deployment {
     pub chain_id: u64,
     /// JSON-RPC endpoint of a node of that chain.
     pub rpc_url: String,
+    /// The same node's WebSocket endpoint, where the bundler follows new heads as they come
+    /// instead of asking for them; without it the bundler asks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws_url: Option<String>,
     /// Where each contract of the deployment lives.
     pub contracts: ContractAddresses,
     /// Present only on throwaway chains: never put a real key in a deployment file.
@@ -124,6 +128,7 @@ mod tests {
             chain: "dev".into(),
             chain_id: 31337,
             rpc_url: "http://127.0.0.1:8545".into(),
+            ws_url: Some("ws://127.0.0.1:8545".into()),
             contracts: ContractAddresses {
                 entry_point: a(1),
                 sender_creator: a(2),

@@ -121,7 +121,8 @@ pub async fn install_anvil() -> Result<PathBuf, AnvilError> {
 #[derive(Debug)]
 pub struct Anvil {
     child: Child,
-    endpoint: String,
+    /// Where anvil listens (`127.0.0.1:<port>`), for HTTP and WebSocket alike.
+    addr: String,
     chain_id: u64,
 }
 
@@ -181,12 +182,17 @@ impl Anvil {
                 tracing::trace!(target: "anvil", "{line}");
             }
         });
-        Ok(Self { child, endpoint: format!("http://{addr}"), chain_id: config.chain_id })
+        Ok(Self { child, addr, chain_id: config.chain_id })
     }
 
     /// The HTTP JSON-RPC endpoint, `http://127.0.0.1:<port>`.
     pub fn rpc_url(&self) -> String {
-        self.endpoint.clone()
+        format!("http://{}", self.addr)
+    }
+
+    /// The WebSocket endpoint: anvil serves it on the HTTP port, `ws://127.0.0.1:<port>`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.addr)
     }
 
     /// The anvil process's id, for tests that freeze the node (SIGSTOP) or kill it.

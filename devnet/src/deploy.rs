@@ -195,6 +195,7 @@ pub async fn deploy_all(rpc_url: &str, chain_id: u64) -> Result<(Deployment, Dyn
         chain: "dev".to_owned(),
         chain_id,
         rpc_url: rpc_url.to_owned(),
+        ws_url: None,
         contracts: ContractAddresses {
             entry_point: ENTRY_POINT_V07,
             sender_creator: SENDER_CREATOR_V07,

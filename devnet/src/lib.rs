@@ -48,7 +48,8 @@ impl Devnet {
     /// Starts anvil and deploys the stack; fails loudly if EntryPoint's code is not canonical.
     pub async fn start(config: AnvilConfig) -> Result<Self, DevnetError> {
         let anvil = Anvil::spawn(config).await?;
-        let (deployment, provider) = deploy_all(&anvil.rpc_url(), anvil.chain_id()).await?;
+        let (mut deployment, provider) = deploy_all(&anvil.rpc_url(), anvil.chain_id()).await?;
+        deployment.ws_url = Some(anvil.ws_url());
         Ok(Self { anvil, deployment, provider })
     }
 }

@@ -13,6 +13,9 @@ use tora_devnet::SmartWallet;
 use tora_devnet::harness::Harness;
 use tora_jsonrpc::{CallError, Client, ErrorObject};
 
+/// The bundler's requests for the node's latest block, on its /metrics.
+pub(crate) const HEAD_CALLS: &str = "bundler_node_requests_total{method=\"eth_getBlockByNumber\"}";
+
 pub(crate) struct Stack {
     pub h: Harness,
     pub bundler: RunningBundler,
@@ -42,7 +45,12 @@ pub(crate) fn settings(h: &Harness) -> BundlerSettings {
         ..Default::default()
     };
     let listen = "127.0.0.1:0".parse().unwrap();
-    BundlerSettings::for_deployment(&h.devnet.deployment, dev_spec(h.chain_id), listen, options).unwrap()
+    let mut settings =
+        BundlerSettings::for_deployment(&h.devnet.deployment, dev_spec(h.chain_id), listen, options).unwrap();
+    // Not the node's head feed either: a pushed head can trail a test's own transaction by the
+    // push's latency. The feed has its tests in head_feed.rs.
+    settings.ws_url = None;
+    settings
 }
 
 impl Stack {
@@ -52,13 +60,25 @@ impl Stack {
 
     /// A stack whose bundler settings `adjust` changes first.
     pub(crate) async fn start_with(adjust: impl FnOnce(&mut BundlerSettings)) -> Self {
+        Self::start_on_harness(|_, settings| adjust(settings)).await
+    }
+
+    /// A stack whose bundler settings `adjust` changes first, knowing the devnet.
+    pub(crate) async fn start_on_harness(adjust: impl FnOnce(&Harness, &mut BundlerSettings)) -> Self {
         let h = Harness::start().await;
         let mut settings = settings(&h);
-        adjust(&mut settings);
+        adjust(&h, &mut settings);
         let bundler = tora_bundler::start(settings).await.expect("bundler starts");
         let url = format!("http://{}/", bundler.address);
         let rpc = Client::new(url.clone());
         Self { h, bundler, url, rpc }
+    }
+
+    /// The value of one series on the bundler's /metrics (`name{labels}`), 0 when absent.
+    pub(crate) async fn metric(&self, series: &str) -> f64 {
+        let metrics = reqwest::get(format!("{}metrics", self.url)).await.unwrap().text().await.unwrap();
+        let prefix = format!("{series} ");
+        metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0.0, |v| v.parse().unwrap())
     }
 
     /// The result of a call that must succeed.

@@ -1,6 +1,6 @@
 //! The happy path and the pool's rules, through HTTP.
 
-use crate::common::{Stack, ms};
+use crate::common::{HEAD_CALLS, Stack, ms};
 use alloy::primitives::{B256, U128};
 use alloy::providers::Provider;
 use serde_json::json;
@@ -103,13 +103,8 @@ async fn an_operation_after_a_quiet_spell_asks_the_node_for_its_head_once() {
     let s = Stack::start_with(|settings| settings.options.validation.head_max_age = max_age).await;
     let wallet = s.funded_wallet(s.h.contracts().simple_account_factory, 31).await;
     let op = s.first_op(&wallet).await;
-    let head_calls = || async {
-        let metrics = reqwest::get(format!("{}metrics", s.url)).await.unwrap().text().await.unwrap();
-        let series = "bundler_node_requests_total{method=\"eth_getBlockByNumber\"} ";
-        metrics.lines().find_map(|l| l.strip_prefix(series)).map_or(0, |v| v.parse::<u64>().unwrap())
-    };
     tokio::time::sleep(max_age * 2).await;
-    let before = head_calls().await;
+    let before = s.metric(HEAD_CALLS).await;
     s.send(&op).await;
-    assert_eq!(head_calls().await - before, 1);
+    assert_eq!(s.metric(HEAD_CALLS).await - before, 1.0);
 }

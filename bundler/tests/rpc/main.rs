@@ -9,6 +9,7 @@ mod estimation;
 mod expiry;
 mod faults;
 mod flow;
+mod head_feed;
 mod l1_fee;
 mod lanes;
 mod reorg;
