@@ -77,16 +77,14 @@ fn erf_approximation_is_within_its_bound() {
     }
 }
 
-#[test]
-fn layer_norm_with_residual_matches_reference() {
+fn check_layer_norm(d: LayerNormDims, seed: u64) {
     let gpu = gpu();
     let kernels = Kernels::new(&gpu.device, gpu.preferred_matmul());
-    let d = LayerNormDims { rows: 5, dim: 384, eps: 1e-12 };
     // An offset so the mean subtraction matters.
-    let x: Vec<f32> = random(d.rows * d.dim, 10, 2.0).into_iter().map(|v| v + 3.0).collect();
-    let r = random(d.rows * d.dim, 11, 1.0);
-    let g = random(d.dim, 12, 1.0);
-    let b = random(d.dim, 13, 0.5);
+    let x: Vec<f32> = random(d.rows * d.dim, seed, 2.0).into_iter().map(|v| v + 3.0).collect();
+    let r = random(d.rows * d.dim, seed + 1, 1.0);
+    let g = random(d.dim, seed + 2, 1.0);
+    let b = random(d.dim, seed + 3, 0.5);
     let expected = layer_norm_cpu(&x, &r, &g, &b, d);
     let bufs = [&x, &r, &g, &b].map(|v| gpu.upload_f32("in", v));
     let out = gpu.scratch_f32("out", x.len());
@@ -94,7 +92,21 @@ fn layer_norm_with_residual_matches_reference() {
         kernels.layer_norm(pass, [&bufs[0], &bufs[1], &bufs[2], &bufs[3], &out], d)
     });
     let err = max_abs_diff(&got, &expected);
-    assert!(err <= TOLERANCE, "max abs error {err}");
+    assert!(err <= TOLERANCE, "{d:?}: max abs error {err}");
+}
+
+#[test]
+fn layer_norm_with_residual_matches_reference() {
+    check_layer_norm(LayerNormDims { rows: 5, dim: 384, eps: 1e-12 }, 10);
+}
+
+// A workgroup of 64 normalises a row 4 values per thread per step: rows shorter than one step
+// (most threads idle), MiniLM's 384 (one and a half steps) and one past four whole steps.
+#[test]
+fn layer_norm_matches_reference_on_rows_shorter_and_longer_than_the_workgroup() {
+    for (dim, seed) in [(8, 14), (1028, 18)] {
+        check_layer_norm(LayerNormDims { rows: 3, dim, eps: 1e-12 }, seed);
+    }
 }
 
 #[test]
@@ -135,9 +147,19 @@ fn attention_matches_reference_and_ignores_padded_keys() {
 
 #[test]
 fn embeddings_gather_and_layer_norm_match_reference() {
+    check_embeddings(64);
+}
+
+// MiniLM's width: 96 vec4s, more than the 64 threads of a row's workgroup.
+#[test]
+fn embeddings_match_reference_at_minilm_width() {
+    check_embeddings(384);
+}
+
+fn check_embeddings(dim: usize) {
     let gpu = gpu();
     let kernels = Kernels::new(&gpu.device, gpu.preferred_matmul());
-    let d = EmbeddingDims { rows: 10, seq_len: 5, dim: 64, vocab: 50, max_positions: 16, eps: 1e-12 };
+    let d = EmbeddingDims { rows: 10, seq_len: 5, dim, vocab: 50, max_positions: 16, eps: 1e-12 };
     let ids: Vec<u32> = vec![101, 7, 3, 49, 102, 101, 0, 0, 0, 0].into_iter().map(|i| i % 50).collect();
     let word = random(d.vocab * d.dim, 30, 1.0);
     let position = random(d.max_positions * d.dim, 31, 1.0);
@@ -159,7 +181,7 @@ fn embeddings_gather_and_layer_norm_match_reference() {
     let out = gpu.scratch_f32("out", d.rows * d.dim);
     let got = run(&gpu, &out, d.rows * d.dim, |pass| kernels.embeddings(pass, &ids_buf, &tables, &out, d));
     let err = max_abs_diff(&got, &expected);
-    assert!(err <= TOLERANCE, "max abs error {err}");
+    assert!(err <= TOLERANCE, "{d:?}: max abs error {err}");
 }
 
 #[test]
@@ -189,5 +211,30 @@ fn pooling_averages_real_tokens_only_and_normalises() {
     for v in got.chunks_exact(d.dim) {
         let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
         assert!((n - 1.0).abs() < 1e-5, "norm {n}");
+    }
+}
+
+// A workgroup per sequence with its threads across the features: a width that leaves threads
+// without a feature (8) and one past four whole steps of 64 vec4s (1028), with padded
+// sequences (lens below seq_len) in the batch, including one of length 0, read as 1.
+#[test]
+fn pooling_matches_reference_on_widths_around_the_workgroup_with_padding() {
+    let gpu = gpu();
+    let kernels = Kernels::new(&gpu.device, gpu.preferred_matmul());
+    for (dim, seed) in [(8, 41), (1028, 42)] {
+        let d = PoolDims { batch: 4, seq_len: 9, dim };
+        let lens = [9u32, 2, 0, 5];
+        let mut x = random(d.batch * d.seq_len * d.dim, seed, 1.0);
+        for (b, &len) in lens.iter().enumerate() {
+            x[(b * d.seq_len + len.max(1) as usize) * d.dim..(b + 1) * d.seq_len * d.dim].fill(-1e3);
+        }
+        let expected = pool_normalize_cpu(&x, &lens, d);
+        let (x_buf, lens_buf, out) =
+            (gpu.upload_f32("x", &x), gpu.upload_u32("lens", &lens), gpu.scratch_f32("out", d.batch * d.dim));
+        let got = run(&gpu, &out, d.batch * d.dim, |pass| {
+            kernels.pool_normalize(pass, [&x_buf, &lens_buf, &out], d)
+        });
+        let err = max_abs_diff(&got, &expected);
+        assert!(err <= TOLERANCE, "{d:?}: max abs error {err}");
     }
 }

@@ -90,19 +90,30 @@ fn q8_0_gather_matches_reference_exactly_in_both_layouts() {
     }
 }
 
-#[test]
-fn rms_norm_matches_reference() {
+fn check_rms_norm(rows: usize, dim: usize, seed: u64) {
     let gpu = gpu();
     let kernels = LlamaKernels::new(&gpu.device, MatmulVariant::Vec4);
-    let (rows, dim) = (3, 576);
-    let x = random(rows * dim, 21, 3.0);
-    let gamma = random(dim, 22, 2.0);
+    let x = random(rows * dim, seed, 3.0);
+    let gamma = random(dim, seed + 1, 2.0);
     let expected = rms_norm_cpu(&x, &gamma, 1e-5);
     let (xb, gb, ob) =
         (gpu.upload_f32("x", &x), gpu.upload_f32("g", &gamma), gpu.scratch_f32("o", rows * dim));
     let got = run(&gpu, &ob, rows * dim, |pass| kernels.rms_norm(pass, [&xb, &gb, &ob], rows, dim, 1e-5));
     let err = max_abs_diff(&got, &expected);
-    assert!(err <= TOLERANCE, "max abs error {err}");
+    assert!(err <= TOLERANCE, "{rows} x {dim}: max abs error {err}");
+}
+
+// SmolLM2's width: 144 vec4s, two and a quarter steps of the row's 64 threads.
+#[test]
+fn rms_norm_matches_reference() {
+    check_rms_norm(3, 576, 21);
+}
+
+// Rows shorter than one step of the workgroup (most threads idle) and one past four steps.
+#[test]
+fn rms_norm_matches_reference_on_rows_shorter_and_longer_than_the_workgroup() {
+    check_rms_norm(2, 8, 23);
+    check_rms_norm(5, 1028, 25);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! BERT input embeddings (word + position + token type 0) followed by LayerNorm.
 
 use super::layer_norm::normalize_into;
-use super::{Kernels, Pass, div_ceil};
+use super::{Kernels, Pass, group_per_row};
 
 /// Token ids are laid out [batch][seq_len]; position = index within the sequence.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,7 +69,6 @@ impl Kernels {
             "embedding dims {d:?}"
         );
         let params = [
-            d.rows as u32,
             d.seq_len as u32,
             d.dim as u32,
             d.vocab as u32,
@@ -77,12 +76,13 @@ impl Kernels {
             d.eps.to_bits(),
             0,
             0,
+            0,
         ];
         pass.dispatch(
             &self.embeddings,
             &params,
             &[ids, t.word, t.position, t.token_type, t.gamma, t.beta, out],
-            [div_ceil(d.rows, 64), 1, 1],
+            [group_per_row(d.rows), 1, 1],
         );
     }
 }

@@ -1,17 +1,17 @@
 // BERT input embeddings: word[id] + position[pos] + token_type[0], then LayerNorm, one
-// invocation per token row. Rows are laid out [batch][seq_len], so a row's position is
+// workgroup per token row. Rows are laid out [batch][seq_len], so a row's position is
 // row % seq_len. Single-sentence inputs only ever use token type 0, so just that row is bound.
-// The normalisation is layer_norm_row.wgsl, appended to this source.
+// The normalisation is layer_norm_row.wgsl, appended to this source (workgroup_sum.wgsl first).
 
 struct Params {
-    rows: u32,
     seq_len: u32,
     dim: u32,
     vocab: u32,
     max_positions: u32,
     eps: f32,
-    _pad0: u32,
-    _pad1: u32,
+    _a: u32,
+    _b: u32,
+    _c: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -23,13 +23,9 @@ struct Params {
 @group(0) @binding(6) var<storage, read> beta: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>;
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
-    if (row >= p.rows) {
-        return;
-    }
-    layer_norm_row(row);
+@compute @workgroup_size(WORKGROUP)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    layer_norm_row(wid.x, lid);
 }
 
 fn row_input(row: u32, i: u32) -> vec4<f32> {

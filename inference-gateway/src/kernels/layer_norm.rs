@@ -1,6 +1,6 @@
 //! LayerNorm over the sum of a sublayer's output and its residual input.
 
-use super::{Kernels, Pass, div_ceil};
+use super::{Kernels, Pass, group_per_row};
 
 /// `x` and `residual` are [rows, dim]; `gamma` and `beta` are [dim].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,12 +56,12 @@ impl Kernels {
         d: LayerNormDims,
     ) {
         assert!(d.rows > 0 && d.dim > 0 && d.dim.is_multiple_of(4), "layer norm dims {d:?}");
-        let params = [d.rows as u32, d.dim as u32, d.eps.to_bits(), 0];
+        let params = [d.dim as u32, d.eps.to_bits(), 0, 0];
         pass.dispatch(
             &self.layer_norm,
             &params,
             &[x, residual, gamma, beta, out],
-            [div_ceil(d.rows, 64), 1, 1],
+            [group_per_row(d.rows), 1, 1],
         );
     }
 }

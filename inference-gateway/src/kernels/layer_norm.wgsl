@@ -1,12 +1,12 @@
 // out[row] = LayerNorm(x[row] + residual[row]) * gamma + beta: the residual add is fused in so
-// the sum never goes through memory. One invocation per row; rows are short (384) and few.
-// The normalisation itself is layer_norm_row.wgsl, appended to this source.
+// the sum never goes through memory. The normalisation itself is layer_norm_row.wgsl, a
+// workgroup per row, appended to this source (workgroup_sum.wgsl first).
 
 struct Params {
-    rows: u32,
     dim: u32,
     eps: f32,
-    _pad: u32,
+    _a: u32,
+    _b: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -16,13 +16,9 @@ struct Params {
 @group(0) @binding(4) var<storage, read> beta: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
-    if (row >= p.rows) {
-        return;
-    }
-    layer_norm_row(row);
+@compute @workgroup_size(WORKGROUP)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    layer_norm_row(wid.x, lid);
 }
 
 fn row_input(row: u32, i: u32) -> vec4<f32> {

@@ -2,7 +2,7 @@
 //! causal attention over the cache, SiLU-gated product, and argmax; the CPU references and
 //! their recording functions.
 
-use super::{LlamaKernels, Pass, div_ceil};
+use super::{LlamaKernels, Pass, div_ceil, group_per_row};
 
 /// Values per attention head in Llama models (SmolLM2: 576 / 9); the kernels assume it.
 pub const HEAD_DIM: usize = 64;
@@ -197,8 +197,8 @@ impl LlamaKernels {
         eps: f32,
     ) {
         assert!(rows > 0 && dim.is_multiple_of(4), "rms norm {rows} x {dim}");
-        let params = [rows as u32, dim as u32, eps.to_bits(), 0];
-        pass.dispatch(&self.rms_norm, &params, &[x, gamma, out], [div_ceil(rows, 64), 1, 1]);
+        let params = [dim as u32, eps.to_bits(), 0, 0];
+        pass.dispatch(&self.rms_norm, &params, &[x, gamma, out], [group_per_row(rows), 1, 1]);
     }
 
     /// Records RoPE (adjacent pairs) on the Q and K parts of `qkv` ([m, (heads + 2 kv) * 64])

@@ -99,15 +99,27 @@ impl Kernels {
             layer_norm: Kernel::new(
                 device,
                 "layer_norm",
-                concat!(include_str!("layer_norm.wgsl"), include_str!("layer_norm_row.wgsl")),
+                concat!(
+                    include_str!("workgroup_sum.wgsl"),
+                    include_str!("layer_norm_row.wgsl"),
+                    include_str!("layer_norm.wgsl")
+                ),
             ),
             attention: Kernel::new(device, "attention", include_str!("attention.wgsl")),
             embeddings: Kernel::new(
                 device,
                 "embeddings",
-                concat!(include_str!("embeddings.wgsl"), include_str!("layer_norm_row.wgsl")),
+                concat!(
+                    include_str!("workgroup_sum.wgsl"),
+                    include_str!("layer_norm_row.wgsl"),
+                    include_str!("embeddings.wgsl")
+                ),
             ),
-            pooling: Kernel::new(device, "pooling", include_str!("pooling.wgsl")),
+            pooling: Kernel::new(
+                device,
+                "pooling",
+                concat!(include_str!("workgroup_sum.wgsl"), include_str!("pooling.wgsl")),
+            ),
             variant,
         }
     }
@@ -150,7 +162,11 @@ impl LlamaKernels {
             matvec_q4_1: Kernel::new(device, "matvec_q4_1", q4),
             matvec_q8_0: Kernel::new(device, "matvec_q8_0", q8),
             gather_q8_0: Kernel::new(device, "gather_q8_0", include_str!("gather_q8_0.wgsl")),
-            rms_norm: Kernel::new(device, "rms_norm", include_str!("rms_norm.wgsl")),
+            rms_norm: Kernel::new(
+                device,
+                "rms_norm",
+                concat!(include_str!("workgroup_sum.wgsl"), include_str!("rms_norm.wgsl")),
+            ),
             rope_store: Kernel::new(
                 device,
                 "rope_store",
@@ -332,4 +348,13 @@ fn bind_group(
 
 fn div_ceil(a: usize, b: usize) -> u32 {
     a.div_ceil(b) as u32
+}
+
+/// WebGPU's default `max_compute_workgroups_per_dimension`, which the device keeps.
+const MAX_GROUPS_PER_DIMENSION: usize = 65_535;
+
+/// One workgroup for each of `n` rows, along one dimension of a dispatch.
+fn group_per_row(n: usize) -> u32 {
+    assert!(n <= MAX_GROUPS_PER_DIMENSION, "{n} rows pass the dispatch limit");
+    n as u32
 }

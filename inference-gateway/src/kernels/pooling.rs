@@ -1,6 +1,6 @@
 //! Masked mean pooling over each sequence's tokens, then L2 normalisation.
 
-use super::{Kernels, Pass, div_ceil};
+use super::{Kernels, Pass, group_per_row};
 
 /// `x` is [batch * seq_len, dim]; output is [batch, dim].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,7 @@ impl Kernels {
     /// Records pooling of `x` into `out` ([batch, dim]); `lens` is a u32 buffer.
     pub fn pool_normalize(&self, pass: &mut Pass<'_>, [x, lens, out]: [&wgpu::Buffer; 3], d: PoolDims) {
         assert!(d.batch > 0 && d.seq_len > 0 && d.dim.is_multiple_of(4), "pool dims {d:?}");
-        let params = [d.batch as u32, d.seq_len as u32, d.dim as u32, 0];
-        pass.dispatch(&self.pooling, &params, &[x, lens, out], [div_ceil(d.batch, 64), 1, 1]);
+        let params = [d.seq_len as u32, d.dim as u32, 0, 0];
+        pass.dispatch(&self.pooling, &params, &[x, lens, out], [group_per_row(d.batch), 1, 1]);
     }
 }
