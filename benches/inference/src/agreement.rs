@@ -1,5 +1,5 @@
-//! Checks that the baseline computes what the wgpu path computes: a faster or slower
-//! number for a different function would be worthless.
+//! Checks that a baseline (candle, or the gateway's CPU reference) computes what the wgpu
+//! path computes: a faster or slower number for a different function would be worthless.
 
 use crate::report::Agreement;
 
@@ -17,9 +17,10 @@ pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f64 {
     if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na * nb) }
 }
 
-/// Every text's two vectors must point the same way (cosine ≥ [`MIN_COSINE`]).
-pub(crate) fn embeddings(ours: &[Vec<f32>], theirs: &[Vec<f32>]) -> Agreement {
-    let what = "embeddings (candle vs wgpu)".to_string();
+/// Every text's two vectors must point the same way (cosine ≥ [`MIN_COSINE`]); `baseline`
+/// names where `theirs` came from.
+pub(crate) fn embeddings(baseline: &str, ours: &[Vec<f32>], theirs: &[Vec<f32>]) -> Agreement {
+    let what = format!("embeddings ({baseline} vs wgpu)");
     if ours.len() != theirs.len() || ours.is_empty() {
         let detail = format!("{} vs {} vectors", ours.len(), theirs.len());
         return Agreement { what, passed: false, detail };
@@ -35,8 +36,8 @@ pub(crate) fn embeddings(ours: &[Vec<f32>], theirs: &[Vec<f32>]) -> Agreement {
 /// The first `first` greedy tokens must be the same ids. Later ones may drift: candle
 /// quantises activations to Q8 for its Q4_1 matmuls, the shaders keep them f32, so a near
 /// tie between two logits can break either way once the texts are long.
-pub(crate) fn greedy_tokens(ours: &[u32], theirs: &[u32], first: usize) -> Agreement {
-    let what = format!("first {first} greedy tokens (candle vs wgpu)");
+pub(crate) fn greedy_tokens(baseline: &str, ours: &[u32], theirs: &[u32], first: usize) -> Agreement {
+    let what = format!("first {first} greedy tokens ({baseline} vs wgpu)");
     let n = first.min(ours.len()).min(theirs.len());
     if n < first {
         let detail = format!("only {} and {} tokens generated", ours.len(), theirs.len());
@@ -45,11 +46,14 @@ pub(crate) fn greedy_tokens(ours: &[u32], theirs: &[u32], first: usize) -> Agree
     match (0..n).find(|&i| ours[i] != theirs[i]) {
         None => {
             let same = ours.iter().zip(theirs).take_while(|(a, b)| a == b).count();
-            let detail = format!("equal; {same} of {} equal before the first difference", ours.len());
+            let detail = format!(
+                "equal; {same} of {} equal before the first difference",
+                ours.len().min(theirs.len())
+            );
             Agreement { what, passed: true, detail }
         }
         Some(i) => {
-            let detail = format!("differ at token {i}: wgpu {} vs candle {}", ours[i], theirs[i]);
+            let detail = format!("differ at token {i}: wgpu {} vs {baseline} {}", ours[i], theirs[i]);
             Agreement { what, passed: false, detail }
         }
     }
@@ -70,23 +74,24 @@ mod tests {
     #[test]
     fn embeddings_pass_only_when_every_text_agrees() {
         let ours = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
-        let same = embeddings(&ours, &ours.clone());
+        let same = embeddings("candle", &ours, &ours.clone());
         assert!(same.passed);
+        assert_eq!(same.what, "embeddings (candle vs wgpu)");
         assert_eq!(same.detail, "min cosine 1.000000 over 2 texts, need >= 0.9999");
-        let off = embeddings(&ours, &[vec![1.0, 0.0], vec![0.1, 1.0]]);
+        let off = embeddings("candle", &ours, &[vec![1.0, 0.0], vec![0.1, 1.0]]);
         assert!(!off.passed);
         assert_eq!(off.detail, "min cosine 0.995037 over 2 texts, need >= 0.9999");
-        assert!(!embeddings(&ours, &ours[..1]).passed);
+        assert!(!embeddings("candle", &ours, &ours[..1]).passed);
     }
 
     #[test]
     fn greedy_tokens_name_the_first_difference() {
-        let ok = greedy_tokens(&[1, 2, 3, 4], &[1, 2, 3, 9], 3);
+        let ok = greedy_tokens("candle", &[1, 2, 3, 4], &[1, 2, 3, 9], 3);
         assert!(ok.passed);
         assert_eq!(ok.detail, "equal; 3 of 4 equal before the first difference");
-        let bad = greedy_tokens(&[1, 2, 3], &[1, 7, 3], 3);
+        let bad = greedy_tokens("cpu", &[1, 2, 3], &[1, 7, 3], 3);
         assert!(!bad.passed);
-        assert_eq!(bad.detail, "differ at token 1: wgpu 2 vs candle 7");
-        assert!(!greedy_tokens(&[1], &[1], 3).passed);
+        assert_eq!(bad.detail, "differ at token 1: wgpu 2 vs cpu 7");
+        assert!(!greedy_tokens("candle", &[1], &[1], 3).passed);
     }
 }

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use tora_inference_gateway::Embedder;
-use tora_inference_gateway::models::llama::{Decoder, GpuLlama, SeqStep};
+use tora_inference_gateway::models::llama::{CpuLlama, Decoder, GpuLlama, SeqStep};
+use tora_inference_gateway::{CpuEmbedder, Embedder, SentenceTokenizer};
 
 use crate::report::{DecodeFigures, EmbedFigures};
 use crate::stats::{p50_ms, per_second};
@@ -21,6 +21,12 @@ impl SentenceEmbedder for Embedder {
     }
 }
 
+impl SentenceEmbedder for CpuEmbedder {
+    fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+        Ok(CpuEmbedder::embed(self, texts)?.vectors)
+    }
+}
+
 /// A decoder with a KV cache, driven greedily.
 pub(crate) trait GreedyDecoder {
     /// Forgets every cached position.
@@ -30,6 +36,16 @@ pub(crate) trait GreedyDecoder {
 }
 
 impl GreedyDecoder for GpuLlama {
+    fn reset(&mut self) {
+        Decoder::reset(self);
+    }
+
+    fn next_greedy(&mut self, ids: &[u32]) -> anyhow::Result<u32> {
+        Ok(Decoder::next_greedy(self, ids)?)
+    }
+}
+
+impl GreedyDecoder for CpuLlama {
     fn reset(&mut self) {
         Decoder::reset(self);
     }
@@ -93,10 +109,13 @@ pub(crate) struct Schedule {
     pub iterations: usize,
 }
 
-/// Embeds `batch` texts per call, cycling through `sentences`, and times each call.
+/// Embeds `batch` texts per call, cycling through `sentences`, and times each call; then
+/// times `tokenizer` alone on the same texts, since `embed` takes texts and its tokenizing
+/// cannot be timed from outside.
 pub(crate) fn embeddings(
     backend: &str,
     model: &dyn SentenceEmbedder,
+    tokenizer: &SentenceTokenizer,
     sentences: &[&str],
     batch: usize,
     schedule: Schedule,
@@ -109,20 +128,32 @@ pub(crate) fn embeddings(
         model.embed(&call(i))?;
     }
     let mut latencies = Vec::with_capacity(schedule.iterations);
+    let mut tokenizing = Vec::with_capacity(schedule.iterations);
+    let mut tokens = 0;
     for i in 0..schedule.iterations {
         let texts = call(i);
         let start = Instant::now();
         let out = model.embed(&texts)?;
         latencies.push(start.elapsed());
         anyhow::ensure!(out.len() == batch, "{backend}: {} vectors for {batch} texts", out.len());
+        let start = Instant::now();
+        for text in &texts {
+            tokens += tokenizer.encode(text)?.len();
+        }
+        tokenizing.push(start.elapsed());
     }
     let total: Duration = latencies.iter().sum();
+    let untokenized = total.saturating_sub(tokenizing.iter().sum());
+    let embedded = batch * schedule.iterations;
     Ok(EmbedFigures {
         backend: backend.into(),
         batch,
+        tokens_per_text: if embedded > 0 { tokens as f64 / embedded as f64 } else { 0.0 },
         iterations: schedule.iterations,
-        embeddings_per_s: per_second(batch * schedule.iterations, total),
+        embeddings_per_s: per_second(embedded, total),
         p50_ms: p50_ms(&latencies).unwrap_or(0.0),
+        tokenize_p50_ms: p50_ms(&tokenizing).unwrap_or(0.0),
+        untokenized_embeddings_per_s: per_second(embedded, untokenized),
     })
 }
 
