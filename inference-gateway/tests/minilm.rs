@@ -72,6 +72,16 @@ fn tokenizer_matches_python_tokenizers_without_padding() {
 }
 
 #[test]
+fn a_batch_is_tokenized_as_each_text_alone() {
+    let tok = SentenceTokenizer::load(&minilm_dir()).expect("tokenizer");
+    let mut texts: Vec<String> = reference().into_iter().map(|c| c.text).collect();
+    texts.extend([truncated_reference().text, String::new(), "inference ".repeat(1000)]);
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let alone: Vec<Vec<u32>> = texts.iter().map(|t| tok.encode(t).unwrap()).collect();
+    assert_eq!(tok.encode_batch(&texts).unwrap(), alone, "same ids, same order");
+}
+
+#[test]
 fn tokenizer_truncates_long_texts_to_256_tokens() {
     let tok = SentenceTokenizer::load(&minilm_dir()).expect("tokenizer");
     let long = truncated_reference();

@@ -50,7 +50,7 @@ impl Frontend {
         if texts.len() > MAX_BATCH {
             return Err(Error::BatchTooLarge { got: texts.len(), max: MAX_BATCH });
         }
-        let seqs = texts.iter().map(|t| self.tokenizer.encode(t)).collect::<Result<Vec<_>>>()?;
+        let seqs = self.tokenizer.encode_batch(texts)?;
         for s in &seqs {
             // Guards the kernels' preconditions; a tokenizer that matches its model never trips them.
             if s.is_empty() || s.len() > self.cfg.max_positions {

@@ -47,6 +47,15 @@ impl SentenceTokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// Token ids of each of `texts`, as [`SentenceTokenizer::encode`] gives them, encoded in
+    /// parallel: one text after another took 1 to 2.5 ms of a 32 x 128-token batch, a
+    /// noticeable share of a forward pass that a GPU runs in about as long.
+    pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        let encodings =
+            self.inner.encode_batch(texts.to_vec(), true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(encodings.iter().map(|enc| enc.get_ids().to_vec()).collect())
+    }
+
     /// How many tokens `text` runs through the model ([CLS] and [SEP] included), and whether
     /// it had to be cut to [`MAX_SEQ_LEN`] for that: what the gateway meters and refuses by.
     pub fn measure(&self, text: &str) -> Result<Measured> {
