@@ -23,6 +23,10 @@ pub(crate) struct BundlerFlags {
     /// parallel. Default: the deployment's devKeys.bundler.
     #[arg(long = "bundler-key", env = "TORA_BUNDLER_KEYS", value_delimiter = ',', hide_env_values = true)]
     pub bundler_keys: Vec<B256>,
+    /// How often auto mode builds bundles, in milliseconds: shorter sends smaller bundles
+    /// sooner, at the cost of more transactions (each pays its own intrinsic gas).
+    #[arg(long, default_value_t = BundlerOptions::default().bundle_interval.as_millis() as u64, env = "TORA_BUNDLE_INTERVAL_MS")]
+    pub bundle_interval_ms: u64,
     /// Resubmit a bundle with 10%+ higher fees when this many blocks pass without it.
     #[arg(long, default_value_t = BuilderSettings::default().resubmit_after_blocks)]
     pub resubmit_after_blocks: u64,
@@ -122,6 +126,7 @@ fn options(chain: &ChainSpec, flags: &BundlerFlags) -> BundlerOptions {
         },
         builder,
         validation,
+        bundle_interval: std::time::Duration::from_millis(flags.bundle_interval_ms),
         ..Default::default()
     };
     if flags.manual_bundling {
