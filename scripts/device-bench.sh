@@ -6,6 +6,7 @@
 # run-on-device.sh, which runs it all there in one visit and writes into $OUT.
 #
 #   scripts/device-bench.sh [DIR]            DIR defaults to .cache/device-bench (git-ignored)
+#   BENCH_FEATURES=candle scripts/device-bench.sh   also candle's CPU baseline (7 min more to build)
 #
 # Then, with the device tool, carrying DIR:
 #   run(command="bash .cache/device-bench/run-on-device.sh", carry=[".cache/device-bench"], timeout_s=540)
@@ -25,7 +26,7 @@ fi
 if [ -n "$(git status --porcelain -- inference-gateway benches/inference)" ]; then
   echo "note: building with uncommitted changes in inference-gateway/ or benches/inference/ ($(git rev-parse --short HEAD)+)"
 fi
-cargo build --release -p tora-inference-bench
+cargo build --release -p tora-inference-bench ${BENCH_FEATURES:+--features "$BENCH_FEATURES"}
 rm -rf "$DIR"
 mkdir -p "$DIR"
 cp "$TARGET/release/tora-inference-bench" "$DIR/"
