@@ -146,22 +146,35 @@ fn argmax_matches_reference_per_row_and_takes_the_first_tie() {
 }
 
 /// RoPE + cache store, then attention over the cache, for `rows` (slot, position) against the
-/// references, in layer 1 of a cache of 2 slots x 2 layers x 8 positions (heads 6, KV heads
-/// 2: grouped-query). Every row's own slot is filled with random values below its position.
-fn check_rope_store_and_cached_attention(rows: &[KvRow]) {
+/// references, in layer 1 of a cache of 2 slots x 2 layers x `positions` (heads 6, KV heads
+/// 2: grouped-query), in both variants (a thread per head and row; flash-decoding). Every
+/// row's own slot is filled with random values below its position, in [-scale, scale), as are
+/// the new rows.
+fn check_rope_store_and_cached_attention(positions: usize, scale: f32, rows: &[KvRow]) {
+    for variant in [MatmulVariant::Vec4, MatmulVariant::Tiled] {
+        check_rope_store_and_cached_attention_in(variant, positions, scale, rows);
+    }
+}
+
+fn check_rope_store_and_cached_attention_in(
+    variant: MatmulVariant,
+    positions: usize,
+    scale: f32,
+    rows: &[KvRow],
+) {
     let gpu = gpu();
-    let kernels = LlamaKernels::new(&gpu.device, MatmulVariant::Vec4);
+    let kernels = LlamaKernels::new(&gpu.device, variant);
     let (heads, kv_heads, hd) = (6, 2, LLAMA_HEAD_DIM);
     let (qw, kw) = (heads * hd, kv_heads * hd);
     let width = qw + 2 * kw;
-    let (slots, layers, positions) = (2, 2, 8);
+    let (slots, layers) = (2, 2);
     let m = rows.len();
     let table = rope_table(positions, 100_000.0);
     let (layer_offset, slot_stride) = (positions * kw, layers * positions * kw);
-    let k0 = random(slots * slot_stride, 51, 1.0);
-    let v0 = random(slots * slot_stride, 52, 1.0);
+    let k0 = random(slots * slot_stride, 51, scale);
+    let v0 = random(slots * slot_stride, 52, scale);
     let (mut k_cache, mut v_cache) = (k0.clone(), v0.clone());
-    let qkv = random(m * width, 53, 1.0);
+    let qkv = random(m * width, 53, scale);
 
     // Reference: rotate and store every row, then each row attends over its own slot.
     let mut q = Vec::new();
@@ -193,24 +206,42 @@ fn check_rope_store_and_cached_attention(rows: &[KvRow]) {
         kernels.cached_attention(pass, [&qb, &kb, &vb, &ob, &rb], dims);
     });
     let err = max_abs_diff(&got, &expected);
-    assert!(err <= TOLERANCE, "{rows:?}: attention max abs error {err}");
+    assert!(err <= TOLERANCE, "{variant:?} {rows:?}: attention max abs error {err}");
     // The rotated K went into the cache where the reference put it, and nowhere else.
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     drop(Pass::new(&gpu.device, &mut encoder));
     let k_got = gpu.submit_and_read(encoder, &kb, slots * slot_stride).expect("readback");
     let k_err = max_abs_diff(&k_got, &k_cache);
-    assert!(k_err <= TOLERANCE, "{rows:?}: k cache max abs error {k_err}");
+    assert!(k_err <= TOLERANCE, "{variant:?} {rows:?}: k cache max abs error {k_err}");
 }
 
 /// A prefill: 2 new tokens of one sequence after 3 cached ones, in the second slot.
 #[test]
 fn rope_store_and_cached_attention_match_reference() {
-    check_rope_store_and_cached_attention(&[KvRow { slot: 1, pos: 3 }, KvRow { slot: 1, pos: 4 }]);
+    check_rope_store_and_cached_attention(8, 1.0, &[KvRow { slot: 1, pos: 3 }, KvRow { slot: 1, pos: 4 }]);
 }
 
 /// A batched decode step: one row from each slot, at different positions, the later slot
 /// first.
 #[test]
 fn rope_store_and_cached_attention_keep_rows_of_two_slots_apart() {
-    check_rope_store_and_cached_attention(&[KvRow { slot: 1, pos: 2 }, KvRow { slot: 0, pos: 6 }]);
+    check_rope_store_and_cached_attention(8, 1.0, &[KvRow { slot: 1, pos: 2 }, KvRow { slot: 0, pos: 6 }]);
+}
+
+/// Decode rows deep into a long context, where each of flash-decoding's 64 threads holds a
+/// partial softmax of about 11 positions and the merge's rescaling decides the answer: values
+/// up to 4 make the scores peak sharply (a wrong rescale shows), and a row at position 64
+/// gives one thread two positions and the others one.
+#[test]
+fn cached_attention_matches_reference_at_long_context_decode() {
+    let rows = [KvRow { slot: 0, pos: 700 }, KvRow { slot: 1, pos: 64 }];
+    check_rope_store_and_cached_attention(768, 4.0, &rows);
+}
+
+/// A prefill whose rows cross the workgroup's 64 positions: each row stops at its own
+/// position, including those with more than one position per thread.
+#[test]
+fn cached_attention_prefill_is_causal_across_the_workgroup() {
+    let rows: Vec<KvRow> = (60..70).map(|pos| KvRow { slot: 1, pos }).collect();
+    check_rope_store_and_cached_attention(128, 2.0, &rows);
 }

@@ -2,7 +2,7 @@
 //! causal attention over the cache, SiLU-gated product, and argmax; the CPU references and
 //! their recording functions.
 
-use super::{LlamaKernels, Pass, div_ceil, group_per_row};
+use super::{LlamaKernels, MatmulVariant, Pass, div_ceil, group_per_row};
 
 /// Values per attention head in Llama models (SmolLM2: 576 / 9); the kernels assume it.
 pub const HEAD_DIM: usize = 64;
@@ -230,11 +230,16 @@ impl LlamaKernels {
         d: KvCacheDims,
     ) {
         d.check();
+        // Along the heads: 64 to a workgroup of the per-thread shader, one of flash-decoding's.
+        let heads = match self.variant {
+            MatmulVariant::Vec4 => div_ceil(d.heads, 64),
+            MatmulVariant::Tiled => group_per_row(d.heads),
+        };
         pass.dispatch(
             &self.attention,
             &d.params(),
             &[qkv, k_cache, v_cache, out, rows],
-            [div_ceil(d.heads, 64), d.m as u32, 1],
+            [heads, group_per_row(d.m), 1],
         );
     }
 

@@ -28,13 +28,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use quant::{QMatrix, QMatvecDims, QuantFormat, gather_rows_cpu, qmatvec_cpu};
 
-/// Which matmul shader the linear kernel uses.
+/// Which matmul shader the linear kernel uses, and with it the form of the other kernels whose
+/// best form differs between CPU adapters and GPUs (the Llama matvecs, cached attention).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatmulVariant {
     /// A 16 x 16 output block per invocation, no shared memory: CPU adapters (lavapipe) run
     /// each workgroup on one thread, where barriers and shared-memory staging only cost time.
+    /// Cached attention is a thread per (head, row).
     Vec4,
     /// 64x64 shared-memory tiles: real GPUs, where global memory bandwidth is the limit.
+    /// Cached attention is flash-decoding, a workgroup per (head, row).
     Tiled,
 }
 
@@ -148,14 +151,19 @@ impl LlamaKernels {
     /// Compiles the Llama kernels on `device`, the matvecs in `variant`.
     pub fn new(device: &wgpu::Device, variant: MatmulVariant) -> Self {
         // The block decoder is concatenated in front of the variant's matvec body.
-        let (q4, q8) = match variant {
+        let (q4, q8, attention) = match variant {
             MatmulVariant::Vec4 => (
                 concat!(include_str!("q4_1.wgsl"), include_str!("matvec_vec4.wgsl")),
                 concat!(include_str!("q8_0.wgsl"), include_str!("matvec_vec4.wgsl")),
+                concat!(
+                    include_str!("kv_cache_params.wgsl"),
+                    include_str!("cached_attention_per_thread.wgsl")
+                ),
             ),
             MatmulVariant::Tiled => (
                 concat!(include_str!("q4_1.wgsl"), include_str!("matvec_tiled.wgsl")),
                 concat!(include_str!("q8_0.wgsl"), include_str!("matvec_tiled.wgsl")),
+                concat!(include_str!("kv_cache_params.wgsl"), include_str!("cached_attention_flash.wgsl")),
             ),
         };
         Self {
@@ -172,11 +180,7 @@ impl LlamaKernels {
                 "rope_store",
                 concat!(include_str!("kv_cache_params.wgsl"), include_str!("rope_store.wgsl")),
             ),
-            attention: Kernel::new(
-                device,
-                "cached_attention",
-                concat!(include_str!("kv_cache_params.wgsl"), include_str!("cached_attention.wgsl")),
-            ),
+            attention: Kernel::new(device, "cached_attention", attention),
             silu_mul: Kernel::new(device, "silu_mul", include_str!("silu_mul.wgsl")),
             argmax: Kernel::new(device, "argmax", include_str!("argmax.wgsl")),
             variant,
