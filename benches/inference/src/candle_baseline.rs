@@ -33,7 +33,7 @@ impl SentenceEmbedder for CandleBert {
     /// Pads the batch with id 0 ([PAD]) under a zero mask, then pools as sentence-transformers
     /// does: the mean of the unmasked token states, scaled to unit length.
     fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
-        let seqs = texts.iter().map(|t| self.tokenizer.encode(t)).collect::<Result<Vec<_>, _>>()?;
+        let seqs = self.tokenizer.encode_batch(texts)?;
         let len = seqs.iter().map(Vec::len).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(seqs.len() * len);
         let mut mask = Vec::with_capacity(seqs.len() * len);

@@ -16,8 +16,9 @@ pub(crate) struct EmbedFigures {
     pub embeddings_per_s: f64,
     /// Median latency of one call of `batch` texts, tokenization included.
     pub p50_ms: f64,
-    /// Median time to tokenize the same `batch` texts alone, with the same `SentenceTokenizer`
-    /// (the public API embeds texts, not token ids, so the forward pass cannot be timed apart).
+    /// Median time to tokenize the same `batch` texts alone, with the same `SentenceTokenizer`'s
+    /// `encode_batch`, as the embedders do (the public API embeds texts, not token ids, so the
+    /// forward pass cannot be timed apart).
     pub tokenize_p50_ms: f64,
     /// `embeddings_per_s` with the tokenizing time taken out of the calls' total: an estimate
     /// of the forward pass and readback alone.
@@ -85,7 +86,7 @@ impl Report {
         let _ = writeln!(s, "load average: {} at start, {} at end", self.load_average, self.load_average_end);
         s.push_str(
             "MiniLM embeddings (embed(texts) end to end, tokenization included; \"tokenize\": the same \
-             SentenceTokenizer on the same texts alone; \"without\": the rate once that time is taken out):\n",
+             SentenceTokenizer's encode_batch on the same texts alone; \"without\": the rate once that time is taken out):\n",
         );
         for e in &self.embeddings {
             let _ = writeln!(
@@ -162,7 +163,7 @@ mod tests {
             "adapter: llvmpipe (LLVM 19.1.7, 256 bits) (Vec4)\n\
              load average: 0.52 0.80 1.10 at start, 2.01 1.20 1.15 at end\n\
              MiniLM embeddings (embed(texts) end to end, tokenization included; \"tokenize\": the same \
-             SentenceTokenizer on the same texts alone; \"without\": the rate once that time is taken out):\n  \
+             SentenceTokenizer's encode_batch on the same texts alone; \"without\": the rate once that time is taken out):\n  \
              wgpu   batch 32 x  15.5 tokens:    12.35 embeddings/s, p50   2592.00 ms (3 calls); \
              tokenize p50 1.50 ms; without: 12.35 embeddings/s\n\
              SmolLM2-135M Q4_1 greedy decode:\n  \
