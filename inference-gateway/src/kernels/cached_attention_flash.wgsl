@@ -19,7 +19,7 @@ const HANDED: u32 = WORKGROUP / 2u;
 // The row's query head, read by every thread: shared rather than a private copy each, which
 // would double the registers a thread needs.
 var<workgroup> q: array<vec4<f32>, 16>;
-var<workgroup> handed_acc: array<vec4<f32>, 512>;
+var<workgroup> handed_acc: array<vec4<f32>, HANDED * 16u>;
 var<workgroup> handed_max: array<f32, HANDED>;
 var<workgroup> handed_sum: array<f32, HANDED>;
 

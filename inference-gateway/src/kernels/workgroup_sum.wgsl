@@ -1,7 +1,8 @@
 // The sum of one value from each invocation of a workgroup, for the kernels that give a whole
 // row to one workgroup (the norms, pooling): each invocation sums its strided share of the row
 // and the shares are added in a shared-memory tree. Shared memory only, no subgroup operations:
-// wgpu's SUBGROUP feature is optional and lavapipe's subgroups are not a GPU's.
+// wgpu's SUBGROUP feature is optional, and a kernel that used them would need a second form
+// for the adapters without it.
 // Every invocation must call it, and from uniform control flow (it has barriers).
 
 const WORKGROUP: u32 = 64u;
