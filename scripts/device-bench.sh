@@ -58,7 +58,8 @@ WORK=/tmp/tora-device-bench
 mkdir -p "$OUT" "$WORK"
 BENCH="$HERE/tora-inference-bench"
 
-if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+# grep without -q reads all of ldconfig's output: -q would end it early, and pipefail call that a miss.
+if ! ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null; then
   dpkg -x "$HERE"/libvulkan1_*.deb "$WORK/vulkan"
   export LD_LIBRARY_PATH="$WORK/vulkan/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
