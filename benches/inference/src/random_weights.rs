@@ -11,6 +11,7 @@ use std::io::{BufWriter, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, ensure};
+use tora_inference_gateway::formats::gguf::{Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES};
 
 use crate::skeleton::{MANIFEST, Manifest, files_under};
 use crate::tensor_layout::{Encoding, Layout, TensorFileFormat};
@@ -129,20 +130,20 @@ pub(crate) fn fill(encoding: Encoding, row_len: u64, rng: &mut SplitMix64, out: 
         }
         // Scales are drawn from half to all of what keeps |w| within the range, so blocks differ.
         // Q8_0: w = d q with q in ±127.
-        Encoding::Q8_0 => blocks(out, 34, |b| {
+        Encoding::Q8_0 => blocks(out, Q8_0_BLOCK_BYTES, |b| {
             let d = rng.uniform(0.5, 1.0) * WEIGHT_RANGE / 127.0;
             b[..2].copy_from_slice(&f16_bits(d).to_le_bytes());
             rng.fill_bytes(&mut b[2..]);
         }),
         // Q4_1: w = d q + m with q in 0..=15; m = -7.5 d centres the block on zero.
-        Encoding::Q4_1 => blocks(out, 20, |b| {
+        Encoding::Q4_1 => blocks(out, Q4_1_BLOCK_BYTES, |b| {
             let d = rng.uniform(0.5, 1.0) * 2.0 * WEIGHT_RANGE / 15.0;
             b[..2].copy_from_slice(&f16_bits(d).to_le_bytes());
             b[2..4].copy_from_slice(&f16_bits(-7.5 * d).to_le_bytes());
             rng.fill_bytes(&mut b[4..]);
         }),
         // Q4_0: w = d (q - 8) with q in 0..=15.
-        Encoding::Q4_0 => blocks(out, 18, |b| {
+        Encoding::Q4_0 => blocks(out, Q4_0_BLOCK_BYTES, |b| {
             let d = rng.uniform(0.5, 1.0) * WEIGHT_RANGE / 8.0;
             b[..2].copy_from_slice(&f16_bits(d).to_le_bytes());
             rng.fill_bytes(&mut b[2..]);
@@ -328,15 +329,15 @@ mod tests {
     fn quantised_blocks_dequantise_to_small_finite_weights() {
         let mut rng = SplitMix64(3);
         let mut w = [0f32; 32];
-        let mut q8 = vec![0u8; 34 * 64];
+        let mut q8 = vec![0u8; Q8_0_BLOCK_BYTES * 64];
         fill(Encoding::Q8_0, 32, &mut rng, &mut q8);
-        let mut q4 = vec![0u8; 20 * 64];
+        let mut q4 = vec![0u8; Q4_1_BLOCK_BYTES * 64];
         fill(Encoding::Q4_1, 32, &mut rng, &mut q4);
-        for b in q8.chunks_exact(34) {
+        for b in q8.chunks_exact(Q8_0_BLOCK_BYTES) {
             dequantize_q8_0_block(b, &mut w);
             assert!(w.iter().all(|v| v.is_finite() && v.abs() <= WEIGHT_RANGE * 1.01), "{w:?}");
         }
-        for b in q4.chunks_exact(20) {
+        for b in q4.chunks_exact(Q4_1_BLOCK_BYTES) {
             dequantize_q4_1_block(b, &mut w);
             assert!(w.iter().all(|v| v.is_finite() && v.abs() <= WEIGHT_RANGE * 1.01), "{w:?}");
         }

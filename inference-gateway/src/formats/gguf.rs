@@ -2,7 +2,8 @@
 //! type, arrays included), tensor infos and the aligned tensor data, plus dequantisation of
 //! the block formats SmolLM2 uses (F32, Q4_1, Q8_0). Every offset and length is checked
 //! against the file: a truncated or hostile file is an error, never a panic or a huge
-//! allocation.
+//! allocation. The header reads on its own too ([`Header`]), for tools that need a file's
+//! layout but not its data.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,8 +14,10 @@ use crate::error::{Error, Result};
 const GGUF_MAGIC: u32 = u32::from_le_bytes(*b"GGUF");
 /// The data section starts at a multiple of this unless `general.alignment` says otherwise.
 const DEFAULT_ALIGNMENT: u64 = 32;
-/// Weights per block in Q4_1 and Q8_0 (ggml's QK4_1, QK8_0).
+/// Weights per block in Q4_0, Q4_1 and Q8_0 (ggml's QK4_0, QK4_1, QK8_0).
 pub const BLOCK: usize = 32;
+/// Bytes per Q4_0 block: f16 d, 16 bytes of nibbles.
+pub const Q4_0_BLOCK_BYTES: usize = 18;
 /// Bytes per Q4_1 block: f16 d, f16 m, 16 bytes of nibbles.
 pub const Q4_1_BLOCK_BYTES: usize = 20;
 /// Bytes per Q8_0 block: f16 d, 32 int8s.
@@ -93,7 +96,68 @@ impl Value {
     }
 }
 
-/// The tensor encodings this reader can dequantise (ggml_type ids).
+/// The ggml types whose storage this module knows (ggml_type ids): those [`TensorType`]
+/// dequantises and the others small models ship in, so that a file's layout can be read in
+/// full even where its data cannot be. Tensors of other types are kept by their id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum GgmlType {
+    /// Little-endian f32s.
+    F32 = 0,
+    /// Little-endian IEEE halves.
+    F16 = 1,
+    /// 32-weight blocks of 4-bit values with an f16 scale, 18 bytes.
+    Q4_0 = 2,
+    /// 32-weight blocks of 4-bit values with an f16 scale and an f16 minimum, 20 bytes.
+    Q4_1 = 3,
+    /// 32-weight blocks of int8 values with an f16 scale, 34 bytes.
+    Q8_0 = 8,
+    /// Little-endian bfloat16s.
+    Bf16 = 30,
+}
+
+impl GgmlType {
+    const ALL: [Self; 6] = [Self::F32, Self::F16, Self::Q4_0, Self::Q4_1, Self::Q8_0, Self::Bf16];
+
+    /// The type of ggml_type id `id`, if its storage is known here.
+    pub fn from_id(id: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|ty| ty.id() == id)
+    }
+
+    /// Its ggml_type id (ggml.h).
+    pub fn id(self) -> u32 {
+        self as u32
+    }
+
+    /// Values per block (1 for the plain types).
+    pub fn block_values(self) -> u64 {
+        match self {
+            Self::Q4_0 | Self::Q4_1 | Self::Q8_0 => BLOCK as u64,
+            Self::F32 | Self::F16 | Self::Bf16 => 1,
+        }
+    }
+
+    /// Bytes per block (of one value for the plain types).
+    pub fn block_bytes(self) -> u64 {
+        match self {
+            Self::F32 => 4,
+            Self::F16 | Self::Bf16 => 2,
+            Self::Q4_0 => Q4_0_BLOCK_BYTES as u64,
+            Self::Q4_1 => Q4_1_BLOCK_BYTES as u64,
+            Self::Q8_0 => Q8_0_BLOCK_BYTES as u64,
+        }
+    }
+
+    /// Bytes holding `elements` values, or `None` when they do not fill whole blocks.
+    pub fn byte_len(self, elements: u64) -> Option<u64> {
+        if !elements.is_multiple_of(self.block_values()) {
+            return None;
+        }
+        (elements / self.block_values()).checked_mul(self.block_bytes())
+    }
+}
+
+/// The tensor encodings this reader can dequantise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TensorType {
     /// Plain little-endian f32s (ggml type 0).
@@ -105,23 +169,27 @@ pub enum TensorType {
 }
 
 impl TensorType {
-    fn from_ggml(id: u32) -> Option<Self> {
-        match id {
-            0 => Some(Self::F32),
-            3 => Some(Self::Q4_1),
-            8 => Some(Self::Q8_0),
-            _ => None,
+    fn from_ggml(ty: GgmlType) -> Option<Self> {
+        match ty {
+            GgmlType::F32 => Some(Self::F32),
+            GgmlType::Q4_1 => Some(Self::Q4_1),
+            GgmlType::Q8_0 => Some(Self::Q8_0),
+            GgmlType::F16 | GgmlType::Q4_0 | GgmlType::Bf16 => None,
+        }
+    }
+
+    /// Its storage, as ggml names it.
+    pub fn ggml(self) -> GgmlType {
+        match self {
+            Self::F32 => GgmlType::F32,
+            Self::Q4_1 => GgmlType::Q4_1,
+            Self::Q8_0 => GgmlType::Q8_0,
         }
     }
 
     /// Bytes holding `elements` values, or `None` when they do not fill whole blocks.
     pub fn byte_len(self, elements: u64) -> Option<u64> {
-        match self {
-            Self::F32 => elements.checked_mul(4),
-            Self::Q4_1 | Self::Q8_0 if !elements.is_multiple_of(BLOCK as u64) => None,
-            Self::Q4_1 => (elements / BLOCK as u64).checked_mul(Q4_1_BLOCK_BYTES as u64),
-            Self::Q8_0 => (elements / BLOCK as u64).checked_mul(Q8_0_BLOCK_BYTES as u64),
-        }
+        self.ggml().byte_len(elements)
     }
 }
 
@@ -141,6 +209,115 @@ impl TensorInfo {
     /// Number of values: the product of the dims.
     pub fn elements(&self) -> u64 {
         self.dims.iter().product()
+    }
+}
+
+/// A GGUF header: everything before the tensor data. A prefix of the file holding the
+/// header suffices to parse it, so a tool can read a file's layout without its data; checks
+/// that need the whole file (every tensor lies inside it) are [`Gguf::parse`]'s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// GGUF format version (always 3: others are refused).
+    pub version: u32,
+    /// The metadata key/values.
+    pub metadata: HashMap<String, Value>,
+    /// The tensor infos, in the header's order.
+    pub tensors: Vec<TensorEntry>,
+    /// Absolute offset of the data section: the end of the tensor infos, aligned.
+    pub data_start: u64,
+}
+
+/// One tensor info of a GGUF header, its offset made absolute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorEntry {
+    /// The tensor's name.
+    pub name: String,
+    /// ggml order: `dims[0]` is the innermost.
+    pub dims: Vec<u64>,
+    /// Its encoding, or the ggml_type id of one whose storage is not known here.
+    pub ty: std::result::Result<GgmlType, u32>,
+    /// Absolute offset of its first byte in the file, aligned.
+    pub start: u64,
+    /// Bytes of its data: `Some` exactly when `ty` is known.
+    pub len: Option<u64>,
+}
+
+impl TensorEntry {
+    /// Its ggml_type id, known type or not.
+    pub fn ggml_id(&self) -> u32 {
+        match self.ty {
+            Ok(ty) => ty.id(),
+            Err(id) => id,
+        }
+    }
+}
+
+impl Header {
+    /// Parses the header at the start of `bytes`; the error is a reason to attach to the
+    /// file's path.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let mut r = Reader { bytes, pos: 0 };
+        let magic = r.u32()?;
+        if magic != GGUF_MAGIC {
+            return Err(format!("not a GGUF file (magic {magic:#010x})"));
+        }
+        let version = r.u32()?;
+        if version != 3 {
+            return Err(format!("GGUF version {version}; only version 3 is supported"));
+        }
+        let (tensor_count, kv_count) = (r.u64()?, r.u64()?);
+
+        let mut metadata = HashMap::new();
+        for i in 0..kv_count {
+            let (key, value) = (|| Ok::<_, String>((r.string()?, r.value(0)?)))()
+                .map_err(|e| format!("metadata entry {i}: {e}"))?;
+            metadata.insert(key, value);
+        }
+        let alignment = match metadata.get("general.alignment") {
+            None => DEFAULT_ALIGNMENT,
+            Some(v) => match v.as_u64() {
+                Some(a) if a > 0 && a.is_power_of_two() => a,
+                _ => return Err(format!("general.alignment {v:?} is not a power of two")),
+            },
+        };
+
+        let mut raw = Vec::new();
+        for i in 0..tensor_count {
+            let info = (|| {
+                let name = r.string()?;
+                let n_dims = r.u32()?;
+                if n_dims == 0 || n_dims > 4 {
+                    return Err(format!("{name}: {n_dims} dimensions"));
+                }
+                let dims = (0..n_dims).map(|_| r.u64()).collect::<Result<Vec<_>, _>>()?;
+                let ty_id = r.u32()?;
+                let offset = r.u64()?;
+                Ok((name, dims, ty_id, offset))
+            })()
+            .map_err(|e| format!("tensor info {i}: {e}"))?;
+            raw.push(info);
+        }
+        let data_start = (r.pos as u64).div_ceil(alignment) * alignment;
+
+        let mut tensors = Vec::with_capacity(raw.len());
+        for (name, dims, ty_id, offset) in raw {
+            let start = data_start.checked_add(offset);
+            let Some(ty) = GgmlType::from_id(ty_id) else {
+                let start = start.ok_or_else(|| format!("tensor {name}: offset {offset} overflows"))?;
+                tensors.push(TensorEntry { name, dims, ty: Err(ty_id), start, len: None });
+                continue;
+            };
+            let elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+            let len = elements.and_then(|e| ty.byte_len(e));
+            let (Some(len), Some(start)) = (len, start) else {
+                return Err(format!("tensor {name}: dims {dims:?} do not fit {ty:?} blocks"));
+            };
+            if !offset.is_multiple_of(alignment) {
+                return Err(format!("tensor {name}: offset {offset} is not a multiple of {alignment}"));
+            }
+            tensors.push(TensorEntry { name, dims, ty: Ok(ty), start, len: Some(len) });
+        }
+        Ok(Self { version, metadata, tensors, data_start })
     }
 }
 
@@ -172,73 +349,28 @@ impl Gguf {
     /// Parses `bytes`; `path` only names the file in errors.
     pub fn parse(path: PathBuf, bytes: Vec<u8>) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidModelFile { path: path.clone(), reason };
-        let mut r = Reader { bytes: &bytes, pos: 0 };
-        let header = (|| {
-            let magic = r.u32()?;
-            if magic != GGUF_MAGIC {
-                return Err(format!("not a GGUF file (magic {magic:#010x})"));
-            }
-            let version = r.u32()?;
-            if version != 3 {
-                return Err(format!("GGUF version {version}; only version 3 is supported"));
-            }
-            Ok((version, r.u64()?, r.u64()?))
-        })()
-        .map_err(invalid)?;
-        let (version, tensor_count, kv_count) = header;
-
-        let mut metadata = HashMap::new();
-        for i in 0..kv_count {
-            let (key, value) = (|| Ok::<_, String>((r.string()?, r.value(0)?)))()
-                .map_err(|e| invalid(format!("metadata entry {i}: {e}")))?;
-            metadata.insert(key, value);
-        }
-        let alignment = match metadata.get("general.alignment") {
-            None => DEFAULT_ALIGNMENT,
-            Some(v) => match v.as_u64() {
-                Some(a) if a > 0 && a.is_power_of_two() => a,
-                _ => return Err(invalid(format!("general.alignment {v:?} is not a power of two"))),
-            },
-        };
-
-        let mut raw = Vec::new();
-        for i in 0..tensor_count {
-            let info = (|| {
-                let name = r.string()?;
-                let n_dims = r.u32()?;
-                if n_dims == 0 || n_dims > 4 {
-                    return Err(format!("{name}: {n_dims} dimensions"));
-                }
-                let dims = (0..n_dims).map(|_| r.u64()).collect::<Result<Vec<_>, _>>()?;
-                let ty_id = r.u32()?;
-                let offset = r.u64()?;
-                Ok((name, dims, ty_id, offset))
-            })()
-            .map_err(|e| invalid(format!("tensor info {i}: {e}")))?;
-            raw.push(info);
-        }
-        let data_start = (r.pos as u64).div_ceil(alignment) * alignment;
-
+        let header = Header::parse(&bytes).map_err(invalid)?;
         let mut tensors = HashMap::new();
-        for (name, dims, ty_id, offset) in raw {
-            // Unknown encodings are kept by their ggml id rather than failing the file: a
-            // loader asking for one gets a clear "unsupported" error from `tensor`.
-            let Some(ty) = TensorType::from_ggml(ty_id) else {
-                tensors.insert(name, Err(ty_id));
+        for entry in header.tensors {
+            // Encodings this reader cannot dequantise are kept by their ggml id rather than
+            // failing the file: a loader asking for one gets a clear "unsupported" error from `tensor`.
+            let supported = entry.ty.ok().and_then(TensorType::from_ggml);
+            let (Some(ty), Some(len)) = (supported, entry.len) else {
+                let id = entry.ggml_id();
+                tensors.insert(entry.name, Err(id));
                 continue;
             };
-            let elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
-            let len = elements.and_then(|e| ty.byte_len(e));
-            let start = data_start.checked_add(offset);
-            let (Some(len), Some(start)) = (len, start) else {
-                return Err(invalid(format!("tensor {name}: dims {dims:?} do not fit {ty:?} blocks")));
-            };
-            if offset % alignment != 0 || start.checked_add(len).is_none_or(|end| end > bytes.len() as u64) {
-                return Err(invalid(format!("tensor {name}: {len} bytes at {start} lie outside the file")));
+            let start = entry.start;
+            if start.checked_add(len).is_none_or(|end| end > bytes.len() as u64) {
+                return Err(invalid(format!(
+                    "tensor {}: {len} bytes at {start} lie outside the file",
+                    entry.name
+                )));
             }
-            tensors.insert(name, Ok(TensorInfo { dims, ty, start: start as usize, len: len as usize }));
+            let info = TensorInfo { dims: entry.dims, ty, start: start as usize, len: len as usize };
+            tensors.insert(entry.name, Ok(info));
         }
-        Ok(Self { path, bytes, version, metadata, tensors })
+        Ok(Self { path, bytes, version: header.version, metadata: header.metadata, tensors })
     }
 
     /// The file this was read from.
@@ -623,6 +755,49 @@ mod tests {
         assert!(parse(past).unwrap_err().to_string().contains("outside the file"));
         // A quantised tensor whose element count is not a whole number of blocks.
         assert!(parse(gguf(&[], &[("t", &[31], 3, &[0u8; 20])])).unwrap_err().to_string().contains("blocks"));
+    }
+
+    #[test]
+    fn the_header_prefix_alone_gives_the_same_tensor_places_as_the_whole_file() {
+        let (q4, q8, f32s) = ([0u8; Q4_1_BLOCK_BYTES * 2], [0u8; Q8_0_BLOCK_BYTES], [0u8; 12]);
+        let bytes = gguf(
+            &[("general.architecture", Value::String("llama".into()))],
+            &[
+                ("q4", &[32, 2], 3, &q4),
+                ("q8", &[32], 8, &q8),
+                ("f16", &[3], 1, &[0u8; 6]),
+                ("unknown", &[32], 12, &[0u8; 32]),
+                ("f32", &[3], 0, &f32s),
+            ],
+        );
+        let whole = parse(bytes.clone()).unwrap();
+        let header = Header::parse(&bytes).unwrap();
+        assert_eq!(header.data_start % DEFAULT_ALIGNMENT, 0);
+        let prefix = Header::parse(&bytes[..header.data_start as usize]).unwrap();
+        assert_eq!(prefix, header);
+        assert_eq!(prefix.metadata.len(), 1);
+
+        let names: Vec<&str> = prefix.tensors.iter().map(|t| &t.name[..]).collect();
+        assert_eq!(names, ["q4", "q8", "f16", "unknown", "f32"]);
+        for entry in &prefix.tensors {
+            match whole.tensors[&entry.name] {
+                Ok(ref info) => {
+                    assert_eq!((entry.start, entry.len), (info.start as u64, Some(info.len as u64)));
+                    assert_eq!((entry.ty, &entry.dims), (Ok(info.ty.ggml()), &info.dims));
+                }
+                Err(id) => assert_eq!(entry.ggml_id(), id, "{}", entry.name),
+            }
+        }
+        // Known storage, unsupported data: placed all the same. Unknown storage: kept by id.
+        let f16 = &prefix.tensors[2];
+        assert_eq!((f16.ty, f16.len), (Ok(GgmlType::F16), Some(6)));
+        assert_eq!((prefix.tensors[3].ty, prefix.tensors[3].len), (Err(12), None));
+        assert_eq!(prefix.tensors[0].start, prefix.data_start);
+        assert_eq!(prefix.tensors[1].start, prefix.data_start + 64);
+
+        // Cut inside the tensor infos (before the alignment padding, at most 31 bytes), it is truncated.
+        let short = Header::parse(&bytes[..header.data_start as usize - 33]).unwrap_err();
+        assert!(short.contains("ends first"), "{short}");
     }
 
     #[test]
