@@ -6,14 +6,17 @@
 
 use alloy::primitives::Address;
 use redis::Script;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tora_redis::{Connection, RedisTarget, connect};
 
 /// How long a lease lasts unless renewed; it is renewed every third of it.
 pub const LEASE_TTL: Duration = Duration::from_secs(10);
+/// How much sooner than Redis this process counts a lease as lapsed: its clock and Redis's may
+/// run apart, and a bundle signed just before the local deadline still has to reach the node.
+const LEASE_MARGIN: Duration = Duration::from_secs(2);
 
 /// Takes the lease ARGV[1] for ARGV[2] ms if it is free or already ours. KEYS: the lease.
 const TAKE: &str = r#"
@@ -31,7 +34,11 @@ return 1
 
 /// The keys this process may sign with.
 pub struct SignerLeases {
-    held: RwLock<HashSet<Address>>,
+    /// Each key held, and until when: a lease counts only until [`LEASE_MARGIN`] before it
+    /// lapses in Redis, reckoned from when its last renewal was sent. So a replica cut off from
+    /// Redis stops signing before another can take the key, and one failed renewal does not
+    /// drop a lease that is still good.
+    held: RwLock<HashMap<Address, Instant>>,
     redis: Option<LeaseStore>,
     /// Given back: renew no more.
     stopped: AtomicBool,
@@ -51,11 +58,13 @@ impl LeaseStore {
         format!("{{tora:lease:{}:{signer:#x}}}", self.chain_id)
     }
 
-    /// Takes or renews every lease it can; returns the signers it holds.
-    async fn renew(&self) -> HashSet<Address> {
-        let mut held = HashSet::new();
+    /// Takes or renews every lease it can, into `held`: a lease taken counts until
+    /// [`LEASE_MARGIN`] before its TTL from when it was asked for, a refused one (another
+    /// replica holds it) is dropped, and one Redis did not answer for keeps its deadline.
+    async fn renew(&self, held: &mut HashMap<Address, Instant>) {
         let ttl = u64::try_from(LEASE_TTL.as_millis()).unwrap_or(u64::MAX);
         for &signer in &self.signers {
+            let asked = Instant::now();
             let taken: redis::RedisResult<i64> = self
                 .take
                 .key(self.key(signer))
@@ -65,23 +74,24 @@ impl LeaseStore {
                 .await;
             match taken {
                 Ok(1) => {
-                    held.insert(signer);
+                    held.insert(signer, asked + LEASE_TTL - LEASE_MARGIN);
                 }
-                Ok(_) => {}
-                // Unreachable Redis: hold nothing, since another replica may take the key once
-                // the lease lapses there.
+                Ok(_) => {
+                    held.remove(&signer);
+                }
                 Err(e) => tracing::warn!(%signer, error = %e, "could not renew the signer lease"),
             }
         }
-        held
     }
 }
 
 impl SignerLeases {
     /// One process: every key is its own.
     pub fn local(signers: &[Address]) -> Arc<Self> {
+        // Never lapses: no other process signs with these keys.
+        let forever = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3_600);
         Arc::new(Self {
-            held: RwLock::new(signers.iter().copied().collect()),
+            held: RwLock::new(signers.iter().map(|&s| (s, forever)).collect()),
             redis: None,
             stopped: AtomicBool::new(false),
         })
@@ -102,8 +112,9 @@ impl SignerLeases {
             take: Script::new(TAKE),
             give_back: Script::new(GIVE_BACK),
         };
-        let held = store.renew().await;
-        tracing::info!(held = ?held, "signer leases");
+        let mut held = HashMap::new();
+        store.renew(&mut held).await;
+        tracing::info!(held = ?held.keys().collect::<Vec<_>>(), "signer leases");
         let leases =
             Arc::new(Self { held: RwLock::new(held), redis: Some(store), stopped: AtomicBool::new(false) });
         tokio::spawn(keep(Arc::downgrade(&leases)));
@@ -112,7 +123,11 @@ impl SignerLeases {
 
     /// Whether this process may sign with `signer` now.
     pub fn holds(&self, signer: Address) -> bool {
-        self.held.read().unwrap_or_else(PoisonError::into_inner).contains(&signer)
+        self.held
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&signer)
+            .is_some_and(|&until| Instant::now() < until)
     }
 
     /// Gives every lease back (a graceful stop), so another replica takes the keys at once.
@@ -123,7 +138,7 @@ impl SignerLeases {
         self.stopped.store(true, Ordering::SeqCst);
         let signers: Vec<Address> =
             std::mem::take(&mut *self.held.write().unwrap_or_else(PoisonError::into_inner))
-                .into_iter()
+                .into_keys()
                 .collect();
         for signer in signers {
             let given: redis::RedisResult<i64> = store
@@ -148,17 +163,23 @@ async fn keep(leases: Weak<SignerLeases>) {
         let Some(store) = &leases.redis else {
             return;
         };
-        let held = store.renew().await;
+        let before: HashMap<Address, Instant> =
+            leases.held.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut held = before.clone();
+        store.renew(&mut held).await;
         if leases.stopped.load(Ordering::SeqCst) {
             return;
         }
-        let mut current = leases.held.write().unwrap_or_else(PoisonError::into_inner);
-        for gained in held.difference(&current) {
-            tracing::info!(signer = %gained, "took the signer lease");
+        let now = Instant::now();
+        let good =
+            |map: &HashMap<Address, Instant>, signer: &Address| map.get(signer).is_some_and(|&t| now < t);
+        for &signer in &store.signers {
+            match (good(&before, &signer), good(&held, &signer)) {
+                (false, true) => tracing::info!(%signer, "took the signer lease"),
+                (true, false) => tracing::warn!(%signer, "lost the signer lease"),
+                _ => {}
+            }
         }
-        for lost in current.difference(&held) {
-            tracing::warn!(signer = %lost, "lost the signer lease");
-        }
-        *current = held;
+        *leases.held.write().unwrap_or_else(PoisonError::into_inner) = held;
     }
 }

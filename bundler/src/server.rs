@@ -244,9 +244,10 @@ async fn start_on<P: Mempool>(settings: BundlerSettings, pool: Arc<P>) -> Result
     let (http, drain) = tora_telemetry::serve(listener, router, "bundler");
     let bundler_address = builder.address();
     let bundler_addresses = builder.addresses();
+    let claims = tokio::spawn(builder.clone().keep_claims());
     let bundling = tokio::spawn(bundle_on_interval(builder, options.bundle_interval));
     let decay = tokio::spawn(decay_reputation(pool));
-    let mut tasks = vec![http, bundling, decay];
+    let mut tasks = vec![http, bundling, claims, decay];
     if let Some(ws_url) = ws_url {
         tasks.push(tokio::spawn(async move { head.follow(&ws_url).await }));
     }

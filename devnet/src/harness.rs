@@ -179,17 +179,14 @@ impl Harness {
     }
 
     /// Puts `amount` of the deployer's TORA in `payer`'s InferenceEscrow channel to `provider`
-    /// (approve, then depositFor; the deployer itself as payer is a plain deposit).
+    /// (approve, then depositFor, which serves the deployer as payer too: `deposit` is
+    /// depositFor of the caller).
     pub async fn deposit_in_escrow(&self, payer: Address, provider: Address, amount: U256) {
         let escrow_addr = self.contracts().inference_escrow;
         let escrow = tora_core::contracts::InferenceEscrow::new(escrow_addr, self.deployer.clone());
         let pending = self.tora().approve(escrow_addr, amount).send().await.unwrap();
         confirm(&self.deployer, "approve", pending).await.unwrap();
-        let pending = if payer == self.deployer_address() {
-            escrow.deposit(provider, amount).send().await.unwrap()
-        } else {
-            escrow.depositFor(payer, provider, amount).send().await.unwrap()
-        };
+        let pending = escrow.depositFor(payer, provider, amount).send().await.unwrap();
         confirm(&self.deployer, "deposit", pending).await.unwrap();
     }
 

@@ -288,6 +288,9 @@ async fn redis_store_keeps_budgets_on_a_redis_cluster() {
     let cluster = RedisCluster::start();
     let url = cluster.urls.join(",");
     behaves_as_a_budget_store(&RedisStore::connect(&url).await.unwrap()).await;
+    // Holds of several quotes: their index entries, each in its own slot, go when they settle.
+    let fresh = RedisCluster::start();
+    quotes_of_one_operation_share_one_hold(&RedisStore::connect(&fresh.urls.join(",")).await.unwrap()).await;
     let store = RedisStore::connect(&url).await.unwrap();
     let requotes = Reservation { policy_id: "game-2".into(), ..requote(1, 1, 0xb1, 30, 1_000) };
     let budget = Budget { global: Some(MicroTora(100)), ..Budget::default() };

@@ -143,10 +143,12 @@ fn run(args: &Args) -> anyhow::Result<Report> {
         let batched = measure::batched_greedy_decode("wgpu", &mut gpu, &prompt, &decoded.tokens, sequences)?;
         report.decode.push(batched);
     }
-    drop(files);
-
+    // The CPU reference takes the loaded weights rather than reading the file again; otherwise
+    // they go before the baseline loads its own.
     if random {
-        cpu_reference(args, &minilm, &gguf, &prompt, &ours, &decoded, &mut report)?;
+        cpu_reference(args, &minilm, files, &prompt, &ours, &decoded, &mut report)?;
+    } else {
+        drop(files);
     }
     let on = if random { " on the same random weights" } else { "" };
     baseline(args, on, &minilm, &gguf, &texts, &prompt, &ours, &decoded, &mut report)?;
@@ -172,7 +174,7 @@ struct Texts<'a> {
 fn cpu_reference(
     args: &Args,
     minilm: &Path,
-    gguf: &Path,
+    files: LlamaFiles,
     prompt: &[u32],
     ours: &[Vec<f32>],
     decoded: &Decoded,
@@ -183,7 +185,6 @@ fn cpu_reference(
     let theirs = SentenceEmbedder::embed(&CpuEmbedder::load(minilm)?, &SENTENCES)?;
     report.agreement.push(agreement::embeddings(name, ours, &theirs));
     eprintln!("{name}: first {} greedy tokens", args.check_tokens);
-    let files = LlamaFiles::load(gguf)?;
     let mut cpu = CpuLlama::new(files.cfg, files.weights);
     let theirs = measure::greedy_decode(name, &mut cpu, prompt, args.check_tokens.max(1), 0)?;
     report.agreement.push(agreement::greedy_tokens(name, &decoded.tokens, &theirs.tokens, args.check_tokens));

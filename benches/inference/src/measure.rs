@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use tora_inference_gateway::models::llama::{CpuLlama, Decoder, GpuLlama, SeqStep};
-use tora_inference_gateway::{CpuEmbedder, Embedder, SentenceTokenizer};
+use tora_inference_gateway::SentenceTokenizer;
+use tora_inference_gateway::models::bert::queue::EmbedModel;
+use tora_inference_gateway::models::llama::{Decoder, SeqStep};
 
 use crate::report::{DecodeFigures, EmbedFigures};
 use crate::stats::{p50_ms, per_second};
@@ -15,15 +16,10 @@ pub(crate) trait SentenceEmbedder {
     fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>>;
 }
 
-impl SentenceEmbedder for Embedder {
+// The gateway's one trait over both embedders.
+impl<M: EmbedModel> SentenceEmbedder for M {
     fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
-        Ok(Embedder::embed(self, texts)?.vectors)
-    }
-}
-
-impl SentenceEmbedder for CpuEmbedder {
-    fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
-        Ok(CpuEmbedder::embed(self, texts)?.vectors)
+        Ok(EmbedModel::embed(self, texts)?.vectors)
     }
 }
 
@@ -35,17 +31,7 @@ pub(crate) trait GreedyDecoder {
     fn next_greedy(&mut self, ids: &[u32]) -> anyhow::Result<u32>;
 }
 
-impl GreedyDecoder for GpuLlama {
-    fn reset(&mut self) {
-        Decoder::reset(self);
-    }
-
-    fn next_greedy(&mut self, ids: &[u32]) -> anyhow::Result<u32> {
-        Ok(Decoder::next_greedy(self, ids)?)
-    }
-}
-
-impl GreedyDecoder for CpuLlama {
+impl<D: Decoder> GreedyDecoder for D {
     fn reset(&mut self) {
         Decoder::reset(self);
     }

@@ -284,6 +284,18 @@ impl<P: Mempool> Builder<P> {
         self.pool.release(&hashes).await;
     }
 
+    /// Renews the claims on the operations of our bundles every quarter of the claim TTL until
+    /// the task is aborted. On its own timer, not only at each head: a tick stalled on a slow
+    /// node (its requests may take the whole NODE_TIMEOUT, as long as a claim lasts) or a long
+    /// bundle interval would otherwise let the claims lapse while the bundle is in flight,
+    /// and another replica bundle the same operations.
+    pub async fn keep_claims(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(self.pool.claim_ttl() / 4).await;
+            self.renew_claims().await;
+        }
+    }
+
     /// Claims again, every quarter of the claim TTL, every operation in a bundle of ours, so
     /// the claims outlive the bundle however slow the blocks; a builder that dies stops
     /// renewing and its operations go back to the pool's other builders after the TTL.

@@ -23,13 +23,6 @@ var<workgroup> handed_acc: array<vec4<f32>, HANDED * 16u>;
 var<workgroup> handed_max: array<f32, HANDED>;
 var<workgroup> handed_sum: array<f32, HANDED>;
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> v_cache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> rows: array<Row>;
-
 @compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.x;
@@ -53,14 +46,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var j = 0u; j < 16u; j++) {
             s += dot(q[j], k_cache[base + j]);
         }
-        let new_mx = max(mx, s);
-        let corr = exp(mx - new_mx);
-        let wgt = exp(s - new_mx);
-        total = total * corr + wgt;
-        for (var j = 0u; j < 16u; j++) {
-            acc[j] = acc[j] * corr + wgt * v_cache[base + j];
-        }
-        mx = new_mx;
+        add_position(&mx, &total, &acc, s, base);
     }
     // Only the first min(len, 64) threads hold positions: a tree over the smallest power of two
     // that covers them (none for a row at position 0), the same for the whole workgroup, as its

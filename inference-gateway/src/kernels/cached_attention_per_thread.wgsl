@@ -7,13 +7,6 @@
 // cached_attention_flash.wgsl does for GPUs, gains no parallelism there and its merge costs
 // barriers and copies; it made a 40-token prefill's attention 4 to 6 times slower.
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> v_cache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> rows: array<Row>;
-
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let h = gid.x;
@@ -40,14 +33,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         for (var j = 0u; j < 16u; j++) {
             s += dot(q[j], k_cache[base + j]);
         }
-        let new_mx = max(mx, s);
-        let corr = exp(mx - new_mx);
-        let wgt = exp(s - new_mx);
-        total = total * corr + wgt;
-        for (var j = 0u; j < 16u; j++) {
-            acc[j] = acc[j] * corr + wgt * v_cache[base + j];
-        }
-        mx = new_mx;
+        add_position(&mx, &total, &acc, s, base);
     }
     for (var j = 0u; j < 16u; j++) {
         out[t * p.heads * 16u + h * 16u + j] = acc[j] / total;

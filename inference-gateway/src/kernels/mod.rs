@@ -157,13 +157,18 @@ impl LlamaKernels {
                 concat!(include_str!("q8_0.wgsl"), include_str!("matvec_vec4.wgsl")),
                 concat!(
                     include_str!("kv_cache_params.wgsl"),
+                    include_str!("cached_attention_common.wgsl"),
                     include_str!("cached_attention_per_thread.wgsl")
                 ),
             ),
             MatmulVariant::Tiled => (
                 concat!(include_str!("q4_1.wgsl"), include_str!("matvec_tiled.wgsl")),
                 concat!(include_str!("q8_0.wgsl"), include_str!("matvec_tiled.wgsl")),
-                concat!(include_str!("kv_cache_params.wgsl"), include_str!("cached_attention_flash.wgsl")),
+                concat!(
+                    include_str!("kv_cache_params.wgsl"),
+                    include_str!("cached_attention_common.wgsl"),
+                    include_str!("cached_attention_flash.wgsl")
+                ),
             ),
         };
         Self {

@@ -244,22 +244,23 @@ impl RedisStore {
         if first != "done" {
             return Ok(false);
         }
-        self.forget(hashes.iter().filter_map(|h| h.parse::<B256>().ok())).await?;
+        self.forget(hashes.iter().filter_map(|h| h.parse::<B256>().ok())).await;
         Ok(true)
     }
 
-    /// Deletes the index entries of quotes that can no longer settle anything.
-    async fn forget(&self, hashes: impl Iterator<Item = B256>) -> Result<(), BudgetError> {
-        // One DEL per key: index keys hash to different cluster slots.
-        let mut pipe = redis::pipe();
-        for hash in hashes {
-            pipe.del(index_key(hash)).ignore();
-        }
-        if pipe.is_empty() {
-            return Ok(());
-        }
+    /// Deletes the index entries of quotes that can no longer settle anything. After the
+    /// script has committed, so a failure only leaves an entry behind (logged), never undoes or
+    /// fails what was settled or released.
+    async fn forget(&self, hashes: impl Iterator<Item = B256>) {
         let mut connection = self.connection.clone();
-        pipe.query_async(&mut connection).await.map_err(store_err)
+        // One DEL each, not a pipeline: index keys hash to different cluster slots, and a
+        // cluster connection refuses a pipeline that spans slots.
+        for hash in hashes {
+            let deleted: redis::RedisResult<i64> = connection.del(index_key(hash)).await;
+            if let Err(e) = deleted {
+                tracing::warn!(%hash, error = %e, "could not delete a settled quote's index entry");
+            }
+        }
     }
 }
 
@@ -293,8 +294,15 @@ impl SponsorshipStore for RedisStore {
         // kept once the hold is: a refused request leaves nothing behind. Refusals do not
         // delete it, since a parallel request for the same quote may have been granted.
         let index = index_key(r.user_op_hash);
-        let () = connection
-            .set_ex(&index, format!("{slot} {}", r.policy_id), PENDING_INDEX_TTL_SECS)
+        // NX: an entry already there says the same (one hash, one slot) and may be one a granted
+        // request persisted; overwriting it would put a live quote's index back on a timer.
+        let _: Option<String> = redis::cmd("SET")
+            .arg(&index)
+            .arg(format!("{slot} {}", r.policy_id))
+            .arg("NX")
+            .arg("EX")
+            .arg(PENDING_INDEX_TTL_SECS)
+            .query_async(&mut connection)
             .await
             .map_err(store_err)?;
         let outcome: Vec<String> = self
@@ -372,7 +380,7 @@ impl SponsorshipStore for RedisStore {
                 .await
                 .map_err(store_err)?;
             if !gone.is_empty() {
-                self.forget(gone.iter().filter_map(|h| h.parse::<B256>().ok())).await?;
+                self.forget(gone.iter().filter_map(|h| h.parse::<B256>().ok())).await;
                 // Only those read: one displaced meanwhile keeps its index until the next pass.
                 let _: i64 = connection.zrem(displaced_key(&policy_id), &gone).await.map_err(store_err)?;
             }
